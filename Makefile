@@ -1,0 +1,27 @@
+# Strata — `make run` opens the window (ARGS="tag song.flac" runs a command), `make test` runs every test.
+# Both set up everything first: system packages, ONNX Runtime from PyPI, the build.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: run test setup onnxruntime onnxruntime-gpu bench screenshots package
+
+setup:
+	@scripts/setup-system.sh
+
+onnxruntime: setup
+	@scripts/fetch-onnxruntime.sh cpu
+
+onnxruntime-gpu: setup
+	@scripts/fetch-onnxruntime.sh gpu
+
+run: onnxruntime
+	$(CARGO) build --release --bin strata
+	./target/release/strata $(ARGS)
+
+test: onnxruntime
+	$(CARGO) test --no-fail-fast
+
+bench: onnxruntime
+	$(CARGO) bench

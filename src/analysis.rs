@@ -1,0 +1,177 @@
+//! From decoded audio to per-window and per-track layer vectors.
+//!
+//! Owns the windowing policy (which seconds of a track a model sees) and the
+//! pooling of window vectors into one vector per layer per track. It calls
+//! the model and the decoder but never the catalog or the store.
+
+use std::path::Path;
+
+use crate::audio::{AudioError, AudioFile, MonoAudio};
+use crate::model::{ModelError, ModelManifest, ModelSession, WindowEmbedding};
+
+/// Which parts of a track are analysed.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Sampling {
+    /// Every window of the whole track.
+    Full,
+    /// `excerpts` excerpts of `excerpt_s` seconds spread evenly over the track,
+    /// found by seeking, so long tracks cost the same as short ones.
+    Spread {
+        /// How many excerpts.
+        excerpts: usize,
+        /// Seconds per excerpt.
+        excerpt_s: f64,
+    },
+}
+
+impl Sampling {
+    /// The default: 8 excerpts of 6 s (48 s per track at most).
+    pub const DEFAULT: Sampling = Sampling::Spread { excerpts: 8, excerpt_s: 6.0 };
+
+    /// Start times (s) of the excerpts for a track of `duration_s`; one
+    /// excerpt covering everything when the track is short enough.
+    pub fn excerpt_starts_s(&self, duration_s: f64) -> Vec<f64> {
+        match *self {
+            Sampling::Full => vec![0.0],
+            Sampling::Spread { excerpts, excerpt_s } => {
+                if duration_s <= excerpts as f64 * excerpt_s || excerpts <= 1 {
+                    return vec![0.0];
+                }
+                // Centre each excerpt in its share of the track.
+                let share = duration_s / excerpts as f64;
+                (0..excerpts).map(|i| (i as f64 * share + (share - excerpt_s) / 2.0).max(0.0)).collect()
+            }
+        }
+    }
+
+    /// Short stable text for the catalog ("full", "spread-8x6").
+    pub fn label(&self) -> String {
+        match self {
+            Sampling::Full => "full".into(),
+            Sampling::Spread { excerpts, excerpt_s } => format!("spread-{excerpts}x{excerpt_s}"),
+        }
+    }
+}
+
+/// A stretch of decoded audio and where it starts in the track.
+#[derive(Debug, Clone)]
+pub struct Excerpt {
+    /// Start in the track, seconds.
+    pub start_s: f64,
+    /// Mono audio at the decoder's native rate.
+    pub audio: MonoAudio,
+}
+
+/// Decodes the parts of `path` that `sampling` asks for. Returns the
+/// excerpts and the track's duration (decoded length for full reads, the
+/// header's otherwise). Falls back to a full decode when the file cannot seek
+/// or states no duration.
+pub fn decode_excerpts(path: &Path, sampling: Sampling) -> Result<(Vec<Excerpt>, f64), AudioError> {
+    let mut file = AudioFile::open(path)?;
+    let header_duration = file.header_duration_s().filter(|d| d.is_finite() && *d > 0.0);
+    if let (Sampling::Spread { excerpt_s, .. }, Some(duration_s)) = (sampling, header_duration) {
+        let starts = sampling.excerpt_starts_s(duration_s);
+        if starts.len() > 1 {
+            let mut excerpts = Vec::with_capacity(starts.len());
+            let mut seek_failed = false;
+            for start_s in starts {
+                match file.read_excerpt(start_s, excerpt_s)? {
+                    Some(audio) if !audio.samples.is_empty() => excerpts.push(Excerpt { start_s, audio }),
+                    Some(_) => {}
+                    None => {
+                        seek_failed = true;
+                        break;
+                    }
+                }
+            }
+            if !seek_failed && !excerpts.is_empty() {
+                return Ok((excerpts, duration_s));
+            }
+            file = AudioFile::open(path)?;
+        }
+    }
+    let audio = file.read_to_end()?;
+    let duration_s = audio.duration_s();
+    Ok((vec![Excerpt { start_s: 0.0, audio }], duration_s))
+}
+
+/// Window vectors of one track: start time and per-layer vector of each window.
+#[derive(Debug, Clone, Default)]
+pub struct TrackEmbedding {
+    /// Start time (s) of each analysed window.
+    pub window_starts_s: Vec<f64>,
+    /// The model's output for each window.
+    pub windows: Vec<WindowEmbedding>,
+}
+
+impl TrackEmbedding {
+    /// Mean over windows of each layer's vector: the track-level vectors.
+    /// `None` when no window was analysed.
+    pub fn pooled_layers(&self) -> Option<Vec<Vec<f32>>> {
+        let first = self.windows.first()?;
+        let mut pooled: Vec<Vec<f32>> = first.layer_vectors.iter().map(|v| vec![0.0; v.len()]).collect();
+        for window in &self.windows {
+            for (acc, vector) in pooled.iter_mut().zip(&window.layer_vectors) {
+                acc.iter_mut().zip(vector).for_each(|(a, v)| *a += v);
+            }
+        }
+        let scale = 1.0 / self.windows.len() as f32;
+        pooled.iter_mut().flatten().for_each(|v| *v *= scale);
+        Some(pooled)
+    }
+}
+
+/// Cuts `audio` (already at the model's rate, starting at `offset_s` in the
+/// track) into the model's windows and embeds them in batches. A remainder
+/// shorter than one window is dropped; audio shorter than one window yields
+/// nothing.
+pub fn embed_audio(
+    session: &mut ModelSession,
+    audio: &MonoAudio,
+    offset_s: f64,
+    into: &mut TrackEmbedding,
+) -> Result<(), ModelError> {
+    let manifest: &ModelManifest = &session.info().manifest;
+    let window = manifest.window_samples();
+    let hop = manifest.hop_samples();
+    let batch_size = manifest.batch_size.max(1);
+    let rate = f64::from(manifest.sample_rate_hz);
+    if audio.samples.len() < window {
+        return Ok(());
+    }
+    let starts: Vec<usize> = (0..=(audio.samples.len() - window)).step_by(hop).collect();
+    for batch in starts.chunks(batch_size) {
+        let slices: Vec<&[f32]> = batch.iter().map(|&s| &audio.samples[s..s + window]).collect();
+        let embedded = session.embed(&slices)?;
+        into.window_starts_s.extend(batch.iter().map(|&s| offset_s + s as f64 / rate));
+        into.windows.extend(embedded);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_excerpts_cover_the_track_evenly() {
+        let sampling = Sampling::Spread { excerpts: 4, excerpt_s: 10.0 };
+        assert_eq!(sampling.excerpt_starts_s(400.0), vec![45.0, 145.0, 245.0, 345.0]);
+        // Short tracks are read whole.
+        assert_eq!(sampling.excerpt_starts_s(35.0), vec![0.0]);
+        assert_eq!(Sampling::Full.excerpt_starts_s(1000.0), vec![0.0]);
+    }
+
+    #[test]
+    fn pooled_layers_average_windows() {
+        let track = TrackEmbedding {
+            window_starts_s: vec![0.0, 3.0],
+            windows: vec![
+                WindowEmbedding { layer_vectors: vec![vec![1.0, 2.0], vec![0.0]] },
+                WindowEmbedding { layer_vectors: vec![vec![3.0, 4.0], vec![1.0]] },
+            ],
+        };
+        assert_eq!(track.pooled_layers().unwrap(), vec![vec![2.0, 3.0], vec![0.5]]);
+        assert!(TrackEmbedding::default().pooled_layers().is_none());
+    }
+}

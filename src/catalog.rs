@@ -1,0 +1,430 @@
+//! The catalog: what Strata knows about each file, in SQLite.
+//!
+//! Library roots, files (path, size, mtime), their tags, descriptors and the
+//! analysis state per model (done with its store row, or failed with a
+//! reason). The catalog points into the vector store but never holds vectors;
+//! a row that points at vectors is committed only after they are durable
+//! (see [`crate::store`]).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use crate::descriptors::Descriptors;
+
+/// Bumped when the analysis pipeline (decoding, windowing, pooling, descriptors)
+/// changes in a way that alters stored results; older analyses are redone.
+pub const ANALYSIS_VERSION: u32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS roots (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS tracks (
+    id INTEGER PRIMARY KEY,
+    path_bytes BLOB NOT NULL UNIQUE,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    title TEXT, artist TEXT, album TEXT, album_artist TEXT, composer TEXT, work TEXT, movement TEXT,
+    disc INTEGER, track_no INTEGER, genre TEXT, date TEXT,
+    duration_s REAL,
+    descriptors TEXT
+);
+CREATE TABLE IF NOT EXISTS analyses (
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    model_version INTEGER NOT NULL,
+    analysis_version INTEGER NOT NULL,
+    sampling TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    error TEXT,
+    store_row INTEGER,
+    window_row INTEGER,
+    window_count INTEGER,
+    window_starts BLOB,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    PRIMARY KEY (track_id, model)
+);
+CREATE INDEX IF NOT EXISTS analyses_model_row ON analyses(model, store_row);
+";
+
+/// Tags read from a file (lofty). Empty fields are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrackTags {
+    /// Title.
+    pub title: Option<String>,
+    /// Performing artist.
+    pub artist: Option<String>,
+    /// Album.
+    pub album: Option<String>,
+    /// Album artist.
+    pub album_artist: Option<String>,
+    /// Composer.
+    pub composer: Option<String>,
+    /// Work (e.g. "String Quartet Op. 76 No. 3").
+    pub work: Option<String>,
+    /// Movement name.
+    pub movement: Option<String>,
+    /// Disc number.
+    pub disc: Option<u32>,
+    /// Track number.
+    pub track_no: Option<u32>,
+    /// Genre.
+    pub genre: Option<String>,
+    /// Date or year as written.
+    pub date: Option<String>,
+}
+
+/// A file as the catalog knows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Track {
+    /// Catalog id.
+    pub id: i64,
+    /// The path as indexed.
+    pub path: PathBuf,
+    /// Tags.
+    pub tags: TrackTags,
+    /// Duration in seconds, when known.
+    pub duration_s: Option<f64>,
+    /// Descriptors, when analysed.
+    pub descriptors: Option<Descriptors>,
+}
+
+impl Track {
+    /// Title, or the file name when untagged.
+    pub fn display_title(&self) -> String {
+        self.tags.title.clone().unwrap_or_else(|| {
+            self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        })
+    }
+}
+
+/// A file's identity on disk: when it changes the file is re-analysed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i64,
+}
+
+/// What the catalog holds about one file for one model, for the indexer's decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalysisState {
+    /// Track id.
+    pub track_id: i64,
+    /// The stamp the analysis was made from.
+    pub stamp: FileStamp,
+    /// `true` when it failed.
+    pub failed: bool,
+    /// Whether it was made by the current model and analysis version and sampling.
+    pub current: bool,
+}
+
+/// A successful analysis's pointers into the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAnalysis {
+    /// Track id.
+    pub track_id: i64,
+    /// Row of the track in every per-layer file.
+    pub store_row: u64,
+    /// First row of its windows in the window file.
+    pub window_row: u64,
+    /// Start times (s) of its windows.
+    pub window_starts_s: Vec<f32>,
+}
+
+/// A file that could not be analysed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    /// The path.
+    pub path: PathBuf,
+    /// The reason.
+    pub reason: String,
+}
+
+/// The SQLite catalog.
+pub struct Catalog {
+    connection: Connection,
+}
+
+/// Catalog errors are SQLite errors.
+pub type CatalogResult<T> = Result<T, rusqlite::Error>;
+
+/// The exact bytes of a path, the catalog's key for a file (file names need not be UTF-8).
+#[cfg(unix)]
+pub fn path_bytes(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+/// The exact bytes of a path, the catalog's key for a file.
+#[cfg(not(unix))]
+pub fn path_bytes(path: &Path) -> Vec<u8> {
+    path.to_string_lossy().as_bytes().to_vec()
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog file, in WAL mode.
+    pub fn open(path: &Path) -> CatalogResult<Self> {
+        let connection = Connection::open(path)?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Self { connection })
+    }
+
+    /// Adds a library root (idempotent).
+    pub fn add_root(&self, root: &Path) -> CatalogResult<()> {
+        self.connection.execute("INSERT OR IGNORE INTO roots(path) VALUES (?1)", params![root.to_string_lossy()])?;
+        Ok(())
+    }
+
+    /// The library roots.
+    pub fn roots(&self) -> CatalogResult<Vec<PathBuf>> {
+        let mut statement = self.connection.prepare("SELECT path FROM roots ORDER BY id")?;
+        let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| r.map(PathBuf::from)).collect()
+    }
+
+    /// Analysis state of every catalogued file for `model`, keyed by path bytes.
+    pub fn analysis_states(
+        &self,
+        model: &str,
+        model_version: u32,
+        sampling: &str,
+    ) -> CatalogResult<std::collections::HashMap<Vec<u8>, AnalysisState>> {
+        let mut statement = self.connection.prepare(
+            "SELECT t.path_bytes, t.id, a.size, a.mtime_ns, a.status, a.model_version, a.analysis_version, a.sampling
+             FROM analyses a JOIN tracks t ON t.id = a.track_id WHERE a.model = ?1",
+        )?;
+        let rows = statement.query_map(params![model], |r| {
+            let failed = r.get::<_, String>(4)? == "failed";
+            let current = r.get::<_, u32>(5)? == model_version
+                && r.get::<_, u32>(6)? == ANALYSIS_VERSION
+                && r.get::<_, String>(7)? == sampling;
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                AnalysisState {
+                    track_id: r.get(1)?,
+                    stamp: FileStamp { size: r.get::<_, i64>(2)? as u64, mtime_ns: r.get(3)? },
+                    failed,
+                    current,
+                },
+            ))
+        })?;
+        rows.collect()
+    }
+
+    /// Every catalogued path, for noticing deleted files.
+    pub fn track_paths(&self) -> CatalogResult<Vec<(i64, PathBuf)>> {
+        let mut statement = self.connection.prepare("SELECT id, path_bytes FROM tracks ORDER BY id")?;
+        let rows = statement.query_map([], |r| Ok((r.get::<_, i64>(0)?, path_from_bytes(&r.get::<_, Vec<u8>>(1)?))))?;
+        rows.collect()
+    }
+
+    /// Removes tracks (and their analyses) from the catalog.
+    pub fn remove_tracks(&mut self, ids: &[i64]) -> CatalogResult<()> {
+        let tx = self.connection.transaction()?;
+        for id in ids {
+            tx.execute("DELETE FROM tracks WHERE id = ?1", params![id])?;
+        }
+        tx.commit()
+    }
+
+    /// Starts a batch of writes that commits atomically.
+    pub fn batch(&mut self) -> CatalogResult<CatalogBatch<'_>> {
+        Ok(CatalogBatch { tx: self.connection.transaction()? })
+    }
+
+    /// All tracks with a successful analysis for `model`, with their store pointers, by store row.
+    pub fn analysed_tracks(&self, model: &str) -> CatalogResult<Vec<(Track, StoredAnalysis)>> {
+        let mut statement = self.connection.prepare(
+            "SELECT t.id, t.path_bytes, t.title, t.artist, t.album, t.album_artist, t.composer, t.work, t.movement,
+                    t.disc, t.track_no, t.genre, t.date, t.duration_s, t.descriptors,
+                    a.store_row, a.window_row, a.window_starts
+             FROM analyses a JOIN tracks t ON t.id = a.track_id
+             WHERE a.model = ?1 AND a.status = 'done' ORDER BY a.store_row",
+        )?;
+        let rows = statement.query_map(params![model], |r| {
+            let track = Track {
+                id: r.get(0)?,
+                path: path_from_bytes(&r.get::<_, Vec<u8>>(1)?),
+                tags: TrackTags {
+                    title: r.get(2)?,
+                    artist: r.get(3)?,
+                    album: r.get(4)?,
+                    album_artist: r.get(5)?,
+                    composer: r.get(6)?,
+                    work: r.get(7)?,
+                    movement: r.get(8)?,
+                    disc: r.get(9)?,
+                    track_no: r.get(10)?,
+                    genre: r.get(11)?,
+                    date: r.get(12)?,
+                },
+                duration_s: r.get(13)?,
+                descriptors: r.get::<_, Option<String>>(14)?.and_then(|json| serde_json::from_str(&json).ok()),
+            };
+            let starts: Vec<u8> = r.get::<_, Option<Vec<u8>>>(17)?.unwrap_or_default();
+            let analysis = StoredAnalysis {
+                track_id: track.id,
+                store_row: r.get::<_, i64>(15)? as u64,
+                window_row: r.get::<_, i64>(16)? as u64,
+                window_starts_s: starts.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            };
+            Ok((track, analysis))
+        })?;
+        rows.collect()
+    }
+
+    /// Files that failed for `model`, with reasons.
+    pub fn failures(&self, model: &str) -> CatalogResult<Vec<Failure>> {
+        let mut statement = self.connection.prepare(
+            "SELECT t.path_bytes, a.error FROM analyses a JOIN tracks t ON t.id = a.track_id
+             WHERE a.model = ?1 AND a.status = 'failed' ORDER BY t.path",
+        )?;
+        let rows = statement.query_map(params![model], |r| {
+            Ok(Failure { path: path_from_bytes(&r.get::<_, Vec<u8>>(0)?), reason: r.get::<_, Option<String>>(1)?.unwrap_or_default() })
+        })?;
+        rows.collect()
+    }
+
+    /// The highest committed store row and window row (+ count) for `model`,
+    /// i.e. how many rows of each store file are referenced.
+    pub fn committed_rows(&self, model: &str) -> CatalogResult<(u64, u64)> {
+        self.connection.query_row(
+            "SELECT COALESCE(MAX(store_row) + 1, 0), COALESCE(MAX(window_row + window_count), 0)
+             FROM analyses WHERE model = ?1 AND status = 'done'",
+            params![model],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+        )
+    }
+}
+
+/// A batch of catalog writes; nothing is visible until [`CatalogBatch::commit`].
+pub struct CatalogBatch<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl CatalogBatch<'_> {
+    /// Inserts or updates a file's row and returns its id.
+    pub fn upsert_track(
+        &self,
+        path: &Path,
+        stamp: FileStamp,
+        tags: &TrackTags,
+        duration_s: Option<f64>,
+        descriptors: Option<&Descriptors>,
+    ) -> CatalogResult<i64> {
+        let descriptors_json = descriptors.and_then(|d| serde_json::to_string(d).ok());
+        self.tx.execute(
+            "INSERT INTO tracks (path_bytes, path, size, mtime_ns, title, artist, album, album_artist, composer, work,
+                                 movement, disc, track_no, genre, date, duration_s, descriptors)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT(path_bytes) DO UPDATE SET
+                path = excluded.path, size = excluded.size, mtime_ns = excluded.mtime_ns, title = excluded.title,
+                artist = excluded.artist, album = excluded.album, album_artist = excluded.album_artist,
+                composer = excluded.composer, work = excluded.work, movement = excluded.movement, disc = excluded.disc,
+                track_no = excluded.track_no, genre = excluded.genre, date = excluded.date,
+                duration_s = COALESCE(excluded.duration_s, tracks.duration_s),
+                descriptors = COALESCE(excluded.descriptors, tracks.descriptors)",
+            params![
+                path_bytes(path),
+                path.to_string_lossy(),
+                stamp.size as i64,
+                stamp.mtime_ns,
+                tags.title,
+                tags.artist,
+                tags.album,
+                tags.album_artist,
+                tags.composer,
+                tags.work,
+                tags.movement,
+                tags.disc,
+                tags.track_no,
+                tags.genre,
+                tags.date,
+                duration_s,
+                descriptors_json,
+            ],
+        )?;
+        self.tx.query_row("SELECT id FROM tracks WHERE path_bytes = ?1", params![path_bytes(path)], |r| r.get(0))
+    }
+
+    /// Records a successful analysis pointing at durable store rows.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_done(
+        &self,
+        track_id: i64,
+        model: &str,
+        model_version: u32,
+        sampling: &str,
+        stamp: FileStamp,
+        store_row: u64,
+        window_row: u64,
+        window_starts_s: &[f32],
+    ) -> CatalogResult<()> {
+        let starts: Vec<u8> = window_starts_s.iter().flat_map(|s| s.to_le_bytes()).collect();
+        self.tx.execute(
+            "INSERT OR REPLACE INTO analyses (track_id, model, model_version, analysis_version, sampling, status, error,
+                                              store_row, window_row, window_count, window_starts, size, mtime_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'done', NULL, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                track_id,
+                model,
+                model_version,
+                ANALYSIS_VERSION,
+                sampling,
+                store_row as i64,
+                window_row as i64,
+                window_starts_s.len() as i64,
+                starts,
+                stamp.size as i64,
+                stamp.mtime_ns
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed analysis with its reason.
+    pub fn record_failed(
+        &self,
+        track_id: i64,
+        model: &str,
+        model_version: u32,
+        sampling: &str,
+        stamp: FileStamp,
+        reason: &str,
+    ) -> CatalogResult<()> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO analyses (track_id, model, model_version, analysis_version, sampling, status, error,
+                                              store_row, window_row, window_count, window_starts, size, mtime_ns)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'failed', ?6, NULL, NULL, NULL, NULL, ?7, ?8)",
+            params![track_id, model, model_version, ANALYSIS_VERSION, sampling, reason, stamp.size as i64, stamp.mtime_ns],
+        )?;
+        Ok(())
+    }
+
+    /// Makes the batch visible, durably.
+    pub fn commit(self) -> CatalogResult<()> {
+        self.tx.commit()
+    }
+}

@@ -1,0 +1,663 @@
+//! The command line: every capability of the window, for scripts and tests.
+//!
+//! Parses arguments (clap), runs one command, prints for people or, with
+//! `--json`, for machines. Owns no logic of its own beyond formatting.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::analysis::{Sampling, TrackEmbedding, embed_audio};
+use crate::indexer::{self, IndexEvent, IndexOptions};
+use crate::audio::decode_mono;
+use crate::aspects::{ASPECTS, aspect_by_name, resolve_aspects};
+use crate::data_dir::DataDir;
+use crate::eval::evaluate_rankings;
+use crate::label_source;
+use crate::library_probe;
+use crate::probe::ProbeOptions;
+use crate::search::{Exclusion, Facet, SearchEngine, best_passage, is_excluded};
+use crate::snapshot::LibrarySnapshot;
+use std::sync::Arc;
+use crate::model::{self, ModelSession, ProviderPreference, SessionOptions};
+use crate::onnx_runtime;
+
+/// `strata` with no command opens the window.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about = "Explore a music library through the layers of audio-embedding models")]
+pub struct Cli {
+    /// Folder for the catalog and vector store (default: the platform data dir; env STRATA_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Execution provider for models.
+    #[arg(long, global = true, value_enum, default_value_t = ProviderPreference::Auto)]
+    pub provider: ProviderPreference,
+    /// The command; none opens the window.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print each file's top tags from the default model (MusicNN).
+    Tag {
+        /// Audio files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Model to use.
+        #[arg(long, default_value = model::DEFAULT_MODEL)]
+        model: String,
+        /// How many tags to print per file.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Print JSON Lines with every layer's pooled vector.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Index music folders: decode, embed and describe every track (incremental).
+    Index {
+        /// Music folders (added to the library's roots).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Model to use.
+        #[arg(long, default_value = model::DEFAULT_MODEL)]
+        model: String,
+        /// Decode worker threads (default: half the cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Analyse every second of every track instead of excerpts spread over it.
+        #[arg(long)]
+        full: bool,
+        /// Retry files that failed before even if they have not changed.
+        #[arg(long)]
+        retry_failed: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tracks most similar to TRACK (a path or a catalog id).
+    Similar {
+        /// Query track: its path as indexed, or its catalog id.
+        track: String,
+        /// Ranking options.
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Also find the best-matching pair of passages for each result.
+        #[arg(long)]
+        passages: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Nearest neighbours of every indexed track, as JSON Lines.
+    Neighbours {
+        /// Every track (the only mode).
+        #[arg(long, required = true)]
+        all: bool,
+        /// Ranking options.
+        #[command(flatten)]
+        query: QueryArgs,
+        /// JSON Lines output (the only format; accepted for symmetry).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Probe every layer: how well it predicts each descriptor (Ridge, k-fold CV R²).
+    Probe {
+        /// Model.
+        #[arg(long, default_value = model::DEFAULT_MODEL)]
+        model: String,
+        /// Cross-validation folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retrieval quality against labels, per layer and for the aspect mix, beside random ranking.
+    Eval {
+        /// Label: composer, album, artist, genre, work (tags) or any column of --labels.
+        #[arg(long, default_value = "composer")]
+        label: String,
+        /// CSV with a `path` column and label columns (paths relative to the library root).
+        #[arg(long, value_name = "FILE")]
+        labels: Option<PathBuf>,
+        /// Ranking options.
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the models found, their layers and the execution provider each will use.
+    Models {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options shared by the commands that rank tracks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryArgs {
+    /// Results per query.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Aspect weights, e.g. `--aspect brightness=0.7 --aspect rhythm=0.3` (layers chosen by the probe).
+    #[arg(long = "aspect", value_name = "NAME=W")]
+    pub aspects: Vec<String>,
+    /// Compare on these raw layers (index or name), equally weighted.
+    #[arg(long = "layer", value_name = "N|NAME")]
+    pub layers: Vec<String>,
+    /// Model.
+    #[arg(long, default_value = model::DEFAULT_MODEL)]
+    pub model: String,
+    /// Leave out tracks from the query's album.
+    #[arg(long)]
+    pub exclude_album: bool,
+    /// Leave out tracks of the query's work (work tag, else album).
+    #[arg(long)]
+    pub exclude_work: bool,
+    /// Turn off per-layer mean-centring.
+    #[arg(long)]
+    pub no_center: bool,
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let data_dir = DataDir::resolve(cli.data_dir.as_deref())?;
+    let options = SessionOptions { provider: cli.provider, ..SessionOptions::default() };
+    match cli.command {
+        None => Ok(0),
+        Some(Command::Tag { files, model, top, json }) => tag(&data_dir, &files, &model, top, json, options),
+        Some(Command::Models { json }) => models(&data_dir, json, options),
+        Some(Command::Similar { track, query, passages, json }) => similar(&data_dir, &track, &query, passages, json),
+        Some(Command::Neighbours { query, .. }) => neighbours(&data_dir, &query),
+        Some(Command::Probe { model, folds, json }) => probe_command(&data_dir, &model, folds, json),
+        Some(Command::Eval { label, labels, query, json }) => eval_command(&data_dir, &label, labels.as_deref(), &query, json),
+        Some(Command::Index { dirs, model, jobs, full, retry_failed, json }) => {
+            let mut index_options = IndexOptions::new(dirs);
+            index_options.model = model;
+            index_options.retry_failed = retry_failed;
+            index_options.provider = cli.provider;
+            if let Some(jobs) = jobs {
+                index_options.jobs = jobs.max(1);
+            }
+            if full {
+                index_options.sampling = Sampling::Full;
+            }
+            index(&data_dir, index_options, json)
+        }
+    }
+}
+
+fn search_dirs(data_dir: &DataDir) -> Vec<PathBuf> {
+    model::model_search_dirs(Some(&data_dir.models_dir()))
+}
+
+/// One file's tagging result, as printed with `--json`.
+#[derive(Debug, Serialize)]
+struct TagReport {
+    path: String,
+    duration_s: f64,
+    windows: usize,
+    tags: Vec<(String, f32)>,
+    layers: std::collections::BTreeMap<String, Vec<f32>>,
+}
+
+fn tag(data_dir: &DataDir, files: &[PathBuf], model_name: &str, top: usize, json: bool, options: SessionOptions) -> anyhow::Result<i32> {
+    let info = model::find_model(model_name, &search_dirs(data_dir))?;
+    let mut session = ModelSession::open(&info, options)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut processed = 0;
+    for file in files {
+        match tag_file(&mut session, file, top) {
+            Ok(report) => {
+                processed += 1;
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                } else {
+                    let tags: Vec<String> = report.tags.iter().map(|(t, s)| format!("{t} ({s:.2})")).collect();
+                    writeln!(out, "{}: {}", file.display(), tags.join(", "))?;
+                }
+            }
+            Err(reason) => {
+                if json {
+                    writeln!(out, "{}", serde_json::json!({"path": file.display().to_string(), "error": reason}))?;
+                } else {
+                    writeln!(out, "{}: skipped: {reason}", file.display())?;
+                }
+            }
+        }
+    }
+    Ok(if processed == 0 { 1 } else { 0 })
+}
+
+fn tag_file(session: &mut ModelSession, file: &Path, top: usize) -> Result<TagReport, String> {
+    let manifest = session.info().manifest.clone();
+    let audio = decode_mono(file, Some(manifest.sample_rate_hz)).map_err(|e| e.to_string())?;
+    let mut track = TrackEmbedding::default();
+    embed_audio(session, &audio, 0.0, &mut track).map_err(|e| e.to_string())?;
+    let Some(pooled) = track.pooled_layers() else {
+        return Err(format!(
+            "too short: {:.2} s is less than one {} window ({} s)",
+            audio.duration_s(),
+            manifest.display_name,
+            manifest.window_s
+        ));
+    };
+    let tags = match session.info().tag_layer_index() {
+        Some(layer) => session.info().top_tags(&pooled[layer], top),
+        None => Vec::new(),
+    };
+    let layers = manifest.layers.iter().map(|l| l.name.clone()).zip(pooled).collect();
+    Ok(TagReport {
+        path: file.display().to_string(),
+        duration_s: audio.duration_s(),
+        windows: track.windows.len(),
+        tags,
+        layers,
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct ModelReport {
+    name: String,
+    display_name: String,
+    dir: String,
+    license: String,
+    sample_rate_hz: u32,
+    window_s: f64,
+    layers: Vec<model::LayerSpec>,
+    provider: Option<String>,
+    error: Option<String>,
+}
+
+fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Result<i32> {
+    let runtime = onnx_runtime::init();
+    let mut reports = Vec::new();
+    let mut broken = Vec::new();
+    for found in model::discover_models(&search_dirs(data_dir)) {
+        match found {
+            Ok(info) => {
+                let (provider, error) = match runtime {
+                    Ok(_) => match ModelSession::open(&info, options) {
+                        Ok(session) => (Some(session.provider().to_string()), None),
+                        Err(e) => (None, Some(e.to_string())),
+                    },
+                    Err(_) => (None, Some("ONNX Runtime not loaded".into())),
+                };
+                reports.push(ModelReport {
+                    name: info.manifest.name.clone(),
+                    display_name: info.manifest.display_name.clone(),
+                    dir: info.dir.display().to_string(),
+                    license: info.manifest.license.clone(),
+                    sample_rate_hz: info.manifest.sample_rate_hz,
+                    window_s: info.manifest.window_s,
+                    layers: info.manifest.layers.clone(),
+                    provider,
+                    error,
+                });
+            }
+            Err(e) => broken.push(e.to_string()),
+        }
+    }
+    if json {
+        let runtime_json = match runtime {
+            Ok(info) => serde_json::json!({"library": info.library_path.display().to_string(), "providers": info.available_providers}),
+            Err(e) => serde_json::json!({"error": e.to_string()}),
+        };
+        let doc = serde_json::json!({"runtime": runtime_json, "models": reports, "broken": broken});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(0);
+    }
+    match runtime {
+        Ok(info) => println!(
+            "ONNX Runtime: {} (providers: {})",
+            info.library_path.display(),
+            info.available_providers.join(", ")
+        ),
+        Err(e) => println!("ONNX Runtime: not available\n  {e}"),
+    }
+    if reports.is_empty() {
+        println!("No models found (searched: {}).", search_dirs(data_dir).iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    for report in &reports {
+        println!("\n{} — {}  [{}]", report.name, report.display_name, report.license);
+        println!("  folder: {}", report.dir);
+        println!("  input: {} Hz, {} s windows", report.sample_rate_hz, report.window_s);
+        match (&report.provider, &report.error) {
+            (Some(provider), _) => println!("  runs on: {provider}"),
+            (None, Some(error)) => println!("  cannot run: {error}"),
+            (None, None) => {}
+        }
+        println!("  layers:");
+        for layer in &report.layers {
+            println!("    {:<14} {:>5} dims  {}", layer.name, layer.dim, layer.description);
+        }
+    }
+    for error in &broken {
+        println!("\nbroken model folder: {error}");
+    }
+    Ok(0)
+}
+
+fn index(data_dir: &DataDir, options: IndexOptions, json: bool) -> anyhow::Result<i32> {
+    let handle = indexer::start(data_dir.root().to_path_buf(), options)?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} tracks  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut summary = None;
+    for event in handle.events.iter() {
+        match event {
+            IndexEvent::Started { to_analyse, unchanged, removed } => {
+                bar.set_length(to_analyse as u64);
+                bar.println(format!("{to_analyse} to analyse, {unchanged} unchanged, {removed} removed"));
+            }
+            IndexEvent::Progress(p) => {
+                bar.set_position(p.done as u64);
+                let eta = p.eta_s().map_or_else(|| "?".into(), format_duration);
+                bar.set_message(format!(
+                    "{:.2} h audio  {:.2} tracks/s  ETA {eta}  {}",
+                    p.audio_s / 3600.0,
+                    p.tracks_per_s(),
+                    p.current.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                ));
+            }
+            IndexEvent::TrackFailed(failure) => bar.println(format!("failed: {}: {}", failure.path.display(), failure.reason)),
+            IndexEvent::Finished(s) => summary = Some(s),
+            IndexEvent::Error(message) => {
+                bar.finish_and_clear();
+                anyhow::bail!(message);
+            }
+            IndexEvent::TrackDone { .. } | IndexEvent::Committed => {}
+        }
+    }
+    bar.finish_and_clear();
+    let summary = summary.ok_or_else(|| anyhow::anyhow!("the indexer stopped without a summary"))?;
+    if json {
+        let failed: Vec<_> = summary
+            .failed
+            .iter()
+            .map(|f| serde_json::json!({"path": f.path.display().to_string(), "reason": f.reason}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "indexed": summary.indexed, "unchanged": summary.unchanged, "removed": summary.removed,
+                "failed": failed, "audio_s": summary.audio_s, "elapsed_s": summary.elapsed_s,
+            })
+        );
+    } else {
+        println!(
+            "Indexed {} tracks ({:.2} h of audio) in {}; {} unchanged, {} removed, {} failed.",
+            summary.indexed,
+            summary.audio_s / 3600.0,
+            format_duration(summary.elapsed_s),
+            summary.unchanged,
+            summary.removed,
+            summary.failed.len()
+        );
+        for failure in &summary.failed {
+            println!("  failed: {}: {}", failure.path.display(), failure.reason);
+        }
+    }
+    Ok(0)
+}
+
+fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 { format!("{}h{:02}m", s / 3600, (s % 3600) / 60) } else { format!("{}m{:02}s", s / 60, s % 60) }
+}
+
+/// A snapshot with its search engine and the facets and weights a query asked for.
+struct PreparedSearch {
+    engine: SearchEngine,
+    facets: Vec<Facet>,
+    weights: Vec<f32>,
+    exclusion: Exclusion,
+}
+
+fn prepare_search(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<PreparedSearch> {
+    let snapshot = Arc::new(LibrarySnapshot::load(data_dir.root(), &args.model)?);
+    if snapshot.is_empty() {
+        anyhow::bail!("no tracks are indexed for model '{}'", args.model);
+    }
+    let manifest = &snapshot.model.manifest;
+    let mut facets = Vec::new();
+    let mut weights = Vec::new();
+    for layer in &args.layers {
+        let index = layer
+            .parse::<usize>()
+            .ok()
+            .filter(|&i| i < manifest.layers.len())
+            .or_else(|| manifest.layer_index(layer))
+            .ok_or_else(|| anyhow::anyhow!("no layer '{layer}' (layers: {})", snapshot.layer_names().join(", ")))?;
+        facets.push(Facet { name: manifest.layers[index].name.clone(), layer: index });
+        weights.push(1.0);
+    }
+    if !args.aspects.is_empty() || args.layers.is_empty() {
+        let resolved = resolve_aspects(&library_probe::probe_or_compute(data_dir.root(), &snapshot));
+        let requested: Vec<(String, f32)> = if args.aspects.is_empty() {
+            resolved.iter().map(|a| (a.name.clone(), 1.0)).collect()
+        } else {
+            args.aspects.iter().map(|spec| parse_weight(spec)).collect::<anyhow::Result<_>>()?
+        };
+        for (name, weight) in requested {
+            let Some(aspect) = resolved.iter().find(|a| a.name == name) else {
+                if aspect_by_name(&name).is_none() {
+                    let known: Vec<&str> = ASPECTS.iter().map(|a| a.name).collect();
+                    anyhow::bail!("no aspect '{name}' (aspects: {})", known.join(", "));
+                }
+                anyhow::bail!("aspect '{name}' has no probe evidence on this library yet (too few analysed tracks)");
+            };
+            facets.push(Facet { name: aspect.name.clone(), layer: aspect.layer });
+            weights.push(weight);
+        }
+    }
+    if facets.is_empty() {
+        // Too few tracks to probe: compare on the passage layer alone.
+        let layer = manifest.passage_layer_index();
+        facets.push(Facet { name: manifest.layers[layer].name.clone(), layer });
+        weights.push(1.0);
+    }
+    let exclusion = Exclusion { same_album: args.exclude_album, same_work: args.exclude_work };
+    Ok(PreparedSearch { engine: SearchEngine::new(snapshot, !args.no_center), facets, weights, exclusion })
+}
+
+fn parse_weight(spec: &str) -> anyhow::Result<(String, f32)> {
+    let (name, weight) = spec.split_once('=').unwrap_or((spec, "1"));
+    let weight: f32 = weight.trim().parse().map_err(|_| anyhow::anyhow!("bad weight in '{spec}' (use NAME=0.5)"))?;
+    if !weight.is_finite() || weight < 0.0 {
+        anyhow::bail!("weights must be zero or positive: '{spec}'");
+    }
+    Ok((name.trim().to_lowercase(), weight))
+}
+
+fn similar(data_dir: &DataDir, track: &str, args: &QueryArgs, passages: bool, json: bool) -> anyhow::Result<i32> {
+    let mut prepared = prepare_search(data_dir, args)?;
+    let snapshot = prepared.engine.snapshot().clone();
+    let query = snapshot.find(track).ok_or_else(|| anyhow::anyhow!("'{track}' is not an indexed track (give its path or catalog id)"))?;
+    let scores = prepared.engine.query(query, &prepared.facets);
+    let excluded = prepared.engine.exclusion_filter(query, prepared.exclusion);
+    let results = scores.rank(&prepared.weights, args.k, &excluded);
+    let query_track = &snapshot.tracks[query];
+    if json {
+        let items: Vec<_> = results
+            .iter()
+            .map(|r| {
+                let t = &snapshot.tracks[r.track];
+                let facets: serde_json::Map<String, serde_json::Value> =
+                    prepared.facets.iter().zip(&r.facet_scores).map(|(f, s)| (f.name.clone(), serde_json::json!(s))).collect();
+                let mut item = serde_json::json!({"path": t.path.display().to_string(), "id": t.id, "title": t.display_title(),
+                    "composer": t.tags.composer, "album": t.tags.album, "score": r.score, "facets": facets});
+                if passages && let Some(p) = best_passage(&snapshot, query, r.track) {
+                    item["passage"] = serde_json::json!(p);
+                }
+                item
+            })
+            .collect();
+        let facets: Vec<_> = prepared
+            .facets
+            .iter()
+            .zip(&prepared.weights)
+            .map(|(f, w)| serde_json::json!({"name": f.name, "layer": snapshot.layer_names()[f.layer], "weight": w}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"query": query_track.path.display().to_string(), "facets": facets, "results": items}))?
+        );
+        return Ok(0);
+    }
+    println!("Similar to {} — {}", query_track.display_title(), query_track.tags.composer.as_deref().unwrap_or("?"));
+    let facet_names: Vec<String> = prepared
+        .facets
+        .iter()
+        .zip(&prepared.weights)
+        .map(|(f, w)| format!("{}@{} ×{w}", f.name, snapshot.layer_names()[f.layer]))
+        .collect();
+    println!("compared on: {}", facet_names.join(", "));
+    for (rank, r) in results.iter().enumerate() {
+        let t = &snapshot.tracks[r.track];
+        let breakdown: Vec<String> = prepared.facets.iter().zip(&r.facet_scores).map(|(f, s)| format!("{}={s:.2}", f.name)).collect();
+        println!(
+            "{:>3}. {:.3}  {} — {}  [{}]",
+            rank + 1,
+            r.score,
+            t.display_title(),
+            t.tags.composer.as_deref().unwrap_or("?"),
+            breakdown.join(" ")
+        );
+        if passages && let Some(p) = best_passage(&snapshot, query, r.track) {
+            println!("       passage: query {:.1} s ↔ result {:.1} s (cos {:.2})", p.query_start_s, p.result_start_s, p.similarity);
+        }
+    }
+    Ok(0)
+}
+
+fn neighbours(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<i32> {
+    let mut prepared = prepare_search(data_dir, args)?;
+    let snapshot = prepared.engine.snapshot().clone();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for query in 0..snapshot.len() {
+        let scores = prepared.engine.query(query, &prepared.facets);
+        let excluded = prepared.engine.exclusion_filter(query, prepared.exclusion);
+        let results: Vec<String> =
+            scores.rank(&prepared.weights, args.k, &excluded).iter().map(|r| snapshot.tracks[r.track].path.display().to_string()).collect();
+        let line = serde_json::json!({"query": snapshot.tracks[query].path.display().to_string(), "results": results});
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn probe_command(data_dir: &DataDir, model_name: &str, folds: usize, json: bool) -> anyhow::Result<i32> {
+    let snapshot = LibrarySnapshot::load(data_dir.root(), model_name)?;
+    let options = ProbeOptions { folds: folds.max(2), ..ProbeOptions::default() };
+    let table = match library_probe::load_probe(data_dir.root(), &snapshot, options.folds) {
+        Some(table) => table,
+        None => {
+            let bar = indicatif::ProgressBar::new(snapshot.layer_names().len() as u64);
+            if json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let table = library_probe::run_probe(&snapshot, &options, &mut |done, _| bar.set_position(done as u64));
+            bar.finish_and_clear();
+            library_probe::save_probe(data_dir.root(), &snapshot, &table)?;
+            table
+        }
+    };
+    let resolved = resolve_aspects(&table);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"model": model_name, "probe": table, "aspects": resolved}))?);
+        return Ok(0);
+    }
+    println!("Probe R² ({}-fold CV Ridge, {} tracks, model {model_name}); * marks the best layer per descriptor", table.folds, table.tracks);
+    print!("{:<14}", "layer");
+    for target in &table.targets {
+        print!(" {:>9}", short_descriptor(target));
+    }
+    println!();
+    for (l, layer) in table.layers.iter().enumerate() {
+        print!("{layer:<14}");
+        for t in 0..table.targets.len() {
+            let value = table.cell(l, t);
+            let best = table.best_layer(t).is_some_and(|(b, _)| b == l);
+            let text = if value.is_finite() { format!("{value:.3}") } else { "n/a".into() };
+            print!(" {:>8}{}", text, if best { "*" } else { " " });
+        }
+        println!();
+    }
+    println!("\nAspects → layers:");
+    for aspect in &resolved {
+        println!("  {:<12} {:<14} R² {:.3}", aspect.name, aspect.layer_name, aspect.r2);
+    }
+    Ok(0)
+}
+
+fn short_descriptor(key: &str) -> String {
+    key.trim_end_matches("_hz").trim_end_matches("_db").trim_end_matches("_per_s").trim_end_matches("_bpm").chars().take(9).collect()
+}
+
+fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args: &QueryArgs, json: bool) -> anyhow::Result<i32> {
+    let mut prepared = prepare_search(data_dir, args)?;
+    let snapshot = prepared.engine.snapshot().clone();
+    let labels = label_source::track_labels(&snapshot.tracks, label, labels_csv)?;
+    if labels.iter().all(Option::is_none) {
+        anyhow::bail!("no track has a '{label}' label");
+    }
+    let exclusion = prepared.exclusion;
+    let rank_all = |engine: &mut SearchEngine, facets: &[Facet], weights: &[f32]| -> Vec<Vec<usize>> {
+        (0..snapshot.len())
+            .map(|q| {
+                let scores = engine.query(q, facets);
+                scores.rank(weights, snapshot.len(), &|_| false).iter().map(|r| r.track).collect()
+            })
+            .collect()
+    };
+    let exclude = |q: usize, c: usize| is_excluded(&snapshot.tracks, q, c, exclusion);
+    let mut rows = Vec::new();
+    for (layer, name) in snapshot.layer_names().into_iter().enumerate() {
+        let facet = [Facet { name: name.clone(), layer }];
+        let rankings = rank_all(&mut prepared.engine, &facet, &[1.0]);
+        let (metrics, random) = evaluate_rankings(&rankings, &labels, args.k, &exclude);
+        rows.push((name, metrics, random));
+    }
+    let mix_name = prepared
+        .facets
+        .iter()
+        .zip(&prepared.weights)
+        .map(|(f, w)| format!("{}={w}", f.name))
+        .collect::<Vec<_>>()
+        .join(",");
+    let rankings = rank_all(&mut prepared.engine, &prepared.facets.clone(), &prepared.weights.clone());
+    let (metrics, random) = evaluate_rankings(&rankings, &labels, args.k, &exclude);
+    rows.push((format!("mix[{mix_name}]"), metrics, random));
+    if json {
+        let items: Vec<_> = rows.iter().map(|(n, m, r)| serde_json::json!({"name": n, "metrics": m, "random": r})).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"label": label, "k": args.k, "centered": !args.no_center, "rows": items}))?
+        );
+        return Ok(0);
+    }
+    let k = args.k;
+    println!("Retrieval by '{label}' (k = {k}, {} tracks, centring {})", snapshot.len(), if args.no_center { "off" } else { "on" });
+    println!("{:<40} {:>7} {:>7} {:>7} {:>7} {:>7}", "ranking", format!("P@{k}"), format!("mAP@{k}"), format!("nDCG@{k}"), "MRR", format!("Hit@{k}"));
+    for (name, m, _) in &rows {
+        println!("{:<40} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", name, m.precision_at_k, m.map_at_k, m.ndcg_at_k, m.mrr, m.hit_rate_at_k);
+    }
+    if let Some((_, _, r)) = rows.first() {
+        println!("{:<40} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "random (exact expectation)", r.precision_at_k, r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k);
+    }
+    Ok(0)
+}

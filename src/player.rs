@@ -1,0 +1,193 @@
+//! Playback with rodio on a thread of its own.
+//!
+//! The window sends [`PlayerCommand`]s; the `strata-player` thread opens the
+//! audio device once, decodes and plays, and publishes a [`PlayerStatus`]
+//! the window copies each frame. With no audio device the status says so and
+//! every command is a no-op: nothing else in Strata depends on sound.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use rodio::Source;
+
+/// What the window asks of the player.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlayerCommand {
+    /// Play `path` from `start_s`; `track` is the caller's id for it.
+    Play {
+        /// File to play.
+        path: PathBuf,
+        /// Start position, seconds.
+        start_s: f64,
+        /// Caller's id for the track (snapshot index).
+        track: usize,
+    },
+    /// Pause or resume.
+    TogglePause,
+    /// Jump to a position, seconds.
+    Seek(f64),
+    /// Volume, 0–1.
+    SetVolume(f32),
+    /// Stop and forget the current track.
+    Stop,
+}
+
+/// What the player is doing, as last published.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlayerStatus {
+    /// `Some(reason)` when no audio output could be opened.
+    pub unavailable: Option<String>,
+    /// The track playing or paused.
+    pub track: Option<usize>,
+    /// Whether sound is coming out.
+    pub playing: bool,
+    /// Position, seconds.
+    pub position_s: f64,
+    /// Length, when the decoder knows it.
+    pub duration_s: Option<f64>,
+    /// The last track ran to its end (for "next" and similar radio).
+    pub finished: bool,
+    /// The last error (file could not be played).
+    pub error: Option<String>,
+    /// Volume, 0–1.
+    pub volume: f32,
+}
+
+/// The window's handle on the player thread.
+pub struct PlayerHandle {
+    commands: Sender<PlayerCommand>,
+    status: Arc<Mutex<PlayerStatus>>,
+}
+
+impl PlayerHandle {
+    /// Starts the player thread; `on_change` is called when the status changes (e.g. to repaint).
+    pub fn start(on_change: impl Fn() + Send + 'static) -> Self {
+        let (commands, receiver) = bounded(32);
+        let status = Arc::new(Mutex::new(PlayerStatus { volume: 0.8, ..PlayerStatus::default() }));
+        let thread_status = status.clone();
+        let spawned = std::thread::Builder::new()
+            .name("strata-player".into())
+            .spawn(move || player_thread(&receiver, &thread_status, &on_change));
+        if let Err(e) = spawned
+            && let Ok(mut s) = status.lock()
+        {
+            s.unavailable = Some(format!("the player thread could not start: {e}"));
+        }
+        Self { commands, status }
+    }
+
+    /// Sends a command; dropped silently if the player is busy or gone.
+    pub fn send(&self, command: PlayerCommand) {
+        let _ = self.commands.try_send(command);
+    }
+
+    /// A copy of the current status.
+    pub fn status(&self) -> PlayerStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus>, on_change: &dyn Fn()) {
+    let publish = |update: &dyn Fn(&mut PlayerStatus)| {
+        if let Ok(mut s) = status.lock() {
+            update(&mut s);
+        }
+        on_change();
+    };
+    let device = match rodio::DeviceSinkBuilder::open_default_sink() {
+        Ok(mut device) => {
+            device.log_on_drop(false);
+            device
+        }
+        Err(e) => {
+            let reason = format!("no audio output device ({e}); playback is off, everything else works");
+            log::warn!("{reason}");
+            publish(&|s| s.unavailable = Some(reason.clone()));
+            // Drain commands so senders never block.
+            for _ in commands.iter() {}
+            return;
+        }
+    };
+    let sink = rodio::Player::connect_new(device.mixer());
+    let mut volume = 0.8f32;
+    sink.set_volume(volume);
+    let mut current: Option<usize> = None;
+    loop {
+        match commands.recv_timeout(Duration::from_millis(100)) {
+            Ok(PlayerCommand::Play { path, start_s, track }) => {
+                sink.clear();
+                match open_source(&path) {
+                    Ok((source, duration_s)) => {
+                        sink.append(source);
+                        if start_s > 0.0 {
+                            let _ = sink.try_seek(Duration::from_secs_f64(start_s));
+                        }
+                        sink.play();
+                        current = Some(track);
+                        publish(&|s| {
+                            s.track = Some(track);
+                            s.duration_s = duration_s;
+                            s.finished = false;
+                            s.error = None;
+                        });
+                    }
+                    Err(reason) => {
+                        current = None;
+                        publish(&|s| {
+                            s.track = None;
+                            s.error = Some(format!("{}: {reason}", path.display()));
+                        });
+                    }
+                }
+            }
+            Ok(PlayerCommand::TogglePause) => {
+                if sink.is_paused() { sink.play() } else { sink.pause() }
+            }
+            Ok(PlayerCommand::Seek(position_s)) => {
+                let _ = sink.try_seek(Duration::from_secs_f64(position_s.max(0.0)));
+            }
+            Ok(PlayerCommand::SetVolume(v)) => {
+                volume = v.clamp(0.0, 1.0);
+                sink.set_volume(volume);
+            }
+            Ok(PlayerCommand::Stop) => {
+                sink.clear();
+                current = None;
+                publish(&|s| s.track = None);
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        }
+        let ended = current.is_some() && sink.empty();
+        if ended {
+            current = None;
+        }
+        let playing = current.is_some() && !sink.is_paused();
+        let position_s = sink.get_pos().as_secs_f64();
+        if let Ok(mut s) = status.lock() {
+            let changed = s.playing != playing || (s.position_s - position_s).abs() > 0.05 || ended;
+            s.playing = playing;
+            s.position_s = position_s;
+            s.volume = volume;
+            if ended {
+                s.finished = true;
+                s.track = None;
+            }
+            drop(s);
+            if changed {
+                on_change();
+            }
+        }
+    }
+}
+
+type BoxedSource = Box<dyn Source<Item = rodio::Sample> + Send>;
+
+fn open_source(path: &std::path::Path) -> Result<(BoxedSource, Option<f64>), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let decoder = rodio::Decoder::try_from(file).map_err(|e| e.to_string())?;
+    let duration_s = decoder.total_duration().map(|d| d.as_secs_f64());
+    Ok((Box::new(decoder), duration_s))
+}

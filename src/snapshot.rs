@@ -1,0 +1,93 @@
+//! A read-only snapshot of one model's indexed library.
+//!
+//! Joins the catalog's committed tracks with the memory-mapped vector store.
+//! Search, probing, evaluation, the map and the window read snapshots; the
+//! indexer never touches one. A snapshot is cheap to rebuild after a commit
+//! and is swapped in whole.
+
+use std::path::Path;
+
+use ndarray::Array2;
+
+use crate::catalog::{Catalog, StoredAnalysis, Track};
+use crate::indexer::catalog_path;
+use crate::model::{self, ModelInfo};
+use crate::store::{StoreLayout, StoreReader};
+
+/// Tracks of one model with their vectors.
+pub struct LibrarySnapshot {
+    /// The model the vectors come from.
+    pub model: ModelInfo,
+    /// Tracks in store-row order; index `i` here is "track `i`" everywhere downstream.
+    pub tracks: Vec<Track>,
+    /// Where each track's vectors are.
+    pub analyses: Vec<StoredAnalysis>,
+    store: StoreReader,
+}
+
+impl LibrarySnapshot {
+    /// Loads the committed state of `model_name` from the data folder.
+    pub fn load(data_root: &Path, model_name: &str) -> anyhow::Result<Self> {
+        let model = model::find_model(model_name, &model::model_search_dirs(Some(&data_root.join("models"))))?;
+        let catalog_file = catalog_path(data_root);
+        if !catalog_file.exists() {
+            anyhow::bail!("nothing indexed yet in {} (run `strata index DIR` first)", data_root.display());
+        }
+        let catalog = Catalog::open(&catalog_file)?;
+        let (tracks, analyses) = catalog.analysed_tracks(&model.manifest.name)?.into_iter().unzip();
+        let store = StoreReader::open(&StoreLayout::for_model(data_root, &model.manifest))?;
+        Ok(Self { model, tracks, analyses, store })
+    }
+
+    /// Number of tracks.
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Whether no track is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    /// Layer names in manifest order.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.model.manifest.layers.iter().map(|l| l.name.clone()).collect()
+    }
+
+    /// One layer's vectors as a `tracks × dim` f32 matrix (rows the store
+    /// lacks, which a consistent store never has, are zero).
+    pub fn layer_matrix(&self, layer: usize) -> Array2<f32> {
+        let dim = self.model.manifest.layers.get(layer).map_or(0, |l| l.dim);
+        let mut matrix = Array2::<f32>::zeros((self.tracks.len(), dim));
+        for (mut row, analysis) in matrix.rows_mut().into_iter().zip(&self.analyses) {
+            if let Some(stored) = self.store.layer_row(layer, analysis.store_row) {
+                for (out, v) in row.iter_mut().zip(stored) {
+                    *out = v.to_f32();
+                }
+            }
+        }
+        matrix
+    }
+
+    /// A track's per-window vectors of the passage layer (`windows × dim`) and their start times.
+    pub fn window_matrix(&self, track: usize) -> Option<(Array2<f32>, &[f32])> {
+        let analysis = self.analyses.get(track)?;
+        let count = analysis.window_starts_s.len();
+        let dim = self.store.layout().window_dim();
+        let rows = self.store.window_rows(analysis.window_row, count)?;
+        let data: Vec<f32> = rows.iter().map(|v| v.to_f32()).collect();
+        Array2::from_shape_vec((count, dim), data).ok().map(|m| (m, analysis.window_starts_s.as_slice()))
+    }
+
+    /// Index of the track with this catalog id or path.
+    pub fn find(&self, query: &str) -> Option<usize> {
+        if let Ok(id) = query.parse::<i64>()
+            && let Some(index) = self.tracks.iter().position(|t| t.id == id)
+        {
+            return Some(index);
+        }
+        let path = Path::new(query);
+        let canonical = std::fs::canonicalize(path).ok();
+        self.tracks.iter().position(|t| t.path == path || Some(&t.path) == canonical.as_ref())
+    }
+}

@@ -1,0 +1,230 @@
+//! The track table (sortable, filterable), the indexing progress panel and
+//! the failures list.
+
+use eframe::egui;
+
+use super::{AppCommand, StrataApp, theme};
+use crate::catalog::Track;
+use crate::search::work_label;
+
+/// Sortable columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Column {
+    /// Title.
+    #[default]
+    Title,
+    /// Composer.
+    Composer,
+    /// Work.
+    Work,
+    /// Album.
+    Album,
+    /// Duration.
+    Duration,
+    /// Top tags.
+    Tags,
+}
+
+const COLUMNS: [(Column, &str, f32); 6] = [
+    (Column::Title, "Title", 150.0),
+    (Column::Composer, "Composer", 110.0),
+    (Column::Work, "Work", 110.0),
+    (Column::Album, "Album", 110.0),
+    (Column::Duration, "Time", 44.0),
+    (Column::Tags, "Tags", 140.0),
+];
+
+/// The table's filter and order.
+#[derive(Debug, Default)]
+pub struct TableState {
+    /// Text typed in the search box.
+    pub filter: String,
+    /// Sort column.
+    pub sort: Column,
+    /// Descending order.
+    pub descending: bool,
+    /// Track indices shown, in order (for keyboard navigation).
+    pub visible: Vec<usize>,
+    /// Move keyboard focus to the search box next frame.
+    pub focus_search: bool,
+}
+
+fn cell_text(track: &Track, tags: &str, column: Column) -> String {
+    match column {
+        Column::Title => track.display_title(),
+        Column::Composer => track.tags.composer.clone().unwrap_or_default(),
+        Column::Work => work_label(track).unwrap_or_default(),
+        Column::Album => track.tags.album.clone().unwrap_or_default(),
+        Column::Duration => track.duration_s.map(format_time).unwrap_or_default(),
+        Column::Tags => tags.to_string(),
+    }
+}
+
+/// `m:ss` for a number of seconds.
+pub fn format_time(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+impl StrataApp {
+    pub(super) fn library_panel(&mut self, ui: &mut egui::Ui) {
+        let Some(library) = self.library.clone() else {
+            ui.add_space(20.0);
+            ui.vertical_centered(|ui| {
+                ui.spinner();
+                ui.label("Opening the library…");
+            });
+            return;
+        };
+        let snapshot = &library.snapshot;
+        ui.horizontal(|ui| {
+            let search = ui.add(egui::TextEdit::singleline(&mut self.table.filter).hint_text("🔍 Search title, composer, album, tags  ( / )").desired_width(f32::INFINITY));
+            if std::mem::take(&mut self.table.focus_search) {
+                search.request_focus();
+            }
+        });
+        if snapshot.is_empty() {
+            ui.add_space(30.0);
+            ui.vertical_centered(|ui| {
+                ui.heading("Your library is empty");
+                ui.label("Add a music folder (or drop one on this window).\nStrata indexes it in the background; tracks appear here as they finish.");
+                ui.add_space(8.0);
+                if ui.button("➕ Add music folder…").clicked() {
+                    self.workers.spawn("pick-folders", super::tasks::pick_folders());
+                }
+            });
+            return;
+        }
+        // Filter and sort (cheap at library sizes where a table is useful; recomputed per frame).
+        let needle = self.table.filter.to_lowercase();
+        let mut visible: Vec<usize> = (0..snapshot.len())
+            .filter(|&i| {
+                needle.is_empty()
+                    || COLUMNS.iter().any(|&(c, _, _)| cell_text(&snapshot.tracks[i], &library.top_tags[i], c).to_lowercase().contains(&needle))
+            })
+            .collect();
+        let sort = self.table.sort;
+        visible.sort_by(|&a, &b| {
+            let order = match sort {
+                Column::Duration => snapshot.tracks[a].duration_s.unwrap_or(0.0).total_cmp(&snapshot.tracks[b].duration_s.unwrap_or(0.0)),
+                _ => cell_text(&snapshot.tracks[a], &library.top_tags[a], sort).cmp(&cell_text(&snapshot.tracks[b], &library.top_tags[b], sort)),
+            };
+            if self.table.descending { order.reverse() } else { order }
+        });
+        ui.label(egui::RichText::new(format!("{} of {} tracks", visible.len(), snapshot.len())).weak());
+        egui::ScrollArea::horizontal().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                for &(column, name, width) in &COLUMNS {
+                    let arrow = if self.table.sort == column { if self.table.descending { " ⏷" } else { " ⏶" } } else { "" };
+                    let header = ui.add_sized([width, 18.0], egui::Button::new(egui::RichText::new(format!("{name}{arrow}")).strong()).frame(false));
+                    if header.clicked() {
+                        if self.table.sort == column {
+                            self.table.descending = !self.table.descending;
+                        } else {
+                            self.table.sort = column;
+                            self.table.descending = false;
+                        }
+                    }
+                }
+            });
+            let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+            egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, row_height, visible.len(), |ui, range| {
+                for &track in &visible[range] {
+                    let selected = self.selected == Some(track);
+                    let is_result = self.results.iter().take(10).any(|r| r.track == track);
+                    let response = ui
+                        .horizontal(|ui| {
+                            for &(column, _, width) in &COLUMNS {
+                                let text = cell_text(&snapshot.tracks[track], &library.top_tags[track], column);
+                                let mut rich = egui::RichText::new(text);
+                                if selected {
+                                    rich = rich.color(theme::SELECTED).strong();
+                                } else if is_result {
+                                    rich = rich.color(theme::RESULT);
+                                }
+                                ui.add_sized([width, row_height], egui::Label::new(rich).truncate().selectable(false));
+                            }
+                        })
+                        .response
+                        .interact(egui::Sense::click());
+                    if response.clicked() {
+                        self.commands.push(AppCommand::Select(track));
+                    }
+                    if response.double_clicked() {
+                        self.commands.push(AppCommand::Play(track, 0.0));
+                    }
+                    response.on_hover_text(snapshot.tracks[track].path.display().to_string());
+                }
+            });
+        });
+        self.table.visible = visible;
+    }
+
+    pub(super) fn progress_panel(&mut self, ui: &mut egui::Ui) {
+        let Some(run) = &self.indexing else { return };
+        let mut dismiss = false;
+        let commands = &mut self.commands;
+        ui.horizontal(|ui| {
+            let p = &run.progress;
+            let total = run.to_analyse.max(p.total);
+            if let Some(summary) = &run.summary {
+                ui.label(format!(
+                    "Indexing {}: {} analysed, {} unchanged, {} failed in {}.",
+                    if summary.cancelled { "cancelled" } else { "finished" },
+                    summary.indexed,
+                    summary.unchanged,
+                    summary.failed.len(),
+                    format_time(summary.elapsed_s)
+                ));
+                dismiss = ui.button("Dismiss").clicked();
+                return;
+            }
+            if let Some(error) = &run.error {
+                ui.colored_label(theme::ERROR, format!("Indexing stopped: {error}"));
+                dismiss = ui.button("Dismiss").clicked();
+                return;
+            }
+            let fraction = if total > 0 { p.done as f32 / total as f32 } else { 0.0 };
+            ui.add(egui::ProgressBar::new(fraction).desired_width(260.0).text(format!("{}/{} tracks", p.done, total)));
+            ui.label(format!("{:.2} h audio", p.audio_s / 3600.0));
+            ui.label(format!("{:.2} tracks/s", p.tracks_per_s()));
+            if let Some(eta) = p.eta_s() {
+                ui.label(format!("ETA {}", format_time(eta)));
+            }
+            if p.failed > 0 {
+                ui.colored_label(theme::ERROR, format!("{} failed", p.failed));
+            }
+            let paused = run.paused;
+            if ui.button(if paused { "▶ Resume" } else { "⏸ Pause" }).clicked() {
+                commands.push(AppCommand::PauseIndexing(!paused));
+            }
+            if ui.button("✖ Cancel").clicked() {
+                commands.push(AppCommand::CancelIndexing);
+            }
+            if let Some(current) = &p.current {
+                ui.label(egui::RichText::new(current.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).weak());
+            }
+        });
+        if dismiss {
+            self.indexing = None;
+        }
+    }
+
+    pub(super) fn failures_view(&mut self, ui: &mut egui::Ui) {
+        let failures = self.failures();
+        if failures.is_empty() {
+            ui.label("No file has failed.");
+            return;
+        }
+        ui.label(format!("{} files could not be analysed. They are retried when they change (or with `strata index --retry-failed`).", failures.len()));
+        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+            egui::Grid::new("failures").striped(true).num_columns(2).show(ui, |ui| {
+                for failure in &failures {
+                    ui.label(failure.path.display().to_string());
+                    ui.colored_label(theme::ERROR, &failure.reason);
+                    ui.end_row();
+                }
+            });
+        });
+    }
+}

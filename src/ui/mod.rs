@@ -1,0 +1,719 @@
+//! The egui window.
+//!
+//! Draws and reacts; everything slow runs on worker threads ([`tasks`]) and
+//! arrives as messages drained each frame. Panels turn clicks into
+//! [`AppCommand`]s, handled in one place. The window reads snapshots that
+//! workers publish and never owns the library's data.
+
+mod library_panel;
+mod map_view;
+mod player_bar;
+mod probe_view;
+mod results_panel;
+pub mod tasks;
+mod theme;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use eframe::egui;
+use serde::{Deserialize, Serialize};
+
+use crate::aspects::{ResolvedAspect, resolve_aspects};
+use crate::catalog::Failure;
+use crate::data_dir::DataDir;
+use crate::indexer::{self, IndexEvent, IndexHandle, IndexOptions, IndexProgress, IndexSummary};
+use crate::map::Method;
+use crate::model::{self, ModelInfo};
+use crate::player::{PlayerCommand, PlayerHandle, PlayerStatus};
+use crate::probe::ProbeTable;
+use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchResult, is_excluded};
+use tasks::{LibraryView, WorkerMessage, Workers};
+
+const SETTINGS_KEY: &str = "strata-settings";
+
+/// Opens the main window and runs until it is closed.
+pub fn run_window(data_dir: DataDir) -> anyhow::Result<()> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Strata")
+            .with_inner_size([1440.0, 900.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Strata",
+        options,
+        Box::new(move |cc| {
+            let settings = cc.storage.and_then(|s| eframe::get_value::<Settings>(s, SETTINGS_KEY)).unwrap_or_default();
+            Ok(Box::new(StrataApp::new(cc.egui_ctx.clone(), data_dir, settings)))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("the window could not open: {e}"))
+}
+
+/// What is remembered between runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Music folders added so far.
+    pub roots: Vec<PathBuf>,
+    /// Model in use.
+    pub model: String,
+    /// Dark theme.
+    pub dark: bool,
+    /// Aspect weights by aspect id.
+    pub aspect_weights: HashMap<String, f32>,
+    /// Leave out the query's album.
+    pub exclude_album: bool,
+    /// Leave out the query's work.
+    pub exclude_work: bool,
+    /// Map colouring.
+    pub colour_by: ColourBy,
+    /// Map method.
+    pub method: Method,
+    /// Player volume.
+    pub volume: f32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            roots: Vec::new(),
+            model: model::DEFAULT_MODEL.to_string(),
+            dark: true,
+            aspect_weights: HashMap::new(),
+            exclude_album: false,
+            exclude_work: false,
+            colour_by: ColourBy::Composer,
+            method: Method::Pca,
+            volume: 0.8,
+        }
+    }
+}
+
+/// How map points are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColourBy {
+    /// One colour per composer.
+    Composer,
+    /// One colour per album.
+    Album,
+    /// By the track's top tag.
+    Tag,
+    /// By combined similarity to the selected track.
+    Similarity,
+}
+
+/// What the map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapChoice {
+    /// The current aspect mix.
+    Aspects,
+    /// One layer.
+    Layer(usize),
+}
+
+/// The central area's tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CentralTab {
+    /// The 2D map.
+    Map,
+    /// Layer × descriptor R² heatmap.
+    Probe,
+    /// Files that failed.
+    Failures,
+}
+
+/// Intents from panels, handled once per frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppCommand {
+    /// Select a track (index in the snapshot) and search from it.
+    Select(usize),
+    /// Play a track from a position.
+    Play(usize, f64),
+    /// Add folders and index them.
+    AddFolders(Vec<PathBuf>),
+    /// Re-run indexing on the known folders.
+    Reindex,
+    /// Switch model.
+    SetModel(String),
+    /// Recompute the probe table.
+    RecomputeProbe,
+    /// Find the matching passage of a result and play it.
+    PlayPassage(usize),
+    /// Export the results as a playlist.
+    ExportPlaylist,
+    /// Pause or resume indexing.
+    PauseIndexing(bool),
+    /// Cancel indexing.
+    CancelIndexing,
+    /// Rank by the aspect mix again (after the layer sweep).
+    UseAspects,
+}
+
+/// A running or finished indexing pass.
+pub struct IndexRun {
+    handle: IndexHandle,
+    progress: IndexProgress,
+    to_analyse: usize,
+    summary: Option<IndexSummary>,
+    error: Option<String>,
+    paused: bool,
+}
+
+/// Frame-time statistics (for the "never stutters" measurement).
+#[derive(Default)]
+pub struct FrameStats {
+    times_ms: Vec<f32>,
+}
+
+impl FrameStats {
+    /// (p50, p99) in milliseconds.
+    pub fn percentiles(&self) -> Option<(f32, f32)> {
+        if self.times_ms.is_empty() {
+            return None;
+        }
+        let mut sorted = self.times_ms.clone();
+        sorted.sort_by(f32::total_cmp);
+        let at = |q: f32| sorted[((sorted.len() - 1) as f32 * q).round() as usize];
+        Some((at(0.5), at(0.99)))
+    }
+}
+
+/// The application state behind the window.
+pub struct StrataApp {
+    data_dir: DataDir,
+    settings: Settings,
+    workers: Workers,
+    commands: Vec<AppCommand>,
+    models: Vec<ModelInfo>,
+    library: Option<Arc<LibraryView>>,
+    library_error: Option<String>,
+    generation: u64,
+    probe: Option<ProbeTable>,
+    aspects: Vec<ResolvedAspect>,
+    selected: Option<usize>,
+    query_scores: Option<Arc<QueryScores>>,
+    results: Vec<SearchResult>,
+    indexing: Option<IndexRun>,
+    index_failures: Vec<Failure>,
+    tab: CentralTab,
+    map: map_view::MapState,
+    table: library_panel::TableState,
+    player: PlayerHandle,
+    player_status: PlayerStatus,
+    history: Vec<usize>,
+    radio: bool,
+    played: HashSet<usize>,
+    passage: Option<(usize, usize, PassageMatch)>,
+    layer_override: Option<usize>,
+    notice: Option<String>,
+    frame_stats: FrameStats,
+}
+
+impl StrataApp {
+    /// Builds the app and starts loading the library of the remembered model.
+    pub fn new(ctx: egui::Context, data_dir: DataDir, settings: Settings) -> Self {
+        theme::apply(&ctx, settings.dark);
+        let repaint_ctx = ctx.clone();
+        let player = PlayerHandle::start(move || repaint_ctx.request_repaint());
+        player.send(PlayerCommand::SetVolume(settings.volume));
+        let mut app = Self {
+            workers: Workers::new(ctx),
+            data_dir,
+            settings,
+            commands: Vec::new(),
+            models: Vec::new(),
+            library: None,
+            library_error: None,
+            generation: 0,
+            probe: None,
+            aspects: Vec::new(),
+            selected: None,
+            query_scores: None,
+            results: Vec::new(),
+            indexing: None,
+            index_failures: Vec::new(),
+            tab: CentralTab::Map,
+            map: map_view::MapState::default(),
+            table: library_panel::TableState::default(),
+            player,
+            player_status: PlayerStatus::default(),
+            history: Vec::new(),
+            radio: false,
+            played: HashSet::new(),
+            passage: None,
+            layer_override: None,
+            notice: None,
+            frame_stats: FrameStats::default(),
+        };
+        let root = app.data_dir.root().to_path_buf();
+        app.workers.spawn("discover-models", tasks::discover_models(root));
+        app.reload_library();
+        app
+    }
+
+    /// The library currently shown, if loaded.
+    pub fn library(&self) -> Option<&Arc<LibraryView>> {
+        self.library.as_ref()
+    }
+
+    /// The ranked results for the selected track.
+    pub fn results(&self) -> &[SearchResult] {
+        &self.results
+    }
+
+    /// The selected track.
+    pub fn selected(&self) -> Option<usize> {
+        self.selected
+    }
+
+    /// Aspects resolved on this library (empty until the probe is ready).
+    pub fn aspects(&self) -> &[ResolvedAspect] {
+        &self.aspects
+    }
+
+    /// The probe table, once computed.
+    pub fn probe_table(&self) -> Option<&ProbeTable> {
+        self.probe.as_ref()
+    }
+
+    /// Failures from the catalog and from the running indexer.
+    pub fn failures(&self) -> Vec<Failure> {
+        let mut all: Vec<Failure> = self.library.as_ref().map(|l| l.failures.clone()).unwrap_or_default();
+        for f in &self.index_failures {
+            if !all.iter().any(|a| a.path == f.path) {
+                all.push(f.clone());
+            }
+        }
+        all
+    }
+
+    /// Whether background work (loading, probing, searching) is still under way.
+    pub fn is_busy(&self) -> bool {
+        self.workers.is_running("load-library")
+            || self.workers.is_running("probe")
+            || self.indexing.as_ref().is_some_and(|r| r.summary.is_none() && r.error.is_none())
+            || (self.selected.is_some() && self.query_scores.as_ref().is_none_or(|q| Some(q.query) != self.selected))
+    }
+
+    /// Frame-time statistics gathered so far.
+    pub fn frame_stats(&self) -> &FrameStats {
+        &self.frame_stats
+    }
+
+    /// Queues a command as a panel would.
+    pub fn command(&mut self, command: AppCommand) {
+        self.commands.push(command);
+    }
+
+    /// Current weight of each resolved aspect.
+    pub fn aspect_weight(&self, aspect: &str) -> f32 {
+        self.settings.aspect_weights.get(aspect).copied().unwrap_or(1.0)
+    }
+
+    /// Sets an aspect's weight and reranks at once from the cached similarities.
+    pub fn set_aspect_weight(&mut self, aspect: &str, weight: f32) {
+        self.settings.aspect_weights.insert(aspect.to_string(), weight.clamp(0.0, 1.0));
+        self.weights_changed();
+    }
+
+    /// After any weight change: leave the layer sweep, then rerank.
+    fn weights_changed(&mut self) {
+        if self.layer_override.take().is_some() {
+            self.map.choice = MapChoice::Aspects;
+            self.request_query();
+        }
+        self.rerank();
+    }
+
+    fn reload_library(&mut self) {
+        self.generation += 1;
+        let task = tasks::load_library(self.data_dir.root().to_path_buf(), self.settings.model.clone(), self.generation);
+        if !self.workers.spawn("load-library", task) {
+            // One is running: its answer is stale; ask again when it ends.
+            self.notice = Some("reloading…".into());
+        }
+    }
+
+    fn facets(&self) -> Vec<Facet> {
+        if let (Some(layer), Some(library)) = (self.layer_override, &self.library) {
+            return vec![Facet { name: library.snapshot.layer_names()[layer].clone(), layer }];
+        }
+        if self.aspects.is_empty() {
+            return self.library.as_ref().map_or_else(Vec::new, |l| {
+                let manifest = &l.snapshot.model.manifest;
+                let layer = manifest.passage_layer_index();
+                vec![Facet { name: manifest.layers[layer].name.clone(), layer }]
+            });
+        }
+        self.aspects.iter().map(|a| Facet { name: a.name.clone(), layer: a.layer }).collect()
+    }
+
+    fn weights(&self) -> Vec<f32> {
+        if self.aspects.is_empty() || self.layer_override.is_some() {
+            return vec![1.0];
+        }
+        self.aspects.iter().map(|a| self.aspect_weight(&a.name)).collect()
+    }
+
+    fn exclusion(&self) -> Exclusion {
+        Exclusion { same_album: self.settings.exclude_album, same_work: self.settings.exclude_work }
+    }
+
+    /// Reranks from the cached per-facet similarities: no vector is read.
+    fn rerank(&mut self) {
+        let (Some(scores), Some(library)) = (&self.query_scores, &self.library) else { return };
+        let tracks = &library.snapshot.tracks;
+        let exclusion = self.exclusion();
+        let query = scores.query;
+        self.results = scores.rank(&self.weights(), 50, &|t| is_excluded(tracks, query, t, exclusion));
+    }
+
+    fn request_query(&mut self) {
+        if let Some(track) = self.selected {
+            self.workers.query(self.generation, track, self.facets());
+        }
+    }
+
+    fn start_indexing(&mut self, roots: Vec<PathBuf>) {
+        if self.indexing.as_ref().is_some_and(|r| r.summary.is_none() && r.error.is_none()) {
+            self.notice = Some("indexing is already running".into());
+            return;
+        }
+        let mut options = IndexOptions::new(roots);
+        options.model = self.settings.model.clone();
+        match indexer::start(self.data_dir.root().to_path_buf(), options) {
+            Ok(handle) => {
+                self.index_failures.clear();
+                self.indexing = Some(IndexRun {
+                    handle,
+                    progress: IndexProgress::default(),
+                    to_analyse: 0,
+                    summary: None,
+                    error: None,
+                    paused: false,
+                });
+            }
+            Err(e) => self.notice = Some(format!("indexing could not start: {e}")),
+        }
+    }
+
+    fn handle_commands(&mut self) {
+        for command in std::mem::take(&mut self.commands) {
+            match command {
+                AppCommand::Select(track) => {
+                    if self.selected != Some(track) {
+                        self.selected = Some(track);
+                        self.passage = None;
+                        self.request_query();
+                    }
+                }
+                AppCommand::Play(track, start_s) => self.play(track, start_s),
+                AppCommand::AddFolders(folders) => {
+                    for folder in &folders {
+                        if !self.settings.roots.contains(folder) {
+                            self.settings.roots.push(folder.clone());
+                        }
+                    }
+                    self.start_indexing(folders);
+                }
+                AppCommand::Reindex => {
+                    if !self.settings.roots.is_empty() {
+                        self.start_indexing(self.settings.roots.clone());
+                    }
+                }
+                AppCommand::SetModel(model) => {
+                    if model != self.settings.model {
+                        self.settings.model = model;
+                        self.selected = None;
+                        self.reload_library();
+                    }
+                }
+                AppCommand::RecomputeProbe => {
+                    if let Some(library) = &self.library {
+                        let task = tasks::probe_library(self.data_dir.root().to_path_buf(), library.snapshot.clone(), library.generation, true);
+                        self.workers.spawn("probe", task);
+                    }
+                }
+                AppCommand::PlayPassage(result) => {
+                    if let Some(query) = self.selected {
+                        self.workers.passage(query, result);
+                    }
+                }
+                AppCommand::ExportPlaylist => {
+                    if let Some(library) = &self.library {
+                        let tracks = &library.snapshot.tracks;
+                        let items: Vec<_> = self
+                            .selected
+                            .into_iter()
+                            .chain(self.results.iter().map(|r| r.track))
+                            .map(|t| (tracks[t].path.clone(), tracks[t].display_title(), tracks[t].duration_s.unwrap_or(0.0)))
+                            .collect();
+                        self.workers.spawn("save-playlist", tasks::save_playlist(items));
+                    }
+                }
+                AppCommand::PauseIndexing(paused) => {
+                    if let Some(run) = &mut self.indexing {
+                        run.handle.control.set_paused(paused);
+                        run.paused = paused;
+                    }
+                }
+                AppCommand::UseAspects => {
+                    if self.layer_override.take().is_some() {
+                        self.request_query();
+                    }
+                }
+                AppCommand::CancelIndexing => {
+                    if let Some(run) = &self.indexing {
+                        run.handle.control.cancel();
+                    }
+                }
+            }
+        }
+    }
+
+    fn play(&mut self, track: usize, start_s: f64) {
+        let Some(library) = &self.library else { return };
+        let Some(t) = library.snapshot.tracks.get(track) else { return };
+        self.player.send(PlayerCommand::Play { path: t.path.clone(), start_s, track });
+        if self.history.last() != Some(&track) {
+            self.history.push(track);
+        }
+        self.played.insert(track);
+    }
+
+    fn handle_messages(&mut self) {
+        for message in self.workers.drain() {
+            match message {
+                WorkerMessage::LibraryLoaded(view) => {
+                    if view.generation != self.generation {
+                        continue;
+                    }
+                    let view: Arc<LibraryView> = Arc::from(view);
+                    self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true);
+                    let task = tasks::probe_library(self.data_dir.root().to_path_buf(), view.snapshot.clone(), view.generation, false);
+                    self.workers.spawn("probe", task);
+                    if self.selected.is_some_and(|s| s >= view.snapshot.len()) {
+                        self.selected = None;
+                    }
+                    self.library = Some(view);
+                    self.library_error = None;
+                    self.query_scores = None;
+                    self.results.clear();
+                    self.map.clear_cache();
+                    self.request_query();
+                }
+                WorkerMessage::LibraryFailed(error) => self.library_error = Some(error),
+                WorkerMessage::ModelsFound(models) => self.models = models,
+                WorkerMessage::ProbeReady(generation, table) => {
+                    if generation == self.generation {
+                        self.aspects = resolve_aspects(&table);
+                        self.probe = Some(table);
+                        self.map.clear_cache_for_mix();
+                        self.request_query();
+                    }
+                }
+                WorkerMessage::ProjectionProgress(key, fraction) => self.map.progress(key, fraction),
+                WorkerMessage::ProjectionReady(key, points) => self.map.ready(key, points),
+                WorkerMessage::ProjectionFailed(key, error) => self.map.failed(key, error),
+                WorkerMessage::QueryReady(generation, scores) => {
+                    if generation == self.generation && Some(scores.query) == self.selected {
+                        self.query_scores = Some(scores);
+                        self.rerank();
+                    }
+                }
+                WorkerMessage::PassageReady(query, result, passage) => {
+                    if let Some(p) = passage {
+                        self.passage = Some((query, result, p));
+                        self.play(result, f64::from(p.result_start_s));
+                    } else {
+                        self.notice = Some("no passage vectors for this pair".into());
+                    }
+                }
+                WorkerMessage::FoldersChosen(folders) => self.commands.push(AppCommand::AddFolders(folders)),
+                WorkerMessage::PlaylistSaved(result) => {
+                    self.notice = Some(match result {
+                        Ok(path) => format!("playlist saved to {}", path.display()),
+                        Err(e) => format!("playlist not saved: {e}"),
+                    });
+                }
+                WorkerMessage::TaskFinished(_) => {}
+            }
+        }
+    }
+
+    fn drain_indexer(&mut self) {
+        let Some(run) = &mut self.indexing else { return };
+        let mut reload = false;
+        for event in run.handle.events.try_iter() {
+            match event {
+                IndexEvent::Started { to_analyse, .. } => run.to_analyse = to_analyse,
+                IndexEvent::Progress(progress) => run.progress = progress,
+                IndexEvent::TrackFailed(failure) => self.index_failures.push(failure),
+                IndexEvent::Committed => reload = true,
+                IndexEvent::Finished(summary) => {
+                    run.summary = Some(summary);
+                    reload = true;
+                }
+                IndexEvent::Error(error) => run.error = Some(error),
+                IndexEvent::TrackDone { .. } => {}
+            }
+        }
+        // The map and list fill in as tracks are committed (at most every 2 s).
+        if reload && !self.workers.is_running("load-library") {
+            self.reload_library();
+        }
+    }
+
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        if ctx.memory(|m| m.focused().is_some()) {
+            return;
+        }
+        let (space, left, right, slash, down, up) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::Space),
+                i.key_pressed(egui::Key::ArrowLeft),
+                i.key_pressed(egui::Key::ArrowRight),
+                i.key_pressed(egui::Key::Slash),
+                i.key_pressed(egui::Key::ArrowDown),
+                i.key_pressed(egui::Key::ArrowUp),
+            )
+        });
+        if space {
+            self.player.send(PlayerCommand::TogglePause);
+        }
+        if left || right {
+            let step = if right { 10.0 } else { -10.0 };
+            self.player.send(PlayerCommand::Seek(self.player_status.position_s + step));
+        }
+        if slash {
+            self.table.focus_search = true;
+        }
+        if (down || up) && !self.results.is_empty() {
+            let current = self.selected.and_then(|s| self.table.visible.iter().position(|&t| t == s));
+            let next = match (current, down) {
+                (Some(i), true) => (i + 1).min(self.table.visible.len().saturating_sub(1)),
+                (Some(i), false) => i.saturating_sub(1),
+                (None, _) => 0,
+            };
+            if let Some(&track) = self.table.visible.get(next) {
+                self.commands.push(AppCommand::Select(track));
+            }
+        }
+    }
+
+    fn similar_radio(&mut self) {
+        if !self.radio || !self.player_status.finished || self.player_status.track.is_some() {
+            return;
+        }
+        let next = self.results.iter().map(|r| r.track).find(|t| !self.played.contains(t));
+        if let Some(track) = next {
+            self.commands.push(AppCommand::Select(track));
+            self.commands.push(AppCommand::Play(track, 0.0));
+        }
+    }
+
+    /// One frame's drawing and reacting, without eframe (kittest drives this).
+    pub fn frame(&mut self, ui: &mut egui::Ui) {
+        let started = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.handle_messages();
+        self.drain_indexer();
+        self.player_status = self.player.status();
+        self.similar_radio();
+        self.handle_keys(&ctx);
+        for file in ctx.input(|i| i.raw.dropped_files.clone()) {
+            let path = file.path();
+            if !path.as_os_str().is_empty() {
+                self.commands.push(AppCommand::AddFolders(vec![path.to_path_buf()]));
+            }
+        }
+
+        egui::Panel::top("top-bar").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::bottom("player").show(ui, |ui| self.player_bar(ui));
+        if self.indexing.is_some() {
+            egui::Panel::bottom("indexing").show(ui, |ui| self.progress_panel(ui));
+        }
+        egui::Panel::left("library").default_size(430.0).resizable(true).show(ui, |ui| self.library_panel(ui));
+        egui::Panel::right("results").default_size(400.0).resizable(true).show(ui, |ui| self.results_panel(ui));
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.tab, CentralTab::Map, "Map");
+                ui.selectable_value(&mut self.tab, CentralTab::Probe, "Layer probe");
+                let failures = self.failures().len();
+                ui.selectable_value(&mut self.tab, CentralTab::Failures, format!("Failures ({failures})"));
+            });
+            ui.separator();
+            match self.tab {
+                CentralTab::Map => self.map_view(ui),
+                CentralTab::Probe => self.probe_view(ui),
+                CentralTab::Failures => self.failures_view(ui),
+            }
+        });
+        self.handle_commands();
+        self.frame_stats.times_ms.push(started.elapsed().as_secs_f32() * 1000.0);
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("Strata");
+            ui.separator();
+            if ui.button("➕ Add music folder…").on_hover_text("Choose folders to index (or drop them on the window)").clicked() {
+                self.workers.spawn("pick-folders", tasks::pick_folders());
+            }
+            if !self.settings.roots.is_empty() && ui.button("⟳ Rescan").on_hover_text("Index new and changed files").clicked() {
+                self.commands.push(AppCommand::Reindex);
+            }
+            ui.separator();
+            ui.label("Model:");
+            let current = self.settings.model.clone();
+            egui::ComboBox::from_id_salt("model").selected_text(&current).show_ui(ui, |ui| {
+                for m in &self.models {
+                    if ui.selectable_label(m.name() == current, &m.manifest.display_name).on_hover_text(&m.manifest.description).clicked() {
+                        self.commands.push(AppCommand::SetModel(m.name().to_string()));
+                    }
+                }
+            });
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let label = if self.settings.dark { "☀ Light" } else { "🌙 Dark" };
+                if ui.button(label).clicked() {
+                    self.settings.dark = !self.settings.dark;
+                    theme::apply(ui.ctx(), self.settings.dark);
+                }
+                if let Some(notice) = &self.notice {
+                    ui.label(egui::RichText::new(notice).weak());
+                }
+                if let Some(error) = &self.library_error {
+                    ui.colored_label(theme::ERROR, error);
+                }
+            });
+        });
+    }
+}
+
+impl eframe::App for StrataApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.volume = self.player_status.volume;
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+    }
+}
+
+impl Drop for StrataApp {
+    fn drop(&mut self) {
+        if let Some(path) = std::env::var_os("STRATA_FRAME_STATS")
+            && let Some((p50, p99)) = self.frame_stats.percentiles()
+        {
+            let text = format!("{{\"frames\": {}, \"p50_ms\": {p50:.3}, \"p99_ms\": {p99:.3}}}\n", self.frame_stats.times_ms.len());
+            let _ = std::fs::write(path, text);
+        }
+    }
+}

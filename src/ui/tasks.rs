@@ -1,0 +1,309 @@
+//! Background work for the window: named tasks and the search thread.
+//!
+//! Every slow thing (loading a snapshot, probing, projecting, searching,
+//! file dialogs) runs on a named thread and answers with a typed
+//! [`WorkerMessage`] on one bounded channel, then asks egui to repaint. The
+//! window drains the channel each frame. A task name in use cannot be
+//! started twice.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use eframe::egui;
+
+use crate::catalog::{Catalog, Failure};
+use crate::indexer::catalog_path;
+use crate::map::{MapSource, Method};
+use crate::model::ModelInfo;
+use crate::probe::ProbeTable;
+use crate::search::{Facet, PassageMatch, QueryScores, SearchEngine, best_passage};
+use crate::snapshot::LibrarySnapshot;
+
+/// What the window shows of one model's library, swapped in whole.
+pub struct LibraryView {
+    /// Increases with every load, so late answers about older views are ignored.
+    pub generation: u64,
+    /// Tracks and vectors.
+    pub snapshot: Arc<LibrarySnapshot>,
+    /// The top tags of each track, joined, when the model predicts tags.
+    pub top_tags: Vec<String>,
+    /// Files that could not be analysed.
+    pub failures: Vec<Failure>,
+}
+
+/// Identifies a projection for caching.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProjectionKey {
+    /// Library generation.
+    pub generation: u64,
+    /// Layer index, or the aspect mix's (layer, weight‰) pairs.
+    pub source: Vec<(usize, u32)>,
+    /// Method.
+    pub method: Method,
+}
+
+impl ProjectionKey {
+    /// The map source this key describes.
+    pub fn map_source(&self) -> MapSource {
+        match self.source.as_slice() {
+            [(layer, 1000)] => MapSource::Layer(*layer),
+            parts => MapSource::Mix(parts.iter().map(|&(l, w)| (l, w as f32 / 1000.0)).collect()),
+        }
+    }
+}
+
+/// Answers from background work.
+pub enum WorkerMessage {
+    /// A library view is ready.
+    LibraryLoaded(Box<LibraryView>),
+    /// Loading failed (nothing indexed yet is not an error: it yields an empty view).
+    LibraryFailed(String),
+    /// Models found on disk.
+    ModelsFound(Vec<ModelInfo>),
+    /// A probe table for a generation.
+    ProbeReady(u64, ProbeTable),
+    /// Projection progress, 0–1.
+    ProjectionProgress(ProjectionKey, f32),
+    /// A projection is done.
+    ProjectionReady(ProjectionKey, Arc<Vec<[f32; 2]>>),
+    /// A projection failed.
+    ProjectionFailed(ProjectionKey, String),
+    /// Per-facet similarities of a query.
+    QueryReady(u64, Arc<QueryScores>),
+    /// The best passage pair between two tracks.
+    PassageReady(usize, usize, Option<PassageMatch>),
+    /// Folders picked in the dialog.
+    FoldersChosen(Vec<PathBuf>),
+    /// A playlist was written (or not).
+    PlaylistSaved(Result<PathBuf, String>),
+    /// A named task ended.
+    TaskFinished(String),
+}
+
+/// Requests to the search thread.
+enum SearchRequest {
+    Snapshot(u64, Arc<LibrarySnapshot>, bool),
+    Query(u64, usize, Vec<Facet>),
+    Passage(usize, usize),
+}
+
+/// The window's handle on its background threads.
+pub struct Workers {
+    sender: Sender<WorkerMessage>,
+    receiver: Receiver<WorkerMessage>,
+    ctx: egui::Context,
+    running: HashSet<String>,
+    search: Sender<SearchRequest>,
+}
+
+impl Workers {
+    /// Starts the search thread; tasks start on demand.
+    pub fn new(ctx: egui::Context) -> Self {
+        let (sender, receiver) = bounded(256);
+        let (search, requests) = bounded(64);
+        let search_sender = sender.clone();
+        let search_ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("strata-search".into())
+            .spawn(move || search_thread(&requests, &search_sender, &search_ctx));
+        if let Err(e) = spawned {
+            log::error!("the search thread could not start: {e}");
+        }
+        Self { sender, receiver, ctx, running: HashSet::new(), search }
+    }
+
+    /// Runs `job` on a thread named `strata-<name>`; returns `false` (and does
+    /// nothing) if a task of that name is still running.
+    pub fn spawn(&mut self, name: &str, job: impl FnOnce(&Sender<WorkerMessage>) + Send + 'static) -> bool {
+        if self.running.contains(name) {
+            return false;
+        }
+        let sender = self.sender.clone();
+        let ctx = self.ctx.clone();
+        let task_name = name.to_string();
+        let spawned = std::thread::Builder::new().name(format!("strata-{name}")).spawn(move || {
+            job(&sender);
+            let _ = sender.send(WorkerMessage::TaskFinished(task_name));
+            ctx.request_repaint();
+        });
+        match spawned {
+            Ok(_) => {
+                self.running.insert(name.to_string());
+                true
+            }
+            Err(e) => {
+                log::error!("could not start task {name}: {e}");
+                false
+            }
+        }
+    }
+
+    /// Whether a task of that name is running.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.running.contains(name)
+    }
+
+    /// Takes every message that has arrived.
+    pub fn drain(&mut self) -> Vec<WorkerMessage> {
+        let messages: Vec<WorkerMessage> = self.receiver.try_iter().collect();
+        for message in &messages {
+            if let WorkerMessage::TaskFinished(name) = message {
+                self.running.remove(name);
+            }
+        }
+        messages
+    }
+
+    /// A sender for work that reports on its own (the indexer bridge).
+    pub fn sender(&self) -> Sender<WorkerMessage> {
+        self.sender.clone()
+    }
+
+    /// Hands a new snapshot to the search thread.
+    pub fn set_search_snapshot(&self, generation: u64, snapshot: Arc<LibrarySnapshot>, center: bool) {
+        let _ = self.search.send(SearchRequest::Snapshot(generation, snapshot, center));
+    }
+
+    /// Asks for a query's per-facet similarities.
+    pub fn query(&self, generation: u64, track: usize, facets: Vec<Facet>) {
+        let _ = self.search.try_send(SearchRequest::Query(generation, track, facets));
+    }
+
+    /// Asks for the best passage pair of two tracks.
+    pub fn passage(&self, query: usize, result: usize) {
+        let _ = self.search.try_send(SearchRequest::Passage(query, result));
+    }
+}
+
+fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMessage>, ctx: &egui::Context) {
+    let mut engine: Option<(u64, SearchEngine)> = None;
+    for request in requests {
+        match request {
+            SearchRequest::Snapshot(generation, snapshot, center) => engine = Some((generation, SearchEngine::new(snapshot, center))),
+            SearchRequest::Query(generation, track, facets) => {
+                if let Some((current, engine)) = &mut engine
+                    && *current == generation
+                    && track < engine.snapshot().len()
+                {
+                    let scores = engine.query(track, &facets);
+                    let _ = answers.send(WorkerMessage::QueryReady(generation, Arc::new(scores)));
+                }
+            }
+            SearchRequest::Passage(query, result) => {
+                if let Some((_, engine)) = &engine {
+                    let passage = best_passage(engine.snapshot(), query, result);
+                    let _ = answers.send(WorkerMessage::PassageReady(query, result, passage));
+                }
+            }
+        }
+        ctx.request_repaint();
+    }
+}
+
+/// Loads a library view (snapshot, tags, failures) for `model`.
+pub fn load_library(data_root: PathBuf, model: String, generation: u64) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    move |out| {
+        let message = match build_view(&data_root, &model, generation) {
+            Ok(view) => WorkerMessage::LibraryLoaded(Box::new(view)),
+            Err(e) => WorkerMessage::LibraryFailed(format!("{e:#}")),
+        };
+        let _ = out.send(message);
+    }
+}
+
+fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyhow::Result<LibraryView> {
+    std::fs::create_dir_all(data_root)?;
+    let failures = Catalog::open(&catalog_path(data_root))?.failures(model)?;
+    let snapshot = LibrarySnapshot::load(data_root, model)?;
+    let top_tags = match snapshot.model.tag_layer_index() {
+        Some(tag_layer) => snapshot
+            .layer_matrix(tag_layer)
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let scores = row.to_vec();
+                snapshot.model.top_tags(&scores, 3).into_iter().map(|(t, _)| t).collect::<Vec<_>>().join(", ")
+            })
+            .collect(),
+        None => vec![String::new(); snapshot.len()],
+    };
+    Ok(LibraryView { generation, snapshot: Arc::new(snapshot), top_tags, failures })
+}
+
+/// Probes a snapshot's layers (stored with the library for next time).
+pub fn probe_library(data_root: PathBuf, snapshot: Arc<LibrarySnapshot>, generation: u64, recompute: bool) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    move |out| {
+        if snapshot.len() < 10 {
+            return;
+        }
+        let table = if recompute {
+            let options = crate::probe::ProbeOptions::default();
+            let table = crate::library_probe::run_probe(&snapshot, &options, &mut |_, _| {});
+            if let Err(e) = crate::library_probe::save_probe(&data_root, &snapshot, &table) {
+                log::warn!("could not store the probe table: {e}");
+            }
+            table
+        } else {
+            crate::library_probe::probe_or_compute(&data_root, &snapshot)
+        };
+        let _ = out.send(WorkerMessage::ProbeReady(generation, table));
+    }
+}
+
+/// Computes one projection.
+pub fn project(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, ctx: egui::Context) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    move |out| {
+        let features = crate::map::source_features(&snapshot, &key.map_source());
+        let mut last = std::time::Instant::now();
+        let progress_key = key.clone();
+        let mut progress = |done: usize, total: usize| {
+            if last.elapsed().as_millis() > 100 {
+                last = std::time::Instant::now();
+                let _ = out.try_send(WorkerMessage::ProjectionProgress(progress_key.clone(), done as f32 / total.max(1) as f32));
+                ctx.request_repaint();
+            }
+        };
+        let message = match crate::map::project(&features, key.method, 42, &mut progress, &|| false) {
+            Ok(points) => WorkerMessage::ProjectionReady(key, Arc::new(points)),
+            Err(e) => WorkerMessage::ProjectionFailed(key, e.to_string()),
+        };
+        let _ = out.send(message);
+    }
+}
+
+/// Lists the models installed.
+pub fn discover_models(data_root: PathBuf) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    move |out| {
+        let models = crate::model::discover_models(&crate::model::model_search_dirs(Some(&data_root.join("models"))))
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect();
+        let _ = out.send(WorkerMessage::ModelsFound(models));
+    }
+}
+
+/// Opens the native folder picker off the UI thread.
+pub fn pick_folders() -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    move |out| {
+        if let Some(folders) = rfd::FileDialog::new().set_title("Add music folders").pick_folders() {
+            let _ = out.send(WorkerMessage::FoldersChosen(folders));
+        }
+    }
+}
+
+/// Asks where to save, then writes an M3U playlist of `paths`.
+pub fn save_playlist(paths: Vec<(PathBuf, String, f64)>) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    move |out| {
+        let Some(target) = rfd::FileDialog::new().set_title("Export playlist").set_file_name("strata.m3u").save_file() else {
+            return;
+        };
+        let mut text = String::from("#EXTM3U\n");
+        for (path, title, duration_s) in &paths {
+            text.push_str(&format!("#EXTINF:{},{}\n{}\n", duration_s.round() as i64, title, path.display()));
+        }
+        let result = std::fs::write(&target, text).map(|()| target).map_err(|e| e.to_string());
+        let _ = out.send(WorkerMessage::PlaylistSaved(result));
+    }
+}

@@ -1,0 +1,43 @@
+//! Design tokens: the window's colours and the light/dark switch.
+
+use eframe::egui::{self, Color32};
+
+/// Error text.
+pub const ERROR: Color32 = Color32::from_rgb(220, 80, 70);
+/// The selected track on the map and in lists.
+pub const SELECTED: Color32 = Color32::from_rgb(255, 200, 40);
+/// Results joined to the selected track.
+pub const RESULT: Color32 = Color32::from_rgb(90, 200, 255);
+
+/// A qualitative palette for categories (composers, albums, tags).
+const PALETTE: [Color32; 12] = [
+    Color32::from_rgb(78, 121, 167),
+    Color32::from_rgb(242, 142, 43),
+    Color32::from_rgb(225, 87, 89),
+    Color32::from_rgb(118, 183, 178),
+    Color32::from_rgb(89, 161, 79),
+    Color32::from_rgb(237, 201, 72),
+    Color32::from_rgb(176, 122, 161),
+    Color32::from_rgb(255, 157, 167),
+    Color32::from_rgb(156, 117, 95),
+    Color32::from_rgb(186, 176, 172),
+    Color32::from_rgb(31, 186, 214),
+    Color32::from_rgb(140, 86, 75),
+];
+
+/// The colour of category number `i`.
+pub fn category(i: usize) -> Color32 {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// A blue→yellow ramp for values in 0–1 (similarity, R²).
+pub fn ramp(value: f32) -> Color32 {
+    let t = value.clamp(0.0, 1.0);
+    let lerp = |a: f32, b: f32| (a + (b - a) * t) as u8;
+    Color32::from_rgb(lerp(40.0, 250.0), lerp(50.0, 220.0), lerp(120.0, 60.0))
+}
+
+/// Applies the light or dark theme.
+pub fn apply(ctx: &egui::Context, dark: bool) {
+    ctx.set_visuals(if dark { egui::Visuals::dark() } else { egui::Visuals::light() });
+}
