@@ -25,3 +25,9 @@ test: onnxruntime
 
 bench: onnxruntime
 	$(CARGO) bench
+
+# Installable packages with the model and ONNX Runtime inside: target/package/strata_<ver>_<arch>.deb
+# and strata-<ver>-linux-<arch>.tar.gz (see packaging/build-packages.sh; --gpu for the CUDA build).
+package: onnxruntime
+	$(CARGO) build --release --bin strata
+	packaging/build-packages.sh --binary target/release/strata --out target/package

@@ -17,6 +17,7 @@ use crate::data_dir::DataDir;
 use crate::eval::evaluate_rankings;
 use crate::label_source;
 use crate::library_probe;
+use crate::map;
 use crate::probe::ProbeOptions;
 use crate::search::{Exclusion, Facet, SearchEngine, best_passage, is_excluded};
 use crate::snapshot::LibrarySnapshot;
@@ -131,6 +132,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Project the library to 2D (PCA or t-SNE) and write CSV, or a PNG scatter coloured by composer.
+    Map {
+        /// Output file: `.csv` (path, x, y, composer, album) or `.png`.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Projection method.
+        #[arg(long, value_enum, default_value_t = map::Method::Pca)]
+        method: map::Method,
+        /// Ranking options (`--layer` or `--aspect` choose what is projected).
+        #[command(flatten)]
+        query: QueryArgs,
+    },
     /// List the models found, their layers and the execution provider each will use.
     Models {
         /// Print JSON.
@@ -175,6 +188,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Models { json }) => models(&data_dir, json, options),
         Some(Command::Similar { track, query, passages, json }) => similar(&data_dir, &track, &query, passages, json),
         Some(Command::Neighbours { query, .. }) => neighbours(&data_dir, &query),
+        Some(Command::Map { out, method, query }) => map_command(&data_dir, &out, method, &query),
         Some(Command::Probe { model, folds, json }) => probe_command(&data_dir, &model, folds, json),
         Some(Command::Eval { label, labels, query, json }) => eval_command(&data_dir, &label, labels.as_deref(), &query, json),
         Some(Command::Index { dirs, model, jobs, full, retry_failed, json }) => {
@@ -658,6 +672,47 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
     }
     if let Some((_, _, r)) = rows.first() {
         println!("{:<40} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "random (exact expectation)", r.precision_at_k, r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k);
+    }
+    Ok(0)
+}
+
+fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, args: &QueryArgs) -> anyhow::Result<i32> {
+    let prepared = prepare_search(data_dir, args)?;
+    let snapshot = prepared.engine.snapshot().clone();
+    let parts: Vec<(usize, f32)> = prepared.facets.iter().map(|f| f.layer).zip(prepared.weights.iter().copied()).collect();
+    let source = match parts.as_slice() {
+        [(layer, _)] => map::MapSource::Layer(*layer),
+        _ => map::MapSource::Mix(parts),
+    };
+    let features = map::source_features(&snapshot, &source);
+    let started = std::time::Instant::now();
+    let points = map::project(&features, method, 42, &mut |_, _| {}, &|| false)?;
+    let preserved = map::neighbourhood_preservation(&features, &points, 10.min(snapshot.len().saturating_sub(1)));
+    eprintln!(
+        "{} tracks projected with {method:?} in {:.2} s; {:.1} % of each track's 10 nearest neighbours stay among its 10 nearest on the map",
+        snapshot.len(),
+        started.elapsed().as_secs_f64(),
+        preserved * 100.0
+    );
+    let is_png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if is_png {
+        let labels: Vec<String> = snapshot.tracks.iter().map(|t| t.tags.composer.clone().unwrap_or_else(|| "(no composer)".into())).collect();
+        let names: Vec<String> = prepared.facets.iter().map(|f| format!("{}@{}", f.name, snapshot.layer_names()[f.layer])).collect();
+        let title = format!("{} · {method:?} · {}", snapshot.model.manifest.display_name, names.join(" + "));
+        crate::map_render::render_png(&points, &labels, &title, out)?;
+    } else {
+        let mut writer = csv::Writer::from_path(out)?;
+        writer.write_record(["path", "x", "y", "composer", "album"])?;
+        for (track, point) in snapshot.tracks.iter().zip(&points) {
+            writer.write_record([
+                track.path.display().to_string(),
+                point[0].to_string(),
+                point[1].to_string(),
+                track.tags.composer.clone().unwrap_or_default(),
+                track.tags.album.clone().unwrap_or_default(),
+            ])?;
+        }
+        writer.flush()?;
     }
     Ok(0)
 }

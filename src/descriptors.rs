@@ -31,7 +31,10 @@
 //!   (128-band Slaney mel power spectrogram in dB with an 80 dB floor below the
 //!   global maximum, positive first difference averaged over bands, peak
 //!   picking with librosa's default windows and `delta = 0.07`) divided by
-//!   the track duration.
+//!   the track duration. One deviation: librosa's 30 ms local-max window and
+//!   refractory wait are `floor(0.03·sr / 512)` frames, which is 0 below
+//!   ~17 kHz and roughly doubles the count on sharp attacks at 16 kHz; both
+//!   are clamped to at least one frame here (no change at 22.05/44.1 kHz).
 //! * **tempo** (BPM): librosa's `feature.tempo` recipe: the onset-strength
 //!   envelope's Hann-windowed autocorrelation over 8 s windows (each window
 //!   normalised by its zero-lag value, then averaged), weighted by a
@@ -45,19 +48,29 @@
 //!   librosa's `estimate_tuning`, per-frame max normalisation) and the 24
 //!   rotated Krumhansl–Kessler major/minor key profiles.
 //!
-//! # Approximations for long tracks
+//! # Approximations and cost
 //!
 //! Two steps are subsampled once a track is long enough that it no longer
 //! changes the answer measurably, to keep analysis fast (see the constants
 //! [`TUNING_MAX_FRAMES`] and [`TEMPOGRAM_MAX_FRAMES`]): the tuning estimate
 //! looks at evenly spaced frames, and the tempogram average uses evenly spaced
-//! windows. Short tracks (under ~24 s at 22.05 kHz) are computed in full.
+//! windows (on 3-minute grooves the averaged tempogram moves by < 1e-4 and the
+//! chosen lag not at all). Short tracks (under ~24 s at 22.05 kHz) are
+//! computed in full. Chroma weights more than 3.5 semitones from a bin's
+//! pitch (relative size < 1e-10) are skipped above bin 17.
+//!
+//! One STFT pass feeds every spectral descriptor; frames are [`FRAME_LEN`]
+//! samples whatever the rate, so cost grows with the sample count (a 44.1 kHz
+//! track costs twice a 22.05 kHz one). The analyser keeps the mel spectrogram
+//! in dB for onset detection: 512 bytes per hop, i.e. a quarter of the size of
+//! the `f32` input. Its buffers grow to the longest track seen and are reused.
 //!
 //! # Degenerate input
 //!
 //! The analyser never panics and never returns NaN or infinity:
 //!
-//! * empty input, a zero sample rate, or digital silence (peak |x| <= 1e-10)
+//! * empty input, a sample rate of 0 or above [`MAX_SAMPLE_RATE_HZ`], or
+//!   digital silence (peak |x| <= 1e-10)
 //!   yields all-zero [`Descriptors`] (librosa would report a flatness of 1
 //!   and a prior-driven tempo of ~120 BPM for silence; zeros are more useful
 //!   to an explorer);
@@ -79,11 +92,21 @@ pub const HOP_LEN: usize = 512;
 /// At most this many (evenly spaced) frames feed the tuning estimate.
 pub const TUNING_MAX_FRAMES: usize = 1024;
 /// At most this many (evenly spaced) autocorrelation windows are averaged for tempo.
-pub const TEMPOGRAM_MAX_FRAMES: usize = 2048;
+pub const TEMPOGRAM_MAX_FRAMES: usize = 1024;
+
+/// Highest sample rate analysed (DXD); above it [`DescriptorAnalyzer::analyze`]
+/// returns zeros rather than planning absurdly long tempo FFTs.
+pub const MAX_SAMPLE_RATE_HZ: u32 = 768_000;
 
 const N_BINS: usize = FRAME_LEN / 2 + 1;
 const N_MELS: usize = 128;
 const N_CHROMA: usize = 12;
+/// Chroma filter-bank row stride (12 weights padded to 16 for SIMD).
+const CHROMA_STRIDE: usize = 16;
+/// Adjacent FFT bins are less than a semitone apart only from bin 17 on
+/// (12·log2(18/17) < 1), whatever the sample rate. Below that librosa's chroma
+/// kernels are wider than a semitone, so those bins keep all 12 weights.
+const CHROMA_DENSE_BINS: usize = 17;
 const ROLL_PERCENT: f32 = 0.85;
 const AMIN: f32 = 1e-10;
 const TOP_DB: f32 = 80.0;
@@ -102,28 +125,41 @@ const PIP_FMIN: f64 = 150.0;
 const PIP_FMAX: f64 = 4000.0;
 const PIP_THRESHOLD: f32 = 0.1;
 
-const KK_MAJOR: [f64; 12] = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
-const KK_MINOR: [f64; 12] = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17];
+const KK_MAJOR: [f64; 12] = [
+    6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88,
+];
+const KK_MINOR: [f64; 12] = [
+    6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17,
+];
 
 /// One measurable descriptor. Serialises as its [`Descriptor::key`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Descriptor {
+    /// Mean spectral centroid, Hz (brightness).
     #[serde(rename = "spectral_centroid_hz")]
     SpectralCentroid,
+    /// Mean 85 % spectral rolloff, Hz.
     #[serde(rename = "spectral_rolloff_hz")]
     SpectralRolloff,
+    /// Mean zero-crossing rate, crossings per sample pair (0..1).
     #[serde(rename = "zero_crossing_rate")]
     ZeroCrossingRate,
+    /// Mean spectral flatness (0 tonal .. 1 noise-like).
     #[serde(rename = "spectral_flatness")]
     SpectralFlatness,
+    /// Mean frame RMS level (linear, full scale = 1).
     #[serde(rename = "rms")]
     Rms,
+    /// 95th minus 10th percentile of frame RMS, dB.
     #[serde(rename = "dynamic_range_db")]
     DynamicRange,
+    /// Detected onsets per second.
     #[serde(rename = "onset_rate_per_s")]
     OnsetRate,
+    /// Estimated tempo, beats per minute (0 when there is no onset energy).
     #[serde(rename = "tempo_bpm")]
     Tempo,
+    /// Best correlation of the mean chroma with a major/minor key profile (-1..1).
     #[serde(rename = "key_clarity")]
     KeyClarity,
 }
@@ -178,17 +214,27 @@ impl Descriptor {
     }
 }
 
-/// One track's descriptors. Every field is finite; see the module docs.
+/// One track's descriptors, one field per [`Descriptor`] named by its key.
+/// Every field is finite; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Descriptors {
+    /// See [`Descriptor::SpectralCentroid`].
     pub spectral_centroid_hz: f32,
+    /// See [`Descriptor::SpectralRolloff`].
     pub spectral_rolloff_hz: f32,
+    /// See [`Descriptor::ZeroCrossingRate`].
     pub zero_crossing_rate: f32,
+    /// See [`Descriptor::SpectralFlatness`].
     pub spectral_flatness: f32,
+    /// See [`Descriptor::Rms`].
     pub rms: f32,
+    /// See [`Descriptor::DynamicRange`].
     pub dynamic_range_db: f32,
+    /// See [`Descriptor::OnsetRate`].
     pub onset_rate_per_s: f32,
+    /// See [`Descriptor::Tempo`].
     pub tempo_bpm: f32,
+    /// See [`Descriptor::KeyClarity`].
     pub key_clarity: f32,
 }
 
@@ -250,7 +296,7 @@ struct RateTables {
 }
 
 /// Reusable analyser: holds FFT plans and scratch buffers, so analysing many
-/// tracks allocates little. Not `Sync`-shared: use one per thread.
+/// tracks allocates little. It is `Send`; give each worker thread its own.
 pub struct DescriptorAnalyzer {
     fft: Arc<dyn RealToComplex<f32>>,
     planner64: RealFftPlanner<f64>,
@@ -260,8 +306,15 @@ pub struct DescriptorAnalyzer {
     fft_scratch: Vec<Complex<f32>>,
     power: Vec<f32>,
     mag: Vec<f32>,
+    exps: Vec<i32>,
+    mants: Vec<f32>,
     rate: Option<RateTables>,
+    /// Dense chroma weights for the first `CHROMA_DENSE_BINS` bins (16-wide rows).
     chroma_fb: Vec<f32>,
+    /// 8 weights per bin from `CHROMA_DENSE_BINS` on, starting at the run's class.
+    chroma_sparse: Vec<f32>,
+    /// Runs of bins sharing a first class: (start bin, end bin, first class).
+    chroma_runs: Vec<(usize, usize, usize)>,
     chroma_key: Option<(u32, i64)>,
     clean: Vec<f32>,
     block_sq: Vec<f64>,
@@ -289,6 +342,7 @@ impl Default for DescriptorAnalyzer {
 }
 
 impl DescriptorAnalyzer {
+    /// A new analyser; tables for a sample rate are built on first use.
     pub fn new() -> Self {
         let mut planner = RealFftPlanner::<f32>::new();
         let fft = planner.plan_fft_forward(FRAME_LEN);
@@ -309,8 +363,12 @@ impl DescriptorAnalyzer {
             fft_scratch,
             power: vec![0.0; N_BINS],
             mag: vec![0.0; N_BINS],
+            exps: vec![0; N_BINS],
+            mants: vec![0.0; N_BINS],
             rate: None,
-            chroma_fb: vec![0.0; N_CHROMA * N_BINS],
+            chroma_fb: Vec::new(),
+            chroma_sparse: Vec::new(),
+            chroma_runs: Vec::new(),
             chroma_key: None,
             clean: Vec::new(),
             block_sq: Vec::new(),
@@ -337,7 +395,7 @@ impl DescriptorAnalyzer {
     /// Never panics; every returned value is finite (see the module docs for
     /// what empty, silent, short or non-finite input gives).
     pub fn analyze(&mut self, samples: &[f32], sample_rate_hz: u32) -> Descriptors {
-        if samples.is_empty() || sample_rate_hz == 0 {
+        if samples.is_empty() || sample_rate_hz == 0 || sample_rate_hz > MAX_SAMPLE_RATE_HZ {
             return Descriptors::default();
         }
         let (finite_and_sane, peak) = scan(samples);
@@ -387,35 +445,42 @@ impl DescriptorAnalyzer {
         let mut chroma_sum = [0.0f64; N_CHROMA];
         for k in 0..n_frames {
             self.power_spectrum(y, k);
-            for (m, &p) in self.mag.iter_mut().zip(self.power.iter()) {
-                *m = p.sqrt();
-            }
-            // centroid
-            let total = sum_f32(&self.mag);
-            let weighted = dot_f32(&self.mag, &rate.bin_hz);
-            centroid_sum += if total >= f32::MIN_POSITIVE {
-                weighted as f64 / total as f64
+            let st = spectral_stats(
+                &self.power,
+                &rate.bin_hz,
+                &mut self.mag,
+                &mut self.exps,
+                &mut self.mants,
+            );
+            // centroid (librosa leaves all-zero frames unnormalised)
+            centroid_sum += if st.mag_sum >= f32::MIN_POSITIVE {
+                st.weighted_sum as f64 / st.mag_sum as f64
             } else {
-                weighted as f64
+                st.weighted_sum as f64
             };
             // rolloff
-            rolloff_sum += rate.bin_hz[rolloff_bin(&self.mag, total)] as f64;
-            // flatness
-            flatness_sum += flatness(&self.power);
+            rolloff_sum += rate.bin_hz[rolloff_bin(&self.mag, st.mag_sum)] as f64;
+            // flatness: geometric / arithmetic mean of max(power, 1e-10)
+            let nb = N_BINS as f64;
+            flatness_sum += (st.log_sum / nb).exp() / (st.power_sum as f64 / nb);
             // mel (power) in dB, floor applied later
             let mel_row = &mut self.mel_db[k * N_MELS..(k + 1) * N_MELS];
             for (m, out) in mel_row.iter_mut().enumerate() {
                 let s = rate.mel_start[m];
                 let l = rate.mel_len[m];
                 let o = rate.mel_off[m];
-                let v = dot_f32(&rate.mel_weights[o..o + l], &self.power[s..s + l]);
-                *out = DB_PER_LN * v.max(AMIN).ln();
+                *out = dot_short(&rate.mel_weights[o..o + l], &self.power[s..s + l]).max(AMIN);
+            }
+            for v in mel_row.iter_mut() {
+                *v = DB_PER_LN * fast_ln(*v);
             }
             // chroma (power), per-frame max normalisation
-            let mut raw = [0.0f32; N_CHROMA];
-            for (c, r) in raw.iter_mut().enumerate() {
-                *r = dot_f32(&self.chroma_fb[c * N_BINS..(c + 1) * N_BINS], &self.power);
-            }
+            let raw = chroma_raw(
+                &self.chroma_fb,
+                &self.chroma_sparse,
+                &self.chroma_runs,
+                &self.power,
+            );
             let mx = raw.iter().fold(0.0f32, |a, &b| a.max(b.abs()));
             let norm = if mx >= f32::MIN_POSITIVE { mx } else { 1.0 };
             for c in 0..N_CHROMA {
@@ -463,7 +528,11 @@ impl DescriptorAnalyzer {
             self.block_sq[b] = dot_f32(chunk, chunk) as f64;
             let base = b * HOP_LEN;
             // crossings at sample i (pair i-1, i) for i in this block, i >= 1
-            let mut prev = if base == 0 { neg(chunk[0]) } else { neg(y[base - 1]) };
+            let mut prev = if base == 0 {
+                neg(chunk[0])
+            } else {
+                neg(y[base - 1])
+            };
             let mut zc = 0u32;
             for &v in chunk {
                 let cur = neg(v);
@@ -519,7 +588,11 @@ impl DescriptorAnalyzer {
         } else {
             for (j, (f, &w)) in self.frame.iter_mut().zip(&self.window).enumerate() {
                 let i = start + j as isize;
-                *f = if i >= 0 && i < n { y[i as usize] * w } else { 0.0 };
+                *f = if i >= 0 && i < n {
+                    y[i as usize] * w
+                } else {
+                    0.0
+                };
             }
         }
         self.fft
@@ -535,7 +608,9 @@ impl DescriptorAnalyzer {
             return;
         }
         let srf = sr as f64;
-        let bin_hz: Vec<f32> = (0..N_BINS).map(|k| (k as f64 * srf / FRAME_LEN as f64) as f32).collect();
+        let bin_hz: Vec<f32> = (0..N_BINS)
+            .map(|k| (k as f64 * srf / FRAME_LEN as f64) as f32)
+            .collect();
 
         // Slaney-style mel filter bank, norm='slaney', fmin 0, fmax sr/2.
         let mel_f = linspace(hz_to_mel(0.0), hz_to_mel(srf / 2.0), N_MELS + 2)
@@ -574,8 +649,15 @@ impl DescriptorAnalyzer {
         }
 
         let fmax = PIP_FMAX.min(srf / 2.0);
-        let pip_lo = (0..N_BINS).find(|&k| bin_hz_f64(k, srf) >= PIP_FMIN).unwrap_or(N_BINS).max(1);
-        let pip_hi = (0..N_BINS).rev().find(|&k| bin_hz_f64(k, srf) < fmax).map_or(0, |k| k + 1).min(N_BINS - 1);
+        let pip_lo = (0..N_BINS)
+            .find(|&k| bin_hz_f64(k, srf) >= PIP_FMIN)
+            .unwrap_or(N_BINS)
+            .max(1);
+        let pip_hi = (0..N_BINS)
+            .rev()
+            .find(|&k| bin_hz_f64(k, srf) < fmax)
+            .map_or(0, |k| k + 1)
+            .min(N_BINS - 1);
 
         // tempogram: win = time_to_frames(8 s) = floor(floor(8*sr) / hop)
         let tempo_win = ((TEMPO_AC_SECONDS * srf).floor() as usize) / HOP_LEN;
@@ -584,7 +666,10 @@ impl DescriptorAnalyzer {
             .collect();
         let (tempo_fwd, tempo_inv) = if tempo_win >= 3 {
             let nfft = (2 * tempo_win - 1).next_power_of_two();
-            (Some(self.planner64.plan_fft_forward(nfft)), Some(self.planner64.plan_fft_inverse(nfft)))
+            (
+                Some(self.planner64.plan_fft_forward(nfft)),
+                Some(self.planner64.plan_fft_inverse(nfft)),
+            )
         } else {
             (None, None)
         };
@@ -617,7 +702,11 @@ impl DescriptorAnalyzer {
         self.pitch_mags.clear();
         let n_use = n_frames.min(TUNING_MAX_FRAMES);
         for i in 0..n_use {
-            let k = if n_use == n_frames { i } else { (2 * i + 1) * n_frames / (2 * n_use) };
+            let k = if n_use == n_frames {
+                i
+            } else {
+                (2 * i + 1) * n_frames / (2 * n_use)
+            };
             self.power_spectrum(y, k);
             let s = &self.power;
             let ref_value = PIP_THRESHOLD * s.iter().fold(0.0f32, |a, &b| a.max(b));
@@ -673,7 +762,8 @@ impl DescriptorAnalyzer {
     }
 
     /// librosa.filters.chroma(sr, n_fft=2048, tuning, n_chroma=12, ctroct 5,
-    /// octwidth 2, norm 2, base_c) -> `self.chroma_fb` (row-major 12 x N_BINS).
+    /// octwidth 2, norm 2, base_c) -> `self.chroma_fb`, stored bin-major
+    /// (`N_BINS` rows of 12 weights) for a single pass over the spectrum.
     fn ensure_chroma(&mut self, sr: u32, tuning: f64) {
         let key = (sr, (tuning * 100.0).round() as i64);
         if self.chroma_key == Some(key) {
@@ -684,14 +774,18 @@ impl DescriptorAnalyzer {
         let a440 = 440.0 * 2f64.powf(tuning / nc);
         // frqbins over all n_fft bins (we need indices 0..=N_BINS for widths)
         let mut frq = vec![0.0f64; FRAME_LEN];
-        for k in 1..FRAME_LEN {
+        for (k, v) in frq.iter_mut().enumerate().skip(1) {
             let f = k as f64 * srf / FRAME_LEN as f64;
-            frq[k] = nc * (f / (a440 / 16.0)).log2();
+            *v = nc * (f / (a440 / 16.0)).log2();
         }
         frq[0] = frq[1] - 1.5 * nc;
-        let mut w = vec![0.0f64; N_CHROMA * N_BINS];
+        let mut w = vec![0.0f64; CHROMA_STRIDE * N_BINS];
         for k in 0..N_BINS {
-            let width = if k + 1 < FRAME_LEN { (frq[k + 1] - frq[k]).max(1.0) } else { 1.0 };
+            let width = if k + 1 < FRAME_LEN {
+                (frq[k + 1] - frq[k]).max(1.0)
+            } else {
+                1.0
+            };
             let mut col = [0.0f64; N_CHROMA];
             let mut norm = 0.0;
             for (c, v) in col.iter_mut().enumerate() {
@@ -702,14 +796,36 @@ impl DescriptorAnalyzer {
             let norm = norm.sqrt();
             let norm = if norm < f64::MIN_POSITIVE { 1.0 } else { norm };
             let oct = (-0.5 * ((frq[k] / nc - 5.0) / 2.0).powi(2)).exp();
-            for c in 0..N_CHROMA {
+            for (c, &v) in col.iter().enumerate() {
                 // base_c: roll by -3 so row 0 is C
                 let row = (c + N_CHROMA - 3) % N_CHROMA;
-                w[row * N_BINS + k] = col[c] / norm * oct;
+                w[k * CHROMA_STRIDE + row] = v / norm * oct;
             }
         }
-        for (dst, src) in self.chroma_fb.iter_mut().zip(&w) {
-            *dst = *src as f32;
+        // Bins below CHROMA_DENSE_BINS have wide kernels: keep all 12 weights.
+        self.chroma_fb.clear();
+        for k in 0..CHROMA_DENSE_BINS {
+            self.chroma_fb.extend(
+                w[k * CHROMA_STRIDE..(k + 1) * CHROMA_STRIDE]
+                    .iter()
+                    .map(|&v| v as f32),
+            );
+        }
+        // Above, each bin's kernel is a unit-width Gaussian around its pitch
+        // class: keep the 8 classes from 3 below to 4 above the peak; the
+        // dropped ones are >= 3.5 semitones away (weight ratio < 1e-10).
+        self.chroma_sparse.clear();
+        self.chroma_runs.clear();
+        for k in CHROMA_DENSE_BINS..N_BINS {
+            let col = &w[k * CHROMA_STRIDE..k * CHROMA_STRIDE + N_CHROMA];
+            let peak = (0..N_CHROMA).fold(0, |b, c| if col[c] > col[b] { c } else { b });
+            let c0 = (peak + N_CHROMA - 3) % N_CHROMA;
+            self.chroma_sparse
+                .extend((0..8).map(|j| col[(c0 + j) % N_CHROMA] as f32));
+            match self.chroma_runs.last_mut() {
+                Some(run) if run.2 == c0 => run.1 = k + 1,
+                _ => self.chroma_runs.push((k, k + 1, c0)),
+            }
         }
         self.chroma_key = Some(key);
     }
@@ -745,7 +861,7 @@ impl DescriptorAnalyzer {
         }
         let mn = env.iter().fold(f32::INFINITY, |a, &b| a.min(b));
         let mx = env.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) - mn;
-        if !(mx > 0.0) {
+        if mx.is_nan() || mx <= 0.0 {
             return 0;
         }
         let scale = mx + f32::MIN_POSITIVE;
@@ -754,11 +870,15 @@ impl DescriptorAnalyzer {
         x.extend(env.iter().map(|&v| (v - mn) / scale));
         let srf = sr as f64;
         let hop = HOP_LEN as f64;
-        let pre_max = (0.03 * srf / hop).floor() as usize;
+        // librosa: floor(0.03 s in frames). Below ~17 kHz that floors to 0
+        // frames, which disables the local-max window and the refractory wait
+        // and roughly doubles onset counts on sharp attacks; clamp to 1 frame
+        // so that rates stay comparable across sample rates.
+        let pre_max = ((0.03 * srf / hop).floor() as usize).max(1);
         let post_max = 1usize;
         let pre_avg = (0.10 * srf / hop).floor() as usize;
         let post_avg = pre_avg + 1;
-        let wait = (0.03 * srf / hop).floor() as usize;
+        let wait = ((0.03 * srf / hop).floor() as usize).max(1);
         let count = peak_pick(&x, pre_max, post_max, pre_avg, post_avg, ONSET_DELTA, wait);
         self.onset_norm = x;
         count
@@ -779,7 +899,8 @@ impl DescriptorAnalyzer {
         self.tempo_padded.clear();
         let first = self.env[0] as f64;
         let last = self.env[n - 1] as f64;
-        self.tempo_padded.extend((0..half).map(|i| first * i as f64 / half as f64));
+        self.tempo_padded
+            .extend((0..half).map(|i| first * i as f64 / half as f64));
         self.tempo_padded.extend(self.env.iter().map(|&v| v as f64));
         self.tempo_padded
             .extend((0..half).map(|j| last * (half - 1 - j) as f64 / half as f64));
@@ -793,7 +914,8 @@ impl DescriptorAnalyzer {
         self.tempo_sum.clear();
         self.tempo_sum.resize(w, 0.0);
         let scratch_len = fwd.get_scratch_len().max(inv.get_scratch_len());
-        self.tempo_scratch.resize(scratch_len, Complex::new(0.0, 0.0));
+        self.tempo_scratch
+            .resize(scratch_len, Complex::new(0.0, 0.0));
         let stride = n.div_ceil(TEMPOGRAM_MAX_FRAMES).max(1);
         let mut count = 0usize;
         let mut t = 0;
@@ -805,14 +927,24 @@ impl DescriptorAnalyzer {
             for v in self.tempo_in[w..].iter_mut() {
                 *v = 0.0;
             }
-            fwd.process_with_scratch(&mut self.tempo_in, &mut self.tempo_spec, &mut self.tempo_scratch)
-                .expect("tempo fft");
+            fwd.process_with_scratch(
+                &mut self.tempo_in,
+                &mut self.tempo_spec,
+                &mut self.tempo_scratch,
+            )
+            .expect("tempo fft");
             for c in self.tempo_spec.iter_mut() {
                 *c = Complex::new(c.re * c.re + c.im * c.im, 0.0);
             }
-            inv.process_with_scratch(&mut self.tempo_spec, &mut self.tempo_out, &mut self.tempo_scratch)
-                .expect("tempo ifft");
-            let norm = self.tempo_out[..w].iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+            inv.process_with_scratch(
+                &mut self.tempo_spec,
+                &mut self.tempo_out,
+                &mut self.tempo_scratch,
+            )
+            .expect("tempo ifft");
+            let norm = self.tempo_out[..w]
+                .iter()
+                .fold(0.0f64, |a, &b| a.max(b.abs()));
             let norm = if norm < f64::MIN_POSITIVE { 1.0 } else { norm };
             for (acc, &v) in self.tempo_sum.iter_mut().zip(&self.tempo_out[..w]) {
                 *acc += v / norm;
@@ -821,7 +953,8 @@ impl DescriptorAnalyzer {
             t += stride;
         }
         self.tempo_tg.clear();
-        self.tempo_tg.extend(self.tempo_sum.iter().map(|v| v / count as f64));
+        self.tempo_tg
+            .extend(self.tempo_sum.iter().map(|v| v / count as f64));
         let tg = &self.tempo_tg;
 
         let srf = sr as f64;
@@ -899,16 +1032,16 @@ fn sum_f32(a: &[f32]) -> f32 {
     s
 }
 
-/// Dot product with 8 independent accumulators (vectorises).
+/// Dot product with 16 independent accumulators (vectorises).
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [0.0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
+    let mut acc = [0.0f32; 16];
+    let ca = a.chunks_exact(16);
+    let cb = b.chunks_exact(16);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
+        for i in 0..16 {
             acc[i] += x[i] * y[i];
         }
     }
@@ -917,6 +1050,84 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
         s += x * y;
     }
     s
+}
+
+/// Dot product for short slices (mel bands): 4 lanes.
+fn dot_short(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 4];
+    let ca = a.chunks_exact(4);
+    let cb = b.chunks_exact(4);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..4 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+/// Raw chroma of one power spectrum from the split filter bank (see
+/// `ensure_chroma`): dense 16-wide rows for the lowest bins, then runs of bins
+/// whose 8 significant weights start at the same pitch class. Two interleaved
+/// accumulators per run keep the add chains short.
+fn chroma_raw(
+    dense: &[f32],
+    sparse: &[f32],
+    runs: &[(usize, usize, usize)],
+    power: &[f32],
+) -> [f32; N_CHROMA] {
+    let mut acc = [0.0f32; 2 * N_CHROMA];
+    for (w, &p) in dense.chunks_exact(CHROMA_STRIDE).zip(power) {
+        for c in 0..N_CHROMA {
+            acc[c] += w[c] * p;
+        }
+    }
+    for &(start, end, c0) in runs {
+        let mut a = [0.0f32; 8];
+        let mut b = [0.0f32; 8];
+        let w = &sparse[(start - CHROMA_DENSE_BINS) * 8..(end - CHROMA_DENSE_BINS) * 8];
+        let p = &power[start..end];
+        let wp = w.chunks_exact(16).zip(p.chunks_exact(2));
+        for (w2, p2) in wp {
+            for j in 0..8 {
+                a[j] += w2[j] * p2[0];
+                b[j] += w2[8 + j] * p2[1];
+            }
+        }
+        if p.len() % 2 == 1 {
+            let last = p.len() - 1;
+            for j in 0..8 {
+                a[j] += w[last * 8 + j] * p[last];
+            }
+        }
+        for j in 0..8 {
+            acc[c0 + j] += a[j] + b[j];
+        }
+    }
+    std::array::from_fn(|c| acc[c] + acc[c + N_CHROMA])
+}
+
+/// Natural log of a positive, finite, normal f32 (branch-free, vectorisable;
+/// within a few ulp of libm): x = m·2^e with m in [√½, √2), ln m by the
+/// atanh series to s^9.
+#[inline]
+fn fast_ln(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let mut e = ((bits >> 23) & 0xff) as i32 - 127;
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let big = m > std::f32::consts::SQRT_2;
+    m = if big { m * 0.5 } else { m };
+    e += big as i32;
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let poly = 1.0 + s2 * (1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0))));
+    e as f32 * std::f32::consts::LN_2 + 2.0 * s * poly
 }
 
 /// Index of the first bin whose cumulative magnitude reaches 85 % of `total`.
@@ -942,46 +1153,83 @@ fn rolloff_bin(mag: &[f32], total: f32) -> usize {
     mag.len() - 1
 }
 
-/// Geometric / arithmetic mean of max(power, 1e-10). Logs are taken of
-/// products of 16 values in 8 lanes: with samples clamped to ±1e6 a power
-/// value lies in [1e-10, 1e18], so a 16-fold product cannot over/underflow f64.
-fn flatness(power: &[f32]) -> f64 {
-    const LANES: usize = 8;
-    const DEPTH: usize = 16;
+/// Per-frame sums from one pass over the power spectrum.
+struct SpectralStats {
+    /// Σ|X|
+    mag_sum: f32,
+    /// Σ f·|X|
+    weighted_sum: f32,
+    /// Σ ln max(|X|², 1e-10)
+    log_sum: f64,
+    /// Σ max(|X|², 1e-10)
+    power_sum: f32,
+}
+
+/// Magnitudes into `mag` (`exps`, `mants` are scratch) plus the
+/// sums needed by centroid and flatness. Written as simple element-wise maps
+/// and lane-wise sums so that each loop vectorises.
+fn spectral_stats(
+    power: &[f32],
+    bin_hz: &[f32],
+    mag: &mut [f32],
+    exps: &mut [i32],
+    mants: &mut [f32],
+) -> SpectralStats {
+    for (m, &p) in mag.iter_mut().zip(power) {
+        *m = p.sqrt();
+    }
+    // Σ ln max(p, 1e-10) = ln2·Σ exponents + ln Π mantissas: split each value
+    // into exponent and mantissa in [1, 2) (element-wise, vectorises), multiply
+    // the mantissas in 8 lanes with a log taken every 64 rows (< 2^64).
+    for ((e, m), &p) in exps.iter_mut().zip(mants.iter_mut()).zip(power) {
+        let bits = (if p > AMIN { p } else { AMIN }).to_bits();
+        *e = (bits >> 23) as i32 - 127;
+        *m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    }
     let mut log_sum = 0.0f64;
-    let mut sum = [0.0f64; LANES];
-    let blocks = power.chunks_exact(LANES * DEPTH);
-    let rem = blocks.remainder();
-    for block in blocks {
-        let mut prod = [1.0f64; LANES];
-        for row in block.chunks_exact(LANES) {
-            for i in 0..LANES {
-                let v = row[i].max(AMIN) as f64;
-                prod[i] *= v;
-                sum[i] += v;
+    for block in mants.chunks(8 * 64) {
+        let mut prod = [1.0f32; 8];
+        let rows = block.chunks_exact(8);
+        let rem = rows.remainder();
+        for row in rows {
+            for i in 0..8 {
+                prod[i] *= row[i];
             }
         }
+        for (i, &m) in rem.iter().enumerate() {
+            prod[i] *= m;
+        }
         for p in prod {
-            log_sum += p.ln();
+            log_sum += (p as f64).ln();
         }
     }
-    let mut tail_sum = 0.0f64;
-    for ch in rem.chunks(DEPTH) {
-        let mut prod = 1.0f64;
-        for &p in ch {
-            let v = p.max(AMIN) as f64;
-            prod *= v;
-            tail_sum += v;
+    let mut e_lanes = [0i32; 8];
+    let e_chunks = exps.chunks_exact(8);
+    let mut e_sum: i32 = e_chunks.remainder().iter().sum();
+    for ch in e_chunks {
+        for i in 0..8 {
+            e_lanes[i] += ch[i];
         }
-        log_sum += prod.ln();
     }
-    let n = power.len() as f64;
-    let g = (log_sum / n).exp();
-    let a = (sum.iter().sum::<f64>() + tail_sum) / n;
-    if a > 0.0 {
-        g / a
-    } else {
-        0.0
+    e_sum += e_lanes.iter().sum::<i32>();
+    log_sum += e_sum as f64 * std::f64::consts::LN_2;
+    let mut s_p = [0.0f32; 8];
+    let chunks = power.chunks_exact(8);
+    let rem = chunks.remainder();
+    for ch in chunks {
+        for i in 0..8 {
+            s_p[i] += if ch[i] > AMIN { ch[i] } else { AMIN };
+        }
+    }
+    let mut power_sum: f32 = s_p.iter().sum();
+    for &p in rem {
+        power_sum += if p > AMIN { p } else { AMIN };
+    }
+    SpectralStats {
+        mag_sum: sum_f32(mag),
+        weighted_sum: dot_f32(mag, bin_hz),
+        log_sum,
+        power_sum,
     }
 }
 
@@ -1057,17 +1305,14 @@ fn key_clarity(chroma: &[f64; N_CHROMA]) -> f64 {
     let mut best = f64::NEG_INFINITY;
     for profile in [&KK_MAJOR, &KK_MINOR] {
         for k in 0..N_CHROMA {
-            let rotated: [f64; N_CHROMA] = std::array::from_fn(|c| profile[(c + N_CHROMA - k) % N_CHROMA]);
+            let rotated: [f64; N_CHROMA] =
+                std::array::from_fn(|c| profile[(c + N_CHROMA - k) % N_CHROMA]);
             if let Some(r) = pearson(chroma, &rotated) {
                 best = best.max(r);
             }
         }
     }
-    if best.is_finite() {
-        best
-    } else {
-        0.0
-    }
+    if best.is_finite() { best } else { 0.0 }
 }
 
 fn pearson(a: &[f64; N_CHROMA], b: &[f64; N_CHROMA]) -> Option<f64> {
@@ -1082,11 +1327,7 @@ fn pearson(a: &[f64; N_CHROMA], b: &[f64; N_CHROMA]) -> Option<f64> {
         sbb += db * db;
     }
     let d = (saa * sbb).sqrt();
-    if d > 1e-12 {
-        Some(sab / d)
-    } else {
-        None
-    }
+    if d > 1e-12 { Some(sab / d) } else { None }
 }
 
 fn linspace(start: f64, stop: f64, num: usize) -> Vec<f64> {

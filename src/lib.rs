@@ -18,6 +18,7 @@ pub mod label_source;
 pub mod library;
 pub mod library_probe;
 pub mod map;
+pub mod map_render;
 pub mod model;
 pub mod onnx_runtime;
 pub mod player;

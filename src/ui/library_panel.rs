@@ -26,12 +26,12 @@ pub enum Column {
 }
 
 const COLUMNS: [(Column, &str, f32); 6] = [
-    (Column::Title, "Title", 150.0),
-    (Column::Composer, "Composer", 110.0),
-    (Column::Work, "Work", 110.0),
-    (Column::Album, "Album", 110.0),
+    (Column::Title, "Title", 170.0),
+    (Column::Composer, "Composer", 120.0),
+    (Column::Work, "Work", 120.0),
+    (Column::Album, "Album", 120.0),
     (Column::Duration, "Time", 44.0),
-    (Column::Tags, "Tags", 140.0),
+    (Column::Tags, "Tags", 150.0),
 ];
 
 /// The table's filter and order.
@@ -142,7 +142,10 @@ impl StrataApp {
                                 } else if is_result {
                                     rich = rich.color(theme::RESULT);
                                 }
-                                ui.add_sized([width, row_height], egui::Label::new(rich).truncate().selectable(false));
+                                ui.allocate_ui_with_layout(egui::vec2(width, row_height), egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                                    ui.set_width(width);
+                                    ui.add(egui::Label::new(rich).truncate().selectable(false));
+                                });
                             }
                         })
                         .response

@@ -95,12 +95,11 @@ impl StrataApp {
         let snapshot = library.snapshot.clone();
         let layer_names = snapshot.layer_names();
         ui.horizontal(|ui| {
-            ui.label("Show:");
             let text = match self.map.choice {
                 MapChoice::Aspects => "Aspect mix".to_string(),
                 MapChoice::Layer(l) => format!("Layer {}", layer_names.get(l).cloned().unwrap_or_default()),
             };
-            egui::ComboBox::from_id_salt("map-source").selected_text(text).show_ui(ui, |ui| {
+            egui::ComboBox::from_label("shown").selected_text(text).show_ui(ui, |ui| {
                 if ui.selectable_value(&mut self.map.choice, MapChoice::Aspects, "Aspect mix").clicked() {
                     self.commands.push(AppCommand::UseAspects);
                 }
@@ -192,7 +191,7 @@ impl StrataApp {
         let mut clicked: Option<usize> = None;
         let shift = ui.input(|i| i.modifiers.shift);
         let response = Plot::new("library-map")
-            .legend(Legend::default())
+            .legend(Legend::default().position(egui_plot::Corner::LeftBottom).background_alpha(0.6))
             .data_aspect(1.0)
             .show_axes(false)
             .show_grid(false)

@@ -39,6 +39,7 @@ pub fn run_window(data_dir: DataDir) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Strata")
+            .with_app_id("strata")
             .with_inner_size([1440.0, 900.0])
             .with_min_inner_size([900.0, 600.0])
             .with_drag_and_drop(true),
@@ -495,6 +496,11 @@ impl StrataApp {
                         continue;
                     }
                     let view: Arc<LibraryView> = Arc::from(view);
+                    for root in &view.roots {
+                        if !self.settings.roots.contains(root) {
+                            self.settings.roots.push(root.clone());
+                        }
+                    }
                     self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true);
                     let task = tasks::probe_library(self.data_dir.root().to_path_buf(), view.snapshot.clone(), view.generation, false);
                     self.workers.spawn("probe", task);
@@ -639,8 +645,8 @@ impl StrataApp {
         if self.indexing.is_some() {
             egui::Panel::bottom("indexing").show(ui, |ui| self.progress_panel(ui));
         }
-        egui::Panel::left("library").default_size(430.0).resizable(true).show(ui, |ui| self.library_panel(ui));
-        egui::Panel::right("results").default_size(400.0).resizable(true).show(ui, |ui| self.results_panel(ui));
+        egui::Panel::left("library").default_size(400.0).resizable(true).show(ui, |ui| self.library_panel(ui));
+        egui::Panel::right("results").default_size(360.0).resizable(true).show(ui, |ui| self.results_panel(ui));
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.tab, CentralTab::Map, "Map");
@@ -670,9 +676,8 @@ impl StrataApp {
                 self.commands.push(AppCommand::Reindex);
             }
             ui.separator();
-            ui.label("Model:");
             let current = self.settings.model.clone();
-            egui::ComboBox::from_id_salt("model").selected_text(&current).show_ui(ui, |ui| {
+            egui::ComboBox::from_label("model").selected_text(&current).show_ui(ui, |ui| {
                 for m in &self.models {
                     if ui.selectable_label(m.name() == current, &m.manifest.display_name).on_hover_text(&m.manifest.description).clicked() {
                         self.commands.push(AppCommand::SetModel(m.name().to_string()));

@@ -45,6 +45,7 @@ impl StrataApp {
             ui.label(format!("{} / {}", format_time(status.position_s), format_time(total)));
             let mut position = status.position_s;
             let seek = ui.add_enabled(total > 0.0, egui::Slider::new(&mut position, 0.0..=total.max(1.0)).show_value(false).trailing_fill(true));
+            seek.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Slider, total > 0.0, "seek"));
             if seek.drag_stopped() || (seek.changed() && !seek.dragged()) {
                 self.player.send(PlayerCommand::Seek(position));
             }

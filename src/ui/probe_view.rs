@@ -48,7 +48,7 @@ impl StrataApp {
                         let text_colour = if value.is_finite() && value > 0.55 { egui::Color32::BLACK } else { egui::Color32::WHITE };
                         ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, text, egui::FontId::proportional(12.0), text_colour);
                         response.on_hover_text(format!(
-                            "layer {layer} → {}: R² = {}{}",
+                            "layer {layer}, {}: R² = {}{}",
                             table.targets[t],
                             if value.is_finite() { format!("{value:.4}") } else { "not enough data".into() },
                             if best { " (best layer)" } else { "" }
@@ -60,7 +60,7 @@ impl StrataApp {
             ui.add_space(10.0);
             ui.strong("Aspects use these layers:");
             for aspect in &self.aspects {
-                ui.label(format!("{} → layer {} (R² {:.3})", aspect.label, aspect.layer_name, aspect.r2));
+                ui.label(format!("{}: layer {} (R² {:.3})", aspect.label, aspect.layer_name, aspect.r2));
             }
         });
     }

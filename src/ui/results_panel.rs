@@ -83,6 +83,12 @@ impl StrataApp {
             return;
         }
         let facet_names: Vec<String> = self.query_scores.as_ref().map(|q| q.facets.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
+        // Bars show each aspect's cosine relative to the spread among these results,
+        // so the aspect that makes a result stand out is visible at a glance.
+        let facets = self.results.first().map_or(0, |r| r.facet_scores.len());
+        let ranges: Vec<(f32, f32)> = (0..facets)
+            .map(|f| self.results.iter().map(|r| r.facet_scores[f]).fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(s), hi.max(s))))
+            .collect();
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
             for (rank, result) in self.results.iter().enumerate() {
                 let t = &snapshot.tracks[result.track];
@@ -99,7 +105,9 @@ impl StrataApp {
                         let width = rect.width() / n as f32;
                         for (i, &score) in result.facet_scores.iter().enumerate() {
                             let x = rect.left() + i as f32 * width;
-                            let bar = egui::Rect::from_min_size(egui::pos2(x + 1.0, rect.top()), egui::vec2((width - 2.0) * score.clamp(0.0, 1.0), rect.height()));
+                            let (lo, hi) = ranges[i];
+                            let relative = 0.1 + 0.9 * (score - lo) / (hi - lo).max(1e-6);
+                            let bar = egui::Rect::from_min_size(egui::pos2(x + 1.0, rect.top()), egui::vec2((width - 2.0) * relative.clamp(0.0, 1.0), rect.height()));
                             ui.painter().rect_filled(egui::Rect::from_min_size(egui::pos2(x + 1.0, rect.top()), egui::vec2(width - 2.0, rect.height())), 2.0, ui.visuals().faint_bg_color);
                             ui.painter().rect_filled(bar, 2.0, theme::category(i));
                         }

@@ -31,6 +31,8 @@ pub struct LibraryView {
     pub top_tags: Vec<String>,
     /// Files that could not be analysed.
     pub failures: Vec<Failure>,
+    /// Library roots the catalog knows (also those indexed from the command line).
+    pub roots: Vec<PathBuf>,
 }
 
 /// Identifies a projection for caching.
@@ -215,7 +217,9 @@ pub fn load_library(data_root: PathBuf, model: String, generation: u64) -> impl 
 
 fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyhow::Result<LibraryView> {
     std::fs::create_dir_all(data_root)?;
-    let failures = Catalog::open(&catalog_path(data_root))?.failures(model)?;
+    let catalog = Catalog::open(&catalog_path(data_root))?;
+    let failures = catalog.failures(model)?;
+    let roots = catalog.roots()?;
     let snapshot = LibrarySnapshot::load(data_root, model)?;
     let top_tags = match snapshot.model.tag_layer_index() {
         Some(tag_layer) => snapshot
@@ -229,7 +233,7 @@ fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyh
             .collect(),
         None => vec![String::new(); snapshot.len()],
     };
-    Ok(LibraryView { generation, snapshot: Arc::new(snapshot), top_tags, failures })
+    Ok(LibraryView { generation, snapshot: Arc::new(snapshot), top_tags, failures, roots })
 }
 
 /// Probes a snapshot's layers (stored with the library for next time).

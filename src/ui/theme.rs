@@ -9,25 +9,10 @@ pub const SELECTED: Color32 = Color32::from_rgb(255, 200, 40);
 /// Results joined to the selected track.
 pub const RESULT: Color32 = Color32::from_rgb(90, 200, 255);
 
-/// A qualitative palette for categories (composers, albums, tags).
-const PALETTE: [Color32; 12] = [
-    Color32::from_rgb(78, 121, 167),
-    Color32::from_rgb(242, 142, 43),
-    Color32::from_rgb(225, 87, 89),
-    Color32::from_rgb(118, 183, 178),
-    Color32::from_rgb(89, 161, 79),
-    Color32::from_rgb(237, 201, 72),
-    Color32::from_rgb(176, 122, 161),
-    Color32::from_rgb(255, 157, 167),
-    Color32::from_rgb(156, 117, 95),
-    Color32::from_rgb(186, 176, 172),
-    Color32::from_rgb(31, 186, 214),
-    Color32::from_rgb(140, 86, 75),
-];
-
-/// The colour of category number `i`.
+/// The colour of category number `i` (the palette PNG maps use too).
 pub fn category(i: usize) -> Color32 {
-    PALETTE[i % PALETTE.len()]
+    let [r, g, b] = crate::map_render::PALETTE[i % crate::map_render::PALETTE.len()];
+    Color32::from_rgb(r, g, b)
 }
 
 /// A blue→yellow ramp for values in 0–1 (similarity, R²).

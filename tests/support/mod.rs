@@ -73,3 +73,38 @@ pub fn strata_bin() -> Command {
     command.env("RUST_LOG", "warn");
     command
 }
+
+/// A small library: tones and rhythms of different character, in WAV and FLAC,
+/// plus the kinds of broken files real libraries contain.
+pub fn make_library(root: &Path, tracks: usize) -> PathBuf {
+    let music = root.join("music");
+    std::fs::create_dir_all(music.join("Album A")).unwrap();
+    std::fs::create_dir_all(music.join("Album B")).unwrap();
+    std::fs::create_dir_all(music.join("_broken")).unwrap();
+    for i in 0..tracks {
+        let album = if i % 2 == 0 { "Album A" } else { "Album B" };
+        let rate = 22_050;
+        let mut signal = tone(110.0 * (1.0 + i as f32 * 0.37), rate, 9.0);
+        // Every other track gets a pulse: a rhythm for the probe to find.
+        if i % 2 == 1 {
+            let period = rate as usize * 60 / (80 + 10 * i as usize);
+            for (n, s) in signal.iter_mut().enumerate() {
+                if n % period < 400 {
+                    *s += 0.4 * (1.0 - (n % period) as f32 / 400.0) * ((n as f32 * 0.9).sin());
+                }
+            }
+        }
+        let wav = music.join(album).join(format!("{i:02} Track.wav"));
+        write_wav(&wav, &signal, 1, rate);
+        if i % 3 == 0 {
+            ffmpeg(&wav, &wav.with_extension("flac"), &["-c:a", "flac"]);
+            std::fs::remove_file(&wav).unwrap();
+        }
+    }
+    std::fs::write(music.join("_broken/empty.mp3"), b"").unwrap();
+    std::fs::write(music.join("_broken/text.ogg"), "just words\n".repeat(100)).unwrap();
+    write_wav(&music.join("_broken/short.wav"), &tone(440.0, 16_000, 0.05), 1, 16_000);
+    std::fs::write(music.join(".hidden.flac"), b"never read").unwrap();
+    music
+}
+

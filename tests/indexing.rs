@@ -1,0 +1,140 @@
+//! Indexing a real (generated) library: incremental runs, bad files, and
+//! SIGKILL at random moments without losing or duplicating anything.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use strata::catalog::Catalog;
+use strata::indexer::catalog_path;
+use strata::snapshot::LibrarySnapshot;
+use support::*;
+
+fn index(data: &Path, music: &Path, extra: &[&str]) -> serde_json::Value {
+    let output = strata_bin()
+        .arg("--data-dir")
+        .arg(data)
+        .args(["index", "--json", "--jobs", "1"])
+        .args(extra)
+        .arg(music)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn track_vectors(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
+    let snapshot = LibrarySnapshot::load(data, "musicnn").unwrap();
+    let mut rows: Vec<(PathBuf, Vec<Vec<f32>>)> = (0..snapshot.len())
+        .map(|t| {
+            let layers = (0..snapshot.layer_names().len()).map(|l| snapshot.layer_matrix(l).row(t).to_vec()).collect();
+            (snapshot.tracks[t].path.clone(), layers)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+#[test]
+fn incremental_runs_skip_unchanged_redo_changed_and_drop_deleted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = make_library(tmp.path(), 6);
+    let data = tmp.path().join("data");
+    let first = index(&data, &music, &[]);
+    assert_eq!(first["indexed"], 6);
+    let reasons: Vec<String> = first["failed"].as_array().unwrap().iter().map(|f| f["reason"].as_str().unwrap().to_string()).collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("too short")), "{reasons:?}");
+    assert!(reasons.iter().all(|r| !r.is_empty()));
+
+    let second = index(&data, &music, &[]);
+    assert_eq!((second["indexed"].as_u64(), second["unchanged"].as_u64()), (Some(0), Some(6)));
+    // Failures are remembered, not retried…
+    assert_eq!(second["failed"].as_array().unwrap().len(), 3);
+    // …unless asked.
+    let retried = index(&data, &music, &["--retry-failed"]);
+    assert_eq!(retried["unchanged"], 6);
+
+    // A changed file is re-analysed; a deleted one disappears.
+    let changed = music.join("Album B/01 Track.wav");
+    write_wav(&changed, &tone(660.0, 22_050, 8.0), 1, 22_050);
+    std::fs::remove_file(music.join("Album A/00 Track.flac")).unwrap();
+    let third = index(&data, &music, &[]);
+    assert_eq!((third["indexed"].as_u64(), third["removed"].as_u64()), (Some(1), Some(1)));
+    let snapshot = LibrarySnapshot::load(&data, "musicnn").unwrap();
+    assert_eq!(snapshot.len(), 5);
+    assert!(snapshot.tracks.iter().all(|t| t.descriptors.is_some()));
+    // Nothing was written into the music folder.
+    let written: Vec<_> = walk(&music).into_iter().filter(|p| p.extension().is_some_and(|e| e == "sqlite" || e == "f16")).collect();
+    assert!(written.is_empty());
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = make_library(tmp.path(), 24);
+    let reference = tmp.path().join("reference");
+    let started = Instant::now();
+    index(&reference, &music, &[]);
+    let reference_s = started.elapsed().as_secs_f64();
+
+    // Kill runs at random moments spread over a full run's duration; each
+    // restart resumes from what the last one committed.
+    let data = tmp.path().join("killed");
+    let mut rng = strata::prng::SplitMix64(2026);
+    let mut kills = 0;
+    for _ in 0..6 {
+        let mut child = strata_bin()
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["index", "--json", "--jobs", "1"])
+            .arg(&music)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let fraction = 0.1 + 0.85 * rng.below(1000) as f64 / 1000.0;
+        std::thread::sleep(Duration::from_secs_f64(reference_s * fraction));
+        if child.try_wait().unwrap().is_none() {
+            let status = Command::new("kill").args(["-9", &child.id().to_string()]).status().unwrap();
+            assert!(status.success());
+            kills += 1;
+        }
+        let _ = child.wait();
+        // The store must open after every kill.
+        if catalog_path(&data).exists() {
+            LibrarySnapshot::load(&data, "musicnn").expect("the store opens after SIGKILL");
+        }
+    }
+    assert!(kills >= 2, "the indexer finished too fast to be interrupted ({kills} kills in a {reference_s:.1} s run)");
+    // Finish whatever is left, then compare with the uninterrupted run.
+    index(&data, &music, &[]);
+    let expected = track_vectors(&reference);
+    let actual = track_vectors(&data);
+    assert_eq!(expected.iter().map(|(p, _)| p).collect::<Vec<_>>(), actual.iter().map(|(p, _)| p).collect::<Vec<_>>());
+    for ((path, a), (_, b)) in expected.iter().zip(&actual) {
+        for (la, lb) in a.iter().zip(b) {
+            let diff = la.iter().zip(lb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(diff < 1e-2, "{}: vectors differ by {diff} after {kills} kills", path.display());
+        }
+    }
+    // No duplicates: one analysis per track, rows distinct.
+    let catalog = Catalog::open(&catalog_path(&data)).unwrap();
+    let analysed = catalog.analysed_tracks("musicnn").unwrap();
+    let mut rows: Vec<u64> = analysed.iter().map(|(_, a)| a.store_row).collect();
+    rows.dedup();
+    assert_eq!(rows.len(), analysed.len());
+    assert_eq!(analysed.len(), 24);
+    assert_eq!(catalog.failures("musicnn").unwrap().len(), 3);
+}

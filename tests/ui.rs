@@ -1,0 +1,75 @@
+//! The window driven through egui_kittest over a real indexed library:
+//! selecting, reranking with an aspect slider, the probe heatmap, failures.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use strata::data_dir::DataDir;
+use strata::indexer::{IndexControl, IndexOptions, run};
+use strata::ui::{Settings, StrataApp};
+
+/// Steps the harness until `done` holds (background threads answer in their own time).
+fn step_until(harness: &mut Harness<'_, StrataApp>, what: &str, done: impl Fn(&StrataApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.step();
+}
+
+#[test]
+fn select_rerank_probe_and_failures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = support::make_library(tmp.path(), 12);
+    let data = tmp.path().join("data");
+    let (events, _keep) = crossbeam_channel::bounded(1024);
+    let mut options = IndexOptions::new(vec![music.clone()]);
+    options.jobs = 1;
+    let summary = run(&data, &options, &events, &IndexControl::default()).unwrap();
+    assert_eq!(summary.indexed, 12);
+
+    let data_dir = DataDir::resolve(Some(&data)).unwrap();
+    let mut harness = Harness::builder()
+        .with_size([1440.0, 900.0])
+        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
+    step_until(&mut harness, "the library and its probe", |app| app.library().is_some() && !app.aspects().is_empty());
+
+    // Selecting a track in the table shows ranked results.
+    harness.get_by_label("03 Track").click();
+    step_until(&mut harness, "results", |app| app.selected().is_some() && !app.results().is_empty());
+    let selected = harness.state().selected().unwrap();
+    let before: Vec<usize> = harness.state().results().iter().map(|r| r.track).collect();
+    assert!(!before.contains(&selected), "the query is not its own result");
+    assert_eq!(harness.state().results()[0].facet_scores.len(), harness.state().aspects().len());
+
+    // Moving aspect sliders reranks within the same frame, from cached similarities.
+    let aspects: Vec<String> = harness.state().aspects().iter().map(|a| a.name.clone()).collect();
+    let mut orders = vec![before.clone()];
+    for solo in &aspects {
+        for name in &aspects {
+            let weight = if name == solo { 1.0 } else { 0.0 };
+            harness.state_mut().set_aspect_weight(name, weight);
+        }
+        orders.push(harness.state().results().iter().map(|r| r.track).collect());
+    }
+    assert!(orders.iter().any(|o| o != &before), "no aspect weighting changed the order: {orders:?}");
+
+    // The probe heatmap lists every layer.
+    harness.get_by_label("Layer probe").click();
+    harness.run_steps(3);
+    let layers = harness.state().library().unwrap().snapshot.layer_names();
+    for layer in &layers {
+        assert!(harness.query_all_by_label(layer).next().is_some(), "layer {layer} missing from the heatmap");
+    }
+
+    // The failures list shows the broken files with reasons.
+    harness.get_by_label_contains("Failures (3)").click();
+    harness.run_steps(3);
+    assert!(harness.query_all_by_label_contains("text.ogg").next().is_some());
+    assert!(harness.query_all_by_label_contains("too short").next().is_some());
+}
