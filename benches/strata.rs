@@ -12,15 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use ndarray::Array2;
 use strata::analysis::{Sampling, TrackEmbedding, decode_excerpts, embed_audio};
 use strata::audio::AudioFile;
-use strata::catalog::{Catalog, FileStamp, TrackTags};
 use strata::model::{ModelSession, ProviderPreference, SessionOptions, find_model};
 use strata::prng::SplitMix64;
-use strata::search::{Facet, LayerIndex, SearchEngine};
+use strata::search::{Facet, SearchEngine};
 use strata::snapshot::LibrarySnapshot;
-use strata::store::{StoreLayout, StoreWriter};
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -100,34 +101,18 @@ fn pipeline(dir: &Path) {
     }
 }
 
-fn synthetic_store(root: &Path, model: &str, layer_dims: Vec<usize>, tracks: usize) -> StoreLayout {
-    let layout = StoreLayout { dir: root.join("vectors").join(model), layer_dims: layer_dims.clone(), passage_layer: layer_dims.len() - 1 };
-    let mut writer = StoreWriter::open(&layout, 0, 0).expect("store");
+/// A synthetic 100,000-track store of random vectors, written through the real writer and catalog.
+fn synthetic_store(root: &Path, model: &str, layer_dims: &[usize], tracks: usize) {
+    support::write_synthetic_model(&root.join("models"), model, layer_dims);
     let mut rng = SplitMix64(1);
-    let mut catalog = Catalog::open(&root.join("catalog.sqlite")).expect("catalog");
-    let batch = catalog.batch().expect("batch");
-    for t in 0..tracks {
-        let layers: Vec<Vec<f32>> = layer_dims.iter().map(|&d| (0..d).map(|_| rng.symmetric_unit()).collect()).collect();
-        let window = layers[layout.passage_layer].clone();
-        let (row, window_row) = writer.append(&layers, &[&window]).expect("append");
-        let path = PathBuf::from(format!("/music/{t:06}.flac"));
-        let stamp = FileStamp { size: 1, mtime_ns: 1 };
-        let id = batch.upsert_track(&path, stamp, &TrackTags::default(), Some(300.0), None).expect("track");
-        batch.record_done(id, model, 1, "spread-8x6", stamp, row, window_row, &[0.0]).expect("analysis");
-    }
-    batch.commit().expect("commit");
-    writer.sync().expect("sync");
-    layout
+    support::write_synthetic_store(root, model, layer_dims, tracks, |_, _, dim| (0..dim).map(|_| rng.symmetric_unit()).collect());
 }
 
 fn store() {
     for (model, dims) in [("musicnn", vec![408, 153, 64, 64, 64, 753, 753, 200, 50]), ("mert-synthetic", vec![768; 13])] {
         let tmp = tempfile::tempdir().expect("tmp");
-        let models_dir = tmp.path().join("models").join(model);
-        std::fs::create_dir_all(&models_dir).expect("dir");
-        write_manifest(&models_dir, model, &dims);
         let built = Instant::now();
-        synthetic_store(tmp.path(), model, dims.clone(), 100_000);
+        synthetic_store(tmp.path(), model, &dims, 100_000);
         let bytes: u64 = std::fs::read_dir(tmp.path().join("vectors").join(model)).expect("dir").flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum();
         let rss_before = rss_mb("VmRSS");
         let opened = Instant::now();
@@ -145,70 +130,145 @@ fn store() {
     }
 }
 
-fn write_manifest(dir: &Path, model: &str, dims: &[usize]) {
-    let mut text = format!(
-        "name = \"{model}\"\ndisplay_name = \"{model}\"\nlicense = \"none\"\nsample_rate_hz = 16000\ninput_name = \"waveform\"\nwindow_s = 3.0\nhop_s = 3.0\n"
-    );
-    for (i, d) in dims.iter().enumerate() {
-        text.push_str(&format!("[[layers]]\nname = \"layer_{i}\"\noutput = \"o\"\ndim = {d}\npool = \"none\"\n"));
-    }
-    std::fs::write(dir.join("manifest.toml"), text).expect("manifest");
-    std::fs::write(dir.join("model.onnx"), b"").expect("model placeholder file for discovery");
-}
-
 fn search() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dims = vec![768; 13];
     let model = "mert-synthetic";
-    let models_dir = tmp.path().join("models").join(model);
-    std::fs::create_dir_all(&models_dir).expect("dir");
-    write_manifest(&models_dir, model, &dims);
-    synthetic_store(tmp.path(), model, dims, 100_000);
+    let tracks = 100_000;
+    synthetic_store(tmp.path(), model, &dims, tracks);
     let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), model).expect("open"));
-    let mut engine = SearchEngine::new(snapshot.clone(), true);
-    let facets: Vec<Facet> = (0..6).map(|i| Facet { name: format!("aspect{i}"), layer: i * 2 }).collect();
-    let prepared = Instant::now();
-    for f in &facets {
-        engine.layer(f.layer);
-    }
-    println!("prepare 6 layer indexes (f16 → centred, normalised f32): {:.2} s, RSS {:.0} MB", prepared.elapsed().as_secs_f64(), rss_mb("VmRSS"));
     let runs = 20;
+    let per_run_ms = |started: Instant| started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
+
+    // References on the same data: reading the mapped bytes of one layer, and a
+    // plain ndarray f32 dot product of one query against that layer.
+    let layer_bytes: &[u8] = bytemuck::cast_slice(snapshot.layer_data(0));
     let started = Instant::now();
-    let mut scores = None;
-    for q in 0..runs {
-        scores = Some(engine.query(q * 997, &facets));
+    let mut checksum = 0u64;
+    for _ in 0..runs {
+        checksum = checksum.wrapping_add(layer_bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).fold(0, u64::wrapping_add));
     }
-    let query_ms = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
-    let Some(scores) = scores else { return };
-    let started = Instant::now();
-    let mut weights = vec![1.0f32; facets.len()];
-    for r in 0..runs {
-        weights[r % facets.len()] = (r as f32 * 0.37).fract();
-        let _ = scores.rank(&weights, 50, &|_| false);
-    }
-    let rerank_ms = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
-    // Reference: a plain ndarray dot product of one query against one layer.
-    let layer: &LayerIndex = &engine.layer(0);
-    let matrix: &Array2<f32> = layer.vectors();
+    let read_ms = per_run_ms(started);
+    let matrix: Array2<f32> = snapshot.layer_matrix(0);
     let started = Instant::now();
     for q in 0..runs {
-        let _ = matrix.dot(&matrix.row(q));
+        std::hint::black_box(matrix.dot(&matrix.row(q)));
     }
-    let dot_ms = started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
-    println!("100,000 × 768, 6 aspects on 6 layers (of 13):");
-    println!("  plain ndarray dot, one layer (reference): {dot_ms:.2} ms");
-    println!("  full query, 6 layers:  {query_ms:.2} ms  ({:.2}× the one-layer dot)", query_ms / dot_ms);
-    println!("  rerank after a weight change: {rerank_ms:.2} ms  ({:.3}× the one-layer dot)", rerank_ms / dot_ms);
+    let dot_ms = per_run_ms(started);
+    drop(matrix);
+
+    let rss_before = rss_mb("RssAnon");
+    let mut engine = SearchEngine::new(snapshot.clone(), true);
+    println!("{tracks} tracks × 13 layers × 768 (f16, {:.0} MB per layer), exact, centred cosine (checksum {checksum:x}):", layer_bytes.len() as f64 / 1e6);
+    println!("  reference: read one layer's mapped bytes once: {read_ms:.2} ms; plain ndarray f32 dot, one layer: {dot_ms:.2} ms");
+    for layers in [1, 6, 13] {
+        let facets: Vec<Facet> = (0..layers).map(|i| Facet { name: format!("aspect{i}"), layer: i * 13 / layers }).collect();
+        let prepared = Instant::now();
+        for f in &facets {
+            engine.layer(f.layer);
+        }
+        let prepare_s = prepared.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let mut scores = None;
+        for q in 0..runs {
+            scores = Some(engine.query(q * 997, &facets));
+        }
+        let query_ms = per_run_ms(started);
+        let Some(scores) = scores else { return };
+        let started = Instant::now();
+        let mut weights = vec![1.0f32; facets.len()];
+        for r in 0..runs {
+            weights[r % facets.len()] = (r as f32 * 0.37).fract();
+            std::hint::black_box(scores.rank(&weights, 50, &|_| false));
+        }
+        let rerank_ms = per_run_ms(started);
+        println!(
+            "  {layers:>2} layers: query {query_ms:7.2} ms ({:.2}× one-layer dot, {:.2}× reading its bytes), rerank {rerank_ms:.2} ms ({:.3}× one-layer dot); first-use preparation {prepare_s:.2} s",
+            query_ms / dot_ms,
+            query_ms / (read_ms * layers as f64),
+            rerank_ms / dot_ms
+        );
+    }
+    println!("  anonymous (non-mapped) memory the search added: +{:.0} MB (the store maps {:.0} MB)", rss_mb("RssAnon") - rss_before, 13.0 * layer_bytes.len() as f64 / 1e6);
 }
 
+/// Writes a row-major f32 matrix as a NumPy `.npy` file.
+fn write_npy(path: &Path, matrix: &Array2<f32>) -> std::io::Result<()> {
+    let (rows, cols) = matrix.dim();
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in matrix.iter() {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes)
+}
+
+/// Reads an `n × 2` f32 `.npy` written by the reference script.
+fn read_points_npy(path: &Path) -> Option<Vec<[f32; 2]>> {
+    let bytes = std::fs::read(path).ok()?;
+    let header_len = u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]) as usize;
+    let data = bytes.get(10 + header_len..)?;
+    Some(data.chunks_exact(8).map(|c| [f32::from_le_bytes([c[0], c[1], c[2], c[3]]), f32::from_le_bytes([c[4], c[5], c[6], c[7]])]).collect())
+}
+
+/// Runs benches/map_reference.py (scikit-learn, openTSNE) on the same
+/// features; `(engine, seconds, layout)` per engine, or none without Python or scikit-learn.
+fn reference_projections(features: &Array2<f32>, method: strata::map::Method, dir: &Path) -> Vec<(String, f64, Vec<[f32; 2]>)> {
+    let input = dir.join("features.npy");
+    if write_npy(&input, features).is_err() {
+        return Vec::new();
+    }
+    let python = std::env::var("STRATA_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let method_arg = if method == strata::map::Method::Pca { "pca" } else { "tsne" };
+    let prefix = dir.join("layout");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/map_reference.py");
+    let output = match std::process::Command::new(&python).arg(script).arg(&input).arg(method_arg).arg(&prefix).output() {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            eprintln!("  (no scikit-learn reference: {})", String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or(""));
+            return Vec::new();
+        }
+        Err(e) => {
+            eprintln!("  (no scikit-learn reference: cannot run {python}: {e}; set STRATA_BENCH_PYTHON)");
+            return Vec::new();
+        }
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|v| {
+            let engine = v["engine"].as_str()?.to_string();
+            let layout = read_points_npy(&dir.join(format!("layout.{engine}.npy")))?;
+            Some((engine, v["seconds"].as_f64()?, layout))
+        })
+        .collect()
+}
+
+/// PCA and t-SNE at several sizes, each beside scikit-learn (and openTSNE) on
+/// the same data; where affordable, how many of each point's 10 nearest
+/// neighbours in the full space stay among its 10 nearest on each layout.
 fn map() {
     let mut rng = SplitMix64(3);
+    let tmp = tempfile::tempdir().expect("tmp");
     for (n, method) in [(10_000, strata::map::Method::Pca), (100_000, strata::map::Method::Pca), (2_000, strata::map::Method::Tsne), (10_000, strata::map::Method::Tsne)] {
         // Clustered data (20 clusters) so t-SNE has structure to find.
         let features = Array2::from_shape_fn((n, 768), |(i, j)| if j % 20 == i % 20 { 3.0 } else { 0.0 } + rng.symmetric_unit());
         let started = Instant::now();
         let points = strata::map::project(&features, method, 42, &mut |_, _| {}, &|| false).expect("projection");
-        println!("{method:?} {n} × 768 → {} points: {:.2} s", points.len(), started.elapsed().as_secs_f64());
+        let strata_s = started.elapsed().as_secs_f64();
+        let score = |layout: &[[f32; 2]]| {
+            if n <= 10_000 { format!(", 10-NN kept {:.1} %", 100.0 * strata::map::neighbourhood_preservation(&features, layout, 10)) } else { String::new() }
+        };
+        println!("{method:?} {n} × 768: Strata {strata_s:.2} s{}", score(&points));
+        for (engine, seconds, layout) in reference_projections(&features, method, tmp.path()) {
+            println!("  {engine:<24} {seconds:.2} s ({:.2}× Strata's time){}", seconds / strata_s, score(&layout));
+        }
     }
 }
 

@@ -25,8 +25,12 @@ pub enum Sampling {
 }
 
 impl Sampling {
+    /// Excerpts per track in the default sampling.
+    pub const DEFAULT_EXCERPTS: usize = 8;
+    /// Seconds per excerpt in the default sampling.
+    pub const DEFAULT_EXCERPT_S: f64 = 6.0;
     /// The default: 8 excerpts of 6 s (48 s per track at most).
-    pub const DEFAULT: Sampling = Sampling::Spread { excerpts: 8, excerpt_s: 6.0 };
+    pub const DEFAULT: Sampling = Sampling::Spread { excerpts: Self::DEFAULT_EXCERPTS, excerpt_s: Self::DEFAULT_EXCERPT_S };
 
     /// Start times (s) of the excerpts for a track of `duration_s`; one
     /// excerpt covering everything when the track is short enough.

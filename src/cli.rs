@@ -70,8 +70,14 @@ pub enum Command {
         #[arg(long)]
         jobs: Option<usize>,
         /// Analyse every second of every track instead of excerpts spread over it.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["excerpts", "excerpt_seconds"])]
         full: bool,
+        /// Excerpts spread over each track (default: Strata's default sampling).
+        #[arg(long, value_name = "N")]
+        excerpts: Option<usize>,
+        /// Seconds per excerpt (default: Strata's default sampling).
+        #[arg(long, value_name = "S")]
+        excerpt_seconds: Option<f64>,
         /// Retry files that failed before even if they have not changed.
         #[arg(long)]
         retry_failed: bool,
@@ -191,7 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Map { out, method, query }) => map_command(&data_dir, &out, method, &query),
         Some(Command::Probe { model, folds, json }) => probe_command(&data_dir, &model, folds, json),
         Some(Command::Eval { label, labels, query, json }) => eval_command(&data_dir, &label, labels.as_deref(), &query, json),
-        Some(Command::Index { dirs, model, jobs, full, retry_failed, json }) => {
+        Some(Command::Index { dirs, model, jobs, full, excerpts, excerpt_seconds, retry_failed, json }) => {
             let mut index_options = IndexOptions::new(dirs);
             index_options.model = model;
             index_options.retry_failed = retry_failed;
@@ -199,9 +205,15 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(jobs) = jobs {
                 index_options.jobs = jobs.max(1);
             }
-            if full {
-                index_options.sampling = Sampling::Full;
-            }
+            index_options.sampling = if full {
+                Sampling::Full
+            } else {
+                let excerpt_s = excerpt_seconds.unwrap_or(Sampling::DEFAULT_EXCERPT_S);
+                if !excerpt_s.is_finite() || excerpt_s <= 0.0 {
+                    anyhow::bail!("--excerpt-seconds must be a positive number of seconds");
+                }
+                Sampling::Spread { excerpts: excerpts.unwrap_or(Sampling::DEFAULT_EXCERPTS).max(1), excerpt_s }
+            };
             index(&data_dir, index_options, json)
         }
     }
@@ -638,7 +650,18 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
             })
             .collect()
     };
-    let exclude = |q: usize, c: usize| is_excluded(&snapshot.tracks, q, c, exclusion);
+    // With a labels file that has a `work` column, "same work" means that ground truth.
+    let csv_works = match labels_csv {
+        Some(csv) if exclusion.same_work => label_source::track_labels(&snapshot.tracks, "work", Some(csv)).ok(),
+        _ => None,
+    };
+    let exclude = |q: usize, c: usize| match &csv_works {
+        Some(works) => {
+            (works[q].is_some() && works[q] == works[c])
+                || is_excluded(&snapshot.tracks, q, c, Exclusion { same_work: false, ..exclusion })
+        }
+        None => is_excluded(&snapshot.tracks, q, c, exclusion),
+    };
     let mut rows = Vec::new();
     for (layer, name) in snapshot.layer_names().into_iter().enumerate() {
         let facet = [Facet { name: name.clone(), layer }];

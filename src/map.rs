@@ -11,7 +11,7 @@ use ndarray::{Array2, Axis, s};
 use serde::{Deserialize, Serialize};
 
 use crate::prng::SplitMix64;
-use crate::search::LayerIndex;
+use crate::search::normalized_rows;
 use crate::snapshot::LibrarySnapshot;
 
 /// How points are placed.
@@ -41,7 +41,7 @@ pub fn source_features(snapshot: &LibrarySnapshot, source: &MapSource) -> Array2
     };
     let blocks: Vec<Array2<f32>> = parts
         .iter()
-        .map(|&(layer, weight)| LayerIndex::build(snapshot.layer_matrix(layer), true).vectors() * weight.sqrt())
+        .map(|&(layer, weight)| normalized_rows(snapshot.layer_matrix(layer), true) * weight.sqrt())
         .collect();
     let views: Vec<_> = blocks.iter().map(|b| b.view()).collect();
     ndarray::concatenate(Axis(1), &views).unwrap_or_else(|_| Array2::zeros((snapshot.len(), 0)))
@@ -257,10 +257,10 @@ pub fn neighbourhood_preservation(features: &Array2<f32>, points: &[[f32; 2]], k
     if n <= k || points.len() != n {
         return f64::NAN;
     }
-    let index = LayerIndex::build(features.clone(), false);
+    let unit = normalized_rows(features.clone(), false);
     let mut kept = 0usize;
     for q in 0..n {
-        let sims = index.similarities(q);
+        let sims = unit.dot(&unit.row(q));
         let mut high: Vec<usize> = (0..n).filter(|&i| i != q).collect();
         high.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]));
         let mut low: Vec<usize> = (0..n).filter(|&i| i != q).collect();

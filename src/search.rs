@@ -11,58 +11,223 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView1, Axis};
+use half::slice::HalfFloatSliceExt;
+use ndarray::{Array2, Axis};
 use serde::Serialize;
 
 use crate::snapshot::LibrarySnapshot;
 
-/// One layer's vectors prepared for cosine search: optionally mean-centred,
-/// then L2-normalised, so a dot product is the cosine.
+/// Rows of `matrix` made unit length, after subtracting the column mean when
+/// `center` is set, so that a dot product between rows is their (centred)
+/// cosine. For in-memory features (maps, passages); library search reads the
+/// store directly through [`LayerIndex`].
+pub fn normalized_rows(mut matrix: Array2<f32>, center: bool) -> Array2<f32> {
+    if center && matrix.nrows() > 1 {
+        if let Some(mean) = matrix.mean_axis(Axis(0)) {
+            matrix -= &mean;
+        }
+    }
+    for mut row in matrix.rows_mut() {
+        let norm = row.dot(&row).sqrt();
+        if norm > 0.0 {
+            row /= norm;
+        }
+    }
+    matrix
+}
+
+/// Sentinel offset for a track whose row the store lacks (a consistent store has none).
+const MISSING_ROW: usize = usize::MAX;
+
+/// Below this many f16 values per query, one thread scans the layer faster
+/// than several can be started.
+const PARALLEL_MIN_VALUES: usize = 1 << 21;
+
+/// One layer prepared for exact cosine search straight from the memory-mapped
+/// f16 store: no copy of the vectors, only the library mean (for centring)
+/// and one inverse norm per track. With `q̂ = (q − μ)/|q − μ|`,
+/// `cos(q, t) = (q̂·t − q̂·μ) / |t − μ|`, so a query is one pass over the
+/// mapped rows and memory stays at the mapped size plus O(tracks).
 pub struct LayerIndex {
-    normalized: Array2<f32>,
+    snapshot: Arc<LibrarySnapshot>,
+    layer: usize,
+    dim: usize,
+    /// Element offset of each track's row in the layer's f16 data.
+    row_offsets: Vec<usize>,
+    /// The library mean (zero without centring).
+    mean: Vec<f32>,
+    /// `1 / |t − μ|` per track; 0 for zero or missing rows.
+    inverse_norms: Vec<f32>,
 }
 
 impl LayerIndex {
-    /// Prepares `matrix` (`tracks × dim`); with `center`, the library mean is
-    /// subtracted first, which removes the direction all tracks share.
-    pub fn build(mut matrix: Array2<f32>, center: bool) -> Self {
-        if center && matrix.nrows() > 1 {
-            if let Some(mean) = matrix.mean_axis(Axis(0)) {
-                matrix -= &mean;
+    /// Prepares `layer` of `snapshot`; with `center`, the library mean is
+    /// subtracted from every vector, which removes the direction all tracks share.
+    pub fn build(snapshot: Arc<LibrarySnapshot>, layer: usize, center: bool) -> Self {
+        let dim = snapshot.layer_dim(layer);
+        let row_offsets: Vec<usize> =
+            (0..snapshot.len()).map(|track| snapshot.layer_row_offset(layer, track).unwrap_or(MISSING_ROW)).collect();
+        let data = snapshot.layer_data(layer);
+        let mut row = vec![0.0f32; dim];
+        let mut mean = vec![0.0f32; dim];
+        let present = row_offsets.iter().filter(|&&o| o != MISSING_ROW).count();
+        if center && present > 1 {
+            let mut sum = vec![0.0f64; dim];
+            for &offset in row_offsets.iter().filter(|&&o| o != MISSING_ROW) {
+                data[offset..offset + dim].convert_to_f32_slice(&mut row);
+                for (s, &v) in sum.iter_mut().zip(&row) {
+                    *s += f64::from(v);
+                }
+            }
+            for (m, s) in mean.iter_mut().zip(sum) {
+                *m = (s / present as f64) as f32;
             }
         }
-        for mut row in matrix.rows_mut() {
-            let norm = row.dot(&row).sqrt();
-            if norm > 0.0 {
-                row /= norm;
-            }
-        }
-        Self { normalized: matrix }
+        let inverse_norms = row_offsets
+            .iter()
+            .map(|&offset| {
+                if offset == MISSING_ROW {
+                    return 0.0;
+                }
+                data[offset..offset + dim].convert_to_f32_slice(&mut row);
+                let norm = row.iter().zip(&mean).map(|(&v, &m)| (v - m) * (v - m)).sum::<f32>().sqrt();
+                if norm > 0.0 { 1.0 / norm } else { 0.0 }
+            })
+            .collect();
+        Self { snapshot, layer, dim, row_offsets, mean, inverse_norms }
     }
 
     /// Number of tracks.
     pub fn len(&self) -> usize {
-        self.normalized.nrows()
+        self.row_offsets.len()
     }
 
     /// Whether empty.
     pub fn is_empty(&self) -> bool {
-        self.normalized.nrows() == 0
+        self.row_offsets.is_empty()
     }
 
-    /// Cosine of track `query` to every track.
+    /// Cosine of track `query` to every track (all zero if its row is missing).
     pub fn similarities(&self, query: usize) -> Vec<f32> {
-        self.similarities_to(self.normalized.row(query))
+        let mut vector = vec![0.0f32; self.dim];
+        if let Some(&offset) = self.row_offsets.get(query).filter(|&&o| o != MISSING_ROW) {
+            self.snapshot.layer_data(self.layer)[offset..offset + self.dim].convert_to_f32_slice(&mut vector);
+        }
+        self.similarities_to(&vector)
     }
 
-    /// Cosine of a normalised vector to every track.
-    pub fn similarities_to(&self, query: ArrayView1<f32>) -> Vec<f32> {
-        self.normalized.dot(&query).into_raw_vec_and_offset().0
+    /// Cosine of an (unnormalised, uncentred) vector to every track.
+    pub fn similarities_to(&self, query: &[f32]) -> Vec<f32> {
+        let mut unit: Vec<f32> = query.iter().zip(&self.mean).map(|(&q, &m)| q - m).collect();
+        let norm = unit.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let mut similarities = vec![0.0f32; self.len()];
+        if norm == 0.0 || unit.len() != self.dim {
+            return similarities;
+        }
+        unit.iter_mut().for_each(|v| *v /= norm);
+        let unit_dot_mean: f32 = unit.iter().zip(&self.mean).map(|(u, m)| u * m).sum();
+        let data = self.snapshot.layer_data(self.layer);
+        let score = |offsets: &[usize], norms: &[f32], out: &mut [f32]| {
+            f16_kernel::dots(data, offsets, self.dim, &unit, out);
+            for (s, &inverse_norm) in out.iter_mut().zip(norms) {
+                *s = (*s - unit_dot_mean) * inverse_norm;
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        if threads == 1 || self.len() * self.dim < PARALLEL_MIN_VALUES {
+            score(&self.row_offsets, &self.inverse_norms, &mut similarities);
+            return similarities;
+        }
+        let chunk = self.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts = self.row_offsets.chunks(chunk).zip(self.inverse_norms.chunks(chunk)).zip(similarities.chunks_mut(chunk));
+            let handles: Vec<_> = parts
+                .map(|((offsets, norms), out)| {
+                    std::thread::Builder::new().name("strata-search-scan".into()).spawn_scoped(scope, move || score(offsets, norms, out))
+                })
+                .collect();
+            for handle in handles {
+                // A thread that cannot start or panics leaves its chunk at zero similarity.
+                if let Ok(handle) = handle {
+                    let _ = handle.join();
+                }
+            }
+        });
+        similarities
+    }
+}
+
+/// Dot products of one f32 query with f16 rows of the store: an AVX2/F16C/FMA
+/// kernel where the CPU has it (checked at run time), a portable loop otherwise.
+mod f16_kernel {
+    use half::f16;
+    use half::slice::HalfFloatSliceExt;
+
+    use super::MISSING_ROW;
+
+    /// `out[i] = data[offsets[i]..][..dim] · query`, 0 for missing rows.
+    pub fn dots(data: &[f16], offsets: &[usize], dim: usize, query: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
+            // SAFETY: the features the function is compiled for were just detected.
+            unsafe { x86::dots(data, offsets, dim, query, out) };
+            return;
+        }
+        let mut row = vec![0.0f32; dim];
+        for (o, &offset) in out.iter_mut().zip(offsets) {
+            *o = if offset == MISSING_ROW {
+                0.0
+            } else {
+                data[offset..offset + dim].convert_to_f32_slice(&mut row);
+                row.iter().zip(query).map(|(a, b)| a * b).sum()
+            };
+        }
     }
 
-    /// The normalised vectors.
-    pub fn vectors(&self) -> &Array2<f32> {
-        &self.normalized
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::*;
+
+        use half::f16;
+
+        use super::MISSING_ROW;
+
+        /// See [`super::dots`]; needs AVX2, FMA and F16C.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn dots(data: &[f16], offsets: &[usize], dim: usize, query: &[f32], out: &mut [f32]) {
+            let body = dim / 32 * 32;
+            for (o, &offset) in out.iter_mut().zip(offsets) {
+                if offset == MISSING_ROW {
+                    *o = 0.0;
+                    continue;
+                }
+                let row = &data[offset..offset + dim];
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                while i < body {
+                    for (lane, a) in acc.iter_mut().enumerate() {
+                        let at = i + 8 * lane;
+                        // SAFETY: `at + 8 <= body <= dim` = the lengths of `row` and `query`;
+                        // unaligned loads are allowed for both.
+                        unsafe {
+                            let halves = _mm_loadu_si128(row.as_ptr().add(at).cast());
+                            let q = _mm256_loadu_ps(query.as_ptr().add(at));
+                            *a = _mm256_fmadd_ps(_mm256_cvtph_ps(halves), q, *a);
+                        }
+                    }
+                    i += 32;
+                }
+                let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+                let mut lanes = [0.0f32; 8];
+                // SAFETY: `lanes` holds exactly 8 f32.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+                let tail: f32 = row[body..].iter().zip(&query[body..]).map(|(a, b)| a.to_f32() * b).sum();
+                *o = lanes.iter().sum::<f32>() + tail;
+            }
+        }
     }
 }
 
@@ -164,7 +329,7 @@ impl SearchEngine {
     pub fn layer(&mut self, layer: usize) -> Arc<LayerIndex> {
         let snapshot = &self.snapshot;
         let center = self.center;
-        self.layers.entry(layer).or_insert_with(|| Arc::new(LayerIndex::build(snapshot.layer_matrix(layer), center))).clone()
+        self.layers.entry(layer).or_insert_with(|| Arc::new(LayerIndex::build(snapshot.clone(), layer, center))).clone()
     }
 
     /// Computes the similarity arrays of `query` for each facet (once per distinct layer).
@@ -216,8 +381,7 @@ pub struct PassageMatch {
 pub fn best_passage(snapshot: &LibrarySnapshot, query: usize, result: usize) -> Option<PassageMatch> {
     let (query_windows, query_starts) = snapshot.window_matrix(query)?;
     let (result_windows, result_starts) = snapshot.window_matrix(result)?;
-    let normalize = |m: Array2<f32>| LayerIndex::build(m, false).normalized;
-    let similarity = normalize(query_windows).dot(&normalize(result_windows).t());
+    let similarity = normalized_rows(query_windows, false).dot(&normalized_rows(result_windows, false).t());
     let (index, &best) = similarity.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
     let (q, r) = (index / similarity.ncols(), index % similarity.ncols());
     Some(PassageMatch { query_start_s: query_starts[q], result_start_s: result_starts[r], similarity: best })
@@ -256,10 +420,32 @@ mod tests {
     fn centring_removes_the_shared_direction() {
         // All rows share a large common offset; raw cosines are all near 1.
         let m = array![[10.0, 0.0, 1.0], [10.0, 0.0, -1.0], [10.0, 1.0, 0.0]];
-        let raw = LayerIndex::build(m.clone(), false).similarities(0);
-        assert!(raw[1] > 0.95);
-        let centred = LayerIndex::build(m, true).similarities(0);
-        assert!(centred[1] < 0.0);
-        assert!((centred[0] - 1.0).abs() < 1e-6);
+        let raw = normalized_rows(m.clone(), false);
+        assert!(raw.row(0).dot(&raw.row(1)) > 0.95);
+        let centred = normalized_rows(m, true);
+        assert!(centred.row(0).dot(&centred.row(1)) < 0.0);
+        assert!((centred.row(0).dot(&centred.row(0)) - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn f16_kernel_matches_a_plain_dot_for_every_tail_length() {
+        let mut rng = crate::prng::SplitMix64(7);
+        for dim in [1, 7, 8, 31, 32, 33, 64, 200, 753, 768] {
+            let rows = 5;
+            let data: Vec<half::f16> = (0..rows * dim + 3).map(|_| half::f16::from_f32(rng.symmetric_unit())).collect();
+            let query: Vec<f32> = (0..dim).map(|_| rng.symmetric_unit()).collect();
+            // Rows at odd offsets, in any order, plus a missing one.
+            let offsets = vec![3, 3 + 2 * dim, MISSING_ROW, 3 + dim, 0];
+            let mut out = vec![f32::NAN; offsets.len()];
+            f16_kernel::dots(&data, &offsets, dim, &query, &mut out);
+            for (&offset, &got) in offsets.iter().zip(&out) {
+                let expected: f32 = if offset == MISSING_ROW {
+                    0.0
+                } else {
+                    data[offset..offset + dim].iter().zip(&query).map(|(a, b)| a.to_f32() * b).sum()
+                };
+                assert!((got - expected).abs() <= 1e-4 * (1.0 + expected.abs()), "dim {dim}: {got} vs {expected}");
+            }
+        }
     }
 }

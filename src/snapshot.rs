@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use half::f16;
 use ndarray::Array2;
 
 use crate::catalog::{Catalog, StoredAnalysis, Track};
@@ -52,6 +53,23 @@ impl LibrarySnapshot {
     /// Layer names in manifest order.
     pub fn layer_names(&self) -> Vec<String> {
         self.model.manifest.layers.iter().map(|l| l.name.clone()).collect()
+    }
+
+    /// Dimension of `layer` (0 for a layer the model lacks).
+    pub fn layer_dim(&self, layer: usize) -> usize {
+        self.model.manifest.layers.get(layer).map_or(0, |l| l.dim)
+    }
+
+    /// The mapped f16 data of `layer`: rows of [`Self::layer_dim`] values.
+    pub fn layer_data(&self, layer: usize) -> &[f16] {
+        self.store.layer_data(layer)
+    }
+
+    /// Where `track`'s row of `layer` starts in [`Self::layer_data`], if the store has it.
+    pub fn layer_row_offset(&self, layer: usize, track: usize) -> Option<usize> {
+        let dim = self.layer_dim(layer);
+        let offset = usize::try_from(self.analyses.get(track)?.store_row).ok()?.checked_mul(dim)?;
+        (offset + dim <= self.layer_data(layer).len()).then_some(offset)
     }
 
     /// One layer's vectors as a `tracks × dim` f32 matrix (rows the store

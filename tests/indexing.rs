@@ -89,12 +89,24 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     index(&reference, &music, &[]);
     let reference_s = started.elapsed().as_secs_f64();
 
-    // Kill runs at random moments spread over a full run's duration; each
-    // restart resumes from what the last one committed.
+    // Kill runs at random moments spread over what is left of the work; each
+    // restart resumes from what the last one committed, so the next kill is
+    // aimed inside the (shorter) remaining run.
     let data = tmp.path().join("killed");
     let mut rng = strata::prng::SplitMix64(2026);
+    let committed = |data: &Path| -> usize {
+        if !catalog_path(data).exists() {
+            return 0;
+        }
+        // The store must open after every kill.
+        LibrarySnapshot::load(data, "musicnn").expect("the store opens after SIGKILL").len()
+    };
     let mut kills = 0;
-    for _ in 0..6 {
+    for _ in 0..12 {
+        let remaining = 1.0 - committed(&data) as f64 / 24.0;
+        if kills >= 4 || remaining <= 0.0 {
+            break;
+        }
         let mut child = strata_bin()
             .arg("--data-dir")
             .arg(&data)
@@ -104,20 +116,17 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let fraction = 0.1 + 0.85 * rng.below(1000) as f64 / 1000.0;
-        std::thread::sleep(Duration::from_secs_f64(reference_s * fraction));
+        let fraction = 0.05 + 0.9 * rng.below(1000) as f64 / 1000.0;
+        std::thread::sleep(Duration::from_secs_f64(reference_s * remaining.max(0.15) * fraction));
         if child.try_wait().unwrap().is_none() {
             let status = Command::new("kill").args(["-9", &child.id().to_string()]).status().unwrap();
             assert!(status.success());
             kills += 1;
         }
         let _ = child.wait();
-        // The store must open after every kill.
-        if catalog_path(&data).exists() {
-            LibrarySnapshot::load(&data, "musicnn").expect("the store opens after SIGKILL");
-        }
     }
-    assert!(kills >= 2, "the indexer finished too fast to be interrupted ({kills} kills in a {reference_s:.1} s run)");
+    committed(&data);
+    assert!(kills >= 3, "the indexer finished too fast to be interrupted ({kills} kills in a {reference_s:.1} s run)");
     // Finish whatever is left, then compare with the uninterrupted run.
     index(&data, &music, &[]);
     let expected = track_vectors(&reference);

@@ -37,7 +37,7 @@ fn select_rerank_probe_and_failures() {
     let mut harness = Harness::builder()
         .with_size([1440.0, 900.0])
         .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
-    step_until(&mut harness, "the library and its probe", |app| app.library().is_some() && !app.aspects().is_empty());
+    step_until(&mut harness, "the library, its probe and the start-up rescan", |app| app.library().is_some() && !app.aspects().is_empty() && !app.is_busy());
 
     // Selecting a track in the table shows ranked results.
     harness.get_by_label("03 Track").click();

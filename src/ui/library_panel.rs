@@ -23,15 +23,18 @@ pub enum Column {
     Duration,
     /// Top tags.
     Tags,
+    /// Indexed, or failed with a reason.
+    Status,
 }
 
-const COLUMNS: [(Column, &str, f32); 6] = [
+const COLUMNS: [(Column, &str, f32); 7] = [
     (Column::Title, "Title", 170.0),
     (Column::Composer, "Composer", 120.0),
     (Column::Work, "Work", 120.0),
     (Column::Album, "Album", 120.0),
     (Column::Duration, "Time", 44.0),
     (Column::Tags, "Tags", 150.0),
+    (Column::Status, "Status", 160.0),
 ];
 
 /// The table's filter and order.
@@ -57,6 +60,16 @@ fn cell_text(track: &Track, tags: &str, column: Column) -> String {
         Column::Album => track.tags.album.clone().unwrap_or_default(),
         Column::Duration => track.duration_s.map(format_time).unwrap_or_default(),
         Column::Tags => tags.to_string(),
+        Column::Status => "indexed".to_string(),
+    }
+}
+
+/// A file that failed, as a table row: its name and the reason; other cells empty.
+fn failure_text(failure: &crate::catalog::Failure, column: Column) -> String {
+    match column {
+        Column::Title => failure.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        Column::Status => format!("failed: {}", failure.reason),
+        _ => String::new(),
     }
 }
 
@@ -95,23 +108,27 @@ impl StrataApp {
             });
             return;
         }
-        // Filter and sort (cheap at library sizes where a table is useful; recomputed per frame).
+        // Rows 0..n are tracks, n.. are failed files. Filter and sort (cheap at
+        // library sizes where a table is useful; recomputed per frame).
+        let failures = self.failures();
+        let n = snapshot.len();
+        let text = |row: usize, column: Column| -> String {
+            if row < n { cell_text(&snapshot.tracks[row], &library.top_tags[row], column) } else { failure_text(&failures[row - n], column) }
+        };
         let needle = self.table.filter.to_lowercase();
-        let mut visible: Vec<usize> = (0..snapshot.len())
-            .filter(|&i| {
-                needle.is_empty()
-                    || COLUMNS.iter().any(|&(c, _, _)| cell_text(&snapshot.tracks[i], &library.top_tags[i], c).to_lowercase().contains(&needle))
-            })
+        let mut visible: Vec<usize> = (0..n + failures.len())
+            .filter(|&row| needle.is_empty() || COLUMNS.iter().any(|&(c, _, _)| text(row, c).to_lowercase().contains(&needle)))
             .collect();
         let sort = self.table.sort;
+        let duration = |row: usize| if row < n { snapshot.tracks[row].duration_s.unwrap_or(0.0) } else { 0.0 };
         visible.sort_by(|&a, &b| {
             let order = match sort {
-                Column::Duration => snapshot.tracks[a].duration_s.unwrap_or(0.0).total_cmp(&snapshot.tracks[b].duration_s.unwrap_or(0.0)),
-                _ => cell_text(&snapshot.tracks[a], &library.top_tags[a], sort).cmp(&cell_text(&snapshot.tracks[b], &library.top_tags[b], sort)),
+                Column::Duration => duration(a).total_cmp(&duration(b)),
+                _ => text(a, sort).cmp(&text(b, sort)),
             };
             if self.table.descending { order.reverse() } else { order }
         });
-        ui.label(egui::RichText::new(format!("{} of {} tracks", visible.len(), snapshot.len())).weak());
+        ui.label(egui::RichText::new(format!("{} of {} tracks ({} failed)", visible.iter().filter(|&&r| r < n).count(), n, failures.len())).weak());
         egui::ScrollArea::horizontal().show(ui, |ui| {
             ui.horizontal(|ui| {
                 for &(column, name, width) in &COLUMNS {
@@ -130,14 +147,16 @@ impl StrataApp {
             let row_height = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
             egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, row_height, visible.len(), |ui, range| {
                 for &track in &visible[range] {
+                    let failed = track >= n;
                     let selected = self.selected == Some(track);
                     let is_result = self.results.iter().take(10).any(|r| r.track == track);
                     let response = ui
                         .horizontal(|ui| {
                             for &(column, _, width) in &COLUMNS {
-                                let text = cell_text(&snapshot.tracks[track], &library.top_tags[track], column);
-                                let mut rich = egui::RichText::new(text);
-                                if selected {
+                                let mut rich = egui::RichText::new(text(track, column));
+                                if failed {
+                                    rich = rich.color(theme::ERROR);
+                                } else if selected {
                                     rich = rich.color(theme::SELECTED).strong();
                                 } else if is_result {
                                     rich = rich.color(theme::RESULT);
@@ -150,6 +169,11 @@ impl StrataApp {
                         })
                         .response
                         .interact(egui::Sense::click());
+                    if failed {
+                        let failure = &failures[track - n];
+                        response.on_hover_text(format!("{}\n{}", failure.path.display(), failure.reason));
+                        continue;
+                    }
                     if response.clicked() {
                         self.commands.push(AppCommand::Select(track));
                     }
@@ -160,6 +184,7 @@ impl StrataApp {
                 }
             });
         });
+        visible.retain(|&row| row < n);
         self.table.visible = visible;
     }
 

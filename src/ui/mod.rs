@@ -212,6 +212,7 @@ pub struct StrataApp {
     played: HashSet<usize>,
     passage: Option<(usize, usize, PassageMatch)>,
     layer_override: Option<usize>,
+    rescanned_at_start: bool,
     notice: Option<String>,
     frame_stats: FrameStats,
 }
@@ -249,6 +250,7 @@ impl StrataApp {
             played: HashSet::new(),
             passage: None,
             layer_override: None,
+            rescanned_at_start: false,
             notice: None,
             frame_stats: FrameStats::default(),
         };
@@ -501,6 +503,11 @@ impl StrataApp {
                             self.settings.roots.push(root.clone());
                         }
                     }
+                    // On start, pick up files added or changed since the last run.
+                    if !self.rescanned_at_start && !self.settings.roots.is_empty() {
+                        self.rescanned_at_start = true;
+                        self.start_indexing(self.settings.roots.clone());
+                    }
                     self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true);
                     let task = tasks::probe_library(self.data_dir.root().to_path_buf(), view.snapshot.clone(), view.generation, false);
                     self.workers.spawn("probe", task);
@@ -645,8 +652,8 @@ impl StrataApp {
         if self.indexing.is_some() {
             egui::Panel::bottom("indexing").show(ui, |ui| self.progress_panel(ui));
         }
-        egui::Panel::left("library").default_size(400.0).resizable(true).show(ui, |ui| self.library_panel(ui));
-        egui::Panel::right("results").default_size(360.0).resizable(true).show(ui, |ui| self.results_panel(ui));
+        egui::Panel::left("library").default_size(400.0).min_size(280.0).resizable(true).show(ui, |ui| self.library_panel(ui));
+        egui::Panel::right("results").default_size(360.0).min_size(320.0).resizable(true).show(ui, |ui| self.results_panel(ui));
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.tab, CentralTab::Map, "Map");
@@ -662,6 +669,10 @@ impl StrataApp {
             }
         });
         self.handle_commands();
+        // Indexer events arrive on a channel nobody wakes us for: poll while it runs.
+        if self.indexing.as_ref().is_some_and(|r| r.summary.is_none() && r.error.is_none()) {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
         self.frame_stats.times_ms.push(started.elapsed().as_secs_f32() * 1000.0);
     }
 

@@ -83,11 +83,11 @@ impl StrataApp {
             return;
         }
         let facet_names: Vec<String> = self.query_scores.as_ref().map(|q| q.facets.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
-        // Bars show each aspect's cosine relative to the spread among these results,
-        // so the aspect that makes a result stand out is visible at a glance.
+        // Bars show each aspect's cosine relative to its spread among the top 15
+        // results, so the aspect that makes a result stand out is visible at a glance.
         let facets = self.results.first().map_or(0, |r| r.facet_scores.len());
         let ranges: Vec<(f32, f32)> = (0..facets)
-            .map(|f| self.results.iter().map(|r| r.facet_scores[f]).fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(s), hi.max(s))))
+            .map(|f| self.results.iter().take(15).map(|r| r.facet_scores[f]).fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(s), hi.max(s))))
             .collect();
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
             for (rank, result) in self.results.iter().enumerate() {

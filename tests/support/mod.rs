@@ -108,3 +108,73 @@ pub fn make_library(root: &Path, tracks: usize) -> PathBuf {
     music
 }
 
+
+/// Writes a model folder (manifest plus an empty model file, enough for
+/// discovery) whose layers have the given dimensions.
+pub fn write_synthetic_model(models_dir: &Path, model: &str, dims: &[usize]) {
+    let dir = models_dir.join(model);
+    std::fs::create_dir_all(&dir).expect("model folder");
+    let mut text = format!(
+        "name = \"{model}\"\ndisplay_name = \"{model}\"\nlicense = \"none\"\nsample_rate_hz = 16000\ninput_name = \"waveform\"\nwindow_s = 3.0\nhop_s = 3.0\n"
+    );
+    for (i, d) in dims.iter().enumerate() {
+        text.push_str(&format!("[[layers]]\nname = \"layer_{i}\"\noutput = \"o\"\ndim = {d}\npool = \"none\"\n"));
+    }
+    std::fs::write(dir.join("manifest.toml"), text).expect("manifest");
+    std::fs::write(dir.join("model.onnx"), b"").expect("model placeholder file for discovery");
+}
+
+/// Fills a data folder with `tracks` committed tracks of `model` whose
+/// vectors come from `vector(track, layer, dim)`, through the real store
+/// writer and catalog; one window per track (a copy of the last layer).
+pub fn write_synthetic_store(
+    root: &Path,
+    model: &str,
+    layer_dims: &[usize],
+    tracks: usize,
+    mut vector: impl FnMut(usize, usize, usize) -> Vec<f32>,
+) -> strata::store::StoreLayout {
+    use strata::catalog::{Catalog, FileStamp, TrackTags};
+    use strata::store::{StoreLayout, StoreWriter};
+    let layout = StoreLayout { dir: root.join("vectors").join(model), layer_dims: layer_dims.to_vec(), passage_layer: layer_dims.len() - 1 };
+    let mut writer = StoreWriter::open(&layout, 0, 0).expect("store");
+    let mut catalog = Catalog::open(&strata::indexer::catalog_path(root)).expect("catalog");
+    let batch = catalog.batch().expect("batch");
+    for t in 0..tracks {
+        let layers: Vec<Vec<f32>> = layer_dims.iter().enumerate().map(|(l, &d)| vector(t, l, d)).collect();
+        let window = layers[layout.passage_layer].clone();
+        let (row, window_row) = writer.append(&layers, &[&window]).expect("append");
+        let path = PathBuf::from(format!("/music/{t:06}.flac"));
+        let stamp = FileStamp { size: 1, mtime_ns: 1 };
+        let id = batch.upsert_track(&path, stamp, &TrackTags::default(), Some(300.0), None).expect("track");
+        batch.record_done(id, model, 1, "spread-8x6", stamp, row, window_row, &[0.0]).expect("analysis");
+    }
+    batch.commit().expect("commit");
+    writer.sync().expect("sync");
+    layout
+}
+
+/// Re-encodes every WAV and FLAC of `music` (outside `_broken/`) as FLAC
+/// tagged like a ripped CD: album = its folder, composer by album, title from
+/// the file name.
+pub fn tag_library(music: &Path) {
+    for album in std::fs::read_dir(music).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        let album_name = album.file_name().unwrap().to_string_lossy().into_owned();
+        if album_name.starts_with('_') {
+            continue;
+        }
+        let composer = format!("Composer of {album_name}");
+        for file in std::fs::read_dir(&album).unwrap().flatten().map(|e| e.path()) {
+            let title = file.file_stem().unwrap().to_string_lossy().into_owned();
+            let tagged = album.join(format!("{title}.tagged.flac"));
+            let metadata = [format!("album={album_name}"), format!("composer={composer}"), format!("title={title}")];
+            let mut args: Vec<&str> = vec!["-c:a", "flac"];
+            for m in &metadata {
+                args.extend(["-metadata", m]);
+            }
+            ffmpeg(&file, &tagged, &args);
+            std::fs::remove_file(&file).unwrap();
+            std::fs::rename(&tagged, album.join(format!("{title}.flac"))).unwrap();
+        }
+    }
+}

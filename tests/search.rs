@@ -1,0 +1,136 @@
+//! Search over a real store: the mapped-f16 scan against an in-memory
+//! reference, and the ranking commands (`similar`, `neighbours`, `eval`,
+//! `probe`, `map`) end to end on an indexed library.
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use strata::prng::SplitMix64;
+use strata::search::{Facet, LayerIndex, SearchEngine, normalized_rows};
+use strata::snapshot::LibrarySnapshot;
+use support::*;
+
+#[test]
+fn store_scan_equals_in_memory_cosine_with_and_without_centring() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Dimensions that exercise the kernel's tails; a large shared offset makes
+    // centring matter; enough rows for the scan to split across threads.
+    let dims = [768, 50, 33];
+    let tracks = 3_000;
+    write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
+    let mut rng = SplitMix64(11);
+    write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, _, dim| {
+        (0..dim).map(|j| 4.0 + if j % 7 == t % 7 { 1.0 } else { 0.0 } + 0.3 * rng.symmetric_unit()).collect()
+    });
+    let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), "synthetic").unwrap());
+    assert_eq!(snapshot.len(), tracks);
+    for layer in 0..dims.len() {
+        for center in [false, true] {
+            let index = LayerIndex::build(snapshot.clone(), layer, center);
+            let reference = normalized_rows(snapshot.layer_matrix(layer), center);
+            for query in [0, 1, 1234, tracks - 1] {
+                let got = index.similarities(query);
+                let expected = reference.dot(&reference.row(query));
+                let worst = got.iter().zip(expected.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(worst < 2e-4, "layer {layer}, centred {center}, query {query}: max difference {worst}");
+                assert!((got[query] - 1.0).abs() < 1e-3);
+            }
+        }
+    }
+    // Centring separates the seven groups the shared offset hid.
+    let mut engine = SearchEngine::new(snapshot.clone(), true);
+    let scores = engine.query(0, &[Facet { name: "l0".into(), layer: 0 }]);
+    let top = scores.rank(&[1.0], 20, &|_| false);
+    assert!(top.iter().all(|r| r.track % 7 == 0), "{:?}", top.iter().map(|r| r.track).collect::<Vec<_>>());
+}
+
+fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {
+    let output = strata_bin().arg("--data-dir").arg(data).args(args).output().unwrap();
+    assert!(output.status.success(), "strata {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("strata {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[test]
+fn ranking_commands_on_an_indexed_library() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = make_library(tmp.path(), 10);
+    tag_library(&music);
+    let data = tmp.path().join("data");
+    let indexed = strata_bin().arg("--data-dir").arg(&data).args(["index", "--json", "--jobs", "1"]).arg(&music).output().unwrap();
+    assert!(indexed.status.success(), "{}", String::from_utf8_lossy(&indexed.stderr));
+    let snapshot = LibrarySnapshot::load(&data, "musicnn").unwrap();
+    let paths: HashSet<String> = snapshot.tracks.iter().map(|t| t.path.display().to_string()).collect();
+    assert_eq!(paths.len(), 10);
+
+    // similar: by path and by catalog id, ranked, query excluded, with a per-aspect breakdown.
+    let query = snapshot.tracks[0].path.display().to_string();
+    let by_path = run_json(&data, &["similar", &query, "--k", "4", "--json", "--passages"]);
+    let by_id = run_json(&data, &["similar", &snapshot.tracks[0].id.to_string(), "--k", "4", "--json"]);
+    let results = by_path["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    let scores: Vec<f64> = results.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(results.iter().all(|r| r["path"] != query.as_str() && paths.contains(r["path"].as_str().unwrap())));
+    let facets = by_path["facets"].as_array().unwrap();
+    assert!(!facets.is_empty());
+    assert_eq!(results[0]["facets"].as_object().unwrap().len(), facets.len());
+    assert!(results[0]["passage"]["similarity"].as_f64().is_some());
+    let ids: Vec<&serde_json::Value> = by_id["results"].as_array().unwrap().iter().map(|r| &r["path"]).collect();
+    assert_eq!(ids, results.iter().map(|r| &r["path"]).collect::<Vec<_>>());
+
+    // One aspect with all the weight ranks by that aspect's cosine alone.
+    let aspect = facets[0]["name"].as_str().unwrap().to_string();
+    let single = run_json(&data, &["similar", &query, "--k", "9", "--json", "--aspect", &format!("{aspect}=1")]);
+    let cosines: Vec<f64> = single["results"].as_array().unwrap().iter().map(|r| r["facets"][&aspect].as_f64().unwrap()).collect();
+    assert!(cosines.windows(2).all(|w| w[0] >= w[1] - 1e-6), "{cosines:?}");
+    // Excluding the album leaves only the other album's tracks.
+    let album = snapshot.tracks[0].tags.album.clone();
+    let other = run_json(&data, &["similar", &query, "--k", "9", "--json", "--exclude-album"]);
+    assert!(other["results"].as_array().unwrap().iter().all(|r| r["album"].as_str().map(String::from) != album));
+
+    // neighbours --all: one JSON line per track, query excluded, paths as indexed.
+    let output = strata_bin().arg("--data-dir").arg(&data).args(["neighbours", "--all", "--k", "3", "--json", "--layer", "penultimate"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10);
+    let queries: HashSet<String> = lines.iter().map(|l| l["query"].as_str().unwrap().to_string()).collect();
+    assert_eq!(queries, paths);
+    for line in &lines {
+        let results = line["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3);
+        assert!(results.iter().all(|r| r != &line["query"] && paths.contains(r.as_str().unwrap())));
+    }
+
+    // eval: every layer plus the mix, each beside the exact random expectation.
+    let eval = run_json(&data, &["eval", "--label", "album", "--k", "3", "--json"]);
+    let rows = eval["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), snapshot.layer_names().len() + 1);
+    for row in rows {
+        let p = row["metrics"]["precision_at_k"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p));
+        // Two albums of five: 4 of the 9 others share the query's album.
+        let random = row["random"]["precision_at_k"].as_f64().unwrap();
+        assert!((random - 4.0 / 9.0).abs() < 1e-6, "{random}");
+    }
+
+    // probe: every layer × descriptor, stored with the library and reused.
+    let probe = run_json(&data, &["probe", "--json", "--folds", "3"]);
+    assert_eq!(probe["probe"]["layers"].as_array().unwrap().len(), snapshot.layer_names().len());
+    assert!(!probe["aspects"].as_array().unwrap().is_empty());
+
+    // map: CSV with one row per track, and a PNG picture.
+    let csv_path = tmp.path().join("map.csv");
+    let status = strata_bin().arg("--data-dir").arg(&data).args(["map", "--out"]).arg(&csv_path).status().unwrap();
+    assert!(status.success());
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|r| paths.contains(&r[0]) && r[1].parse::<f32>().unwrap().is_finite()));
+    let png = tmp.path().join("map.png");
+    let status = strata_bin().arg("--data-dir").arg(&data).args(["map", "--method", "tsne", "--out"]).arg(&png).status().unwrap();
+    assert!(status.success());
+    assert!(image::open(&png).unwrap().width() > 200);
+}
