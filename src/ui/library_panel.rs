@@ -126,7 +126,9 @@ impl StrataApp {
                 Column::Duration => duration(a).total_cmp(&duration(b)),
                 _ => text(a, sort).cmp(&text(b, sort)),
             };
-            if self.table.descending { order.reverse() } else { order }
+            let order = if self.table.descending { order.reverse() } else { order };
+            // Failed files always come after the tracks, whatever the order.
+            (a >= n).cmp(&(b >= n)).then(order)
         });
         ui.label(egui::RichText::new(format!("{} of {} tracks ({} failed)", visible.iter().filter(|&&r| r < n).count(), n, failures.len())).weak());
         egui::ScrollArea::horizontal().show(ui, |ui| {
