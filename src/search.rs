@@ -117,7 +117,7 @@ impl LayerIndex {
     }
 
     /// Cosine of an (unnormalised, uncentred) vector to every track.
-    pub fn similarities_to(&self, query: &[f32]) -> Vec<f32> {
+    fn similarities_to(&self, query: &[f32]) -> Vec<f32> {
         let mut unit: Vec<f32> = query.iter().zip(&self.mean).map(|(&q, &m)| q - m).collect();
         let norm = unit.iter().map(|v| v * v).sum::<f32>().sqrt();
         let mut similarities = vec![0.0f32; self.len()];
