@@ -6,6 +6,7 @@
 //! - `store`          open time and resident memory of synthetic 100,000-track stores;
 //! - `search`         query and rerank over 100,000 × 13 × 768, beside a plain dot loop;
 //! - `map`            PCA and t-SNE at several sizes.
+//!
 //! Linux only (CPU time and RSS come from /proc).
 
 use std::path::{Path, PathBuf};
@@ -260,7 +261,7 @@ fn map() {
         // Clustered data (20 clusters) so t-SNE has structure to find.
         let features = Array2::from_shape_fn((n, 768), |(i, j)| if j % 20 == i % 20 { 3.0 } else { 0.0 } + rng.symmetric_unit());
         let started = Instant::now();
-        let points = strata::map::project(&features, method, 42, &mut |_, _| {}, &|| false).expect("projection");
+        let points = strata::map::project(&features, method, 42, &mut |_, _| {}, &|| false).expect("projection").points;
         let strata_s = started.elapsed().as_secs_f64();
         let score = |layout: &[[f32; 2]]| {
             if n <= 10_000 { format!(", 10-NN kept {:.1} %", 100.0 * strata::map::neighbourhood_preservation(&features, layout, 10)) } else { String::new() }

@@ -709,7 +709,7 @@ fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, args: &Query
     };
     let features = map::source_features(&snapshot, &source);
     let started = std::time::Instant::now();
-    let points = map::project(&features, method, 42, &mut |_, _| {}, &|| false)?;
+    let points = map::project(&features, method, 42, &mut |_, _| {}, &|| false)?.points;
     let preserved = map::neighbourhood_preservation(&features, &points, 10.min(snapshot.len().saturating_sub(1)));
     eprintln!(
         "{} tracks projected with {method:?} in {:.2} s; {:.1} % of each track's 10 nearest neighbours stay among its 10 nearest on the map",

@@ -21,6 +21,7 @@ pub mod map;
 pub mod map_render;
 pub mod model;
 pub mod onnx_runtime;
+pub mod parallel;
 pub mod player;
 pub mod prng;
 pub mod probe;

@@ -22,10 +22,11 @@ use crate::snapshot::LibrarySnapshot;
 /// cosine. For in-memory features (maps, passages); library search reads the
 /// store directly through [`LayerIndex`].
 pub fn normalized_rows(mut matrix: Array2<f32>, center: bool) -> Array2<f32> {
-    if center && matrix.nrows() > 1 {
-        if let Some(mean) = matrix.mean_axis(Axis(0)) {
-            matrix -= &mean;
-        }
+    if center
+        && matrix.nrows() > 1
+        && let Some(mean) = matrix.mean_axis(Axis(0))
+    {
+        matrix -= &mean;
     }
     for mut row in matrix.rows_mut() {
         let norm = row.dot(&row).sqrt();
@@ -39,8 +40,8 @@ pub fn normalized_rows(mut matrix: Array2<f32>, center: bool) -> Array2<f32> {
 /// Sentinel offset for a track whose row the store lacks (a consistent store has none).
 const MISSING_ROW: usize = usize::MAX;
 
-/// Below this many f16 values per query, one thread scans the layer faster
-/// than several can be started.
+/// Fewer f16 values than this per thread, and starting the thread costs more
+/// than it saves.
 const PARALLEL_MIN_VALUES: usize = 1 << 21;
 
 /// One layer prepared for exact cosine search straight from the memory-mapped
@@ -120,9 +121,8 @@ impl LayerIndex {
     fn similarities_to(&self, query: &[f32]) -> Vec<f32> {
         let mut unit: Vec<f32> = query.iter().zip(&self.mean).map(|(&q, &m)| q - m).collect();
         let norm = unit.iter().map(|v| v * v).sum::<f32>().sqrt();
-        let mut similarities = vec![0.0f32; self.len()];
         if norm == 0.0 || unit.len() != self.dim {
-            return similarities;
+            return vec![0.0; self.len()];
         }
         unit.iter_mut().for_each(|v| *v /= norm);
         let unit_dot_mean: f32 = unit.iter().zip(&self.mean).map(|(u, m)| u * m).sum();
@@ -133,27 +133,12 @@ impl LayerIndex {
                 *s = (*s - unit_dot_mean) * inverse_norm;
             }
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        if threads == 1 || self.len() * self.dim < PARALLEL_MIN_VALUES {
-            score(&self.row_offsets, &self.inverse_norms, &mut similarities);
-            return similarities;
-        }
-        let chunk = self.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let parts = self.row_offsets.chunks(chunk).zip(self.inverse_norms.chunks(chunk)).zip(similarities.chunks_mut(chunk));
-            let handles: Vec<_> = parts
-                .map(|((offsets, norms), out)| {
-                    std::thread::Builder::new().name("strata-search-scan".into()).spawn_scoped(scope, move || score(offsets, norms, out))
-                })
-                .collect();
-            for handle in handles {
-                // A thread that cannot start or panics leaves its chunk at zero similarity.
-                if let Ok(handle) = handle {
-                    let _ = handle.join();
-                }
-            }
-        });
-        similarities
+        let piece = |rows: std::ops::Range<usize>| {
+            let mut out = vec![0.0f32; rows.len()];
+            score(&self.row_offsets[rows.clone()], &self.inverse_norms[rows], &mut out);
+            out
+        };
+        crate::parallel::map_ranges("search-scan", self.len(), PARALLEL_MIN_VALUES / self.dim.max(1), piece).concat()
     }
 }
 

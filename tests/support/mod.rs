@@ -87,7 +87,7 @@ pub fn make_library(root: &Path, tracks: usize) -> PathBuf {
         let mut signal = tone(110.0 * (1.0 + i as f32 * 0.37), rate, 9.0);
         // Every other track gets a pulse: a rhythm for the probe to find.
         if i % 2 == 1 {
-            let period = rate as usize * 60 / (80 + 10 * i as usize);
+            let period = rate as usize * 60 / (80 + 10 * i);
             for (n, s) in signal.iter_mut().enumerate() {
                 if n % period < 400 {
                     *s += 0.4 * (1.0 - (n % period) as f32 / 400.0) * ((n as f32 * 0.9).sin());
