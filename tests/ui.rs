@@ -1,5 +1,6 @@
 //! The window driven through egui_kittest over a real indexed library:
-//! selecting, reranking with an aspect slider, the probe heatmap, failures.
+//! selecting, reranking with an aspect slider, the probe heatmap, failures,
+//! and a map that stays on screen while the library grows.
 
 mod support;
 
@@ -72,4 +73,39 @@ fn select_rerank_probe_and_failures() {
     harness.run_steps(3);
     assert!(harness.query_all_by_label_contains("text.ogg").next().is_some());
     assert!(harness.query_all_by_label_contains("too short").next().is_some());
+}
+
+#[test]
+fn the_map_stays_while_the_library_grows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = support::make_library(&tmp.path().join("first"), 8);
+    let data = tmp.path().join("data");
+    let (events, _keep) = crossbeam_channel::bounded(1024);
+    let mut options = IndexOptions::new(vec![music]);
+    options.jobs = 1;
+    run(&data, &options, &events, &IndexControl::default()).unwrap();
+
+    let data_dir = DataDir::resolve(Some(&data)).unwrap();
+    let mut harness = Harness::builder()
+        .with_size([1440.0, 900.0])
+        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
+    step_until(&mut harness, "the first map", |app| app.map_shown() == Some((8, true)) && !app.is_busy());
+
+    // Adding a folder indexes it in the background; the map keeps its points
+    // throughout, places the new tracks, then refreshes the layout.
+    let more = support::make_library(&tmp.path().join("second"), 4);
+    harness.state_mut().command(strata::ui::AppCommand::AddFolders(vec![more]));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    while harness.state().map_shown() != Some((12, true)) || harness.state().is_busy() {
+        assert!(Instant::now() < deadline, "the map never showed all 12 tracks: {seen:?}");
+        harness.step();
+        let shown = harness.state().map_shown();
+        assert!(shown.is_some_and(|(points, _)| points >= 8), "the map went blank or lost tracks: {shown:?} after {seen:?}");
+        if seen.last() != Some(&shown) {
+            seen.push(shown);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("map states while growing: {seen:?}");
 }

@@ -5,22 +5,47 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use eframe::egui;
-use egui_plot::{Legend, Line, MarkerShape, Plot, PlotPoints, Points};
+use egui_plot::{Line, MarkerShape, Plot, PlotPoints, Points};
 
-use super::tasks::{ProjectionKey, project};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::tasks::{MapIdentity, MapLayout, ProjectionKey, place, project};
 use super::{AppCommand, ColourBy, MapChoice, StrataApp, theme};
 use crate::map::{MapPicker, Method};
 
+/// A layout ready to draw.
+struct CachedLayout {
+    layout: Arc<MapLayout>,
+    picker: Arc<MapPicker>,
+}
+
+/// The one projection of a map being computed.
+struct Refresh {
+    key: ProjectionKey,
+    progress: f32,
+    cancel: Arc<AtomicBool>,
+}
+
 /// Projections computed or under way, and the map's own controls.
+///
+/// While the library grows, the map never goes blank: the newest finished
+/// layout of the same map places the new tracks at once (PCA's transform,
+/// or t-SNE neighbours) and one refresh at a time recomputes it in the background.
 pub struct MapState {
     /// Layer or aspect mix.
     pub choice: MapChoice,
-    cache: HashMap<ProjectionKey, (Arc<Vec<[f32; 2]>>, Arc<MapPicker>)>,
-    pending: HashMap<ProjectionKey, f32>,
-    errors: HashMap<ProjectionKey, String>,
+    cache: HashMap<ProjectionKey, CachedLayout>,
+    refreshing: HashMap<MapIdentity, Refresh>,
+    placing: HashSet<ProjectionKey>,
+    errors: HashMap<MapIdentity, String>,
+    cancelled: HashSet<MapIdentity>,
     /// Tracks inside the last box selection.
     pub box_selection: Vec<usize>,
     drag_start: Option<[f32; 2]>,
+    /// The legend entry whose tracks stand out.
+    highlight: Option<String>,
+    /// The layout drawn last, kept on screen while the next one is computed.
+    last_shown: Option<ProjectionKey>,
 }
 
 impl Default for MapState {
@@ -28,43 +53,115 @@ impl Default for MapState {
         Self {
             choice: MapChoice::Aspects,
             cache: HashMap::new(),
-            pending: HashMap::new(),
+            refreshing: HashMap::new(),
+            placing: HashSet::new(),
             errors: HashMap::new(),
+            cancelled: HashSet::new(),
             box_selection: Vec::new(),
             drag_start: None,
+            highlight: None,
+            last_shown: None,
         }
     }
 }
 
 impl MapState {
-    /// Forgets every projection (the library changed).
-    pub fn clear_cache(&mut self) {
-        self.cache.clear();
-        self.pending.clear();
+    /// The library changed: selections refer to old rows, and failures may not repeat
+    /// (a map the user cancelled stays cancelled).
+    pub fn library_changed(&mut self) {
+        // Keep the newest layout of each map: it places the grown library at once.
+        let mut newest: HashMap<MapIdentity, u64> = HashMap::new();
+        for key in self.cache.keys() {
+            let generation = newest.entry(key.identity()).or_insert(key.generation);
+            *generation = (*generation).max(key.generation);
+        }
+        self.cache.retain(|k, _| newest.get(&k.identity()) == Some(&k.generation));
         self.errors.clear();
         self.box_selection.clear();
-    }
-
-    /// Forgets aspect-mix projections (the aspects' layers changed).
-    pub fn clear_cache_for_mix(&mut self) {
-        self.cache.retain(|k, _| k.source.len() == 1 && k.source[0].1 == 1000);
+        self.drag_start = None;
     }
 
     pub(super) fn progress(&mut self, key: ProjectionKey, fraction: f32) {
-        if let Some(p) = self.pending.get_mut(&key) {
-            *p = fraction;
+        if let Some(refresh) = self.refreshing.get_mut(&key.identity()).filter(|r| r.key == key) {
+            refresh.progress = fraction;
         }
     }
 
-    pub(super) fn ready(&mut self, key: ProjectionKey, points: Arc<Vec<[f32; 2]>>) {
-        self.pending.remove(&key);
-        let picker = Arc::new(MapPicker::new(&points));
-        self.cache.insert(key, (points, picker));
+    pub(super) fn ready(&mut self, key: ProjectionKey, layout: Arc<MapLayout>) {
+        let identity = key.identity();
+        if self.refreshing.get(&identity).is_some_and(|r| r.key == key) {
+            self.refreshing.remove(&identity);
+        }
+        // A finished layout supersedes every older one of the same map.
+        self.cache.retain(|k, _| k.identity() != identity || k.generation > key.generation);
+        self.insert(key, layout);
     }
 
-    pub(super) fn failed(&mut self, key: ProjectionKey, error: String) {
-        self.pending.remove(&key);
-        self.errors.insert(key, error);
+    pub(super) fn placed(&mut self, key: ProjectionKey, layout: Option<Arc<MapLayout>>) {
+        self.placing.remove(&key);
+        let finished_here = self.cache.get(&key).is_some_and(|c| c.layout.placed_from.is_none());
+        if let Some(layout) = layout.filter(|_| !finished_here) {
+            self.insert(key, layout);
+        }
+    }
+
+    fn insert(&mut self, key: ProjectionKey, layout: Arc<MapLayout>) {
+        let picker = Arc::new(MapPicker::new(&layout.layout.points));
+        self.cache.insert(key, CachedLayout { layout, picker });
+    }
+
+    /// A projection failed or was cancelled; one stopped because another map
+    /// is shown now is forgotten, so it starts again when shown again.
+    pub(super) fn failed(&mut self, key: ProjectionKey, error: Option<String>) {
+        let identity = key.identity();
+        if self.refreshing.get(&identity).is_some_and(|r| r.key == key) {
+            self.refreshing.remove(&identity);
+            match error {
+                Some(error) => _ = self.errors.insert(identity, error),
+                None => _ = self.cancelled.insert(identity),
+            }
+        }
+    }
+
+    /// Stops refreshes of maps other than `shown`: a layer sweep starts many.
+    fn cancel_others(&mut self, shown: &MapIdentity) {
+        self.refreshing.retain(|identity, refresh| {
+            let keep = identity == shown;
+            if !keep {
+                refresh.cancel.store(true, Ordering::Relaxed);
+            }
+            keep
+        });
+    }
+
+    /// What to draw for `key`: its own layout; while a grown library is being
+    /// placed, the newest layout of the same map; while another map is being
+    /// computed (a new layer, a new aspect mix), the one shown last. Only a
+    /// layout whose tracks are the first rows of `track_ids` qualifies (rows
+    /// are appended as tracks are indexed), so points still mean the same
+    /// tracks; the tracks it lacks appear once placed. The map never goes blank.
+    fn shown(&self, key: &ProjectionKey, track_ids: &[i64]) -> Option<(&ProjectionKey, &CachedLayout)> {
+        if let Some(own) = self.cache.get_key_value(key) {
+            return Some(own);
+        }
+        let newest_of = |identity: &MapIdentity| {
+            self.cache
+                .iter()
+                .filter(|(k, c)| k.generation <= key.generation && k.identity() == *identity && track_ids.starts_with(&c.layout.track_ids))
+                .max_by_key(|(k, _)| k.generation)
+        };
+        let last_of_this_model = self.last_shown.as_ref().filter(|last| last.model == key.model);
+        newest_of(&key.identity()).or_else(|| last_of_this_model.and_then(|last| newest_of(&last.identity())))
+    }
+
+    /// The newest finished layout of `key`'s map from an older generation, with that generation.
+    fn newest_finished(&self, key: &ProjectionKey) -> Option<(u64, Arc<MapLayout>)> {
+        let identity = key.identity();
+        self.cache
+            .iter()
+            .filter(|(k, c)| k.generation < key.generation && c.layout.placed_from.is_none() && k.identity() == identity)
+            .max_by_key(|(k, _)| k.generation)
+            .map(|(k, c)| (k.generation, c.layout.clone()))
     }
 }
 
@@ -87,17 +184,21 @@ impl StrataApp {
                 parts
             }
         };
-        ProjectionKey { generation, source, method: self.settings.method }
+        ProjectionKey { generation, model: self.settings.model.clone(), source, method: self.settings.method }
     }
 
     pub(super) fn map_view(&mut self, ui: &mut egui::Ui) {
-        let Some(library) = self.library.clone() else { return };
+        let Some(library) = self.library.clone() else {
+            return;
+        };
         let snapshot = library.snapshot.clone();
         let layer_names = snapshot.layer_names();
         ui.horizontal(|ui| {
             let text = match self.map.choice {
                 MapChoice::Aspects => "Aspect mix".to_string(),
-                MapChoice::Layer(l) => format!("Layer {}", layer_names.get(l).cloned().unwrap_or_default()),
+                MapChoice::Layer(l) => {
+                    format!("Layer {}", layer_names.get(l).cloned().unwrap_or_default())
+                }
             };
             egui::ComboBox::from_label("shown").selected_text(text).show_ui(ui, |ui| {
                 if ui.selectable_value(&mut self.map.choice, MapChoice::Aspects, "Aspect mix").clicked() {
@@ -141,23 +242,71 @@ impl StrataApp {
             return;
         }
         let key = self.projection_key(library.generation);
-        let Some((points, picker)) = self.map.cache.get(&key).cloned() else {
-            if let Some(error) = self.map.errors.get(&key) {
-                ui.colored_label(theme::ERROR, format!("This map could not be made: {error}"));
-                return;
-            }
-            if !self.map.pending.contains_key(&key) {
-                let task = project(snapshot.clone(), key.clone(), ui.ctx().clone());
-                let name = format!("project-{:?}-{:?}", key.method, key.source);
-                if self.workers.spawn(&name, task) {
-                    self.map.pending.insert(key.clone(), 0.0);
+        self.schedule_projection(ui.ctx(), &snapshot, &key);
+        let shown = self.map.shown(&key, &library.track_ids).map(|(k, c)| (k.clone(), c.layout.clone(), c.picker.clone()));
+        let refresh = self.map.refreshing.get(&key.identity()).map(|r| (r.progress, r.cancel.clone()));
+        let identity = key.identity();
+        let error = match self.map.errors.get(&identity) {
+            Some(error) => Some(error.clone()),
+            None => self.map.cancelled.contains(&identity).then(|| "cancelled".to_string()),
+        };
+        ui.horizontal(|ui| {
+            if let Some((fraction, cancel)) = &refresh {
+                let text = if shown.is_some() { "updating the map for new tracks…" } else { "computing the map…" };
+                ui.add(egui::ProgressBar::new(*fraction).text(text).desired_width(300.0));
+                if ui.button("Cancel").on_hover_text("Stop computing this map").clicked() {
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            } else if let Some(error) = &error {
+                ui.colored_label(theme::ERROR, format!("This map was not made: {error}"));
+                if ui.button("Compute again").clicked() {
+                    self.map.errors.remove(&identity);
+                    self.map.cancelled.remove(&identity);
                 }
             }
-            let fraction = self.map.pending.get(&key).copied().unwrap_or(0.0);
-            ui.add(egui::ProgressBar::new(fraction).text("computing the map…").desired_width(300.0));
+        });
+        if let Some((shown_key, layout, picker)) = shown {
+            self.map.last_shown = Some(shown_key);
+            self.draw_map(ui, &library, &layout.layout.points, &picker);
+        }
+    }
+
+    /// How many tracks the map shows now, and whether its layout is final
+    /// (not new tracks placed on an older one); `None` while there is none.
+    pub fn map_shown(&self) -> Option<(usize, bool)> {
+        let library = self.library.as_ref()?;
+        let key = self.projection_key(library.generation);
+        let (_, cached) = self.map.shown(&key, &library.track_ids)?;
+        let own = self.map.cache.get(&key).is_some_and(|c| c.layout.placed_from.is_none());
+        Some((cached.layout.layout.points.len(), own))
+    }
+
+    /// Starts what the map for `key` still needs: placing a grown library
+    /// on the newest finished layout at once, and one background refresh.
+    fn schedule_projection(&mut self, ctx: &egui::Context, snapshot: &Arc<crate::snapshot::LibrarySnapshot>, key: &ProjectionKey) {
+        let identity = key.identity();
+        self.map.cancel_others(&identity);
+        let cached = self.map.cache.get(key).map(|c| c.layout.placed_from);
+        if cached == Some(None) || self.map.errors.contains_key(&identity) {
             return;
-        };
-        self.draw_map(ui, &library, &points, &picker);
+        }
+        if !self.map.refreshing.contains_key(&identity) && !self.map.cancelled.contains(&identity) {
+            let cancel = Arc::new(AtomicBool::new(false));
+            let task = project(snapshot.clone(), key.clone(), cancel.clone(), ctx.clone());
+            let name = format!("project-{}-{:?}-{:?}", key.model, key.method, key.source);
+            if self.workers.spawn(&name, task) {
+                self.map.refreshing.insert(identity, Refresh { key: key.clone(), progress: 0.0, cancel });
+            }
+        }
+        if let Some((from, earlier)) = self.map.newest_finished(key)
+            && cached.flatten().is_none_or(|placed_from| placed_from < from)
+            && !self.map.placing.contains(key)
+        {
+            let name = format!("place-{}-{:?}-{:?}", key.model, key.method, key.source);
+            if self.workers.spawn(&name, place(snapshot.clone(), key.clone(), earlier, from)) {
+                self.map.placing.insert(key.clone());
+            }
+        }
     }
 
     fn draw_map(&mut self, ui: &mut egui::Ui, library: &super::LibraryView, points: &[[f32; 2]], picker: &MapPicker) {
@@ -169,7 +318,7 @@ impl StrataApp {
                 ColourBy::Composer => track.tags.composer.clone().unwrap_or_else(|| "(no composer)".into()),
                 ColourBy::Album => track.tags.album.clone().unwrap_or_else(|| "(no album)".into()),
                 ColourBy::Tag => library.top_tags[t].split(", ").next().unwrap_or("").to_string(),
-                ColourBy::Similarity => String::new(),
+                ColourBy::Similarity => "select a track to colour by similarity".into(),
             }
         };
         let similarity: Option<Vec<f32>> = (colour_by == ColourBy::Similarity)
@@ -184,83 +333,109 @@ impl StrataApp {
                 Some(by_track)
             })
             .flatten();
-        let result_set: HashSet<usize> = self.results.iter().take(10).map(|r| r.track).collect();
+        // Series to draw: (legend name, colour, member tracks).
+        let series: Vec<(String, egui::Color32, Vec<usize>)> = match &similarity {
+            // Ten bands of a ramp, so the legend reads low → high.
+            Some(similarity) => (0..10)
+                .rev()
+                .map(|band| {
+                    let members = (0..points.len()).filter(|&t| ((similarity[t] * 9.99) as usize) == band).collect();
+                    (format!("similarity {}–{} %", band * 10, band * 10 + 10), theme::ramp(band as f32 / 9.0), members)
+                })
+                .collect(),
+            None => {
+                let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+                for t in 0..points.len() {
+                    groups.entry(category_of(t)).or_default().push(t);
+                }
+                let mut groups: Vec<(String, Vec<usize>)> = groups.into_iter().collect();
+                groups.sort_by(|a, b| a.0.cmp(&b.0));
+                groups.into_iter().enumerate().map(|(i, (name, members))| (name, theme::category(i), members)).collect()
+            }
+        };
+        let highlight = self.map.highlight.clone().filter(|h| series.iter().any(|(name, _, _)| name == h));
+        // A layout still being extended to new tracks has fewer points than the library.
+        let result_set: HashSet<usize> = self.results.iter().take(10).map(|r| r.track).filter(|&t| t < points.len()).collect();
         let box_set: HashSet<usize> = self.map.box_selection.iter().copied().collect();
         let selected = self.selected;
         let mut hovered: Option<usize> = None;
         let mut clicked: Option<usize> = None;
         let shift = ui.input(|i| i.modifiers.shift);
-        let response = Plot::new("library-map")
-            .legend(Legend::default().position(egui_plot::Corner::LeftBottom).background_alpha(0.6))
-            .data_aspect(1.0)
-            .show_axes(false)
-            .show_grid(false)
-            .allow_drag(!shift)
-            .allow_boxed_zoom(false)
-            .show(ui, |plot_ui| {
-                if let Some(similarity) = &similarity {
-                    // Ten bands of a ramp, so the legend reads low → high.
-                    for band in 0..10 {
-                        let series: Vec<[f64; 2]> = (0..points.len())
-                            .filter(|&t| ((similarity[t] * 9.99) as usize) == band)
-                            .map(|t| [f64::from(points[t][0]), f64::from(points[t][1])])
-                            .collect();
-                        plot_ui.points(Points::new(format!("similarity {}–{}%", band * 10, band * 10 + 10), PlotPoints::from(series)).radius(3.0).color(theme::ramp(band as f32 / 9.0)));
+        let legend_width = 190.0;
+        let plot_height = (ui.available_height() - 24.0).max(120.0);
+        let plot_width = (ui.available_width() - legend_width - 8.0).max(120.0);
+        let mut response = None;
+        ui.horizontal_top(|ui| {
+            let shown = Plot::new("library-map")
+                .width(plot_width)
+                .height(plot_height)
+                .data_aspect(1.0)
+                .show_axes(false)
+                .show_grid(false)
+                .allow_drag(!shift)
+                .allow_boxed_zoom(false)
+                .show(ui, |plot_ui| {
+                    for (name, colour, members) in &series {
+                        let dimmed = highlight.as_ref().is_some_and(|h| h != name);
+                        let colour = if dimmed { colour.gamma_multiply(0.15) } else { *colour };
+                        let radius = if highlight.as_ref() == Some(name) { 5.0 } else { 3.5 };
+                        let xy: Vec<[f64; 2]> = members.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
+                        plot_ui.points(Points::new(name.as_str(), PlotPoints::from(xy)).radius(radius).color(colour));
                     }
-                } else {
-                    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-                    for t in 0..points.len() {
-                        let name = category_of(t);
-                        match groups.iter_mut().find(|(n, _)| *n == name) {
-                            Some((_, members)) => members.push(t),
-                            None => groups.push((name, vec![t])),
+                    if !box_set.is_empty() {
+                        let series: Vec<[f64; 2]> = box_set.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
+                        plot_ui.points(
+                            Points::new("box selection", PlotPoints::from(series))
+                                .radius(6.0)
+                                .shape(MarkerShape::Square)
+                                .filled(false)
+                                .color(theme::RESULT),
+                        );
+                    }
+                    if let Some(q) = selected.filter(|&q| q < points.len()) {
+                        let origin = [f64::from(points[q][0]), f64::from(points[q][1])];
+                        for &r in &result_set {
+                            let line = vec![origin, [f64::from(points[r][0]), f64::from(points[r][1])]];
+                            plot_ui.line(Line::new("", PlotPoints::from(line)).color(theme::RESULT.gamma_multiply(0.6)).width(1.0));
+                        }
+                        plot_ui.points(
+                            Points::new("selected", PlotPoints::from(vec![origin]))
+                                .radius(8.0)
+                                .shape(MarkerShape::Diamond)
+                                .color(theme::SELECTED),
+                        );
+                    }
+                    let pointer = plot_ui.pointer_coordinate();
+                    if let Some(p) = pointer {
+                        let at = [p.x as f32, p.y as f32];
+                        let bounds = plot_ui.plot_bounds();
+                        let reach = (bounds.width().max(bounds.height()) * 0.015) as f32;
+                        hovered = picker.nearest(at, reach);
+                        let response = plot_ui.response().clone();
+                        if response.clicked() && !shift {
+                            clicked = hovered;
+                        }
+                        if shift && response.drag_started() {
+                            self.map.drag_start = Some(at);
+                        }
+                        if let Some(start) = self.map.drag_start {
+                            let rect =
+                                vec![[start[0], start[1]], [at[0], start[1]], [at[0], at[1]], [start[0], at[1]], [start[0], start[1]]];
+                            let rect: Vec<[f64; 2]> = rect.into_iter().map(|[x, y]| [f64::from(x), f64::from(y)]).collect();
+                            plot_ui.line(Line::new("", PlotPoints::from(rect)).color(theme::RESULT));
+                            if response.drag_stopped() || !shift {
+                                self.map.box_selection = picker.in_rect(start, at);
+                                self.map.drag_start = None;
+                            }
                         }
                     }
-                    groups.sort_by(|a, b| a.0.cmp(&b.0));
-                    for (i, (name, members)) in groups.into_iter().enumerate() {
-                        let series: Vec<[f64; 2]> = members.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
-                        plot_ui.points(Points::new(name, PlotPoints::from(series)).radius(3.5).color(theme::category(i)));
-                    }
-                }
-                if !box_set.is_empty() {
-                    let series: Vec<[f64; 2]> = box_set.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
-                    plot_ui.points(Points::new("box selection", PlotPoints::from(series)).radius(6.0).shape(MarkerShape::Square).filled(false).color(theme::RESULT));
-                }
-                if let Some(q) = selected.filter(|&q| q < points.len()) {
-                    let origin = [f64::from(points[q][0]), f64::from(points[q][1])];
-                    for &r in &result_set {
-                        let line = vec![origin, [f64::from(points[r][0]), f64::from(points[r][1])]];
-                        plot_ui.line(Line::new("", PlotPoints::from(line)).color(theme::RESULT.gamma_multiply(0.6)).width(1.0));
-                    }
-                    plot_ui.points(Points::new("selected", PlotPoints::from(vec![origin])).radius(8.0).shape(MarkerShape::Diamond).color(theme::SELECTED));
-                }
-                let pointer = plot_ui.pointer_coordinate();
-                if let Some(p) = pointer {
-                    let at = [p.x as f32, p.y as f32];
-                    let bounds = plot_ui.plot_bounds();
-                    let reach = (bounds.width().max(bounds.height()) * 0.015) as f32;
-                    hovered = picker.nearest(at, reach);
-                    let response = plot_ui.response().clone();
-                    if response.clicked() && !shift {
-                        clicked = hovered;
-                    }
-                    if shift && response.drag_started() {
-                        self.map.drag_start = Some(at);
-                    }
-                    if let Some(start) = self.map.drag_start {
-                        let rect = vec![[start[0], start[1]], [at[0], start[1]], [at[0], at[1]], [start[0], at[1]], [start[0], start[1]]];
-                        let rect: Vec<[f64; 2]> = rect.into_iter().map(|[x, y]| [f64::from(x), f64::from(y)]).collect();
-                        plot_ui.line(Line::new("", PlotPoints::from(rect)).color(theme::RESULT));
-                        if response.drag_stopped() || !shift {
-                            self.map.box_selection = picker.in_rect(start, at);
-                            self.map.drag_start = None;
-                        }
-                    }
-                }
-            });
-        if let Some(t) = hovered {
+                });
+            response = Some(shown.response);
+            self.map_legend(ui, &series, legend_width, plot_height);
+        });
+        if let (Some(t), Some(response)) = (hovered, response) {
             let track = &snapshot.tracks[t];
-            response.response.on_hover_ui_at_pointer(|ui| {
+            response.on_hover_ui_at_pointer(|ui| {
                 ui.strong(track.display_title());
                 ui.label(track.tags.composer.as_deref().unwrap_or("?"));
                 ui.label(egui::RichText::new(track.tags.album.as_deref().unwrap_or("")).weak());
@@ -273,7 +448,36 @@ impl StrataApp {
         if !self.map.box_selection.is_empty() {
             ui.label(format!("{} tracks in the box (shift-drag to select another)", self.map.box_selection.len()));
         } else {
-            ui.label(egui::RichText::new("Hover for details · click to select and play · shift-drag to box-select · scroll to zoom · drag to pan").weak());
+            ui.label(
+                egui::RichText::new(
+                    "Hover for details · click to select and play · shift-drag to box-select · scroll to zoom · drag to pan",
+                )
+                .weak(),
+            );
         }
+    }
+
+    /// The legend beside the map: a swatch, name and count per series;
+    /// clicking an entry highlights its tracks (again: shows all).
+    fn map_legend(&mut self, ui: &mut egui::Ui, series: &[(String, egui::Color32, Vec<usize>)], width: f32, height: f32) {
+        ui.vertical(|ui| {
+            ui.set_width(width);
+            egui::ScrollArea::vertical().id_salt("map-legend").max_height(height).show(ui, |ui| {
+                for (name, colour, members) in series {
+                    let active = self.map.highlight.as_deref() == Some(name.as_str());
+                    let dimmed = self.map.highlight.is_some() && !active;
+                    let text = egui::RichText::new(format!("{name} ({})", members.len()));
+                    let text = if dimmed { text.weak() } else { text };
+                    let row = ui.horizontal(|ui| {
+                        let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                        ui.painter().circle_filled(rect.center(), 4.5, if dimmed { colour.gamma_multiply(0.3) } else { *colour });
+                        ui.selectable_label(active, text)
+                    });
+                    if row.inner.on_hover_text("Click to highlight these tracks").clicked() {
+                        self.map.highlight = if active { None } else { Some(name.clone()) };
+                    }
+                }
+            });
+        });
     }
 }

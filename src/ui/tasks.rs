@@ -6,16 +6,17 @@
 //! window drains the channel each frame. A task name in use cannot be
 //! started twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use eframe::egui;
 
 use crate::catalog::{Catalog, Failure};
 use crate::indexer::catalog_path;
-use crate::map::{MapSource, Method};
+use crate::map::{Layout, MapSource, Method};
 use crate::model::ModelInfo;
 use crate::probe::ProbeTable;
 use crate::search::{Facet, PassageMatch, QueryScores, SearchEngine, best_passage};
@@ -27,6 +28,8 @@ pub struct LibraryView {
     pub generation: u64,
     /// Tracks and vectors.
     pub snapshot: Arc<LibrarySnapshot>,
+    /// Catalog id of each track, in snapshot order.
+    pub track_ids: Vec<i64>,
     /// The top tags of each track, joined, when the model predicts tags.
     pub top_tags: Vec<String>,
     /// Files that could not be analysed.
@@ -40,13 +43,23 @@ pub struct LibraryView {
 pub struct ProjectionKey {
     /// Library generation.
     pub generation: u64,
+    /// The model whose vectors are projected.
+    pub model: String,
     /// Layer index, or the aspect mix's (layer, weight‰) pairs.
     pub source: Vec<(usize, u32)>,
     /// Method.
     pub method: Method,
 }
 
+/// The same map (model, source, method) in any library generation.
+pub type MapIdentity = (String, Vec<(usize, u32)>, Method);
+
 impl ProjectionKey {
+    /// Which map this is, whatever the library generation.
+    pub fn identity(&self) -> MapIdentity {
+        (self.model.clone(), self.source.clone(), self.method)
+    }
+
     /// The map source this key describes.
     pub fn map_source(&self) -> MapSource {
         match self.source.as_slice() {
@@ -69,9 +82,11 @@ pub enum WorkerMessage {
     /// Projection progress, 0–1.
     ProjectionProgress(ProjectionKey, f32),
     /// A projection is done.
-    ProjectionReady(ProjectionKey, Arc<Vec<[f32; 2]>>),
-    /// A projection failed.
-    ProjectionFailed(ProjectionKey, String),
+    ProjectionReady(ProjectionKey, Arc<MapLayout>),
+    /// A grown library placed on an older layout while the projection refreshes (`None`: it could not be).
+    ProjectionPlaced(ProjectionKey, Option<Arc<MapLayout>>),
+    /// A projection failed with this reason, or (`None`) was cancelled.
+    ProjectionFailed(ProjectionKey, Option<String>),
     /// Per-facet similarities of a query.
     QueryReady(u64, Arc<QueryScores>),
     /// The best passage pair between two tracks.
@@ -233,7 +248,8 @@ fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyh
             .collect(),
         None => vec![String::new(); snapshot.len()],
     };
-    Ok(LibraryView { generation, snapshot: Arc::new(snapshot), top_tags, failures, roots })
+    let track_ids = snapshot.tracks.iter().map(|t| t.id).collect();
+    Ok(LibraryView { generation, snapshot: Arc::new(snapshot), track_ids, top_tags, failures, roots })
 }
 
 /// Probes a snapshot's layers (stored with the library for next time).
@@ -256,8 +272,18 @@ pub fn probe_library(data_root: PathBuf, snapshot: Arc<LibrarySnapshot>, generat
     }
 }
 
-/// Computes one projection.
-pub fn project(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, ctx: egui::Context) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+/// A layout of one snapshot's tracks.
+pub struct MapLayout {
+    /// The points, one per track of the snapshot, and how to place more.
+    pub layout: Layout,
+    /// Catalog id of each point's track, to carry points over to a grown library.
+    pub track_ids: Vec<i64>,
+    /// The generation whose layout these points were placed on, for an interim layout.
+    pub placed_from: Option<u64>,
+}
+
+/// Computes one projection; `cancel` stops it.
+pub fn project(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, cancel: Arc<AtomicBool>, ctx: egui::Context) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
         let features = crate::map::source_features(&snapshot, &key.map_source());
         let mut last = std::time::Instant::now();
@@ -269,11 +295,29 @@ pub fn project(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, ctx: egui::Co
                 ctx.request_repaint();
             }
         };
-        let message = match crate::map::project(&features, key.method, 42, &mut progress, &|| false) {
-            Ok(points) => WorkerMessage::ProjectionReady(key, Arc::new(points)),
-            Err(e) => WorkerMessage::ProjectionFailed(key, e.to_string()),
+        let message = match crate::map::project(&features, key.method, 42, &mut progress, &|| cancel.load(Ordering::Relaxed)) {
+            Ok(layout) => {
+                let track_ids = snapshot.tracks.iter().map(|t| t.id).collect();
+                WorkerMessage::ProjectionReady(key, Arc::new(MapLayout { layout, track_ids, placed_from: None }))
+            }
+            Err(crate::map::MapError::Cancelled) => WorkerMessage::ProjectionFailed(key, None),
+            Err(e) => WorkerMessage::ProjectionFailed(key, Some(e.to_string())),
         };
         let _ = out.send(message);
+    }
+}
+
+/// Places a grown library's tracks on `earlier` (made at generation `from`) at once.
+pub fn place(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, earlier: Arc<MapLayout>, from: u64) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    move |out| {
+        let features = crate::map::source_features(&snapshot, &key.map_source());
+        let rows: HashMap<i64, usize> = earlier.track_ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
+        let previous: Vec<Option<usize>> = snapshot.tracks.iter().map(|t| rows.get(&t.id).copied()).collect();
+        let placed = earlier.layout.extend(&features, &previous).map(|layout| {
+            let track_ids = snapshot.tracks.iter().map(|t| t.id).collect();
+            Arc::new(MapLayout { layout, track_ids, placed_from: Some(from) })
+        });
+        let _ = out.send(WorkerMessage::ProjectionPlaced(key, placed));
     }
 }
 
