@@ -22,7 +22,7 @@ xdotool mousemove 90 160 click 1
 sleep 3
 import -window root "$out/window-results.png"
 # The layer probe tab.
-xdotool mousemove 540 44 click 1
+xdotool mousemove 498 44 click 1
 sleep 2
 import -window root "$out/window-probe.png"
 # Close the window politely so settings (and frame statistics) are written.

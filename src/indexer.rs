@@ -186,12 +186,14 @@ pub struct IndexHandle {
     pub control: Arc<IndexControl>,
 }
 
-/// Starts indexing on a named background thread.
+/// Starts indexing on a named background thread at background priority
+/// (its decode workers and ONNX Runtime's threads inherit it), so the window stays smooth.
 pub fn start(data_root: PathBuf, options: IndexOptions) -> std::io::Result<IndexHandle> {
     let (sender, events) = bounded(256);
     let control = Arc::new(IndexControl::default());
     let thread_control = control.clone();
     std::thread::Builder::new().name("strata-index".into()).spawn(move || {
+        crate::priority::lower_this_thread();
         if let Err(error) = run(&data_root, &options, &sender, &thread_control) {
             let _ = sender.send(IndexEvent::Error(format!("{error:#}")));
         }

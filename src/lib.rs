@@ -23,6 +23,7 @@ pub mod model;
 pub mod onnx_runtime;
 pub mod parallel;
 pub mod player;
+pub mod priority;
 pub mod prng;
 pub mod probe;
 pub mod search;

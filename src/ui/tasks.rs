@@ -131,8 +131,8 @@ impl Workers {
         Self { sender, receiver, ctx, running: HashSet::new(), search }
     }
 
-    /// Runs `job` on a thread named `strata-<name>`; returns `false` (and does
-    /// nothing) if a task of that name is still running.
+    /// Runs `job` on a thread named `strata-<name>` at background priority;
+    /// returns `false` (and does nothing) if a task of that name is still running.
     pub fn spawn(&mut self, name: &str, job: impl FnOnce(&Sender<WorkerMessage>) + Send + 'static) -> bool {
         if self.running.contains(name) {
             return false;
@@ -141,6 +141,7 @@ impl Workers {
         let ctx = self.ctx.clone();
         let task_name = name.to_string();
         let spawned = std::thread::Builder::new().name(format!("strata-{name}")).spawn(move || {
+            crate::priority::lower_this_thread();
             job(&sender);
             let _ = sender.send(WorkerMessage::TaskFinished(task_name));
             ctx.request_repaint();
