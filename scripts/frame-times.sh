@@ -16,12 +16,8 @@ stats=$data/frame-stats.json
 trap 'rm -rf "$data"' EXIT
 # Seed the catalog with the library's root and a few tracks.
 timeout -s KILL 6 "$binary" --data-dir "$data" index "$library" >/dev/null 2>&1 || true
-display=:$((90 + RANDOM % 9))
-Xvfb "$display" -screen 0 1440x900x24 >/dev/null 2>&1 &
-xvfb=$!
-trap 'kill $xvfb 2>/dev/null || true; rm -rf "$data"' EXIT
-sleep 1
-export DISPLAY=$display
+on_exit="rm -rf '$data'"
+source "$(dirname "$0")/virtual-display.sh"
 # A fresh settings store, so the window starts as it would for a new user.
 export XDG_DATA_HOME=$data/xdg XDG_CONFIG_HOME=$data/xdg
 STRATA_FRAME_STATS=$stats "$binary" --data-dir "$data" >/dev/null 2>&1 &

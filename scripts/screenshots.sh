@@ -7,15 +7,10 @@ data=${1:?usage: scripts/screenshots.sh DATA_DIR [BINARY]}
 binary=${2:-target/release/strata}
 out=docs
 mkdir -p "$out"
-display=:$((90 + RANDOM % 9))
-Xvfb "$display" -screen 0 1440x900x24 >/dev/null 2>&1 &
-xvfb=$!
-trap 'kill $xvfb 2>/dev/null || true' EXIT
-sleep 1
-export DISPLAY=$display
+source "$(dirname "$0")/virtual-display.sh"
 "$binary" --data-dir "$data" >/dev/null 2>&1 &
 app=$!
-sleep 8
+sleep 10
 import -window root "$out/window-map.png"
 # Select the third track in the table: the results and their aspect bars appear.
 xdotool mousemove 90 160 click 1

@@ -396,8 +396,10 @@ impl StrataApp {
                         let origin = [f64::from(points[q][0]), f64::from(points[q][1])];
                         for &r in &result_set {
                             let line = vec![origin, [f64::from(points[r][0]), f64::from(points[r][1])]];
-                            plot_ui.line(Line::new("", PlotPoints::from(line)).color(theme::RESULT.gamma_multiply(0.6)).width(1.0));
+                            plot_ui.line(Line::new("", PlotPoints::from(line)).color(theme::RESULT.gamma_multiply(0.8)).width(1.5));
                         }
+                        let rings: Vec<[f64; 2]> = result_set.iter().map(|&r| [f64::from(points[r][0]), f64::from(points[r][1])]).collect();
+                        plot_ui.points(Points::new("results", PlotPoints::from(rings)).radius(6.0).filled(false).color(theme::RESULT));
                         plot_ui.points(
                             Points::new("selected", PlotPoints::from(vec![origin]))
                                 .radius(8.0)
@@ -471,9 +473,9 @@ impl StrataApp {
                     let row = ui.horizontal(|ui| {
                         let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
                         ui.painter().circle_filled(rect.center(), 4.5, if dimmed { colour.gamma_multiply(0.3) } else { *colour });
-                        ui.selectable_label(active, text)
+                        ui.add(egui::Button::selectable(active, text).truncate())
                     });
-                    if row.inner.on_hover_text("Click to highlight these tracks").clicked() {
+                    if row.inner.on_hover_text(format!("{name}: click to highlight these tracks")).clicked() {
                         self.map.highlight = if active { None } else { Some(name.clone()) };
                     }
                 }
