@@ -17,7 +17,18 @@ pub const TAG_LABELS: &[&str] = &["composer", "album", "artist", "genre", "work"
 pub fn track_labels(tracks: &[Track], label: &str, labels_csv: Option<&Path>) -> anyhow::Result<Vec<Option<String>>> {
     if let Some(csv_path) = labels_csv {
         let by_path = read_label_column(csv_path, label)?;
-        return Ok(tracks.iter().map(|t| lookup_by_suffix(&by_path, &t.path)).collect());
+        // Rows by file name, so matching a track looks at a handful of rows, not all of them.
+        let mut by_name: HashMap<&std::ffi::OsStr, Vec<(&Path, &str)>> = HashMap::new();
+        for (path, value) in &by_path {
+            if let Some(name) = path.file_name() {
+                by_name.entry(name).or_default().push((path.as_path(), value.as_str()));
+            }
+        }
+        let lookup = |track: &Path| -> Option<String> {
+            let rows = by_name.get(track.file_name()?)?;
+            rows.iter().find(|(p, _)| track.ends_with(p)).map(|(_, v)| v.to_string())
+        };
+        return Ok(tracks.iter().map(|t| lookup(&t.path)).collect());
     }
     let pick = |t: &Track| -> Option<String> {
         match label {
@@ -54,8 +65,4 @@ pub fn read_label_column(csv_path: &Path, column: &str) -> anyhow::Result<HashMa
         }
     }
     Ok(map)
-}
-
-fn lookup_by_suffix(by_path: &HashMap<PathBuf, String>, track_path: &Path) -> Option<String> {
-    by_path.iter().find(|(p, _)| track_path.ends_with(p)).map(|(_, v)| v.clone())
 }

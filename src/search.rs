@@ -230,7 +230,7 @@ pub struct Facet {
 pub struct Exclusion {
     /// Leave out tracks from the query's album.
     pub same_album: bool,
-    /// Leave out tracks of the query's work (work tag; album when untagged).
+    /// Leave out tracks of the query's work (work tag, else album tag, else folder).
     pub same_work: bool,
 }
 
@@ -339,10 +339,26 @@ impl SearchEngine {
 }
 
 /// Whether `candidate` is left out of `query`'s results under `exclusion`.
+/// Untagged files count as one album (and work) per folder, the way rips are kept.
 pub fn is_excluded(tracks: &[crate::catalog::Track], query: usize, candidate: usize, exclusion: Exclusion) -> bool {
     let (a, b) = (&tracks[query], &tracks[candidate]);
-    (exclusion.same_album && a.tags.album.is_some() && a.tags.album == b.tags.album)
-        || (exclusion.same_work && work_label(a).is_some() && work_label(a) == work_label(b))
+    let same = |key: fn(&crate::catalog::Track) -> Option<String>| key(a).is_some_and(|k| Some(k) == key(b));
+    (exclusion.same_album && same(album_key)) || (exclusion.same_work && same(work_key))
+}
+
+/// What "the same album" compares: the album tag, else the file's folder.
+fn album_key(track: &crate::catalog::Track) -> Option<String> {
+    track.tags.album.clone().or_else(|| folder_key(track))
+}
+
+/// What "the same work" compares: the work tag, else the album (tag or folder).
+fn work_key(track: &crate::catalog::Track) -> Option<String> {
+    work_label(track).or_else(|| folder_key(track))
+}
+
+/// The folder of an untagged file, marked so it never equals a tag value.
+fn folder_key(track: &crate::catalog::Track) -> Option<String> {
+    track.path.parent().map(|folder| format!("\u{0}folder:{}", folder.display()))
 }
 
 /// The work a track belongs to: its work tag, else its album.
@@ -376,6 +392,32 @@ pub fn best_passage(snapshot: &LibrarySnapshot, query: usize, result: usize) -> 
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn untagged_files_are_one_album_per_folder() {
+        let track = |path: &str, album: Option<&str>| crate::catalog::Track {
+            id: 0,
+            path: path.into(),
+            tags: crate::catalog::TrackTags { album: album.map(str::to_string), ..Default::default() },
+            duration_s: None,
+            descriptors: None,
+        };
+        let tracks = vec![
+            track("/music/rip 1/01.flac", None),
+            track("/music/rip 1/02.flac", None),
+            track("/music/rip 2/01.flac", None),
+            track("/music/tagged/01.flac", Some("Goldberg Variations")),
+            track("/music/elsewhere/05.flac", Some("Goldberg Variations")),
+        ];
+        let album = Exclusion { same_album: true, same_work: false };
+        assert!(is_excluded(&tracks, 0, 1, album), "same folder, no tags");
+        assert!(!is_excluded(&tracks, 0, 2, album), "another folder");
+        assert!(is_excluded(&tracks, 3, 4, album), "same album tag, any folder");
+        assert!(!is_excluded(&tracks, 0, 3, album), "a tag never equals a folder");
+        let work = Exclusion { same_album: false, same_work: true };
+        assert!(is_excluded(&tracks, 0, 1, work) && !is_excluded(&tracks, 0, 2, work));
+        assert!(!is_excluded(&tracks, 0, 1, Exclusion { same_album: false, same_work: false }));
+    }
 
     fn scores(arrays: Vec<Vec<f32>>) -> QueryScores {
         QueryScores {
