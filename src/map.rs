@@ -62,6 +62,9 @@ pub enum MapError {
     /// Cancelled by the caller.
     #[error("cancelled")]
     Cancelled,
+    /// The projection broke (a panic in the maths); the window keeps going.
+    #[error("the projection failed unexpectedly ({0})")]
+    Crashed(String),
 }
 
 /// Principal components of `features`: the `dims` leading coordinates per row.
@@ -163,10 +166,23 @@ impl Layout {
         points.resize(features.nrows(), [0.0, 0.0]);
         match &self.placement {
             Placement::Linear(transform) => {
+                let place = |row: usize| {
+                    let placed = (&features.row(row) - &transform.mean).dot(&transform.axes);
+                    [placed[0], placed.get(1).copied().unwrap_or(0.0)]
+                };
+                // The grown library's features are centred on its new mean, so the
+                // transform puts the tracks seen before slightly off their old points:
+                // shift new tracks by that mean offset to land in the same frame.
+                let seen: Vec<(usize, [f32; 2])> = known.iter().enumerate().filter_map(|(row, p)| p.map(|p| (row, p))).collect();
+                let mut offset = [0.0f32, 0.0];
+                for &(row, old) in &seen {
+                    let now = place(row);
+                    offset[0] += (now[0] - old[0]) / seen.len() as f32;
+                    offset[1] += (now[1] - old[1]) / seen.len() as f32;
+                }
                 for &row in &new_rows {
-                    let centred = &features.row(row) - &transform.mean;
-                    let placed = centred.dot(&transform.axes);
-                    points[row] = [placed[0], placed.get(1).copied().unwrap_or(0.0)];
+                    let placed = place(row);
+                    points[row] = [placed[0] - offset[0], placed[1] - offset[1]];
                 }
             }
             Placement::NearestPlaced => {
@@ -459,7 +475,9 @@ mod tests {
         let previous: Vec<Option<usize>> = (0..60).map(|i| earlier.iter().position(|&e| e == i)).collect();
         for method in [Method::Pca, Method::Tsne] {
             let old = project(&features.select(Axis(0), &earlier), method, 1, &mut |_, _| {}, &|| false).unwrap();
-            let grown = old.extend(&features, &previous).unwrap();
+            // The grown library's features are centred on a new mean: all rows shift.
+            let recentred = &features - 1.5;
+            let grown = old.extend(&recentred, &previous).unwrap();
             assert_eq!(grown.points.len(), 60);
             for (i, p) in previous.iter().enumerate() {
                 if let Some(row) = p {
@@ -472,6 +490,13 @@ mod tests {
                     assert_eq!(nearest / 20, i / 20, "{method:?}: track {i} placed beside track {nearest}");
                 }
             }
+        }
+        // Recentring the grown library's features does not move PCA's new points.
+        let earlier_pca = project(&features.select(Axis(0), &earlier), Method::Pca, 1, &mut |_, _| {}, &|| false).unwrap();
+        let same_centre = earlier_pca.extend(&features, &previous).unwrap();
+        let new_centre = earlier_pca.extend(&(&features - 1.5), &previous).unwrap();
+        for (p, q) in same_centre.points.iter().zip(&new_centre.points) {
+            assert!((p[0] - q[0]).abs() < 1e-3 && (p[1] - q[1]).abs() < 1e-3, "recentring moved a placed track: {p:?} vs {q:?}");
         }
         // PCA places new tracks with its own transform: exactly where it put the earlier ones.
         let all: Vec<Option<usize>> = vec![None; 60];

@@ -11,9 +11,8 @@ use std::ops::Range;
 pub fn map_ranges<R: Send>(name: &str, n: usize, min_len: usize, work: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get()).min(8);
     let pieces = cores.min(n / min_len.max(1)).max(1);
-    let piece_len = n.div_ceil(pieces).max(1);
-    let ranges: Vec<Range<usize>> =
-        (0..pieces).map(|p| (p * piece_len).min(n)..((p + 1) * piece_len).min(n)).filter(|r| !r.is_empty()).collect();
+    // Balanced: lengths differ by at most one, so each is at least n / pieces ≥ min_len.
+    let ranges: Vec<Range<usize>> = (0..pieces).map(|p| p * n / pieces..(p + 1) * n / pieces).filter(|r| !r.is_empty()).collect();
     let Some((first, rest)) = ranges.split_first() else {
         return vec![work(0..0)];
     };
@@ -49,11 +48,11 @@ mod tests {
 
     #[test]
     fn pieces_cover_the_range_in_order() {
-        for n in [0, 1, 7, 1000, 100_003] {
-            let pieces = map_ranges("test", n, 10, |r| r);
+        for n in [0, 1, 7, 25, 31, 1000, 100_003] {
+            let pieces = map_ranges("test", n, 3, |r| r);
             let joined: Vec<usize> = pieces.iter().flat_map(Clone::clone).collect();
             assert_eq!(joined, (0..n).collect::<Vec<_>>(), "n = {n}");
-            assert!(pieces.iter().all(|r| r.len() >= 10.min(n)), "n = {n}: {pieces:?}");
+            assert!(pieces.iter().all(|r| r.len() >= 3.min(n)), "n = {n}: {pieces:?}");
         }
     }
 }

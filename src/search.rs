@@ -339,26 +339,30 @@ impl SearchEngine {
 }
 
 /// Whether `candidate` is left out of `query`'s results under `exclusion`.
-/// Untagged files count as one album (and work) per folder, the way rips are kept.
+/// Untagged files count as one album (and work) per folder, the way rips are
+/// kept. Nothing is allocated: a rerank calls this for every track.
 pub fn is_excluded(tracks: &[crate::catalog::Track], query: usize, candidate: usize, exclusion: Exclusion) -> bool {
     let (a, b) = (&tracks[query], &tracks[candidate]);
-    let same = |key: fn(&crate::catalog::Track) -> Option<String>| key(a).is_some_and(|k| Some(k) == key(b));
-    (exclusion.same_album && same(album_key)) || (exclusion.same_work && same(work_key))
+    let same = |group: fn(&crate::catalog::Track) -> Option<Group<'_>>| group(a).is_some_and(|g| Some(g) == group(b));
+    (exclusion.same_album && same(album_group)) || (exclusion.same_work && same(work_group))
 }
 
-/// What "the same album" compares: the album tag, else the file's folder.
-fn album_key(track: &crate::catalog::Track) -> Option<String> {
-    track.tags.album.clone().or_else(|| folder_key(track))
+/// What tracks are grouped by for exclusion: a tag value, or (untagged) their folder.
+/// A tag never equals a folder.
+#[derive(PartialEq)]
+enum Group<'a> {
+    Tag(&'a str),
+    Folder(&'a std::path::Path),
 }
 
-/// What "the same work" compares: the work tag, else the album (tag or folder).
-fn work_key(track: &crate::catalog::Track) -> Option<String> {
-    work_label(track).or_else(|| folder_key(track))
+/// The album tag, else the file's folder.
+fn album_group(track: &crate::catalog::Track) -> Option<Group<'_>> {
+    track.tags.album.as_deref().map(Group::Tag).or_else(|| track.path.parent().map(Group::Folder))
 }
 
-/// The folder of an untagged file, marked so it never equals a tag value.
-fn folder_key(track: &crate::catalog::Track) -> Option<String> {
-    track.path.parent().map(|folder| format!("\u{0}folder:{}", folder.display()))
+/// The work tag, else the album tag, else the file's folder.
+fn work_group(track: &crate::catalog::Track) -> Option<Group<'_>> {
+    track.tags.work.as_deref().or(track.tags.album.as_deref()).map(Group::Tag).or_else(|| track.path.parent().map(Group::Folder))
 }
 
 /// The work a track belongs to: its work tag, else its album.

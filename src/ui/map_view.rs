@@ -17,6 +17,8 @@ use crate::map::{MapPicker, Method};
 struct CachedLayout {
     layout: Arc<MapLayout>,
     picker: Arc<MapPicker>,
+    /// When it arrived, to forget the oldest first.
+    arrived: u64,
 }
 
 /// The one projection of a map being computed.
@@ -36,7 +38,9 @@ pub struct MapState {
     pub choice: MapChoice,
     cache: HashMap<ProjectionKey, CachedLayout>,
     refreshing: HashMap<MapIdentity, Refresh>,
-    placing: HashSet<ProjectionKey>,
+    /// The generation whose layout each key was (or is being) placed on: one attempt each,
+    /// so a library that cannot be placed on a layout is not retried every frame.
+    placing: HashMap<ProjectionKey, u64>,
     errors: HashMap<MapIdentity, String>,
     cancelled: HashSet<MapIdentity>,
     /// Tracks inside the last box selection.
@@ -46,6 +50,8 @@ pub struct MapState {
     highlight: Option<String>,
     /// The layout drawn last, kept on screen while the next one is computed.
     last_shown: Option<ProjectionKey>,
+    /// Layouts cached so far (their arrival order).
+    arrivals: u64,
 }
 
 impl Default for MapState {
@@ -54,18 +60,22 @@ impl Default for MapState {
             choice: MapChoice::Aspects,
             cache: HashMap::new(),
             refreshing: HashMap::new(),
-            placing: HashSet::new(),
+            placing: HashMap::new(),
             errors: HashMap::new(),
             cancelled: HashSet::new(),
             box_selection: Vec::new(),
             drag_start: None,
             highlight: None,
             last_shown: None,
+            arrivals: 0,
         }
     }
 }
 
 impl MapState {
+    /// Layouts kept at most (each is 8 bytes per track plus its picker).
+    const MAX_CACHED: usize = 32;
+
     /// The library changed: selections refer to old rows, and failures may not repeat
     /// (a map the user cancelled stays cancelled).
     pub fn library_changed(&mut self) {
@@ -76,6 +86,7 @@ impl MapState {
             *generation = (*generation).max(key.generation);
         }
         self.cache.retain(|k, _| newest.get(&k.identity()) == Some(&k.generation));
+        self.placing.retain(|k, _| self.cache.contains_key(k));
         self.errors.clear();
         self.box_selection.clear();
         self.drag_start = None;
@@ -98,16 +109,26 @@ impl MapState {
     }
 
     pub(super) fn placed(&mut self, key: ProjectionKey, layout: Option<Arc<MapLayout>>) {
-        self.placing.remove(&key);
         let finished_here = self.cache.get(&key).is_some_and(|c| c.layout.placed_from.is_none());
         if let Some(layout) = layout.filter(|_| !finished_here) {
             self.insert(key, layout);
         }
     }
 
+    /// Caches a layout, forgetting the oldest beyond [`Self::MAX_CACHED`] (a
+    /// slider sweep over aspect weights makes a new mix, and layout, per step).
     fn insert(&mut self, key: ProjectionKey, layout: Arc<MapLayout>) {
         let picker = Arc::new(MapPicker::new(&layout.layout.points));
-        self.cache.insert(key, CachedLayout { layout, picker });
+        self.arrivals += 1;
+        self.cache.insert(key, CachedLayout { layout, picker, arrived: self.arrivals });
+        while self.cache.len() > Self::MAX_CACHED {
+            let keep = self.last_shown.clone();
+            let oldest = self.cache.iter().filter(|(k, _)| Some(*k) != keep.as_ref()).min_by_key(|(_, c)| c.arrived).map(|(k, _)| k.clone());
+            match oldest {
+                Some(oldest) => _ = self.cache.remove(&oldest),
+                None => break,
+            }
+        }
     }
 
     /// A projection failed or was cancelled; one stopped because another map
@@ -300,11 +321,11 @@ impl StrataApp {
         }
         if let Some((from, earlier)) = self.map.newest_finished(key)
             && cached.flatten().is_none_or(|placed_from| placed_from < from)
-            && !self.map.placing.contains(key)
+            && self.map.placing.get(key).is_none_or(|&tried| tried < from)
         {
             let name = format!("place-{}-{:?}-{:?}", key.model, key.method, key.source);
             if self.workers.spawn(&name, place(snapshot.clone(), key.clone(), earlier, from)) {
-                self.map.placing.insert(key.clone());
+                self.map.placing.insert(key.clone(), from);
             }
         }
     }
@@ -356,7 +377,7 @@ impl StrataApp {
         let highlight = self.map.highlight.clone().filter(|h| series.iter().any(|(name, _, _)| name == h));
         // A layout still being extended to new tracks has fewer points than the library.
         let result_set: HashSet<usize> = self.results.iter().take(10).map(|r| r.track).filter(|&t| t < points.len()).collect();
-        let box_set: HashSet<usize> = self.map.box_selection.iter().copied().collect();
+        let box_set: HashSet<usize> = self.map.box_selection.iter().copied().filter(|&t| t < points.len()).collect();
         let selected = self.selected;
         let mut hovered: Option<usize> = None;
         let mut clicked: Option<usize> = None;

@@ -142,7 +142,10 @@ impl Workers {
         let task_name = name.to_string();
         let spawned = std::thread::Builder::new().name(format!("strata-{name}")).spawn(move || {
             crate::priority::lower_this_thread();
-            job(&sender);
+            // A task that panics still reports that it ended, so the window never waits on it.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&sender))).is_err() {
+                log::error!("background task {task_name} failed (see the panic message above)");
+            }
             let _ = sender.send(WorkerMessage::TaskFinished(task_name));
             ctx.request_repaint();
         });
@@ -296,7 +299,10 @@ pub fn project(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, cancel: Arc<A
                 ctx.request_repaint();
             }
         };
-        let message = match crate::map::project(&features, key.method, 42, &mut progress, &|| cancel.load(Ordering::Relaxed)) {
+        let projected = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::map::project(&features, key.method, 42, &mut progress, &|| cancel.load(Ordering::Relaxed))
+        }));
+        let message = match projected.unwrap_or_else(|_| Err(crate::map::MapError::Crashed("see the log".into()))) {
             Ok(layout) => {
                 let track_ids = snapshot.tracks.iter().map(|t| t.id).collect();
                 WorkerMessage::ProjectionReady(key, Arc::new(MapLayout { layout, track_ids, placed_from: None }))
