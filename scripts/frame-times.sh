@@ -3,7 +3,8 @@
 # Indexes a few tracks from the command line first (killed after a few seconds,
 # which also shows that a killed indexer loses nothing), then opens the window,
 # whose start-up rescan indexes the rest in the background while xdotool
-# selects tracks, switches tabs and sweeps layers. Prints the window's
+# selects tracks, hovers the map, sweeps the layers, switches PCA / t-SNE and
+# tabs. Prints the window's
 # frame statistics (p50/p99 of Strata's own work and of whole frames).
 # Needs: xvfb, xdotool (apt).
 #   scripts/frame-times.sh LIBRARY_DIR [BINARY] [SECONDS]
@@ -30,12 +31,18 @@ while ((SECONDS < end)); do
   xdotool mousemove 90 $((150 + (row % 12) * 22)) click 1
   sleep 0.7
   for x in 500 600 700 800; do xdotool mousemove "$x" $((300 + row % 5 * 40)); sleep 0.15; done
+  # The layer sweep: drag its slider across the layers, then back to the aspect mix.
+  xdotool mousemove 415 99 mousedown 1 mousemove 450 99 sleep 0.2 mousemove 480 99 sleep 0.2 mousemove 508 99 mouseup 1
+  sleep 0.5
+  # Every third round the map switches between PCA and t-SNE.
+  if ((row % 3 == 2)); then xdotool mousemove $((row % 2 ? 575 : 628)) 76 click 1; sleep 0.5; fi
   xdotool mousemove 498 44 click 1
   sleep 0.5
   xdotool mousemove 428 44 click 1
   sleep 0.5
   row=$((row + 1))
 done
+kill -0 "$app" 2>/dev/null || { echo "the window exited during the run" >&2; exit 1; }
 xdotool search --name '^Strata$' windowclose 2>/dev/null || kill "$app"
 wait "$app" 2>/dev/null || true
 cat "$stats"

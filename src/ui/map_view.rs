@@ -221,7 +221,7 @@ impl StrataApp {
                     format!("Layer {}", layer_names.get(l).cloned().unwrap_or_default())
                 }
             };
-            egui::ComboBox::from_label("shown").selected_text(text).show_ui(ui, |ui| {
+            egui::ComboBox::from_id_salt("map-source").width(140.0).selected_text(text).show_ui(ui, |ui| {
                 if ui.selectable_value(&mut self.map.choice, MapChoice::Aspects, "Aspect mix").clicked() {
                     self.commands.push(AppCommand::UseAspects);
                 }
