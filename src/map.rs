@@ -161,7 +161,7 @@ impl Layout {
     /// before. `None` when a t-SNE map shares no row with the new library.
     pub fn extend(&self, features: &Array2<f32>, previous: &[Option<usize>]) -> Option<Layout> {
         let known: Vec<Option<[f32; 2]>> = previous.iter().map(|p| p.and_then(|row| self.points.get(row).copied())).collect();
-        let new_rows: Vec<usize> = (0..features.nrows()).filter(|&i| known.get(i).is_none_or(Option::is_none)).collect();
+        let (seen, new_rows): (Vec<usize>, Vec<usize>) = (0..features.nrows()).partition(|&i| known.get(i).is_some_and(Option::is_some));
         let mut points: Vec<[f32; 2]> = known.iter().map(|p| p.unwrap_or([0.0, 0.0])).collect();
         points.resize(features.nrows(), [0.0, 0.0]);
         match &self.placement {
@@ -173,10 +173,9 @@ impl Layout {
                 // The grown library's features are centred on its new mean, so the
                 // transform puts the tracks seen before slightly off their old points:
                 // shift new tracks by that mean offset to land in the same frame.
-                let seen: Vec<(usize, [f32; 2])> = known.iter().enumerate().filter_map(|(row, p)| p.map(|p| (row, p))).collect();
                 let mut offset = [0.0f32, 0.0];
-                for &(row, old) in &seen {
-                    let now = place(row);
+                for &row in &seen {
+                    let (now, old) = (place(row), points[row]);
                     offset[0] += (now[0] - old[0]) / seen.len() as f32;
                     offset[1] += (now[1] - old[1]) / seen.len() as f32;
                 }
@@ -186,8 +185,7 @@ impl Layout {
                 }
             }
             Placement::NearestPlaced => {
-                let placed_rows: Vec<usize> = (0..features.nrows()).filter(|&i| known.get(i).is_some_and(Option::is_some)).collect();
-                if placed_rows.is_empty() {
+                if seen.is_empty() {
                     return None;
                 }
                 let norms: Vec<f32> = features.rows().into_iter().map(|r| r.dot(&r)).collect();
@@ -195,7 +193,7 @@ impl Layout {
                     let dots = features.select(Axis(0), block).dot(&features.t());
                     for (row, dots) in block.iter().zip(dots.rows()) {
                         let mut nearest: Vec<(f32, usize)> =
-                            placed_rows.iter().map(|&j| (norms[*row] + norms[j] - 2.0 * dots[j], j)).collect();
+                            seen.iter().map(|&j| (norms[*row] + norms[j] - 2.0 * dots[j], j)).collect();
                         let k = Self::PLACEMENT_NEIGHBOURS.min(nearest.len());
                         nearest.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                         let sum = nearest[..k].iter().fold([0.0f32, 0.0], |acc, &(_, j)| [acc[0] + points[j][0], acc[1] + points[j][1]]);

@@ -360,14 +360,14 @@ fn album_group(track: &crate::catalog::Track) -> Option<Group<'_>> {
     track.tags.album.as_deref().map(Group::Tag).or_else(|| track.path.parent().map(Group::Folder))
 }
 
-/// The work tag, else the album tag, else the file's folder.
+/// The work label, else the file's folder.
 fn work_group(track: &crate::catalog::Track) -> Option<Group<'_>> {
-    track.tags.work.as_deref().or(track.tags.album.as_deref()).map(Group::Tag).or_else(|| track.path.parent().map(Group::Folder))
+    work_label(track).map(Group::Tag).or_else(|| track.path.parent().map(Group::Folder))
 }
 
 /// The work a track belongs to: its work tag, else its album.
-pub fn work_label(track: &crate::catalog::Track) -> Option<String> {
-    track.tags.work.clone().or_else(|| track.tags.album.clone())
+pub fn work_label(track: &crate::catalog::Track) -> Option<&str> {
+    track.tags.work.as_deref().or(track.tags.album.as_deref())
 }
 
 /// The best-matching pair of windows between two tracks.

@@ -50,6 +50,11 @@ impl LibrarySnapshot {
         self.tracks.is_empty()
     }
 
+    /// Catalog id of each track, in snapshot order (stable across reloads, unlike indices).
+    pub fn track_ids(&self) -> Vec<i64> {
+        self.tracks.iter().map(|t| t.id).collect()
+    }
+
     /// Layer names in manifest order.
     pub fn layer_names(&self) -> Vec<String> {
         self.model.manifest.layers.iter().map(|l| l.name.clone()).collect()

@@ -56,7 +56,7 @@ fn cell_text(track: &Track, tags: &str, column: Column) -> String {
     match column {
         Column::Title => track.display_title(),
         Column::Composer => track.tags.composer.clone().unwrap_or_default(),
-        Column::Work => work_label(track).unwrap_or_default(),
+        Column::Work => work_label(track).unwrap_or_default().to_string(),
         Column::Album => track.tags.album.clone().unwrap_or_default(),
         Column::Duration => track.duration_s.map(format_time).unwrap_or_default(),
         Column::Tags => tags.to_string(),

@@ -265,8 +265,8 @@ impl StrataApp {
         let key = self.projection_key(library.generation);
         self.schedule_projection(ui.ctx(), &snapshot, &key);
         let shown = self.map.shown(&key, &library.track_ids).map(|(k, c)| (k.clone(), c.layout.clone(), c.picker.clone()));
-        let refresh = self.map.refreshing.get(&key.identity()).map(|r| (r.progress, r.cancel.clone()));
         let identity = key.identity();
+        let refresh = self.map.refreshing.get(&identity).map(|r| (r.progress, r.cancel.clone()));
         let error = match self.map.errors.get(&identity) {
             Some(error) => Some(error.clone()),
             None => self.map.cancelled.contains(&identity).then(|| "cancelled".to_string()),

@@ -252,8 +252,7 @@ fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyh
             .collect(),
         None => vec![String::new(); snapshot.len()],
     };
-    let track_ids = snapshot.tracks.iter().map(|t| t.id).collect();
-    Ok(LibraryView { generation, snapshot: Arc::new(snapshot), track_ids, top_tags, failures, roots })
+    Ok(LibraryView { generation, track_ids: snapshot.track_ids(), snapshot: Arc::new(snapshot), top_tags, failures, roots })
 }
 
 /// Probes a snapshot's layers (stored with the library for next time).
@@ -304,8 +303,7 @@ pub fn project(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, cancel: Arc<A
         }));
         let message = match projected.unwrap_or_else(|_| Err(crate::map::MapError::Crashed("see the log".into()))) {
             Ok(layout) => {
-                let track_ids = snapshot.tracks.iter().map(|t| t.id).collect();
-                WorkerMessage::ProjectionReady(key, Arc::new(MapLayout { layout, track_ids, placed_from: None }))
+                WorkerMessage::ProjectionReady(key, Arc::new(MapLayout { layout, track_ids: snapshot.track_ids(), placed_from: None }))
             }
             Err(crate::map::MapError::Cancelled) => WorkerMessage::ProjectionFailed(key, None),
             Err(e) => WorkerMessage::ProjectionFailed(key, Some(e.to_string())),
@@ -320,10 +318,10 @@ pub fn place(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, earlier: Arc<Ma
         let features = crate::map::source_features(&snapshot, &key.map_source());
         let rows: HashMap<i64, usize> = earlier.track_ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
         let previous: Vec<Option<usize>> = snapshot.tracks.iter().map(|t| rows.get(&t.id).copied()).collect();
-        let placed = earlier.layout.extend(&features, &previous).map(|layout| {
-            let track_ids = snapshot.tracks.iter().map(|t| t.id).collect();
-            Arc::new(MapLayout { layout, track_ids, placed_from: Some(from) })
-        });
+        let placed = earlier
+            .layout
+            .extend(&features, &previous)
+            .map(|layout| Arc::new(MapLayout { layout, track_ids: snapshot.track_ids(), placed_from: Some(from) }));
         let _ = out.send(WorkerMessage::ProjectionPlaced(key, placed));
     }
 }
