@@ -21,6 +21,7 @@ use strata::analysis::{Sampling, TrackEmbedding, decode_excerpts, embed_audio};
 use strata::audio::AudioFile;
 use strata::model::{ModelSession, ProviderPreference, SessionOptions, find_model};
 use strata::prng::SplitMix64;
+use strata::layer_index::Pruning;
 use strata::search::{Facet, SearchEngine};
 use strata::snapshot::LibrarySnapshot;
 
@@ -131,12 +132,16 @@ fn store() {
     }
 }
 
-fn search() {
+/// Query and rerank timings over one synthetic store, with and without head pruning.
+fn search_store(label: &str, vector: &mut dyn FnMut(usize, usize, usize) -> Vec<f32>) {
     let tmp = tempfile::tempdir().expect("tmp");
     let dims = vec![768; 13];
     let model = "mert-synthetic";
     let tracks = 100_000;
-    synthetic_store(tmp.path(), model, &dims, tracks);
+    let built = Instant::now();
+    support::write_synthetic_model(&tmp.path().join("models"), model, &dims);
+    support::write_synthetic_store(tmp.path(), model, &dims, tracks, vector);
+    let build_s = built.elapsed().as_secs_f64();
     let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), model).expect("open"));
     let runs = 20;
     let per_run_ms = |started: Instant| started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
@@ -158,39 +163,56 @@ fn search() {
     let dot_ms = per_run_ms(started);
     drop(matrix);
 
-    let rss_before = rss_mb("RssAnon");
-    let mut engine = SearchEngine::new(snapshot.clone(), true);
-    println!("{tracks} tracks × 13 layers × 768 (f16, {:.0} MB per layer), exact, centred cosine (checksum {checksum:x}):", layer_bytes.len() as f64 / 1e6);
+    println!("{label}: {tracks} tracks × 13 layers × 768 (f16, {:.0} MB per layer, written in {build_s:.0} s), exact top 50 by centred cosine (checksum {checksum:x}):", layer_bytes.len() as f64 / 1e6);
     println!("  reference: read one layer's mapped bytes once: {read_ms:.2} ms; plain ndarray f32 dot, one layer: {dot_ms:.2} ms");
-    for layers in [1, 6, 13] {
-        let facets: Vec<Facet> = (0..layers).map(|i| Facet { name: format!("aspect{i}"), layer: i * 13 / layers }).collect();
-        let prepared = Instant::now();
-        for f in &facets {
-            engine.layer(f.layer);
+    for pruning in [Pruning::Never, Pruning::Auto] {
+        let rss_before = rss_mb("RssAnon");
+        let mut engine = SearchEngine::with_pruning(snapshot.clone(), true, pruning);
+        for layers in [1, 6, 13] {
+            let facets: Vec<Facet> = (0..layers).map(|i| Facet { name: format!("aspect{i}"), layer: i * 13 / layers }).collect();
+            let prepared = Instant::now();
+            let heads: Vec<usize> = facets.iter().filter_map(|f| engine.layer(f.layer).head_width()).collect();
+            let prepare_s = prepared.elapsed().as_secs_f64();
+            let (mut query_ms, mut rerank_ms, mut read) = (Vec::new(), Vec::new(), 0.0);
+            let mut weights = vec![1.0f32; layers];
+            for q in 0..runs {
+                let started = Instant::now();
+                let scores = engine.query(q * 4_999, &facets);
+                std::hint::black_box(scores.rank(&weights, 50, &|_| false));
+                query_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                for change in 0..5 {
+                    weights[(q + change) % layers] = ((q * 5 + change) as f32 * 0.37).fract();
+                    let started = Instant::now();
+                    std::hint::black_box(scores.rank(&weights, 50, &|_| false));
+                    rerank_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+                read += scores.exact_share() / runs as f32;
+            }
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+            let worst = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+            let (query_mean, rerank_mean) = (mean(&query_ms), mean(&rerank_ms));
+            println!(
+                "  {:<5} {layers:>2} layers: query {query_mean:7.2} ms (worst {:6.2}; {:.2}× one-layer dot, {:.2}× reading all its bytes), rerank {rerank_mean:.2} ms (worst {:.2}); read {:.1} % of the cosines; first use {prepare_s:.2} s{}",
+                format!("{pruning:?}"),
+                worst(&query_ms),
+                query_mean / dot_ms,
+                query_mean / (read_ms * layers as f64),
+                worst(&rerank_ms),
+                100.0 * read,
+                if heads.is_empty() { String::new() } else { format!(" (heads of {:?} dims)", heads) }
+            );
         }
-        let prepare_s = prepared.elapsed().as_secs_f64();
-        let started = Instant::now();
-        let mut scores = None;
-        for q in 0..runs {
-            scores = Some(engine.query(q * 997, &facets));
-        }
-        let query_ms = per_run_ms(started);
-        let Some(scores) = scores else { return };
-        let started = Instant::now();
-        let mut weights = vec![1.0f32; facets.len()];
-        for r in 0..runs {
-            weights[r % facets.len()] = (r as f32 * 0.37).fract();
-            std::hint::black_box(scores.rank(&weights, 50, &|_| false));
-        }
-        let rerank_ms = per_run_ms(started);
-        println!(
-            "  {layers:>2} layers: query {query_ms:7.2} ms ({:.2}× one-layer dot, {:.2}× reading its bytes), rerank {rerank_ms:.2} ms ({:.3}× one-layer dot); first-use preparation {prepare_s:.2} s",
-            query_ms / dot_ms,
-            query_ms / (read_ms * layers as f64),
-            rerank_ms / dot_ms
-        );
+        println!("  {pruning:?}: anonymous (non-mapped) memory the search added: +{:.0} MB (the store maps {:.0} MB)", rss_mb("RssAnon") - rss_before, 13.0 * layer_bytes.len() as f64 / 1e6);
     }
-    println!("  anonymous (non-mapped) memory the search added: +{:.0} MB (the store maps {:.0} MB)", rss_mb("RssAnon") - rss_before, 13.0 * layer_bytes.len() as f64 / 1e6);
+}
+
+fn search() {
+    let mut rng = SplitMix64(1);
+    search_store("isotropic noise (worst case: no structure to prune by)", &mut |_, _, dim| (0..dim).map(|_| rng.symmetric_unit()).collect());
+    for decay in [1.0, 2.0] {
+        let mut embeddings = support::LibraryLikeEmbeddings::new(1, decay);
+        search_store(&format!("library-like, spectrum decay {decay}"), &mut |t, l, d| embeddings.vector(t, l, d));
+    }
 }
 
 /// Writes a row-major f32 matrix as a NumPy `.npy` file.

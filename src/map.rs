@@ -10,6 +10,7 @@ use kiddo::float::kdtree::KdTree;
 use ndarray::{Array2, Axis, s};
 use serde::{Deserialize, Serialize};
 
+use crate::pca::{self, Principal};
 use crate::prng::SplitMix64;
 use crate::search::normalized_rows;
 use crate::snapshot::LibrarySnapshot;
@@ -67,76 +68,11 @@ pub enum MapError {
     Crashed(String),
 }
 
-/// Principal components of `features`: the `dims` leading coordinates per row.
-///
-/// Randomised subspace iteration on the covariance (Halko, Martinsson &
-/// Tropp 2011): a random `d × (dims + 10)` block is multiplied by XᵀX four
-/// times with QR re-orthonormalisation of the small `d × k` side
-/// (linfa-linalg), then Rayleigh–Ritz on that subspace (a `k × k` symmetric
-/// eigendecomposition) gives the axes. Centring is implicit
-/// (X·Z − 1·μᵀZ), so no centred copy of the `n × d` data is made, and every
-/// pass is one matrix product over the data: 100,000 × 768 takes well
-/// under a second. The leading components agree with an exact PCA to
-/// numerical precision when the spectrum has a gap. Signs are fixed
-/// (largest loading positive) so results are deterministic.
-pub fn pca(features: &Array2<f32>, dims: usize) -> Result<Array2<f32>, MapError> {
-    pca_fit(features, dims).map(|(_, scores)| scores)
-}
-
-/// [`pca`], also returning the fitted transform that places further rows.
-fn pca_fit(features: &Array2<f32>, dims: usize) -> Result<(LinearTransform, Array2<f32>), MapError> {
-    use linfa_linalg::eigh::EighInto;
-    use linfa_linalg::qr::QRInto;
-    let (n, d) = features.dim();
-    let dims = dims.min(d).min(n.saturating_sub(1));
-    if dims == 0 {
-        return Err(MapError::TooFewPoints { needed: 2, have: n });
-    }
-    let mean = features.mean_axis(Axis(0)).unwrap_or_else(|| ndarray::Array1::zeros(d));
-    // (X − 1μᵀ)·Z without forming the centred matrix.
-    let centred_times = |z: &Array2<f32>| -> Array2<f32> { features.dot(z) - &mean.dot(z) };
-    let orthonormal = |m: Array2<f32>| -> Result<Array2<f32>, MapError> {
-        let q = m.mapv(f64::from).qr_into().map_err(|e| MapError::Pca(e.to_string()))?.generate_q();
-        Ok(q.mapv(|v| v as f32))
-    };
-    let k = (dims + 10).min(d).min(n);
-    let mut rng = SplitMix64(0x5CA1_AB1E);
-    let mut basis = orthonormal(Array2::from_shape_fn((d, k), |_| rng.symmetric_unit()))?; // d × k
-    for _ in 0..4 {
-        basis = orthonormal(covariance_times(features, &mean, &basis))?;
-    }
-    // Rayleigh–Ritz: the eigenvectors of Zᵀ(AᵀA)Z, mapped back through Z, are the principal axes.
-    let scores = centred_times(&basis); // n × k
-    let gram = scores.t().dot(&scores).mapv(f64::from);
-    let (values, vectors) = gram.eigh_into().map_err(|e| MapError::Pca(e.to_string()))?;
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&x, &y| values[y].total_cmp(&values[x]));
-    let mut rotation = Array2::<f32>::zeros((k, dims));
-    for (c, &i) in order.iter().take(dims).enumerate() {
-        let mut column = vectors.column(i).mapv(|v| v as f32);
-        let axis = basis.dot(&column);
-        let largest = axis.iter().copied().fold(0.0f32, |m, v| if v.abs() > m.abs() { v } else { m });
-        if largest < 0.0 {
-            column.mapv_inplace(|v| -v);
-        }
-        rotation.column_mut(c).assign(&column);
-    }
-    // A·(Z·R) = (A·Z)·R: the scores already computed, rotated onto the axes.
-    Ok((LinearTransform { mean, axes: basis.dot(&rotation) }, scores.dot(&rotation)))
-}
-
-/// A fitted PCA: `(x − mean)·axes` places any row of the same features.
-#[derive(Debug, Clone)]
-struct LinearTransform {
-    mean: ndarray::Array1<f32>,
-    axes: Array2<f32>,
-}
-
 /// How a layout places rows that were not in it when it was made.
 #[derive(Debug, Clone)]
 enum Placement {
     /// PCA's own transform.
-    Linear(LinearTransform),
+    Linear(Principal),
     /// At the mean position of the row's nearest placed rows (t-SNE has no transform).
     NearestPlaced,
 }
@@ -167,7 +103,7 @@ impl Layout {
         match &self.placement {
             Placement::Linear(transform) => {
                 let place = |row: usize| {
-                    let placed = (&features.row(row) - &transform.mean).dot(&transform.axes);
+                    let placed = transform.place(features.row(row));
                     [placed[0], placed.get(1).copied().unwrap_or(0.0)]
                 };
                 // The grown library's features are centred on its new mean, so the
@@ -206,26 +142,13 @@ impl Layout {
     }
 }
 
-/// (X − 1μᵀ)ᵀ(X − 1μᵀ)·Z in one pass over X: blocks of rows are centred in
-/// cache, multiplied by Z and folded back (Xᵦᵀ·(Xᵦ·Z)), on every core
-/// (the same pieces every time, so the sums repeat).
-/// Cache-sized blocks keep the matrix products from re-packing the whole
-/// `n × d` data, which made two separate products per pass 5× slower.
-fn covariance_times(features: &Array2<f32>, mean: &ndarray::Array1<f32>, z: &Array2<f32>) -> Array2<f32> {
-    const BLOCK_ROWS: usize = 256;
-    let d = features.ncols();
-    let partial = |rows: std::ops::Range<usize>| -> Array2<f32> {
-        let mut sum = Array2::<f32>::zeros((d, z.ncols()));
-        for block_start in rows.clone().step_by(BLOCK_ROWS) {
-            let block = &features.slice(s![block_start..(block_start + BLOCK_ROWS).min(rows.end), ..]) - mean;
-            let scores = block.dot(z);
-            ndarray::linalg::general_mat_mul(1.0, &block.t(), &scores, 1.0, &mut sum);
+impl From<pca::PcaError> for MapError {
+    fn from(error: pca::PcaError) -> Self {
+        match error {
+            pca::PcaError::TooFewRows(have) => MapError::TooFewPoints { needed: 2, have },
+            pca::PcaError::Failed(why) => MapError::Pca(why),
         }
-        sum
-    };
-    let mut pieces = crate::parallel::map_ranges("pca", features.nrows(), 4 * BLOCK_ROWS, partial).into_iter();
-    let first = pieces.next().unwrap_or_else(|| Array2::zeros((d, z.ncols())));
-    pieces.fold(first, |total, piece| total + piece)
+    }
 }
 
 /// Projects `features` to 2D. `progress(done, total)` is called as work
@@ -242,7 +165,7 @@ pub fn project(
     let flat = |m: &Array2<f32>| m.rows().into_iter().map(|r| [r[0], r.get(1).copied().unwrap_or(0.0)]).collect();
     match method {
         Method::Pca => {
-            let (transform, projected) = pca_fit(features, 2)?;
+            let (transform, projected) = pca::fit(features, 2)?;
             progress(1, 1);
             Ok(Layout { points: flat(&projected), placement: Placement::Linear(transform) })
         }
@@ -250,7 +173,7 @@ pub fn project(
             if n < 5 {
                 return Err(MapError::TooFewPoints { needed: 5, have: n });
             }
-            let reduced = pca(features, 50)?;
+            let reduced = pca::scores(features, 50)?;
             if cancelled() {
                 return Err(MapError::Cancelled);
             }
@@ -428,7 +351,7 @@ mod tests {
     fn projections_separate_clusters_and_are_deterministic() {
         let features = clusters();
         // The randomised PCA spans the same plane as an exact one (linfa-reduction).
-        let fast = pca(&features, 2).unwrap();
+        let fast = pca::scores(&features, 2).unwrap();
         let exact = {
             use linfa::traits::{Fit, Predict};
             let dataset = linfa::DatasetBase::from(features.mapv(f64::from));

@@ -3,18 +3,21 @@
 //! Each facet (an aspect resolved to its layer, or a raw layer) scores every
 //! track by cosine on its own layer; the combined score is
 //! `Σ wᵢ·simᵢ / Σ wᵢ`. Layers are never averaged before comparing. A query
-//! computes one similarity array per distinct layer and keeps them, so a
-//! weight change only re-sums them: O(tracks × facets), no model run, no
-//! vector read. Also finds the best-matching pair of windows between two
-//! tracks for passage playback. Reads snapshots; writes nothing.
+//! keeps one similarity array per distinct layer, so a weight change only
+//! re-sums them: O(tracks × facets), no model run. On large layers the
+//! arrays start as bounds from the layer's head (see [`crate::layer_index`])
+//! and a ranking reads only the rows that can reach its results; the
+//! ranking is exact either way. Also finds the best-matching pair of
+//! windows between two tracks for passage playback. Reads snapshots;
+//! writes nothing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use half::slice::HalfFloatSliceExt;
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
+use crate::layer_index::{LayerIndex, Pruning, QueryVector};
 use crate::snapshot::LibrarySnapshot;
 
 /// Rows of `matrix` made unit length, after subtracting the column mean when
@@ -35,185 +38,6 @@ pub fn normalized_rows(mut matrix: Array2<f32>, center: bool) -> Array2<f32> {
         }
     }
     matrix
-}
-
-/// Sentinel offset for a track whose row the store lacks (a consistent store has none).
-const MISSING_ROW: usize = usize::MAX;
-
-/// Fewer f16 values than this per thread, and starting the thread costs more
-/// than it saves.
-const PARALLEL_MIN_VALUES: usize = 1 << 21;
-
-/// One layer prepared for exact cosine search straight from the memory-mapped
-/// f16 store: no copy of the vectors, only the library mean (for centring)
-/// and one inverse norm per track. With `q̂ = (q − μ)/|q − μ|`,
-/// `cos(q, t) = (q̂·t − q̂·μ) / |t − μ|`, so a query is one pass over the
-/// mapped rows and memory stays at the mapped size plus O(tracks).
-pub struct LayerIndex {
-    snapshot: Arc<LibrarySnapshot>,
-    layer: usize,
-    dim: usize,
-    /// Element offset of each track's row in the layer's f16 data.
-    row_offsets: Vec<usize>,
-    /// The library mean (zero without centring).
-    mean: Vec<f32>,
-    /// `1 / |t − μ|` per track; 0 for zero or missing rows.
-    inverse_norms: Vec<f32>,
-}
-
-impl LayerIndex {
-    /// Prepares `layer` of `snapshot`; with `center`, the library mean is
-    /// subtracted from every vector, which removes the direction all tracks share.
-    pub fn build(snapshot: Arc<LibrarySnapshot>, layer: usize, center: bool) -> Self {
-        let dim = snapshot.layer_dim(layer);
-        let row_offsets: Vec<usize> =
-            (0..snapshot.len()).map(|track| snapshot.layer_row_offset(layer, track).unwrap_or(MISSING_ROW)).collect();
-        let data = snapshot.layer_data(layer);
-        let mut row = vec![0.0f32; dim];
-        let mut mean = vec![0.0f32; dim];
-        let present = row_offsets.iter().filter(|&&o| o != MISSING_ROW).count();
-        if center && present > 1 {
-            let mut sum = vec![0.0f64; dim];
-            for &offset in row_offsets.iter().filter(|&&o| o != MISSING_ROW) {
-                data[offset..offset + dim].convert_to_f32_slice(&mut row);
-                for (s, &v) in sum.iter_mut().zip(&row) {
-                    *s += f64::from(v);
-                }
-            }
-            for (m, s) in mean.iter_mut().zip(sum) {
-                *m = (s / present as f64) as f32;
-            }
-        }
-        let inverse_norms = row_offsets
-            .iter()
-            .map(|&offset| {
-                if offset == MISSING_ROW {
-                    return 0.0;
-                }
-                data[offset..offset + dim].convert_to_f32_slice(&mut row);
-                let norm = row.iter().zip(&mean).map(|(&v, &m)| (v - m) * (v - m)).sum::<f32>().sqrt();
-                if norm > 0.0 { 1.0 / norm } else { 0.0 }
-            })
-            .collect();
-        Self { snapshot, layer, dim, row_offsets, mean, inverse_norms }
-    }
-
-    /// Number of tracks.
-    pub fn len(&self) -> usize {
-        self.row_offsets.len()
-    }
-
-    /// Whether empty.
-    pub fn is_empty(&self) -> bool {
-        self.row_offsets.is_empty()
-    }
-
-    /// Cosine of track `query` to every track (all zero if its row is missing).
-    pub fn similarities(&self, query: usize) -> Vec<f32> {
-        let mut vector = vec![0.0f32; self.dim];
-        if let Some(&offset) = self.row_offsets.get(query).filter(|&&o| o != MISSING_ROW) {
-            self.snapshot.layer_data(self.layer)[offset..offset + self.dim].convert_to_f32_slice(&mut vector);
-        }
-        self.similarities_to(&vector)
-    }
-
-    /// Cosine of an (unnormalised, uncentred) vector to every track.
-    fn similarities_to(&self, query: &[f32]) -> Vec<f32> {
-        let mut unit: Vec<f32> = query.iter().zip(&self.mean).map(|(&q, &m)| q - m).collect();
-        let norm = unit.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm == 0.0 || unit.len() != self.dim {
-            return vec![0.0; self.len()];
-        }
-        unit.iter_mut().for_each(|v| *v /= norm);
-        let unit_dot_mean: f32 = unit.iter().zip(&self.mean).map(|(u, m)| u * m).sum();
-        let data = self.snapshot.layer_data(self.layer);
-        let score = |offsets: &[usize], norms: &[f32], out: &mut [f32]| {
-            f16_kernel::dots(data, offsets, self.dim, &unit, out);
-            for (s, &inverse_norm) in out.iter_mut().zip(norms) {
-                *s = (*s - unit_dot_mean) * inverse_norm;
-            }
-        };
-        let piece = |rows: std::ops::Range<usize>| {
-            let mut out = vec![0.0f32; rows.len()];
-            score(&self.row_offsets[rows.clone()], &self.inverse_norms[rows], &mut out);
-            out
-        };
-        crate::parallel::map_ranges("search-scan", self.len(), PARALLEL_MIN_VALUES / self.dim.max(1), piece).concat()
-    }
-}
-
-/// Dot products of one f32 query with f16 rows of the store: an AVX2/F16C/FMA
-/// kernel where the CPU has it (checked at run time), a portable loop otherwise.
-mod f16_kernel {
-    use half::f16;
-    use half::slice::HalfFloatSliceExt;
-
-    use super::MISSING_ROW;
-
-    /// `out[i] = data[offsets[i]..][..dim] · query`, 0 for missing rows.
-    pub fn dots(data: &[f16], offsets: &[usize], dim: usize, query: &[f32], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("f16c")
-        {
-            // SAFETY: the features the function is compiled for were just detected.
-            unsafe { x86::dots(data, offsets, dim, query, out) };
-            return;
-        }
-        let mut row = vec![0.0f32; dim];
-        for (o, &offset) in out.iter_mut().zip(offsets) {
-            *o = if offset == MISSING_ROW {
-                0.0
-            } else {
-                data[offset..offset + dim].convert_to_f32_slice(&mut row);
-                row.iter().zip(query).map(|(a, b)| a * b).sum()
-            };
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    mod x86 {
-        use std::arch::x86_64::*;
-
-        use half::f16;
-
-        use super::MISSING_ROW;
-
-        /// See [`super::dots`]; needs AVX2, FMA and F16C.
-        #[target_feature(enable = "avx2,fma,f16c")]
-        pub unsafe fn dots(data: &[f16], offsets: &[usize], dim: usize, query: &[f32], out: &mut [f32]) {
-            let body = dim / 32 * 32;
-            for (o, &offset) in out.iter_mut().zip(offsets) {
-                if offset == MISSING_ROW {
-                    *o = 0.0;
-                    continue;
-                }
-                let row = &data[offset..offset + dim];
-                let mut acc = [_mm256_setzero_ps(); 4];
-                let mut i = 0;
-                while i < body {
-                    for (lane, a) in acc.iter_mut().enumerate() {
-                        let at = i + 8 * lane;
-                        // SAFETY: `at + 8 <= body <= dim` = the lengths of `row` and `query`;
-                        // unaligned loads are allowed for both.
-                        unsafe {
-                            let halves = _mm_loadu_si128(row.as_ptr().add(at).cast());
-                            let q = _mm256_loadu_ps(query.as_ptr().add(at));
-                            *a = _mm256_fmadd_ps(_mm256_cvtph_ps(halves), q, *a);
-                        }
-                    }
-                    i += 32;
-                }
-                let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-                let mut lanes = [0.0f32; 8];
-                // SAFETY: `lanes` holds exactly 8 f32.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
-                let tail: f32 = row[body..].iter().zip(&query[body..]).map(|(a, b)| a.to_f32() * b).sum();
-                *o = lanes.iter().sum::<f32>() + tail;
-            }
-        }
-    }
 }
 
 /// What a weight applies to: a layer, reached through an aspect or directly.
@@ -245,50 +69,274 @@ pub struct SearchResult {
     pub facet_scores: Vec<f32>,
 }
 
-/// Per-facet similarity arrays for one query, cached for reranking.
+/// A query's cosines on one layer: exact where computed, bounded elsewhere.
+///
+/// A layer without a head is computed exactly for every track at query
+/// time. A layer with one starts from its head estimates: `lower[t]` and
+/// `upper[t]` bound track `t`'s cosine, and become its exact value once a
+/// ranking needs it. Memory: three floats per track.
+struct LayerScores {
+    /// Exact cosine per track; NaN where not computed yet.
+    exact: Vec<f32>,
+    /// Bounds per track (equal to `exact` where known); empty once complete.
+    lower: Vec<f32>,
+    upper: Vec<f32>,
+    /// What computes further exact values; `None` once every track is exact.
+    source: Option<(Arc<LayerIndex>, QueryVector)>,
+}
+
+impl LayerScores {
+    fn new(index: Arc<LayerIndex>, query: usize) -> Self {
+        let vector = index.query_vector(query);
+        match index.bounds(&vector) {
+            Some((lower, upper)) => Self { exact: vec![f32::NAN; lower.len()], lower, upper, source: Some((index, vector)) },
+            None => Self::complete_from(index.exact_all(&vector)),
+        }
+    }
+
+    fn complete_from(exact: Vec<f32>) -> Self {
+        Self { exact, lower: Vec::new(), upper: Vec::new(), source: None }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.source.is_none()
+    }
+
+    /// `(lower, upper)` bounds per track.
+    fn bounds(&self) -> (&[f32], &[f32]) {
+        if self.is_complete() { (&self.exact, &self.exact) } else { (&self.lower, &self.upper) }
+    }
+
+    /// Makes the cosines of `tracks` exact.
+    fn refine(&mut self, tracks: &[usize]) {
+        let Some((index, vector)) = &self.source else { return };
+        let unknown: Vec<usize> = tracks.iter().copied().filter(|&t| self.exact[t].is_nan()).collect();
+        let mut values = vec![0.0f32; unknown.len()];
+        index.exact_rows(vector, &unknown, &mut values);
+        for (&t, &v) in unknown.iter().zip(&values) {
+            (self.exact[t], self.lower[t], self.upper[t]) = (v, v, v);
+        }
+    }
+
+    /// Makes every cosine exact with one pass over the layer.
+    fn complete(&mut self) {
+        if let Some((index, vector)) = self.source.take() {
+            *self = Self::complete_from(index.exact_all(&vector));
+        }
+    }
+}
+
+/// Per-facet similarities for one query, cached for reranking.
+///
+/// Ranking is exact: a track is only left unread when the upper bound of
+/// its combined score is below the scores of the results found. A weight
+/// change re-sums the cached arrays (O(tracks × layers)) and reads only the
+/// rows of tracks its new top can contain that were not read before.
 pub struct QueryScores {
     /// The query track.
     pub query: usize,
     /// The facets, in order.
     pub facets: Vec<Facet>,
-    facet_scores: Vec<Arc<Vec<f32>>>,
+    /// Which entry of `layers` each facet compares on.
+    facet_layers: Vec<usize>,
+    layers: Vec<Mutex<LayerScores>>,
 }
+
+/// When a ranking's candidates are more than this share of the library,
+/// reading their rows one by one costs more than a pass over the layer.
+const REFINE_MAX_SHARE: usize = 8;
+
+/// Fewer weighted terms than this per thread, and starting the thread costs more than it saves.
+const PARALLEL_MIN_SUMS: usize = 1 << 19;
+
+/// Candidates are read in groups of this many rows between stopping checks.
+const REFINE_GROUP: usize = 64;
 
 impl QueryScores {
     /// Ranks all tracks by `Σ wᵢ·simᵢ / Σ wᵢ` (weights per facet; negative
     /// weights count as zero), best first, leaving out the query and what
-    /// `excluded` rejects. Cost: O(tracks × facets + k log k).
+    /// `excluded` rejects. Exact; ties go to the lower track index.
     pub fn rank(&self, weights: &[f32], k: usize, excluded: &dyn Fn(usize) -> bool) -> Vec<SearchResult> {
-        let n = self.facet_scores.first().map_or(0, |s| s.len());
-        let active: Vec<(usize, f32)> =
-            weights.iter().copied().enumerate().filter(|&(f, w)| w > 0.0 && f < self.facet_scores.len()).collect();
-        let weight_sum: f32 = active.iter().map(|&(_, w)| w).sum();
+        let mut layers: Vec<MutexGuard<'_, LayerScores>> = self.layers.iter().map(|l| l.lock().unwrap_or_else(PoisonError::into_inner)).collect();
+        let mut layer_weights = vec![0.0f32; layers.len()];
+        for (&layer, &w) in self.facet_layers.iter().zip(weights) {
+            if w > 0.0 {
+                layer_weights[layer] += w;
+            }
+        }
+        let weight_sum: f32 = layer_weights.iter().sum();
         if weight_sum <= 0.0 || k == 0 {
             return Vec::new();
         }
-        let mut combined = vec![0.0f32; n];
-        for &(facet, weight) in &active {
-            let w = weight / weight_sum;
-            for (c, s) in combined.iter_mut().zip(self.facet_scores[facet].iter()) {
-                *c += w * s;
+        let active: Vec<(usize, f32)> =
+            layer_weights.iter().enumerate().filter(|&(_, &w)| w > 0.0).map(|(l, &w)| (l, w / weight_sum)).collect();
+        let eligible = |t: usize| t != self.query && !excluded(t);
+        let top = match Self::pruned_top(&mut layers, &active, k, &eligible) {
+            Some(top) => top,
+            None => {
+                for &(layer, _) in &active {
+                    layers[layer].complete();
+                }
+                Self::exact_top(&layers, &active, k, &eligible)
             }
+        };
+        let tracks: Vec<usize> = top.iter().map(|&(t, _)| t).collect();
+        for layer in layers.iter_mut() {
+            layer.refine(&tracks);
         }
-        let mut candidates: Vec<(usize, f32)> =
-            combined.into_iter().enumerate().filter(|&(t, _)| t != self.query && !excluded(t)).collect();
-        let by_score = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if candidates.len() > k {
-            candidates.select_nth_unstable_by(k - 1, by_score);
-            candidates.truncate(k);
-        }
-        candidates.sort_unstable_by(by_score);
-        candidates
-            .into_iter()
+        top.into_iter()
             .map(|(track, score)| SearchResult {
                 track,
                 score,
-                facet_scores: self.facet_scores.iter().map(|s| s[track]).collect(),
+                facet_scores: self.facet_layers.iter().map(|&l| layers[l].exact[track]).collect(),
             })
             .collect()
+    }
+
+    /// Makes every similarity exact (one pass per layer not yet complete),
+    /// so later rankings only re-sum arrays and never read the store.
+    pub fn complete(&self) {
+        for layer in &self.layers {
+            layer.lock().unwrap_or_else(PoisonError::into_inner).complete();
+        }
+    }
+
+    /// Share of this query's cosines (tracks × layers) computed exactly so
+    /// far: how much of the store its rankings have read.
+    pub fn exact_share(&self) -> f32 {
+        let (mut exact, mut all) = (0usize, 0usize);
+        for layer in &self.layers {
+            let layer = layer.lock().unwrap_or_else(PoisonError::into_inner);
+            exact += layer.exact.iter().filter(|v| !v.is_nan()).count();
+            all += layer.exact.len();
+        }
+        if all == 0 { 1.0 } else { exact as f32 / all as f32 }
+    }
+
+    /// `Σ w·values` per track over the active layers, on every core for large libraries.
+    fn weighted_sum(arrays: &[(&[f32], f32)]) -> Vec<f32> {
+        let n = arrays.first().map_or(0, |(a, _)| a.len());
+        let piece = |rows: std::ops::Range<usize>| {
+            let mut sum = vec![0.0f32; rows.len()];
+            for &(values, w) in arrays {
+                for (s, v) in sum.iter_mut().zip(&values[rows.clone()]) {
+                    *s += w * v;
+                }
+            }
+            sum
+        };
+        crate::parallel::map_ranges("search-rank", n, PARALLEL_MIN_SUMS / arrays.len().max(1), piece).concat()
+    }
+
+    /// The top `k` by exact combined score, from complete layers.
+    fn exact_top(layers: &[MutexGuard<'_, LayerScores>], active: &[(usize, f32)], k: usize, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f32)> {
+        let arrays: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].exact.as_slice(), w)).collect();
+        let combined = Self::weighted_sum(&arrays);
+        let mut top: Vec<(usize, f32)> = combined.into_iter().enumerate().filter(|&(t, _)| eligible(t)).collect();
+        if top.len() > k {
+            top.select_nth_unstable_by(k - 1, best_first);
+            top.truncate(k);
+        }
+        top.sort_unstable_by(best_first);
+        top
+    }
+
+    /// The exact top `k`, reading only the rows of tracks whose combined
+    /// upper bound reaches the `k`-th best score; `None` when so many tracks
+    /// qualify that complete passes are cheaper.
+    fn pruned_top(layers: &mut [MutexGuard<'_, LayerScores>], active: &[(usize, f32)], k: usize, eligible: &dyn Fn(usize) -> bool) -> Option<Vec<(usize, f32)>> {
+        if active.iter().all(|&(l, _)| layers[l].is_complete()) {
+            return Some(Self::exact_top(layers, active, k, eligible));
+        }
+        let (lower, upper) = {
+            let lowers: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].bounds().0, w)).collect();
+            let uppers: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].bounds().1, w)).collect();
+            (Self::weighted_sum(&lowers), Self::weighted_sum(&uppers))
+        };
+        // The k-th best lower bound: the k-th best exact score is at least this.
+        let mut floor = KBest::new(k);
+        for (t, &lo) in lower.iter().enumerate() {
+            if floor.admits(lo) && eligible(t) {
+                floor.push(t, lo);
+            }
+        }
+        let threshold = if floor.is_full() { floor.worst() } else { f32::NEG_INFINITY };
+        let mut candidates: Vec<(usize, f32)> =
+            upper.iter().enumerate().filter(|&(t, &hi)| hi >= threshold && eligible(t)).map(|(t, &hi)| (t, hi)).collect();
+        if candidates.len() * REFINE_MAX_SHARE > lower.len() {
+            return None;
+        }
+        candidates.sort_unstable_by(best_first);
+        let mut best = KBest::new(k);
+        for group in candidates.chunks(REFINE_GROUP) {
+            if best.is_full() && group[0].1 < best.worst() {
+                break;
+            }
+            let tracks: Vec<usize> = group.iter().map(|&(t, _)| t).collect();
+            for &(l, _) in active {
+                layers[l].refine(&tracks);
+            }
+            for &t in &tracks {
+                let score = active.iter().map(|&(l, w)| w * layers[l].exact[t]).sum();
+                if best.admits(score) {
+                    best.push(t, score);
+                }
+            }
+        }
+        Some(best.into_sorted())
+    }
+}
+
+/// Orders `(track, score)` best first, ties to the lower track.
+fn best_first(a: &(usize, f32), b: &(usize, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// The `k` best `(track, score)` pairs seen so far, kept unsorted: fast for the small `k` of a results list.
+struct KBest {
+    k: usize,
+    items: Vec<(usize, f32)>,
+    /// Index in `items` of the worst kept pair, once full.
+    worst: usize,
+}
+
+impl KBest {
+    fn new(k: usize) -> Self {
+        Self { k, items: Vec::with_capacity(k.min(4096)), worst: 0 }
+    }
+
+    fn is_full(&self) -> bool {
+        self.items.len() >= self.k
+    }
+
+    /// The worst kept score (only meaningful once full).
+    fn worst(&self) -> f32 {
+        self.items.get(self.worst).map_or(f32::NEG_INFINITY, |&(_, s)| s)
+    }
+
+    /// Whether a pair with `score` could enter (a tie with the worst may, by index).
+    fn admits(&self, score: f32) -> bool {
+        !self.is_full() || score >= self.worst()
+    }
+
+    fn push(&mut self, track: usize, score: f32) {
+        if self.is_full() {
+            if best_first(&(track, score), &self.items[self.worst]) != std::cmp::Ordering::Less {
+                return;
+            }
+            self.items[self.worst] = (track, score);
+        } else {
+            self.items.push((track, score));
+            if !self.is_full() {
+                return;
+            }
+        }
+        self.worst = (0..self.items.len()).max_by(|&a, &b| best_first(&self.items[a], &self.items[b])).unwrap_or(0);
+    }
+
+    fn into_sorted(mut self) -> Vec<(usize, f32)> {
+        self.items.sort_unstable_by(best_first);
+        self.items
     }
 }
 
@@ -296,13 +344,19 @@ impl QueryScores {
 pub struct SearchEngine {
     snapshot: Arc<LibrarySnapshot>,
     center: bool,
+    pruning: Pruning,
     layers: HashMap<usize, Arc<LayerIndex>>,
 }
 
 impl SearchEngine {
     /// A search engine over `snapshot`; `center` turns on per-layer mean-centring.
     pub fn new(snapshot: Arc<LibrarySnapshot>, center: bool) -> Self {
-        Self { snapshot, center, layers: HashMap::new() }
+        Self::with_pruning(snapshot, center, Pruning::Auto)
+    }
+
+    /// [`Self::new`] with a choice of head pruning (the results are the same; only the work differs).
+    pub fn with_pruning(snapshot: Arc<LibrarySnapshot>, center: bool, pruning: Pruning) -> Self {
+        Self { snapshot, center, pruning, layers: HashMap::new() }
     }
 
     /// The snapshot searched.
@@ -312,24 +366,26 @@ impl SearchEngine {
 
     /// The prepared index of `layer`, building it if needed.
     pub fn layer(&mut self, layer: usize) -> Arc<LayerIndex> {
-        let snapshot = &self.snapshot;
-        let center = self.center;
-        self.layers.entry(layer).or_insert_with(|| Arc::new(LayerIndex::build(snapshot.clone(), layer, center))).clone()
+        let (snapshot, center, pruning) = (&self.snapshot, self.center, self.pruning);
+        self.layers.entry(layer).or_insert_with(|| Arc::new(LayerIndex::build_with(snapshot.clone(), layer, center, pruning))).clone()
     }
 
-    /// Computes the similarity arrays of `query` for each facet (once per distinct layer).
+    /// Prepares `query`'s similarities for each facet (once per distinct
+    /// layer): exact arrays for small layers, head bounds for large ones.
     pub fn query(&mut self, query: usize, facets: &[Facet]) -> QueryScores {
-        let mut per_layer: HashMap<usize, Arc<Vec<f32>>> = HashMap::new();
-        let facet_scores = facets
+        let mut distinct: Vec<usize> = Vec::new();
+        let facet_layers = facets
             .iter()
-            .map(|facet| {
-                per_layer
-                    .entry(facet.layer)
-                    .or_insert_with(|| Arc::new(self.layer(facet.layer).similarities(query)))
-                    .clone()
+            .map(|facet| match distinct.iter().position(|&l| l == facet.layer) {
+                Some(slot) => slot,
+                None => {
+                    distinct.push(facet.layer);
+                    distinct.len() - 1
+                }
             })
             .collect();
-        QueryScores { query, facets: facets.to_vec(), facet_scores }
+        let layers = distinct.iter().map(|&layer| Mutex::new(LayerScores::new(self.layer(layer), query))).collect();
+        QueryScores { query, facets: facets.to_vec(), facet_layers, layers }
     }
 
     /// The exclusion test for `query` as a closure over track indices.
@@ -427,7 +483,8 @@ mod tests {
         QueryScores {
             query: 0,
             facets: (0..arrays.len()).map(|i| Facet { name: format!("f{i}"), layer: i }).collect(),
-            facet_scores: arrays.into_iter().map(Arc::new).collect(),
+            facet_layers: (0..arrays.len()).collect(),
+            layers: arrays.into_iter().map(|a| Mutex::new(LayerScores::complete_from(a))).collect(),
         }
     }
 
@@ -456,27 +513,5 @@ mod tests {
         let centred = normalized_rows(m, true);
         assert!(centred.row(0).dot(&centred.row(1)) < 0.0);
         assert!((centred.row(0).dot(&centred.row(0)) - 1.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn f16_kernel_matches_a_plain_dot_for_every_tail_length() {
-        let mut rng = crate::prng::SplitMix64(7);
-        for dim in [1, 7, 8, 31, 32, 33, 64, 200, 753, 768] {
-            let rows = 5;
-            let data: Vec<half::f16> = (0..rows * dim + 3).map(|_| half::f16::from_f32(rng.symmetric_unit())).collect();
-            let query: Vec<f32> = (0..dim).map(|_| rng.symmetric_unit()).collect();
-            // Rows at odd offsets, in any order, plus a missing one.
-            let offsets = vec![3, 3 + 2 * dim, MISSING_ROW, 3 + dim, 0];
-            let mut out = vec![f32::NAN; offsets.len()];
-            f16_kernel::dots(&data, &offsets, dim, &query, &mut out);
-            for (&offset, &got) in offsets.iter().zip(&out) {
-                let expected: f32 = if offset == MISSING_ROW {
-                    0.0
-                } else {
-                    data[offset..offset + dim].iter().zip(&query).map(|(a, b)| a.to_f32() * b).sum()
-                };
-                assert!((got - expected).abs() <= 1e-4 * (1.0 + expected.abs()), "dim {dim}: {got} vs {expected}");
-            }
-        }
     }
 }

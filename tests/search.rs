@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata::prng::SplitMix64;
-use strata::search::{Facet, LayerIndex, SearchEngine, normalized_rows};
+use strata::layer_index::{LayerIndex, Pruning};
+use strata::search::{Facet, SearchEngine, SearchResult, normalized_rows};
 use strata::snapshot::LibrarySnapshot;
 use support::*;
 
@@ -45,6 +46,50 @@ fn store_scan_equals_in_memory_cosine_with_and_without_centring() {
     let scores = engine.query(0, &[Facet { name: "l0".into(), layer: 0 }]);
     let top = scores.rank(&[1.0], 20, &|_| false);
     assert!(top.iter().all(|r| r.track % 7 == 0), "{:?}", top.iter().map(|r| r.track).collect::<Vec<_>>());
+}
+
+/// Rankings with head pruning are the full passes' rankings, bit for bit,
+/// for any weights, exclusion and k, before and after a weight change; on
+/// library-like embeddings they read a small part of the store.
+#[test]
+fn pruned_rankings_equal_full_passes() {
+    let dims = [768, 256, 50];
+    let tracks = 4_000;
+    for (decay, most_read) in [(2.0, 0.45), (1.0, 1.0), (0.0, 1.0)] {
+        let tmp = tempfile::tempdir().unwrap();
+        write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
+        let mut embeddings = LibraryLikeEmbeddings::new(5, decay);
+        write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, l, d| embeddings.vector(t, l, d));
+        let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), "synthetic").unwrap());
+        let mut pruned = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Always);
+        let mut full = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Never);
+        // Heads only where the energy concentrates enough for their bounds to skip rows, and never on a 50-dim layer.
+        let heads: Vec<bool> = (0..dims.len()).map(|l| pruned.layer(l).head_width().is_some()).collect();
+        assert_eq!(heads, [decay >= 2.0, decay >= 2.0, false], "decay {decay}");
+        let facets: Vec<Facet> = [0, 1, 2, 0].iter().map(|&layer| Facet { name: format!("l{layer}"), layer }).collect();
+        let mut rng = SplitMix64(3);
+        let mut read = Vec::new();
+        for query in [0, 17, 1999, tracks - 1] {
+            let (bounded, exact) = (pruned.query(query, &facets), full.query(query, &facets));
+            let excluded = |t: usize| t % 5 == query % 5 && t.is_multiple_of(3);
+            for round in 0..6 {
+                let weights: Vec<f32> = match round {
+                    0 => vec![1.0, 0.0, 0.0, 0.0],
+                    1 => vec![0.0, 1.0, 0.0, 0.0],
+                    _ => (0..facets.len()).map(|_| (rng.symmetric_unit() + 0.3).max(0.0)).collect(),
+                };
+                for k in [1, 10, 50] {
+                    let key = |r: &[SearchResult]| r.iter().map(|r| (r.track, r.score.to_bits(), r.facet_scores.iter().map(|s| s.to_bits()).collect::<Vec<_>>())).collect::<Vec<_>>();
+                    let (got, expected) = (bounded.rank(&weights, k, &excluded), exact.rank(&weights, k, &excluded));
+                    assert_eq!(key(&got), key(&expected), "decay {decay}, query {query}, weights {weights:?}, k {k}");
+                    assert_eq!(got.len(), k);
+                }
+            }
+            read.push(bounded.exact_share());
+        }
+        let mean_read = read.iter().sum::<f32>() / read.len() as f32;
+        assert!(mean_read <= most_read, "decay {decay}: the rankings read {mean_read} of the cosines");
+    }
 }
 
 fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {

@@ -34,6 +34,9 @@ use tasks::{LibraryView, WorkerMessage, Workers};
 
 const SETTINGS_KEY: &str = "strata-settings";
 
+/// How many results the results list shows.
+const RESULTS_LISTED: usize = 50;
+
 /// Opens the main window and runs until it is closed.
 pub fn run_window(data_dir: DataDir) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
@@ -386,12 +389,14 @@ impl StrataApp {
         let tracks = &library.snapshot.tracks;
         let exclusion = self.exclusion();
         let query = scores.query;
-        self.results = scores.rank(&self.weights(), 50, &|t| is_excluded(tracks, query, t, exclusion));
+        self.results = scores.rank(&self.weights(), RESULTS_LISTED, &|t| is_excluded(tracks, query, t, exclusion));
     }
 
     fn request_query(&mut self) {
         if let Some(track) = self.selected {
-            self.workers.query(self.generation, track, self.facets());
+            let (facets, weights) = (self.facets(), self.weights());
+            let exclusion = self.exclusion();
+            self.workers.query(tasks::QueryRequest { generation: self.generation, track, facets, weights, exclusion, k: RESULTS_LISTED });
         }
     }
 
@@ -546,6 +551,12 @@ impl StrataApp {
                 WorkerMessage::ProjectionReady(key, layout) => self.map.ready(key, layout),
                 WorkerMessage::ProjectionPlaced(key, layout) => self.map.placed(key, layout),
                 WorkerMessage::ProjectionFailed(key, error) => self.map.failed(key, error),
+                WorkerMessage::ResultsReady(generation, track, results) => {
+                    let waiting = self.query_scores.as_ref().is_none_or(|q| q.query != track);
+                    if generation == self.generation && Some(track) == self.selected && waiting {
+                        self.results = results;
+                    }
+                }
                 WorkerMessage::QueryReady(generation, scores) => {
                     if generation == self.generation && Some(scores.query) == self.selected {
                         self.query_scores = Some(scores);

@@ -19,7 +19,7 @@ use crate::indexer::catalog_path;
 use crate::map::{Layout, MapSource, Method};
 use crate::model::ModelInfo;
 use crate::probe::ProbeTable;
-use crate::search::{Facet, PassageMatch, QueryScores, SearchEngine, best_passage};
+use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchEngine, SearchResult, best_passage};
 use crate::snapshot::LibrarySnapshot;
 
 /// What the window shows of one model's library, swapped in whole.
@@ -87,7 +87,9 @@ pub enum WorkerMessage {
     ProjectionPlaced(ProjectionKey, Option<Arc<MapLayout>>),
     /// A projection failed with this reason, or (`None`) was cancelled.
     ProjectionFailed(ProjectionKey, Option<String>),
-    /// Per-facet similarities of a query.
+    /// A query's first results (generation, query track, results).
+    ResultsReady(u64, usize, Vec<SearchResult>),
+    /// Per-facet similarities of a query, complete: reranking reads no vector.
     QueryReady(u64, Arc<QueryScores>),
     /// The best passage pair between two tracks.
     PassageReady(usize, usize, Option<PassageMatch>),
@@ -100,9 +102,26 @@ pub enum WorkerMessage {
 }
 
 /// Requests to the search thread.
+/// A query as the window asks it: the first results come back for these
+/// weights and exclusion, then the complete similarities for reranking.
+pub struct QueryRequest {
+    /// The library generation the track index belongs to.
+    pub generation: u64,
+    /// The query track.
+    pub track: usize,
+    /// What to compare on.
+    pub facets: Vec<Facet>,
+    /// Weight per facet for the first results.
+    pub weights: Vec<f32>,
+    /// Tracks to leave out of the first results.
+    pub exclusion: Exclusion,
+    /// How many first results.
+    pub k: usize,
+}
+
 enum SearchRequest {
     Snapshot(u64, Arc<LibrarySnapshot>, bool),
-    Query(u64, usize, Vec<Facet>),
+    Query(QueryRequest),
     Passage(usize, usize),
 }
 
@@ -187,9 +206,9 @@ impl Workers {
         let _ = self.search.send(SearchRequest::Snapshot(generation, snapshot, center));
     }
 
-    /// Asks for a query's per-facet similarities.
-    pub fn query(&self, generation: u64, track: usize, facets: Vec<Facet>) {
-        let _ = self.search.try_send(SearchRequest::Query(generation, track, facets));
+    /// Asks for a query's first results, then its per-facet similarities.
+    pub fn query(&self, request: QueryRequest) {
+        let _ = self.search.try_send(SearchRequest::Query(request));
     }
 
     /// Asks for the best passage pair of two tracks.
@@ -203,13 +222,21 @@ fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMess
     for request in requests {
         match request {
             SearchRequest::Snapshot(generation, snapshot, center) => engine = Some((generation, SearchEngine::new(snapshot, center))),
-            SearchRequest::Query(generation, track, facets) => {
+            SearchRequest::Query(request) => {
                 if let Some((current, engine)) = &mut engine
-                    && *current == generation
-                    && track < engine.snapshot().len()
+                    && *current == request.generation
+                    && request.track < engine.snapshot().len()
                 {
-                    let scores = engine.query(track, &facets);
-                    let _ = answers.send(WorkerMessage::QueryReady(generation, Arc::new(scores)));
+                    // Large layers rank from head bounds, reading few rows: the
+                    // results go out first. Completing the similarities then
+                    // lets the window rerank without touching the store.
+                    let scores = engine.query(request.track, &request.facets);
+                    let excluded = engine.exclusion_filter(request.track, request.exclusion);
+                    let results = scores.rank(&request.weights, request.k, &excluded);
+                    let _ = answers.send(WorkerMessage::ResultsReady(request.generation, request.track, results));
+                    ctx.request_repaint();
+                    scores.complete();
+                    let _ = answers.send(WorkerMessage::QueryReady(request.generation, Arc::new(scores)));
                 }
             }
             SearchRequest::Passage(query, result) => {

@@ -178,3 +178,69 @@ pub fn tag_library(music: &Path) {
         }
     }
 }
+
+/// Library-like synthetic embeddings for search tests and benchmarks.
+///
+/// Tracks come in albums of 12 and albums in composers of 16. A track's
+/// vector on each layer is a shared offset (so centring matters) plus
+/// composer, album and track parts (variance shares 0.3, 0.3 and 0.4).
+/// Their variance along direction `i` falls as `i^-decay`, the power law of
+/// learned embeddings' spectra (MusicNN's per-window vectors on the
+/// development library fit `decay` ≈ 2.1); `decay` 0 spreads it evenly.
+/// Two Householder reflections per layer turn those directions off the
+/// coordinate axes. Values are hashed from (seed, part, group, layer, i),
+/// so any track is generated alone and in any order.
+pub struct LibraryLikeEmbeddings {
+    seed: u64,
+    decay: f32,
+    /// Per (layer, dimension): the scale of each direction and the two reflection vectors.
+    shapes: std::collections::HashMap<(usize, usize), LayerShape>,
+}
+
+/// One layer's direction scales and reflection vectors.
+type LayerShape = (Vec<f32>, [Vec<f32>; 2]);
+
+impl LibraryLikeEmbeddings {
+    /// Embeddings with spectral decay `decay`, repeatable for `seed`.
+    pub fn new(seed: u64, decay: f32) -> Self {
+        Self { seed, decay, shapes: Default::default() }
+    }
+
+    fn uniform(&self, part: u64, group: u64, layer: usize, i: usize) -> f32 {
+        let key = self.seed ^ part.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ group.wrapping_mul(0xD1B5_4A32_D192_ED03)
+            ^ ((layer as u64) << 48) ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407);
+        strata::prng::SplitMix64(key).symmetric_unit() * 3f32.sqrt()
+    }
+
+    /// Track `track`'s vector on `layer` (of `dim` dimensions).
+    pub fn vector(&mut self, track: usize, layer: usize, dim: usize) -> Vec<f32> {
+        let (album, composer) = ((track / 12) as u64, (track / (12 * 16)) as u64);
+        if !self.shapes.contains_key(&(layer, dim)) {
+            let scales: Vec<f32> = (1..=dim).map(|i| (i as f32).powf(-self.decay / 2.0)).collect();
+            let reflection = |r: u64| {
+                let v: Vec<f32> = (0..dim).map(|i| self.uniform(10 + r, 0, layer, i)).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.into_iter().map(|x| x / norm).collect::<Vec<f32>>()
+            };
+            let shape = (scales, [reflection(0), reflection(1)]);
+            self.shapes.insert((layer, dim), shape);
+        }
+        let (scales, reflections) = &self.shapes[&(layer, dim)];
+        let mut v: Vec<f32> = (0..dim)
+            .map(|i| {
+                let parts = 0.3f32.sqrt() * self.uniform(1, composer, layer, i)
+                    + 0.3f32.sqrt() * self.uniform(2, album, layer, i)
+                    + 0.4f32.sqrt() * self.uniform(3, track as u64, layer, i);
+                scales[i] * parts
+            })
+            .collect();
+        for r in reflections {
+            let along = 2.0 * v.iter().zip(r).map(|(a, b)| a * b).sum::<f32>();
+            v.iter_mut().zip(r).for_each(|(a, b)| *a -= along * b);
+        }
+        for (i, x) in v.iter_mut().enumerate() {
+            *x += 0.5 * self.uniform(0, 0, layer, i);
+        }
+        v
+    }
+}

@@ -1,0 +1,427 @@
+//! One layer of a snapshot prepared for exact cosine search straight from
+//! the memory-mapped f16 store.
+//!
+//! No copy of the vectors is made: the index keeps the library mean (for
+//! centring) and one inverse norm per track. With `q̂ = (q − μ)/|q − μ|`,
+//! `cos(q, t) = (q̂·t − q̂·μ) / |t − μ|`, so scoring every track is one pass
+//! over the mapped rows.
+//!
+//! Large layers also keep a *head*: the leading principal coordinates of
+//! every centred unit vector. Splitting unit vectors into those coordinates
+//! and the rest, `cos(q, t) = c_q·c_t + r_q·r_t` with `|r_q·r_t| ≤ |r_q|·|r_t|`
+//! (Cauchy–Schwarz), so one pass over the short head bounds every cosine,
+//! and a search only reads the full rows of tracks whose bound can reach its
+//! results. Music embeddings concentrate their energy in few directions,
+//! which makes the bounds tight; when they are not, a search falls back to
+//! the full pass. Either way the result is exact.
+
+use std::sync::Arc;
+
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+use ndarray::{Array2, s};
+
+use crate::snapshot::LibrarySnapshot;
+
+/// Sentinel offset for a track whose row the store lacks (a consistent store has none).
+const MISSING_ROW: usize = usize::MAX;
+
+/// Fewer f16 values than this per thread, and starting the thread costs more than it saves.
+const PARALLEL_MIN_VALUES: usize = 1 << 21;
+
+/// With [`Pruning::Auto`], layers with fewer stored values than this get no
+/// head: a full pass over 13 such layers reads under 0.5 GB, about 20 ms.
+const HEAD_MIN_VALUES: usize = 1 << 24;
+
+/// Rows sampled to fit a head's axes.
+const HEAD_SAMPLE_ROWS: usize = 2048;
+
+/// The share of energy 64 axes must keep before a wider head is fitted.
+const HEAD_FEW_AXES_ENERGY: f32 = 0.8;
+
+/// Head sizes grow in steps of the f16 kernel's 32-value body.
+const HEAD_STEP: usize = 32;
+
+/// A head is as short as keeps this share of the unit vectors' energy on the sample.
+const HEAD_ENERGY: f32 = 0.95;
+
+/// Added to every head bound: covers the f16 rounding of head coordinates
+/// (relative 2⁻¹¹ of a product of unit vectors) and the f32 rounding of
+/// both the head and the full dot products, with room to spare.
+const BOUND_MARGIN: f32 = 1e-3;
+
+/// Added to every squared residual norm, so that f32 rounding of `1 − |c|²`
+/// can only overstate a residual.
+const RESIDUAL_SLACK: f32 = 1e-5;
+
+/// Whether an index keeps a head to bound cosines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pruning {
+    /// A head for layers large enough that a full pass costs more than a frame.
+    #[default]
+    Auto,
+    /// A head for every layer wide enough to have one (at least 128 dimensions).
+    Always,
+    /// No head: every query reads every row.
+    Never,
+}
+
+/// The leading principal coordinates of a layer's centred unit vectors.
+struct LayerHead {
+    /// `dim × width`, orthonormal columns.
+    axes: Array2<f32>,
+    /// Head coordinates, `tracks × width`, row-major.
+    coords: Vec<f16>,
+    /// Norm of each track's unit vector outside the head, rounded up.
+    residuals: Vec<f32>,
+}
+
+impl LayerHead {
+    fn width(&self) -> usize {
+        self.axes.ncols()
+    }
+}
+
+/// See the module doc.
+pub struct LayerIndex {
+    snapshot: Arc<LibrarySnapshot>,
+    layer: usize,
+    dim: usize,
+    /// Element offset of each track's row in the layer's f16 data.
+    row_offsets: Vec<usize>,
+    /// The library mean (zero without centring).
+    mean: Vec<f32>,
+    /// `1 / |t − μ|` per track; 0 for zero or missing rows.
+    inverse_norms: Vec<f32>,
+    head: Option<LayerHead>,
+}
+
+/// A query track prepared for one layer: its centred unit vector and head coordinates.
+pub struct QueryVector {
+    unit: Vec<f32>,
+    unit_dot_mean: f32,
+    head: Vec<f32>,
+    residual: f32,
+}
+
+impl LayerIndex {
+    /// Prepares `layer` of `snapshot` with [`Pruning::Auto`]; with `center`,
+    /// the library mean is subtracted from every vector, which removes the
+    /// direction all tracks share.
+    pub fn build(snapshot: Arc<LibrarySnapshot>, layer: usize, center: bool) -> Self {
+        Self::build_with(snapshot, layer, center, Pruning::Auto)
+    }
+
+    /// [`Self::build`] with a choice of pruning.
+    pub fn build_with(snapshot: Arc<LibrarySnapshot>, layer: usize, center: bool, pruning: Pruning) -> Self {
+        let dim = snapshot.layer_dim(layer);
+        let row_offsets: Vec<usize> =
+            (0..snapshot.len()).map(|track| snapshot.layer_row_offset(layer, track).unwrap_or(MISSING_ROW)).collect();
+        let data = snapshot.layer_data(layer);
+        let mut row = vec![0.0f32; dim];
+        let mut mean = vec![0.0f32; dim];
+        let present = row_offsets.iter().filter(|&&o| o != MISSING_ROW).count();
+        if center && present > 1 {
+            let mut sum = vec![0.0f64; dim];
+            for &offset in row_offsets.iter().filter(|&&o| o != MISSING_ROW) {
+                data[offset..offset + dim].convert_to_f32_slice(&mut row);
+                for (s, &v) in sum.iter_mut().zip(&row) {
+                    *s += f64::from(v);
+                }
+            }
+            for (m, s) in mean.iter_mut().zip(sum) {
+                *m = (s / present as f64) as f32;
+            }
+        }
+        let inverse_norms = row_offsets
+            .iter()
+            .map(|&offset| {
+                if offset == MISSING_ROW {
+                    return 0.0;
+                }
+                data[offset..offset + dim].convert_to_f32_slice(&mut row);
+                let norm = row.iter().zip(&mean).map(|(&v, &m)| (v - m) * (v - m)).sum::<f32>().sqrt();
+                if norm > 0.0 { 1.0 / norm } else { 0.0 }
+            })
+            .collect();
+        let mut index = Self { snapshot, layer, dim, row_offsets, mean, inverse_norms, head: None };
+        let wants_head = match pruning {
+            Pruning::Auto => present * dim >= HEAD_MIN_VALUES,
+            Pruning::Always => true,
+            Pruning::Never => false,
+        };
+        if wants_head {
+            index.head = index.fit_head();
+        }
+        index
+    }
+
+    /// Number of tracks.
+    pub fn len(&self) -> usize {
+        self.row_offsets.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.row_offsets.is_empty()
+    }
+
+    /// How many head coordinates bound this layer's cosines, if it has a head.
+    pub fn head_width(&self) -> Option<usize> {
+        self.head.as_ref().map(LayerHead::width)
+    }
+
+    /// Cosine of track `query` to every track (all zero if its row is missing).
+    pub fn similarities(&self, query: usize) -> Vec<f32> {
+        self.exact_all(&self.query_vector(query))
+    }
+
+    /// Centred unit vectors of `tracks` as rows of a matrix (zero rows for missing or zero vectors).
+    fn unit_rows(&self, tracks: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
+        let data = self.snapshot.layer_data(self.layer);
+        let mut rows = Array2::<f32>::zeros((tracks.len(), self.dim));
+        for (mut out, track) in rows.rows_mut().into_iter().zip(tracks) {
+            let (Some(&offset), Some(&inverse_norm)) = (self.row_offsets.get(track), self.inverse_norms.get(track)) else {
+                continue;
+            };
+            if offset == MISSING_ROW || inverse_norm == 0.0 {
+                continue;
+            }
+            if let Some(out) = out.as_slice_mut() {
+                data[offset..offset + self.dim].convert_to_f32_slice(out);
+                for (v, &m) in out.iter_mut().zip(&self.mean) {
+                    *v = (*v - m) * inverse_norm;
+                }
+            }
+        }
+        rows
+    }
+
+    /// Fits the head's axes on a sample of rows and projects every row. The
+    /// head is as short as keeps [`HEAD_ENERGY`] of the sample's energy
+    /// (in steps of 32, at most a quarter of the layer); a layer that needs
+    /// more gets no head, since its bounds would be too loose to skip rows.
+    fn fit_head(&self) -> Option<LayerHead> {
+        let most = self.dim / 4 / HEAD_STEP * HEAD_STEP;
+        let n = self.len();
+        if most == 0 || n < 2 * most {
+            return None;
+        }
+        let sample = self.unit_rows((0..n).step_by(n.div_ceil(HEAD_SAMPLE_ROWS)));
+        let total: f32 = sample.iter().map(|v| v * v).sum();
+        // Fit a few axes first: learned embeddings usually need no more. Only
+        // when those already hold most of the energy can three times as many
+        // reach the target, and only then is the larger fit worth its time.
+        let mut axes = None;
+        let few = (2 * HEAD_STEP).min(most);
+        for dims in [few, most] {
+            let principal = match crate::pca::fit(&sample, dims) {
+                Ok((principal, _)) => principal,
+                Err(e) => {
+                    log::warn!("layer {}: no search head ({e}); queries read every row", self.layer);
+                    return None;
+                }
+            };
+            let coords = sample.dot(&principal.axes);
+            let width = (HEAD_STEP..=dims)
+                .step_by(HEAD_STEP)
+                .find(|&w| coords.slice(s![.., ..w]).iter().map(|v| v * v).sum::<f32>() >= HEAD_ENERGY * total);
+            if let Some(width) = width {
+                axes = Some(principal.axes.slice(s![.., ..width]).to_owned());
+                break;
+            }
+            let kept = coords.iter().map(|v| v * v).sum::<f32>() / total.max(f32::MIN_POSITIVE);
+            if dims == most || kept < HEAD_FEW_AXES_ENERGY {
+                log::debug!("layer {}: {dims} principal axes keep {kept:.2} of the energy; no search head", self.layer);
+                break;
+            }
+        }
+        let axes = axes?;
+        let width = axes.ncols();
+        let piece = |tracks: std::ops::Range<usize>| -> (Vec<f16>, Vec<f32>) {
+            let mut coords = Vec::with_capacity(tracks.len() * width);
+            let mut residuals = Vec::with_capacity(tracks.len());
+            for block in tracks.clone().step_by(256).map(|start| start..(start + 256).min(tracks.end)) {
+                let units = self.unit_rows(block);
+                let head = units.dot(&axes);
+                for (unit, head) in units.rows().into_iter().zip(head.rows()) {
+                    let energy = unit.dot(&unit) - head.dot(&head);
+                    residuals.push((energy.max(0.0) + RESIDUAL_SLACK).sqrt());
+                    coords.extend(head.iter().map(|&v| f16::from_f32(v)));
+                }
+            }
+            (coords, residuals)
+        };
+        let pieces = crate::parallel::map_ranges("search-head", n, PARALLEL_MIN_VALUES / self.dim, piece);
+        let (coords, residuals) = pieces.into_iter().fold((Vec::new(), Vec::new()), |(mut c, mut r), (pc, pr)| {
+            c.extend(pc);
+            r.extend(pr);
+            (c, r)
+        });
+        Some(LayerHead { axes, coords, residuals })
+    }
+
+    /// Prepares track `query` (a zero vector if its row is missing).
+    pub fn query_vector(&self, query: usize) -> QueryVector {
+        let unit = self.unit_rows(std::iter::once(query)).into_raw_vec_and_offset().0;
+        let unit_dot_mean = unit.iter().zip(&self.mean).map(|(u, m)| u * m).sum();
+        let (head, residual) = match &self.head {
+            Some(head) => {
+                let coords = ndarray::ArrayView1::from(&unit).dot(&head.axes).to_vec();
+                let energy = unit.iter().map(|v| v * v).sum::<f32>() - coords.iter().map(|v| v * v).sum::<f32>();
+                (coords, (energy.max(0.0) + RESIDUAL_SLACK).sqrt())
+            }
+            None => (Vec::new(), 0.0),
+        };
+        QueryVector { unit, unit_dot_mean, head, residual }
+    }
+
+    /// Exact cosines of `tracks` to the query, written to `out`. The same
+    /// arithmetic as [`Self::exact_all`], so both give identical values.
+    pub fn exact_rows(&self, query: &QueryVector, tracks: &[usize], out: &mut [f32]) {
+        let offsets: Vec<usize> = tracks.iter().map(|&t| self.row_offsets[t]).collect();
+        f16_kernel::dots(self.snapshot.layer_data(self.layer), offsets.iter().copied(), self.dim, &query.unit, out);
+        for (s, &t) in out.iter_mut().zip(tracks) {
+            *s = (*s - query.unit_dot_mean) * self.inverse_norms[t];
+        }
+    }
+
+    /// Exact cosines of every track to the query: one pass over the layer, on every core.
+    pub fn exact_all(&self, query: &QueryVector) -> Vec<f32> {
+        let data = self.snapshot.layer_data(self.layer);
+        let piece = |rows: std::ops::Range<usize>| {
+            let mut out = vec![0.0f32; rows.len()];
+            f16_kernel::dots(data, self.row_offsets[rows.clone()].iter().copied(), self.dim, &query.unit, &mut out);
+            for (s, &inverse_norm) in out.iter_mut().zip(&self.inverse_norms[rows]) {
+                *s = (*s - query.unit_dot_mean) * inverse_norm;
+            }
+            out
+        };
+        crate::parallel::map_ranges("search-scan", self.len(), PARALLEL_MIN_VALUES / self.dim.max(1), piece).concat()
+    }
+
+    /// Lower and upper bounds of every track's cosine from the head, if the
+    /// layer has one: `c_q·c_t ∓ (|r_q|·|r_t| + margin)`.
+    pub fn bounds(&self, query: &QueryVector) -> Option<(Vec<f32>, Vec<f32>)> {
+        let head = self.head.as_ref()?;
+        let width = head.width();
+        let piece = |rows: std::ops::Range<usize>| {
+            let mut lower = vec![0.0f32; rows.len()];
+            f16_kernel::dots(&head.coords, rows.clone().map(|t| t * width), width, &query.head, &mut lower);
+            let mut upper = lower.clone();
+            for ((lo, hi), &residual) in lower.iter_mut().zip(&mut upper).zip(&head.residuals[rows]) {
+                let slack = query.residual * residual + BOUND_MARGIN;
+                *lo -= slack;
+                *hi += slack;
+            }
+            (lower, upper)
+        };
+        let pieces = crate::parallel::map_ranges("search-head", self.len(), PARALLEL_MIN_VALUES / width, piece);
+        Some(pieces.into_iter().fold((Vec::new(), Vec::new()), |(mut lower, mut upper), (lo, hi)| {
+            lower.extend(lo);
+            upper.extend(hi);
+            (lower, upper)
+        }))
+    }
+}
+
+/// Dot products of one f32 query with f16 rows: an AVX2/F16C/FMA kernel
+/// where the CPU has it (checked at run time), a portable loop otherwise.
+mod f16_kernel {
+    use half::f16;
+    use half::slice::HalfFloatSliceExt;
+
+    use super::MISSING_ROW;
+
+    /// `out[i] = data[offsets[i]..][..dim] · query`, 0 for missing rows.
+    pub fn dots(data: &[f16], offsets: impl Iterator<Item = usize>, dim: usize, query: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
+            // SAFETY: the features the function is compiled for were just detected.
+            unsafe { x86::dots(data, offsets, dim, query, out) };
+            return;
+        }
+        let mut row = vec![0.0f32; dim];
+        for (o, offset) in out.iter_mut().zip(offsets) {
+            *o = if offset == MISSING_ROW {
+                0.0
+            } else {
+                data[offset..offset + dim].convert_to_f32_slice(&mut row);
+                row.iter().zip(query).map(|(a, b)| a * b).sum()
+            };
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::*;
+
+        use half::f16;
+
+        use super::MISSING_ROW;
+
+        /// See [`super::dots`]; needs AVX2, FMA and F16C.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn dots(data: &[f16], offsets: impl Iterator<Item = usize>, dim: usize, query: &[f32], out: &mut [f32]) {
+            let body = dim / 32 * 32;
+            for (o, offset) in out.iter_mut().zip(offsets) {
+                if offset == MISSING_ROW {
+                    *o = 0.0;
+                    continue;
+                }
+                let row = &data[offset..offset + dim];
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                while i < body {
+                    for (lane, a) in acc.iter_mut().enumerate() {
+                        let at = i + 8 * lane;
+                        // SAFETY: `at + 8 <= body <= dim` = the lengths of `row` and `query`;
+                        // unaligned loads are allowed for both.
+                        unsafe {
+                            let halves = _mm_loadu_si128(row.as_ptr().add(at).cast());
+                            let q = _mm256_loadu_ps(query.as_ptr().add(at));
+                            *a = _mm256_fmadd_ps(_mm256_cvtph_ps(halves), q, *a);
+                        }
+                    }
+                    i += 32;
+                }
+                let sum = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+                let mut lanes = [0.0f32; 8];
+                // SAFETY: `lanes` holds exactly 8 f32.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+                let tail: f32 = row[body..].iter().zip(&query[body..]).map(|(a, b)| a.to_f32() * b).sum();
+                *o = lanes.iter().sum::<f32>() + tail;
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn matches_a_plain_dot_for_every_tail_length() {
+            let mut rng = crate::prng::SplitMix64(7);
+            for dim in [1, 7, 8, 31, 32, 33, 64, 200, 753, 768] {
+                let rows = 5;
+                let data: Vec<f16> = (0..rows * dim + 3).map(|_| f16::from_f32(rng.symmetric_unit())).collect();
+                let query: Vec<f32> = (0..dim).map(|_| rng.symmetric_unit()).collect();
+                // Rows at odd offsets, in any order, plus a missing one.
+                let offsets = [3, 3 + 2 * dim, MISSING_ROW, 3 + dim, 0];
+                let mut out = vec![f32::NAN; offsets.len()];
+                dots(&data, offsets.iter().copied(), dim, &query, &mut out);
+                for (&offset, &got) in offsets.iter().zip(&out) {
+                    let expected: f32 = if offset == MISSING_ROW {
+                        0.0
+                    } else {
+                        data[offset..offset + dim].iter().zip(&query).map(|(a, b)| a.to_f32() * b).sum()
+                    };
+                    assert!((got - expected).abs() <= 1e-4 * (1.0 + expected.abs()), "dim {dim}: {got} vs {expected}");
+                }
+            }
+        }
+    }
+}
