@@ -16,6 +16,7 @@ use crate::aspects::{ASPECTS, aspect_by_name, resolve_aspects};
 use crate::data_dir::DataDir;
 use crate::eval::evaluate_rankings;
 use crate::label_source;
+use crate::layer_index::Pruning;
 use crate::library_probe;
 use crate::map;
 use crate::probe::ProbeOptions;
@@ -637,6 +638,8 @@ fn short_descriptor(key: &str) -> String {
 fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args: &QueryArgs, json: bool) -> anyhow::Result<i32> {
     let mut prepared = prepare_search(data_dir, args)?;
     let snapshot = prepared.engine.snapshot().clone();
+    // Evaluation ranks every track for every query: search heads would only add work.
+    prepared.engine = SearchEngine::with_pruning(snapshot.clone(), !args.no_center, Pruning::Never);
     let labels = label_source::track_labels(&snapshot.tracks, label, labels_csv)?;
     if labels.iter().all(Option::is_none) {
         anyhow::bail!("no track has a '{label}' label");

@@ -4,10 +4,11 @@
 //! track by cosine on its own layer; the combined score is
 //! `Σ wᵢ·simᵢ / Σ wᵢ`. Layers are never averaged before comparing. A query
 //! keeps one similarity array per distinct layer, so a weight change only
-//! re-sums them: O(tracks × facets), no model run. On large layers the
+//! re-sums them: O(tracks × layers), no model run. On large layers the
 //! arrays start as bounds from the layer's head (see [`crate::layer_index`])
-//! and a ranking reads only the rows that can reach its results; the
-//! ranking is exact either way. Also finds the best-matching pair of
+//! and a ranking reads only the rows that can reach its results, and after
+//! a weight change only those it had not read; the ranking is exact either
+//! way. Also finds the best-matching pair of
 //! windows between two tracks for passage playback. Reads snapshots;
 //! writes nothing.
 
@@ -118,10 +119,11 @@ impl LayerScores {
         }
     }
 
-    /// Makes every cosine exact with one pass over the layer.
+    /// Makes every cosine exact with one pass over the layer (computed
+    /// before anything changes, so a panic mid-pass leaves the bounds intact).
     fn complete(&mut self) {
-        if let Some((index, vector)) = self.source.take() {
-            *self = Self::complete_from(index.exact_all(&vector));
+        if let Some((index, vector)) = &self.source {
+            *self = Self::complete_from(index.exact_all(vector));
         }
     }
 }
@@ -142,9 +144,13 @@ pub struct QueryScores {
     layers: Vec<Mutex<LayerScores>>,
 }
 
-/// When a ranking's candidates are more than this share of the library,
+/// When a ranking's candidates are more than one in this many tracks,
 /// reading their rows one by one costs more than a pass over the layer.
-const REFINE_MAX_SHARE: usize = 8;
+const REFINE_MAX_ONE_IN: usize = 8;
+
+/// Above this many results, the threshold comes from a selection over all
+/// lower bounds rather than from a running list of the best.
+const RUNNING_BEST_MAX: usize = 256;
 
 /// Fewer weighted terms than this per thread, and starting the thread costs more than it saves.
 const PARALLEL_MIN_SUMS: usize = 1 << 19;
@@ -254,16 +260,25 @@ impl QueryScores {
             (Self::weighted_sum(&lowers), Self::weighted_sum(&uppers))
         };
         // The k-th best lower bound: the k-th best exact score is at least this.
-        let mut floor = KBest::new(k);
-        for (t, &lo) in lower.iter().enumerate() {
-            if floor.admits(lo) && eligible(t) {
-                floor.push(t, lo);
+        let threshold = if k <= RUNNING_BEST_MAX {
+            let mut floor = KBest::new(k);
+            for (t, &lo) in lower.iter().enumerate() {
+                if floor.admits(lo) && eligible(t) {
+                    floor.push(t, lo);
+                }
             }
-        }
-        let threshold = if floor.is_full() { floor.worst() } else { f32::NEG_INFINITY };
+            if floor.is_full() { floor.worst() } else { f32::NEG_INFINITY }
+        } else {
+            let mut lows: Vec<f32> = lower.iter().enumerate().filter(|&(t, _)| eligible(t)).map(|(_, &lo)| lo).collect();
+            if lows.len() < k {
+                f32::NEG_INFINITY
+            } else {
+                *lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
+            }
+        };
         let mut candidates: Vec<(usize, f32)> =
             upper.iter().enumerate().filter(|&(t, &hi)| hi >= threshold && eligible(t)).map(|(t, &hi)| (t, hi)).collect();
-        if candidates.len() * REFINE_MAX_SHARE > lower.len() {
+        if candidates.len() * REFINE_MAX_ONE_IN > lower.len() {
             return None;
         }
         candidates.sort_unstable_by(best_first);
@@ -277,7 +292,8 @@ impl QueryScores {
                 layers[l].refine(&tracks);
             }
             for &t in &tracks {
-                let score = active.iter().map(|&(l, w)| w * layers[l].exact[t]).sum();
+                // Summed from +0.0 in layer order, exactly as `weighted_sum` does.
+                let score = active.iter().fold(0.0f32, |sum, &(l, w)| sum + w * layers[l].exact[t]);
                 if best.admits(score) {
                     best.push(t, score);
                 }
@@ -292,7 +308,8 @@ fn best_first(a: &(usize, f32), b: &(usize, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// The `k` best `(track, score)` pairs seen so far, kept unsorted: fast for the small `k` of a results list.
+/// The `k` best `(track, score)` pairs seen so far, kept unsorted: each
+/// replacement rescans the `k` kept, which is fast for a results list's small `k`.
 struct KBest {
     k: usize,
     items: Vec<(usize, f32)>,

@@ -221,7 +221,7 @@ impl StrataApp {
                     format!("Layer {}", layer_names.get(l).cloned().unwrap_or_default())
                 }
             };
-            egui::ComboBox::from_id_salt("map-source").width(140.0).selected_text(text).show_ui(ui, |ui| {
+            let source = egui::ComboBox::from_id_salt("map-source").width(140.0).selected_text(text).show_ui(ui, |ui| {
                 if ui.selectable_value(&mut self.map.choice, MapChoice::Aspects, "Aspect mix").clicked() {
                     self.commands.push(AppCommand::UseAspects);
                 }
@@ -229,6 +229,9 @@ impl StrataApp {
                     ui.selectable_value(&mut self.map.choice, MapChoice::Layer(i), format!("Layer {name}"));
                 }
             });
+            // The chooser has no label beside it (its width stays fixed during a
+            // sweep); the hover text is its accessible name.
+            source.response.on_hover_text("What the map projects: the aspect mix or one layer");
             ui.selectable_value(&mut self.settings.method, Method::Pca, "PCA");
             ui.selectable_value(&mut self.settings.method, Method::Tsne, "t-SNE");
             ui.separator();

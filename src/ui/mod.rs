@@ -228,6 +228,8 @@ pub struct StrataApp {
     passage: Option<(usize, usize, PassageMatch)>,
     layer_override: Option<usize>,
     rescanned_at_start: bool,
+    /// A reload was asked for while one was running.
+    reload_pending: bool,
     notice: Option<String>,
     frame_stats: FrameStats,
 }
@@ -266,6 +268,7 @@ impl StrataApp {
             passage: None,
             layer_override: None,
             rescanned_at_start: false,
+            reload_pending: false,
             notice: None,
             frame_stats: FrameStats::default(),
         };
@@ -311,11 +314,16 @@ impl StrataApp {
         all
     }
 
+    /// Whether an indexing run is under way.
+    fn indexing_running(&self) -> bool {
+        self.indexing.as_ref().is_some_and(|r| r.summary.is_none() && r.error.is_none())
+    }
+
     /// Whether background work (loading, probing, searching) is still under way.
     pub fn is_busy(&self) -> bool {
         self.workers.is_running("load-library")
             || self.workers.is_running("probe")
-            || self.indexing.as_ref().is_some_and(|r| r.summary.is_none() && r.error.is_none())
+            || self.indexing_running()
             || (self.selected.is_some() && self.query_scores.as_ref().is_none_or(|q| Some(q.query) != self.selected))
     }
 
@@ -354,7 +362,7 @@ impl StrataApp {
         let task = tasks::load_library(self.data_dir.root().to_path_buf(), self.settings.model.clone(), self.generation);
         if !self.workers.spawn("load-library", task) {
             // One is running: its answer is stale; ask again when it ends.
-            self.notice = Some("reloading…".into());
+            self.reload_pending = true;
         }
     }
 
@@ -401,7 +409,7 @@ impl StrataApp {
     }
 
     fn start_indexing(&mut self, roots: Vec<PathBuf>) {
-        if self.indexing.as_ref().is_some_and(|r| r.summary.is_none() && r.error.is_none()) {
+        if self.indexing_running() {
             self.notice = Some("indexing is already running".into());
             return;
         }
@@ -525,7 +533,8 @@ impl StrataApp {
                         self.rescanned_at_start = true;
                         self.start_indexing(self.settings.roots.clone());
                     }
-                    self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true);
+                    let settled = !self.indexing_running();
+                    self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, settled);
                     let task = tasks::probe_library(self.data_dir.root().to_path_buf(), view.snapshot.clone(), view.generation, false);
                     self.workers.spawn("probe", task);
                     if self.selected.is_some_and(|s| s >= view.snapshot.len()) {
@@ -551,9 +560,13 @@ impl StrataApp {
                 WorkerMessage::ProjectionReady(key, layout) => self.map.ready(key, layout),
                 WorkerMessage::ProjectionPlaced(key, layout) => self.map.placed(key, layout),
                 WorkerMessage::ProjectionFailed(key, error) => self.map.failed(key, error),
-                WorkerMessage::ResultsReady(generation, track, results) => {
-                    let waiting = self.query_scores.as_ref().is_none_or(|q| q.query != track);
-                    if generation == self.generation && Some(track) == self.selected && waiting {
+                WorkerMessage::ResultsReady(generation, track, facets, results) => {
+                    if generation == self.generation && Some(track) == self.selected && facets == self.facets() {
+                        // The similarities kept so far belong to another query or
+                        // facets: reranking from them would bring back its results.
+                        if self.query_scores.as_ref().is_some_and(|q| q.query != track || q.facets != facets) {
+                            self.query_scores = None;
+                        }
                         self.results = results;
                     }
                 }
@@ -578,7 +591,11 @@ impl StrataApp {
                         Err(e) => format!("playlist not saved: {e}"),
                     });
                 }
-                WorkerMessage::TaskFinished(_) => {}
+                WorkerMessage::TaskFinished(name) => {
+                    if name == "load-library" && std::mem::take(&mut self.reload_pending) {
+                        self.reload_library();
+                    }
+                }
             }
         }
     }
@@ -601,8 +618,14 @@ impl StrataApp {
             }
         }
         // The map and list fill in as tracks are committed (at most every 2 s).
-        if reload && !self.workers.is_running("load-library") {
-            self.reload_library();
+        // A commit during a reload is picked up when that reload ends, so the
+        // last tracks of a run always show.
+        if reload {
+            if self.workers.is_running("load-library") {
+                self.reload_pending = true;
+            } else {
+                self.reload_library();
+            }
         }
     }
 
@@ -693,7 +716,7 @@ impl StrataApp {
         });
         self.handle_commands();
         // Indexer events arrive on a channel nobody wakes us for: poll while it runs.
-        if self.indexing.as_ref().is_some_and(|r| r.summary.is_none() && r.error.is_none()) {
+        if self.indexing_running() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
         self.frame_stats.times_ms.push(started.elapsed().as_secs_f32() * 1000.0);

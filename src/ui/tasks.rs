@@ -19,6 +19,7 @@ use crate::indexer::catalog_path;
 use crate::map::{Layout, MapSource, Method};
 use crate::model::ModelInfo;
 use crate::probe::ProbeTable;
+use crate::layer_index::Pruning;
 use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchEngine, SearchResult, best_passage};
 use crate::snapshot::LibrarySnapshot;
 
@@ -87,8 +88,8 @@ pub enum WorkerMessage {
     ProjectionPlaced(ProjectionKey, Option<Arc<MapLayout>>),
     /// A projection failed with this reason, or (`None`) was cancelled.
     ProjectionFailed(ProjectionKey, Option<String>),
-    /// A query's first results (generation, query track, results).
-    ResultsReady(u64, usize, Vec<SearchResult>),
+    /// A query's first results (generation, query track, the facets they compare on, results).
+    ResultsReady(u64, usize, Vec<Facet>, Vec<SearchResult>),
     /// Per-facet similarities of a query, complete: reranking reads no vector.
     QueryReady(u64, Arc<QueryScores>),
     /// The best passage pair between two tracks.
@@ -101,7 +102,6 @@ pub enum WorkerMessage {
     TaskFinished(String),
 }
 
-/// Requests to the search thread.
 /// A query as the window asks it: the first results come back for these
 /// weights and exclusion, then the complete similarities for reranking.
 pub struct QueryRequest {
@@ -119,8 +119,9 @@ pub struct QueryRequest {
     pub k: usize,
 }
 
+/// Requests to the search thread.
 enum SearchRequest {
-    Snapshot(u64, Arc<LibrarySnapshot>, bool),
+    Snapshot(u64, Arc<LibrarySnapshot>, bool, bool),
     Query(QueryRequest),
     Passage(usize, usize),
 }
@@ -201,9 +202,10 @@ impl Workers {
         self.sender.clone()
     }
 
-    /// Hands a new snapshot to the search thread.
-    pub fn set_search_snapshot(&self, generation: u64, snapshot: Arc<LibrarySnapshot>, center: bool) {
-        let _ = self.search.send(SearchRequest::Snapshot(generation, snapshot, center));
+    /// Hands a new snapshot to the search thread; `settled` when no indexing
+    /// run will replace it shortly (only then are search heads worth fitting).
+    pub fn set_search_snapshot(&self, generation: u64, snapshot: Arc<LibrarySnapshot>, center: bool, settled: bool) {
+        let _ = self.search.send(SearchRequest::Snapshot(generation, snapshot, center, settled));
     }
 
     /// Asks for a query's first results, then its per-facet similarities.
@@ -219,9 +221,17 @@ impl Workers {
 
 fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMessage>, ctx: &egui::Context) {
     let mut engine: Option<(u64, SearchEngine)> = None;
-    for request in requests {
+    // A request that arrived while a query was being completed.
+    let mut next: Option<SearchRequest> = None;
+    loop {
+        let Some(request) = next.take().or_else(|| requests.recv().ok()) else { return };
         match request {
-            SearchRequest::Snapshot(generation, snapshot, center) => engine = Some((generation, SearchEngine::new(snapshot, center))),
+            SearchRequest::Snapshot(generation, snapshot, center, settled) => {
+                // Heads pay for their fitting over many queries; a library that is
+                // still being indexed is replaced every few seconds.
+                let pruning = if settled { Pruning::Auto } else { Pruning::Never };
+                engine = Some((generation, SearchEngine::with_pruning(snapshot, center, pruning)));
+            }
             SearchRequest::Query(request) => {
                 if let Some((current, engine)) = &mut engine
                     && *current == request.generation
@@ -229,14 +239,19 @@ fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMess
                 {
                     // Large layers rank from head bounds, reading few rows: the
                     // results go out first. Completing the similarities then
-                    // lets the window rerank without touching the store.
+                    // lets the window rerank without touching the store, unless a
+                    // newer query or library already replaces this one.
                     let scores = engine.query(request.track, &request.facets);
                     let excluded = engine.exclusion_filter(request.track, request.exclusion);
                     let results = scores.rank(&request.weights, request.k, &excluded);
-                    let _ = answers.send(WorkerMessage::ResultsReady(request.generation, request.track, results));
+                    let first = WorkerMessage::ResultsReady(request.generation, request.track, request.facets, results);
+                    let _ = answers.send(first);
                     ctx.request_repaint();
-                    scores.complete();
-                    let _ = answers.send(WorkerMessage::QueryReady(request.generation, Arc::new(scores)));
+                    next = requests.try_recv().ok();
+                    if !matches!(next, Some(SearchRequest::Query(_) | SearchRequest::Snapshot(..))) {
+                        scores.complete();
+                        let _ = answers.send(WorkerMessage::QueryReady(request.generation, Arc::new(scores)));
+                    }
                 }
             }
             SearchRequest::Passage(query, result) => {
