@@ -453,7 +453,9 @@ struct PreparedSearch {
     exclusion: Exclusion,
 }
 
-fn prepare_search(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<PreparedSearch> {
+/// Loads the snapshot and resolves the query options. `pruning`: search
+/// heads pay for their fitting over many queries that each want a few results.
+fn prepare_search(data_dir: &DataDir, args: &QueryArgs, pruning: Pruning) -> anyhow::Result<PreparedSearch> {
     let snapshot = Arc::new(LibrarySnapshot::load(data_dir.root(), &args.model)?);
     if snapshot.is_empty() {
         anyhow::bail!("no tracks are indexed for model '{}'", args.model);
@@ -497,7 +499,7 @@ fn prepare_search(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<Prepar
         weights.push(1.0);
     }
     let exclusion = Exclusion { same_album: args.exclude_album, same_work: args.exclude_work };
-    Ok(PreparedSearch { engine: SearchEngine::new(snapshot, !args.no_center), facets, weights, exclusion })
+    Ok(PreparedSearch { engine: SearchEngine::with_pruning(snapshot, !args.no_center, pruning), facets, weights, exclusion })
 }
 
 fn parse_weight(spec: &str) -> anyhow::Result<(String, f32)> {
@@ -510,7 +512,7 @@ fn parse_weight(spec: &str) -> anyhow::Result<(String, f32)> {
 }
 
 fn similar(data_dir: &DataDir, track: &str, args: &QueryArgs, passages: bool, json: bool) -> anyhow::Result<i32> {
-    let mut prepared = prepare_search(data_dir, args)?;
+    let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
     let query = snapshot.find(track).ok_or_else(|| anyhow::anyhow!("'{track}' is not an indexed track (give its path or catalog id)"))?;
     let scores = prepared.engine.query(query, &prepared.facets);
@@ -571,7 +573,7 @@ fn similar(data_dir: &DataDir, track: &str, args: &QueryArgs, passages: bool, js
 }
 
 fn neighbours(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<i32> {
-    let mut prepared = prepare_search(data_dir, args)?;
+    let mut prepared = prepare_search(data_dir, args, Pruning::Auto)?;
     let snapshot = prepared.engine.snapshot().clone();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -636,10 +638,9 @@ fn short_descriptor(key: &str) -> String {
 }
 
 fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args: &QueryArgs, json: bool) -> anyhow::Result<i32> {
-    let mut prepared = prepare_search(data_dir, args)?;
+    // Evaluation ranks every track for every query: heads would only add work.
+    let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
-    // Evaluation ranks every track for every query: search heads would only add work.
-    prepared.engine = SearchEngine::with_pruning(snapshot.clone(), !args.no_center, Pruning::Never);
     let labels = label_source::track_labels(&snapshot.tracks, label, labels_csv)?;
     if labels.iter().all(Option::is_none) {
         anyhow::bail!("no track has a '{label}' label");
@@ -703,7 +704,7 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
 }
 
 fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, args: &QueryArgs) -> anyhow::Result<i32> {
-    let prepared = prepare_search(data_dir, args)?;
+    let prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
     let parts: Vec<(usize, f32)> = prepared.facets.iter().map(|f| f.layer).zip(prepared.weights.iter().copied()).collect();
     let source = match parts.as_slice() {
