@@ -14,7 +14,7 @@ use crate::indexer::{self, IndexEvent, IndexOptions};
 use crate::audio::decode_mono;
 use crate::aspects::{ASPECTS, aspect_by_name, resolve_aspects};
 use crate::data_dir::DataDir;
-use crate::eval::evaluate_rankings;
+use crate::eval::{Evaluation, evaluate_rankings};
 use crate::label_source;
 use crate::layer_index::Pruning;
 use crate::library_probe;
@@ -670,8 +670,7 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
     for (layer, name) in snapshot.layer_names().into_iter().enumerate() {
         let facet = [Facet { name: name.clone(), layer }];
         let rankings = rank_all(&mut prepared.engine, &facet, &[1.0]);
-        let (metrics, random) = evaluate_rankings(&rankings, &labels, args.k, &exclude);
-        rows.push((name, metrics, random));
+        rows.push((name, evaluate_rankings(&rankings, &labels, args.k, &exclude)));
     }
     let mix_name = prepared
         .facets
@@ -681,10 +680,12 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
         .collect::<Vec<_>>()
         .join(",");
     let rankings = rank_all(&mut prepared.engine, &prepared.facets.clone(), &prepared.weights.clone());
-    let (metrics, random) = evaluate_rankings(&rankings, &labels, args.k, &exclude);
-    rows.push((format!("mix[{mix_name}]"), metrics, random));
+    rows.push((format!("mix[{mix_name}]"), evaluate_rankings(&rankings, &labels, args.k, &exclude)));
     if json {
-        let items: Vec<_> = rows.iter().map(|(n, m, r)| serde_json::json!({"name": n, "metrics": m, "random": r})).collect();
+        let items: Vec<_> = rows
+            .iter()
+            .map(|(n, e)| serde_json::json!({"name": n, "metrics": e.metrics, "random": e.random, "precision_at_k_ci95": e.precision_interval}))
+            .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({"label": label, "k": args.k, "centered": !args.no_center, "rows": items}))?
@@ -693,13 +694,24 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
     }
     let k = args.k;
     println!("Retrieval by '{label}' (k = {k}, {} tracks, centring {})", snapshot.len(), if args.no_center { "off" } else { "on" });
-    println!("{:<40} {:>7} {:>7} {:>7} {:>7} {:>7}", "ranking", format!("P@{k}"), format!("mAP@{k}"), format!("nDCG@{k}"), "MRR", format!("Hit@{k}"));
-    for (name, m, _) in &rows {
-        println!("{:<40} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", name, m.precision_at_k, m.map_at_k, m.ndcg_at_k, m.mrr, m.hit_rate_at_k);
+    println!(
+        "{:<40} {:>7} {:>14} {:>7} {:>7} {:>7} {:>7}",
+        "ranking",
+        format!("P@{k}"),
+        "95 % interval",
+        format!("mAP@{k}"),
+        format!("nDCG@{k}"),
+        "MRR",
+        format!("Hit@{k}")
+    );
+    for (name, Evaluation { metrics: m, precision_interval: (lo, hi), .. }) in &rows {
+        let interval = format!("[{lo:.3}, {hi:.3}]");
+        println!("{:<40} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", name, m.precision_at_k, interval, m.map_at_k, m.ndcg_at_k, m.mrr, m.hit_rate_at_k);
     }
-    if let Some((_, _, r)) = rows.first() {
-        println!("{:<40} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "random (exact expectation)", r.precision_at_k, r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k);
+    if let Some((_, Evaluation { random: r, .. })) = rows.first() {
+        println!("{:<40} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "random (exact expectation)", r.precision_at_k, "", r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k);
     }
+    println!("({} queries; the interval resamples them: rankings whose intervals overlap a lot may not differ)", rows.first().map_or(0, |(_, e)| e.metrics.queries));
     Ok(0)
 }
 

@@ -96,6 +96,17 @@ pub struct RankedQuery<'a> {
     pub candidates: usize,
 }
 
+/// What [`evaluate_rankings`] reports for one ranking method.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Evaluation {
+    /// Mean metrics over the counted queries.
+    pub metrics: RetrievalMetrics,
+    /// Their exact expectation under random rankings of the same candidates.
+    pub random: RetrievalMetrics,
+    /// 95 % bootstrap interval of the mean P@k over queries.
+    pub precision_interval: (f64, f64),
+}
+
 /// Effective cut-off `k' = min(max(k, 1), m)`.
 fn effective_k(k: usize, m: usize) -> usize {
     k.max(1).min(m)
@@ -111,8 +122,8 @@ fn discount(i: usize) -> f64 {
     1.0 / ((i + 1) as f64).log2()
 }
 
-/// Running sums of per-query metric values.
-#[derive(Debug, Default, Clone, Copy)]
+/// Running sums of per-query metric values, and each query's P@k.
+#[derive(Debug, Default, Clone)]
 struct Accumulator {
     precision: f64,
     ap: f64,
@@ -120,11 +131,16 @@ struct Accumulator {
     rr: f64,
     hit: f64,
     queries: usize,
+    precisions: Vec<f64>,
 }
+
+/// Resamples of the queries behind a P@k confidence interval.
+const BOOTSTRAP_RESAMPLES: usize = 2000;
 
 impl Accumulator {
     /// Add one query's metric values (a `RetrievalMetrics` used as a per-query record).
     fn add(&mut self, m: &RetrievalMetrics) {
+        self.precisions.push(m.precision_at_k);
         self.precision += m.precision_at_k;
         self.ap += m.map_at_k;
         self.ndcg += m.ndcg_at_k;
@@ -133,7 +149,24 @@ impl Accumulator {
         self.queries += 1;
     }
 
-    fn finish(self) -> RetrievalMetrics {
+    /// The 95 % percentile-bootstrap interval of the mean P@k: the queries
+    /// are resampled with replacement (fixed seed, so it repeats). How far
+    /// the mean could move with another sample of queries like these.
+    fn precision_interval(&self) -> (f64, f64) {
+        let n = self.precisions.len();
+        if n == 0 {
+            return (0.0, 0.0);
+        }
+        let mut rng = crate::prng::SplitMix64(0xB007_5712);
+        let mut means: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+            .map(|_| (0..n).map(|_| self.precisions[rng.below(n)]).sum::<f64>() / n as f64)
+            .collect();
+        means.sort_by(f64::total_cmp);
+        let at = |q: f64| means[((q * (BOOTSTRAP_RESAMPLES - 1) as f64).round() as usize).min(BOOTSTRAP_RESAMPLES - 1)];
+        (at(0.025), at(0.975))
+    }
+
+    fn finish(&self) -> RetrievalMetrics {
         if self.queries == 0 {
             return RetrievalMetrics::default();
         }
@@ -314,14 +347,15 @@ enum Status {
 /// * Queries `q >= labels.len()` have no label and are skipped, as are
 ///   queries without any relevant candidate.
 ///
-/// Returns `(metrics, random_expectation)` over the same set of queries.
+/// Returns the metrics, the random expectation over the same set of
+/// queries, and the 95 % bootstrap interval of P@k.
 /// `exclude` is called once per (query, track) pair of labeled queries.
 pub fn evaluate_rankings(
     rankings: &[Vec<usize>],
     labels: &[Option<String>],
     k: usize,
     exclude: &dyn Fn(usize, usize) -> bool,
-) -> (RetrievalMetrics, RetrievalMetrics) {
+) -> Evaluation {
     // Intern labels so the per-pair comparison is an integer compare.
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let label_id: Vec<Option<usize>> = labels
@@ -399,7 +433,7 @@ pub fn evaluate_rankings(
         }
     }
 
-    (acc.finish(), random_expectation(shapes, k))
+    Evaluation { metrics: acc.finish(), random: random_expectation(shapes, k), precision_interval: acc.precision_interval() }
 }
 
 #[cfg(test)]
@@ -745,7 +779,7 @@ mod tests {
             vec![0, 1, 2, 3, 4, 6],    // q5: unlabeled, skipped
             vec![0, 1, 2, 3, 4, 5],    // q6: empty label, skipped
         ];
-        let (got, rnd) = evaluate_rankings(&rankings, &labels, 2, &|_, _| false);
+        let Evaluation { metrics: got, random: rnd, .. } = evaluate_rankings(&rankings, &labels, 2, &|_, _| false);
         let flags: [&[bool]; 5] = [
             &[false, true, false, true, false, false],
             &[true, true, false, false, false, false],
@@ -782,7 +816,7 @@ mod tests {
             vec![3, 0, 1], // q2: nothing removed -> [3, 0, 1]
             vec![0, 1, 2], // q3: "B" has no other track -> skipped
         ];
-        let (got, rnd) = evaluate_rankings(&rankings, &labels, 1, &exclude);
+        let Evaluation { metrics: got, random: rnd, .. } = evaluate_rankings(&rankings, &labels, 1, &exclude);
         // q0: M=2, R=1, flags [F, T]; q1: M=2, R=1, [T, F]; q2: M=3, R=2, [F, T, T].
         assert_eq!(got.queries, 3);
         assert!(close(got.precision_at_k, 1.0 / 3.0, EPS));
@@ -797,7 +831,7 @@ mod tests {
         ));
 
         // Excluding every relevant candidate skips the query entirely.
-        let (got, rnd) = evaluate_rankings(&rankings, &labels, 1, &|q, c| labels[q] == labels[c]);
+        let Evaluation { metrics: got, random: rnd, .. } = evaluate_rankings(&rankings, &labels, 1, &|q, c| labels[q] == labels[c]);
         assert_eq!(got.queries, 0);
         assert_eq!(rnd.queries, 0);
     }
@@ -808,7 +842,7 @@ mod tests {
         // Duplicates, out-of-range indices, a truncated ranking, and more
         // rankings than labels.
         let rankings = vec![vec![2, 2, 99, 1], vec![2], vec![0, 1], vec![0, 1, 2]];
-        let (got, rnd) = evaluate_rankings(&rankings, &labels, 5, &|_, _| false);
+        let Evaluation { metrics: got, random: rnd, .. } = evaluate_rankings(&rankings, &labels, 5, &|_, _| false);
         // q0: [F, T] with M=2, R=1 -> P@2 = 1/2, RR 1/2.
         // q1: truncated [F], M=2, R=1 -> P@2 = 0, RR 0 (truncated convention).
         assert_eq!(got.queries, 2);
@@ -824,5 +858,30 @@ mod tests {
         // The struct derives serde; make sure the derive is usable generically.
         fn assert_serde<T: serde::Serialize + for<'de> serde::Deserialize<'de>>() {}
         assert_serde::<RetrievalMetrics>();
+    }
+
+    #[test]
+    fn precision_interval_brackets_the_mean_and_narrows_with_more_queries() {
+        let interval = |values: &[f64]| {
+            let mut acc = Accumulator::default();
+            for &p in values {
+                acc.add(&RetrievalMetrics { precision_at_k: p, ..Default::default() });
+            }
+            (acc.finish().precision_at_k, acc.precision_interval())
+        };
+        // Every query alike: nothing to resample.
+        assert_eq!(interval(&[0.5; 32]), (0.5, (0.5, 0.5)));
+        let few: Vec<f64> = (0..20).map(|i| (i % 5) as f64 / 4.0).collect();
+        let many: Vec<f64> = (0..2000).map(|i| (i % 5) as f64 / 4.0).collect();
+        let ((mean_few, (lo_few, hi_few)), (mean_many, (lo_many, hi_many))) = (interval(&few), interval(&many));
+        assert!(lo_few < mean_few && mean_few < hi_few, "{lo_few} {mean_few} {hi_few}");
+        assert!(lo_many < mean_many && mean_many < hi_many);
+        // The standard error of the mean of these values is 0.354/√n: ±1.96 of it, within 20 %.
+        for (n, lo, hi) in [(20.0, lo_few, hi_few), (2000.0, lo_many, hi_many)] {
+            let expected = 2.0 * 1.96 * 0.353_553 / f64::sqrt(n);
+            assert!(((hi - lo) / expected - 1.0).abs() < 0.2, "n {n}: width {} vs {expected}", hi - lo);
+        }
+        assert_eq!(interval(&few), interval(&few), "a fixed seed repeats");
+        assert_eq!(interval(&[]).1, (0.0, 0.0));
     }
 }
