@@ -694,8 +694,10 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
     }
     let k = args.k;
     println!("Retrieval by '{label}' (k = {k}, {} tracks, centring {})", snapshot.len(), if args.no_center { "off" } else { "on" });
+    // As wide as the longest name (an aspect mix lists its weights), so the columns line up.
+    let width = rows.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0).max(26);
     println!(
-        "{:<40} {:>7} {:>14} {:>7} {:>7} {:>7} {:>7}",
+        "{:<width$} {:>7} {:>14} {:>7} {:>7} {:>7} {:>7}",
         "ranking",
         format!("P@{k}"),
         "95 % interval",
@@ -706,10 +708,10 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
     );
     for (name, Evaluation { metrics: m, precision_interval: (lo, hi), .. }) in &rows {
         let interval = format!("[{lo:.3}, {hi:.3}]");
-        println!("{:<40} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", name, m.precision_at_k, interval, m.map_at_k, m.ndcg_at_k, m.mrr, m.hit_rate_at_k);
+        println!("{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", name, m.precision_at_k, interval, m.map_at_k, m.ndcg_at_k, m.mrr, m.hit_rate_at_k);
     }
     if let Some((_, Evaluation { random: r, .. })) = rows.first() {
-        println!("{:<40} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "random (exact expectation)", r.precision_at_k, "", r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k);
+        println!("{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "random (exact expectation)", r.precision_at_k, "", r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k);
     }
     println!("({} queries; the interval resamples them: rankings whose intervals overlap a lot may not differ)", rows.first().map_or(0, |(_, e)| e.metrics.queries));
     Ok(0)
