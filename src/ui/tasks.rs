@@ -223,13 +223,36 @@ fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMess
     let mut engine: Option<(u64, SearchEngine)> = None;
     // A request that arrived while a query was being completed.
     let mut next: Option<SearchRequest> = None;
+    // Layers of a settled library to prepare while no request waits, so the
+    // first query after a reload finds their indexes (and heads) built.
+    let mut to_prepare: Vec<usize> = Vec::new();
     loop {
-        let Some(request) = next.take().or_else(|| requests.recv().ok()) else { return };
+        let request = match next.take() {
+            Some(request) => request,
+            None => match (to_prepare.pop(), &mut engine) {
+                (Some(layer), Some((_, engine))) => match requests.try_recv() {
+                    Ok(request) => {
+                        to_prepare.push(layer);
+                        request
+                    }
+                    Err(crossbeam_channel::TryRecvError::Empty) => {
+                        engine.layer(layer);
+                        continue;
+                    }
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => return,
+                },
+                _ => match requests.recv() {
+                    Ok(request) => request,
+                    Err(_) => return,
+                },
+            },
+        };
         match request {
             SearchRequest::Snapshot(generation, snapshot, center, settled) => {
                 // Heads pay for their fitting over many queries; a library that is
                 // still being indexed is replaced every few seconds.
                 let pruning = if settled { Pruning::Auto } else { Pruning::Never };
+                to_prepare = if settled { (0..snapshot.model.manifest.layers.len()).rev().collect() } else { Vec::new() };
                 engine = Some((generation, SearchEngine::with_pruning(snapshot, center, pruning)));
             }
             SearchRequest::Query(request) => {
