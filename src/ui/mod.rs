@@ -571,7 +571,8 @@ impl StrataApp {
                     }
                 }
                 WorkerMessage::QueryReady(generation, scores) => {
-                    if generation == self.generation && Some(scores.query) == self.selected {
+                    // Similarities for facets since changed would rerank with the wrong weights.
+                    if generation == self.generation && Some(scores.query) == self.selected && scores.facets == self.facets() {
                         self.query_scores = Some(scores);
                         self.rerank();
                     }
