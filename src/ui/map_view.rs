@@ -347,7 +347,7 @@ impl StrataApp {
         };
         let similarity: Option<Vec<f32>> = (colour_by == ColourBy::Similarity)
             .then(|| {
-                let scores = self.query_scores.as_ref()?;
+                let scores = self.current_scores()?;
                 let all = scores.rank(&self.weights(), snapshot.len(), &|_| false);
                 let mut by_track = vec![0.0f32; snapshot.len()];
                 let (min, max) = all.iter().fold((f32::MAX, f32::MIN), |(lo, hi), r| (lo.min(r.score), hi.max(r.score)));

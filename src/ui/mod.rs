@@ -215,6 +215,8 @@ pub struct StrataApp {
     selected: Option<usize>,
     query_scores: Option<Arc<QueryScores>>,
     results: Vec<SearchResult>,
+    /// Names of the facets `results` break their scores down by.
+    results_facets: Vec<String>,
     indexing: Option<IndexRun>,
     index_failures: Vec<Failure>,
     tab: CentralTab,
@@ -255,6 +257,7 @@ impl StrataApp {
             selected: None,
             query_scores: None,
             results: Vec::new(),
+            results_facets: Vec::new(),
             indexing: None,
             index_failures: Vec::new(),
             tab: CentralTab::Map,
@@ -324,7 +327,7 @@ impl StrataApp {
         self.workers.is_running("load-library")
             || self.workers.is_running("probe")
             || self.indexing_running()
-            || (self.selected.is_some() && self.query_scores.as_ref().is_none_or(|q| Some(q.query) != self.selected))
+            || (self.selected.is_some() && self.current_scores().is_none())
     }
 
     /// Frame-time statistics gathered so far.
@@ -359,16 +362,36 @@ impl StrataApp {
 
     fn reload_library(&mut self) {
         self.generation += 1;
+        if self.workers.is_running("load-library") {
+            // The running load's answer is stale now; ask again when it ends.
+            self.reload_pending = true;
+            return;
+        }
         let task = tasks::load_library(self.data_dir.root().to_path_buf(), self.settings.model.clone(), self.generation);
         if !self.workers.spawn("load-library", task) {
-            // One is running: its answer is stale; ask again when it ends.
-            self.reload_pending = true;
+            self.notice = Some("could not start loading the library (see the log)".into());
+            self.keep_loaded_generation();
         }
     }
 
+    /// After a reload that will not arrive, the shown library's generation
+    /// stays current, so its queries and probe are still answered.
+    fn keep_loaded_generation(&mut self) {
+        if let Some(view) = &self.library {
+            self.generation = view.generation;
+        }
+    }
+
+    /// The kept similarities, if they belong to the selected track and the current facets.
+    fn current_scores(&self) -> Option<&Arc<QueryScores>> {
+        self.query_scores.as_ref().filter(|q| Some(q.query) == self.selected && q.facets == self.facets())
+    }
+
     fn facets(&self) -> Vec<Facet> {
-        if let (Some(layer), Some(library)) = (self.layer_override, &self.library) {
-            return vec![Facet { name: library.snapshot.layer_names()[layer].clone(), layer }];
+        if let (Some(layer), Some(library)) = (self.layer_override, &self.library)
+            && let Some(name) = library.snapshot.layer_names().get(layer)
+        {
+            return vec![Facet { name: name.clone(), layer }];
         }
         if self.aspects.is_empty() {
             return self.library.as_ref().map_or_else(Vec::new, |l| {
@@ -393,11 +416,13 @@ impl StrataApp {
 
     /// Reranks from the cached per-facet similarities: no vector is read.
     fn rerank(&mut self) {
-        let (Some(scores), Some(library)) = (&self.query_scores, &self.library) else { return };
-        let tracks = &library.snapshot.tracks;
+        // Scores of another track or facets would rank with the wrong weights:
+        // the current ones are on their way.
+        let (Some(scores), Some(library)) = (self.current_scores().cloned(), self.library.clone()) else { return };
         let exclusion = self.exclusion();
         let query = scores.query;
-        self.results = scores.rank(&self.weights(), RESULTS_LISTED, &|t| is_excluded(tracks, query, t, exclusion));
+        self.results = scores.rank(&self.weights(), RESULTS_LISTED, &|t| is_excluded(&library.snapshot.tracks, query, t, exclusion));
+        self.results_facets = scores.facets.iter().map(|f| f.name.clone()).collect();
     }
 
     fn request_query(&mut self) {
@@ -459,6 +484,8 @@ impl StrataApp {
                     if model != self.settings.model {
                         self.settings.model = model;
                         self.selected = None;
+                        // Another model has other layers.
+                        self.layer_override = None;
                         self.reload_library();
                     }
                 }
@@ -533,8 +560,11 @@ impl StrataApp {
                         self.rescanned_at_start = true;
                         self.start_indexing(self.settings.roots.clone());
                     }
-                    let settled = !self.indexing_running();
-                    self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, settled);
+                    // A reload still to come replaces this library at once.
+                    let settled = !self.indexing_running() && !self.reload_pending;
+                    // Prepare the current facets' layers ahead of the first query.
+                    let prepare: Vec<usize> = if settled { self.facets().iter().map(|f| f.layer).collect() } else { Vec::new() };
+                    self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, prepare);
                     let task = tasks::probe_library(self.data_dir.root().to_path_buf(), view.snapshot.clone(), view.generation, false);
                     self.workers.spawn("probe", task);
                     if self.selected.is_some_and(|s| s >= view.snapshot.len()) {
@@ -547,7 +577,10 @@ impl StrataApp {
                     self.map.library_changed();
                     self.request_query();
                 }
-                WorkerMessage::LibraryFailed(error) => self.library_error = Some(error),
+                WorkerMessage::LibraryFailed(error) => {
+                    self.library_error = Some(error);
+                    self.keep_loaded_generation();
+                }
                 WorkerMessage::ModelsFound(models) => self.models = models,
                 WorkerMessage::ProbeReady(generation, table) => {
                     if generation == self.generation {
@@ -567,6 +600,7 @@ impl StrataApp {
                         if self.query_scores.as_ref().is_some_and(|q| q.query != track || q.facets != facets) {
                             self.query_scores = None;
                         }
+                        self.results_facets = facets.iter().map(|f| f.name.clone()).collect();
                         self.results = results;
                     }
                 }

@@ -82,7 +82,7 @@ impl StrataApp {
             });
             return;
         }
-        let facet_names: Vec<String> = self.query_scores.as_ref().map(|q| q.facets.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
+        let facet_names = &self.results_facets;
         // Bars show each aspect's cosine relative to its spread among the top 15
         // results, so the aspect that makes a result stand out is visible at a glance.
         let facets = self.results.first().map_or(0, |r| r.facet_scores.len());

@@ -121,7 +121,7 @@ pub struct QueryRequest {
 
 /// Requests to the search thread.
 enum SearchRequest {
-    Snapshot(u64, Arc<LibrarySnapshot>, bool, bool),
+    Snapshot(u64, Arc<LibrarySnapshot>, bool, Vec<usize>),
     Query(QueryRequest),
     Passage(usize, usize),
 }
@@ -202,10 +202,12 @@ impl Workers {
         self.sender.clone()
     }
 
-    /// Hands a new snapshot to the search thread; `settled` when no indexing
-    /// run will replace it shortly (only then are search heads worth fitting).
-    pub fn set_search_snapshot(&self, generation: u64, snapshot: Arc<LibrarySnapshot>, center: bool, settled: bool) {
-        let _ = self.search.send(SearchRequest::Snapshot(generation, snapshot, center, settled));
+    /// Hands a new snapshot to the search thread. `prepare` lists layers to
+    /// build while no request waits; a non-empty list also says the library is
+    /// settled (no indexing run will replace it shortly), and only then are
+    /// search heads worth fitting.
+    pub fn set_search_snapshot(&self, generation: u64, snapshot: Arc<LibrarySnapshot>, center: bool, prepare: Vec<usize>) {
+        let _ = self.search.send(SearchRequest::Snapshot(generation, snapshot, center, prepare));
     }
 
     /// Asks for a query's first results, then its per-facet similarities.
@@ -221,10 +223,11 @@ impl Workers {
 
 fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMessage>, ctx: &egui::Context) {
     let mut engine: Option<(u64, SearchEngine)> = None;
-    // A request that arrived while a query was being completed.
+    // A request taken from the queue early: to learn whether a newer query
+    // replaces the one being answered, or while preparing layers.
     let mut next: Option<SearchRequest> = None;
-    // Layers of a settled library to prepare while no request waits, so the
-    // first query after a reload finds their indexes (and heads) built.
+    // Layers of a settled library to build while no request waits (last
+    // first), so a first click after a reload finds their indexes and heads.
     let mut to_prepare: Vec<usize> = Vec::new();
     loop {
         let request = match next.take() {
@@ -248,11 +251,11 @@ fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMess
             },
         };
         match request {
-            SearchRequest::Snapshot(generation, snapshot, center, settled) => {
+            SearchRequest::Snapshot(generation, snapshot, center, prepare) => {
                 // Heads pay for their fitting over many queries; a library that is
                 // still being indexed is replaced every few seconds.
-                let pruning = if settled { Pruning::Auto } else { Pruning::Never };
-                to_prepare = if settled { (0..snapshot.model.manifest.layers.len()).rev().collect() } else { Vec::new() };
+                let pruning = if prepare.is_empty() { Pruning::Never } else { Pruning::Auto };
+                to_prepare = prepare.into_iter().rev().collect();
                 engine = Some((generation, SearchEngine::with_pruning(snapshot, center, pruning)));
             }
             SearchRequest::Query(request) => {
