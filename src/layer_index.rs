@@ -263,11 +263,7 @@ impl LayerIndex {
             (coords, residuals)
         };
         let pieces = crate::parallel::map_ranges("search-head", n, PARALLEL_MIN_VALUES / self.dim, piece);
-        let (coords, residuals) = pieces.into_iter().fold((Vec::new(), Vec::new()), |(mut c, mut r), (pc, pr)| {
-            c.extend(pc);
-            r.extend(pr);
-            (c, r)
-        });
+        let (coords, residuals) = crate::parallel::concat_pairs(pieces);
         Some(LayerHead { axes, coords, residuals })
     }
 
@@ -327,11 +323,7 @@ impl LayerIndex {
             (lower, upper)
         };
         let pieces = crate::parallel::map_ranges("search-head", self.len(), PARALLEL_MIN_VALUES / width, piece);
-        Some(pieces.into_iter().fold((Vec::new(), Vec::new()), |(mut lower, mut upper), (lo, hi)| {
-            lower.extend(lo);
-            upper.extend(hi);
-            (lower, upper)
-        }))
+        Some(crate::parallel::concat_pairs(pieces))
     }
 }
 

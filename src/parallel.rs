@@ -42,6 +42,16 @@ pub fn map_ranges<R: Send>(name: &str, n: usize, min_len: usize, work: impl Fn(R
     })
 }
 
+/// Joins pieces that each produce two lists (as from [`map_ranges`]) into two lists, in piece order.
+pub fn concat_pairs<A, B>(pieces: Vec<(Vec<A>, Vec<B>)>) -> (Vec<A>, Vec<B>) {
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    for (a, b) in pieces {
+        left.extend(a);
+        right.extend(b);
+    }
+    (left, right)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
