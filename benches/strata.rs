@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --profile dev --bench strata -- <which> [args]`:
 //! - `pipeline DIR`   decode-only vs decode+resample vs full MusicNN analysis vs
-//!   the default excerpt sampling, over every audio file in DIR;
+//!   the default excerpt sampling, and the descriptors with and without the
+//!   tonal layer, over every audio file in DIR;
 //! - `store`          open time and resident memory of synthetic 100,000-track stores;
 //! - `search`         query and rerank over 100,000 × 13 × 768, beside a plain dot loop;
 //! - `map`            PCA and t-SNE at several sizes.
@@ -19,11 +20,14 @@ mod support;
 use ndarray::Array2;
 use strata::analysis::{Sampling, TrackEmbedding, decode_excerpts, embed_audio};
 use strata::audio::AudioFile;
+use strata::descriptors::DescriptorAnalyzer;
+use strata::indexer::DESCRIPTOR_RATE_HZ;
 use strata::model::{ModelSession, ProviderPreference, SessionOptions, find_model};
 use strata::prng::SplitMix64;
 use strata::layer_index::Pruning;
 use strata::search::{Facet, SearchEngine};
 use strata::snapshot::LibrarySnapshot;
+use strata::tonal::TonalProfile;
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -90,8 +94,26 @@ fn pipeline(dir: &Path) {
     let full = measure("decode + resample + MusicNN, every second", &files, |f| run_full(f, &mut session));
     let run_default = full_session_run(Sampling::DEFAULT);
     let spread = measure("default sampling (8 × 6 s excerpts)", &files, |f| run_default(f, &mut session));
+    // The descriptors and the tonal layer work on the same excerpts at 22.05 kHz.
+    let mut analyzer = DescriptorAnalyzer::new();
+    let mut describe = |f: &Path, with_tonal: bool| -> f64 {
+        let Ok((excerpts, duration)) = decode_excerpts(f, Sampling::DEFAULT) else { return 0.0 };
+        let mut tonal = TonalProfile::new();
+        for excerpt in excerpts {
+            if let Ok(audio) = excerpt.audio.resampled(DESCRIPTOR_RATE_HZ) {
+                analyzer.analyze(&audio.samples, DESCRIPTOR_RATE_HZ);
+                if with_tonal {
+                    tonal.add_excerpt(analyzer.chroma_frames());
+                }
+            }
+        }
+        std::hint::black_box(tonal.vector());
+        duration
+    };
+    let descriptors = measure("default sampling: descriptors", &files, |f| describe(f, false));
+    let tonal = measure("default sampling: descriptors + tonal layer", &files, |f| describe(f, true));
     println!("{:<44} {:>10} {:>14} {:>14} {:>10}", "stage", "wall s", "audio-s/wall-s", "CPU-s/audio-s", "vs decode");
-    for m in [&decode, &resample, &full, &spread] {
+    for m in [&decode, &resample, &full, &spread, &descriptors, &tonal] {
         println!(
             "{:<44} {:>10.2} {:>14.1} {:>14.4} {:>9.2}×",
             m.name,

@@ -15,7 +15,8 @@ use crate::descriptors::Descriptors;
 
 /// Bumped when the analysis pipeline (decoding, windowing, pooling, descriptors)
 /// changes in a way that alters stored results; older analyses are redone.
-pub const ANALYSIS_VERSION: u32 = 1;
+/// Version 2 added the tonal layer.
+pub const ANALYSIS_VERSION: u32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS roots (

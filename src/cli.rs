@@ -365,6 +365,7 @@ fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Re
         for layer in &report.layers {
             println!("    {:<14} {:>5} dims  {}", layer.name, layer.dim, layer.description);
         }
+        println!("    {:<14} {:>5} dims  {}", crate::tonal::LAYER_NAME, crate::tonal::DIM, crate::tonal::DESCRIPTION);
     }
     for error in &broken {
         println!("\nbroken model folder: {error}");
@@ -461,16 +462,17 @@ fn prepare_search(data_dir: &DataDir, args: &QueryArgs, pruning: Pruning) -> any
         anyhow::bail!("no tracks are indexed for model '{}'", args.model);
     }
     let manifest = &snapshot.model.manifest;
+    let layer_names = snapshot.layer_names();
     let mut facets = Vec::new();
     let mut weights = Vec::new();
     for layer in &args.layers {
         let index = layer
             .parse::<usize>()
             .ok()
-            .filter(|&i| i < manifest.layers.len())
-            .or_else(|| manifest.layer_index(layer))
-            .ok_or_else(|| anyhow::anyhow!("no layer '{layer}' (layers: {})", snapshot.layer_names().join(", ")))?;
-        facets.push(Facet { name: manifest.layers[index].name.clone(), layer: index });
+            .filter(|&i| i < layer_names.len())
+            .or_else(|| snapshot.layer_index(layer))
+            .ok_or_else(|| anyhow::anyhow!("no layer '{layer}' (layers: {})", layer_names.join(", ")))?;
+        facets.push(Facet { name: layer_names[index].clone(), layer: index });
         weights.push(1.0);
     }
     if !args.aspects.is_empty() || args.layers.is_empty() {

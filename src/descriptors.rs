@@ -100,7 +100,8 @@ pub const MAX_SAMPLE_RATE_HZ: u32 = 768_000;
 
 const N_BINS: usize = FRAME_LEN / 2 + 1;
 const N_MELS: usize = 128;
-const N_CHROMA: usize = 12;
+/// Pitch classes in a chroma vector.
+pub const N_CHROMA: usize = 12;
 /// Chroma filter-bank row stride (12 weights padded to 16 for SIMD).
 const CHROMA_STRIDE: usize = 16;
 /// Adjacent FFT bins are less than a semitone apart only from bin 17 on
@@ -316,6 +317,8 @@ pub struct DescriptorAnalyzer {
     /// Runs of bins sharing a first class: (start bin, end bin, first class).
     chroma_runs: Vec<(usize, usize, usize)>,
     chroma_key: Option<(u32, i64)>,
+    /// The last analysis's chroma, one max-normalised vector per frame.
+    chroma_frames: Vec<[f32; N_CHROMA]>,
     clean: Vec<f32>,
     block_sq: Vec<f64>,
     block_zc: Vec<u32>,
@@ -370,6 +373,7 @@ impl DescriptorAnalyzer {
             chroma_sparse: Vec::new(),
             chroma_runs: Vec::new(),
             chroma_key: None,
+            chroma_frames: Vec::new(),
             clean: Vec::new(),
             block_sq: Vec::new(),
             block_zc: Vec::new(),
@@ -395,6 +399,7 @@ impl DescriptorAnalyzer {
     /// Never panics; every returned value is finite (see the module docs for
     /// what empty, silent, short or non-finite input gives).
     pub fn analyze(&mut self, samples: &[f32], sample_rate_hz: u32) -> Descriptors {
+        self.chroma_frames.clear();
         if samples.is_empty() || sample_rate_hz == 0 || sample_rate_hz > MAX_SAMPLE_RATE_HZ {
             return Descriptors::default();
         }
@@ -421,6 +426,13 @@ impl DescriptorAnalyzer {
         };
         self.clean = clean;
         out
+    }
+
+    /// The per-frame chroma (`chroma_stft` frames, each max-normalised) of
+    /// the last [`Self::analyze`] call; empty when that input was empty,
+    /// silent or unusable.
+    pub fn chroma_frames(&self) -> &[[f32; N_CHROMA]] {
+        &self.chroma_frames
     }
 
     fn analyze_clean(&mut self, y: &[f32], sr: u32) -> Descriptors {
@@ -483,9 +495,12 @@ impl DescriptorAnalyzer {
             );
             let mx = raw.iter().fold(0.0f32, |a, &b| a.max(b.abs()));
             let norm = if mx >= f32::MIN_POSITIVE { mx } else { 1.0 };
+            let mut frame = [0.0f32; N_CHROMA];
             for c in 0..N_CHROMA {
-                chroma_sum[c] += (raw[c] / norm) as f64;
+                frame[c] = raw[c] / norm;
+                chroma_sum[c] += frame[c] as f64;
             }
+            self.chroma_frames.push(frame);
         }
         let nf = n_frames as f64;
 

@@ -2,7 +2,7 @@
 //!
 //! Scans the roots, decides what needs analysing (new, changed, failed with
 //! `retry_failed`, or made by an older model/analysis version), then runs a
-//! pipeline: decode workers (tags, audio, descriptors) feed one inference
+//! pipeline: decode workers (tags, audio, descriptors, tonal profile) feed one inference
 //! thread through a bounded channel; the inference thread embeds, appends
 //! vectors to the store and commits catalog rows in batches after the
 //! vectors are fsynced. Progress leaves as typed [`IndexEvent`]s on a bounded
@@ -22,6 +22,7 @@ use crate::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
 use crate::library::{self, FoundFile};
 use crate::model::{self, ModelSession, SessionOptions};
 use crate::store::{StoreLayout, StoreWriter};
+use crate::tonal::TonalProfile;
 
 /// Sample rate descriptors are computed at, so values compare across files.
 pub const DESCRIPTOR_RATE_HZ: u32 = 22_050;
@@ -214,6 +215,8 @@ enum Decoded {
         duration_s: f64,
         excerpts: Vec<(f64, MonoAudio)>,
         descriptors: Descriptors,
+        /// The [`crate::tonal`] layer, computed from the descriptors' chroma.
+        tonal: Vec<f32>,
     },
     Failed {
         file: FoundFile,
@@ -338,10 +341,11 @@ pub fn run(
         }
         let finished = match decoded {
             Decoded::Failed { file, tags, reason } => Pending::Failed { file, tags, reason },
-            Decoded::Ready { file, tags, duration_s, excerpts, descriptors } => {
+            Decoded::Ready { file, tags, duration_s, excerpts, descriptors, tonal } => {
                 match embed_track(&mut session, &excerpts) {
                     Ok(track) => match track.pooled_layers() {
-                        Some(pooled) => {
+                        Some(mut pooled) => {
+                            pooled.push(tonal);
                             let passage = layout.passage_layer;
                             let windows: Vec<&[f32]> =
                                 track.windows.iter().map(|w| w.layer_vectors[passage].as_slice()).collect();
@@ -414,7 +418,7 @@ pub fn run(
 }
 
 /// Decodes one track once: the same samples feed the model (resampled to its
-/// rate) and the descriptors (resampled to [`DESCRIPTOR_RATE_HZ`]).
+/// rate) and the descriptors and tonal profile (resampled to [`DESCRIPTOR_RATE_HZ`]).
 fn decode_track(file: FoundFile, sampling: Sampling, model_rate: u32, analyzer: &mut DescriptorAnalyzer) -> Decoded {
     let (tags, header_duration) = library::read_tags(&file.path);
     let (excerpts, decoded_duration) = match decode_excerpts(&file.path, sampling) {
@@ -428,6 +432,7 @@ fn decode_track(file: FoundFile, sampling: Sampling, model_rate: u32, analyzer: 
     }
     let duration_s = header_duration.filter(|_| excerpts.len() > 1).unwrap_or(decoded_duration);
     let mut weighted: Vec<(Descriptors, f64)> = Vec::with_capacity(excerpts.len());
+    let mut tonal = TonalProfile::new();
     let mut model_excerpts = Vec::with_capacity(excerpts.len());
     for excerpt in excerpts {
         let length_s = excerpt.audio.duration_s();
@@ -436,12 +441,13 @@ fn decode_track(file: FoundFile, sampling: Sampling, model_rate: u32, analyzer: 
             Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
         };
         weighted.push((analyzer.analyze(&for_descriptors, DESCRIPTOR_RATE_HZ), length_s));
+        tonal.add_excerpt(analyzer.chroma_frames());
         match excerpt.audio.resampled(model_rate) {
             Ok(audio) => model_excerpts.push((excerpt.start_s, audio)),
             Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
         }
     }
-    Decoded::Ready { file, tags, duration_s, excerpts: model_excerpts, descriptors: weighted_mean(&weighted) }
+    Decoded::Ready { file, tags, duration_s, excerpts: model_excerpts, descriptors: weighted_mean(&weighted), tonal: tonal.vector() }
 }
 
 /// Duration-weighted mean of per-excerpt descriptors.

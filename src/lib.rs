@@ -31,4 +31,5 @@ pub mod probe;
 pub mod search;
 pub mod snapshot;
 pub mod store;
+pub mod tonal;
 pub mod ui;

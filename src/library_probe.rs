@@ -26,11 +26,12 @@ pub fn probe_path(data_root: &Path, model: &str) -> PathBuf {
     data_root.join(format!("probe-{model}.json"))
 }
 
-/// Identifies the set of analysed tracks and their rows.
+/// Identifies the set of analysed tracks, their rows and the layers.
 pub fn fingerprint(snapshot: &LibrarySnapshot) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     snapshot.model.manifest.name.hash(&mut hasher);
     snapshot.model.manifest.version.hash(&mut hasher);
+    snapshot.layer_names().hash(&mut hasher);
     for (track, analysis) in snapshot.tracks.iter().zip(&snapshot.analyses) {
         track.id.hash(&mut hasher);
         analysis.store_row.hash(&mut hasher);

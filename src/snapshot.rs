@@ -55,14 +55,19 @@ impl LibrarySnapshot {
         self.tracks.iter().map(|t| t.id).collect()
     }
 
-    /// Layer names in manifest order.
+    /// Layer names: the model's in manifest order, then [`crate::tonal::LAYER_NAME`].
     pub fn layer_names(&self) -> Vec<String> {
-        self.model.manifest.layers.iter().map(|l| l.name.clone()).collect()
+        self.model.manifest.layers.iter().map(|l| l.name.clone()).chain([crate::tonal::LAYER_NAME.to_string()]).collect()
     }
 
-    /// Dimension of `layer` (0 for a layer the model lacks).
+    /// Index of the layer with this name (the model's or the tonal layer).
+    pub fn layer_index(&self, name: &str) -> Option<usize> {
+        self.layer_names().iter().position(|l| l == name)
+    }
+
+    /// Dimension of `layer` (0 for a layer the store lacks).
     pub fn layer_dim(&self, layer: usize) -> usize {
-        self.model.manifest.layers.get(layer).map_or(0, |l| l.dim)
+        self.store.layout().layer_dims.get(layer).copied().unwrap_or(0)
     }
 
     /// The mapped f16 data of `layer`: rows of [`Self::layer_dim`] values.
@@ -80,7 +85,7 @@ impl LibrarySnapshot {
     /// One layer's vectors as a `tracks × dim` f32 matrix (rows the store
     /// lacks, which a consistent store never has, are zero).
     pub fn layer_matrix(&self, layer: usize) -> Array2<f32> {
-        let dim = self.model.manifest.layers.get(layer).map_or(0, |l| l.dim);
+        let dim = self.layer_dim(layer);
         let mut matrix = Array2::<f32>::zeros((self.tracks.len(), dim));
         for (mut row, analysis) in matrix.rows_mut().into_iter().zip(&self.analyses) {
             if let Some(stored) = self.store.layer_row(layer, analysis.store_row) {

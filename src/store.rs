@@ -23,20 +23,23 @@ use crate::model::ModelManifest;
 pub struct StoreLayout {
     /// The store folder for this model.
     pub dir: PathBuf,
-    /// Dimension of each layer, in manifest order.
+    /// Dimension of each layer: the model's, in manifest order, then Strata's own.
     pub layer_dims: Vec<usize>,
+    /// How many of the layers come from the model; the rest (the
+    /// [`crate::tonal`] layer) Strata computes itself.
+    pub model_layers: usize,
     /// Index of the layer whose per-window vectors are kept.
     pub passage_layer: usize,
 }
 
 impl StoreLayout {
-    /// The layout for `manifest` under the data folder `root`.
+    /// The layout for `manifest` under the data folder `root`: the model's
+    /// layers followed by the tonal layer.
     pub fn for_model(root: &Path, manifest: &ModelManifest) -> Self {
-        Self {
-            dir: root.join("vectors").join(&manifest.name),
-            layer_dims: manifest.layers.iter().map(|l| l.dim).collect(),
-            passage_layer: manifest.passage_layer_index(),
-        }
+        let mut layer_dims: Vec<usize> = manifest.layers.iter().map(|l| l.dim).collect();
+        let model_layers = layer_dims.len();
+        layer_dims.push(crate::tonal::DIM);
+        Self { dir: root.join("vectors").join(&manifest.name), layer_dims, model_layers, passage_layer: manifest.passage_layer_index() }
     }
 
     fn layer_path(&self, layer: usize) -> PathBuf {
@@ -93,7 +96,14 @@ impl StoreWriter {
         std::fs::create_dir_all(&layout.dir)?;
         let mut layer_files = Vec::with_capacity(layout.layer_dims.len());
         for (layer, &dim) in layout.layer_dims.iter().enumerate() {
-            let file = open_truncated(&layout.layer_path(layer), committed_rows * dim as u64 * 2)?;
+            let path = layout.layer_path(layer);
+            let len_bytes = committed_rows * dim as u64 * 2;
+            if layer >= layout.model_layers && !path.exists() {
+                // A layer of Strata's that is newer than this store: the rows
+                // analysed before it read as zero until they are analysed again.
+                File::create(&path)?.set_len(len_bytes)?;
+            }
+            let file = open_truncated(&path, len_bytes)?;
             layer_files.push(BufWriter::with_capacity(1 << 16, file));
         }
         let window_file = open_truncated(&layout.window_path(), committed_window_rows * layout.window_dim() as u64 * 2)?;
@@ -209,7 +219,7 @@ mod tests {
     use super::*;
 
     fn layout(dir: &Path) -> StoreLayout {
-        StoreLayout { dir: dir.join("m"), layer_dims: vec![2, 3], passage_layer: 1 }
+        StoreLayout { dir: dir.join("m"), layer_dims: vec![2, 3], model_layers: 2, passage_layer: 1 }
     }
 
     #[test]
@@ -236,5 +246,30 @@ mod tests {
         assert_eq!(reader.layer_data(1).len(), 3);
         // A catalog that refers to more rows than exist is an error, not silence.
         assert!(StoreWriter::open(&layout, 5, 0).is_err());
+    }
+
+    #[test]
+    fn a_layer_of_stratas_own_added_later_reads_as_zeros() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = layout(tmp.path());
+        let mut writer = StoreWriter::open(&old, 0, 0).unwrap();
+        writer.append(&[vec![1.0, 2.0], vec![3.0, 4.0, 5.0]], &[]).unwrap();
+        writer.sync().unwrap();
+        drop(writer);
+
+        // The same store once Strata adds a 4-dim layer of its own.
+        let new = StoreLayout { layer_dims: vec![2, 3, 4], ..old.clone() };
+        let mut writer = StoreWriter::open(&new, 1, 0).unwrap();
+        assert_eq!(writer.append(&[vec![6.0, 7.0], vec![8.0, 9.0, 10.0], vec![1.0; 4]], &[]).unwrap(), (1, 0));
+        writer.sync().unwrap();
+        drop(writer);
+        let reader = StoreReader::open(&new).unwrap();
+        assert_eq!(reader.layer_row(2, 0).unwrap(), &[f16::ZERO; 4]);
+        assert_eq!(reader.layer_row(2, 1).unwrap(), &[f16::ONE; 4]);
+        assert_eq!(reader.layer_row(1, 1).unwrap()[2].to_f32(), 10.0);
+
+        // A missing layer of the model's own is still damage, not zeros.
+        std::fs::remove_file(new.layer_path(0)).unwrap();
+        assert!(StoreWriter::open(&new, 2, 0).is_err());
     }
 }

@@ -126,7 +126,9 @@ pub fn write_synthetic_model(models_dir: &Path, model: &str, dims: &[usize]) {
 
 /// Fills a data folder with `tracks` committed tracks of `model` whose
 /// vectors come from `vector(track, layer, dim)`, through the real store
-/// writer and catalog; one window per track (a copy of the last layer).
+/// writer and catalog; one window per track (a copy of the model's last
+/// layer). `layer_dims` are the model's layers; the tonal layer after them
+/// (layer `layer_dims.len()`) comes from `vector` too.
 pub fn write_synthetic_store(
     root: &Path,
     model: &str,
@@ -136,12 +138,14 @@ pub fn write_synthetic_store(
 ) -> strata::store::StoreLayout {
     use strata::catalog::{Catalog, FileStamp, TrackTags};
     use strata::store::{StoreLayout, StoreWriter};
-    let layout = StoreLayout { dir: root.join("vectors").join(model), layer_dims: layer_dims.to_vec(), passage_layer: layer_dims.len() - 1 };
+    let all_dims: Vec<usize> = layer_dims.iter().copied().chain([strata::tonal::DIM]).collect();
+    let layout =
+        StoreLayout { dir: root.join("vectors").join(model), layer_dims: all_dims, model_layers: layer_dims.len(), passage_layer: layer_dims.len() - 1 };
     let mut writer = StoreWriter::open(&layout, 0, 0).expect("store");
     let mut catalog = Catalog::open(&strata::indexer::catalog_path(root)).expect("catalog");
     let batch = catalog.batch().expect("batch");
     for t in 0..tracks {
-        let layers: Vec<Vec<f32>> = layer_dims.iter().enumerate().map(|(l, &d)| vector(t, l, d)).collect();
+        let layers: Vec<Vec<f32>> = layout.layer_dims.iter().enumerate().map(|(l, &d)| vector(t, l, d)).collect();
         let window = layers[layout.passage_layer].clone();
         let (row, window_row) = writer.append(&layers, &[&window]).expect("append");
         let path = PathBuf::from(format!("/music/{t:06}.flac"));
