@@ -12,9 +12,9 @@ use serde::Serialize;
 use crate::analysis::{Sampling, TrackEmbedding, embed_audio};
 use crate::indexer::{self, IndexEvent, IndexOptions};
 use crate::audio::decode_mono;
-use crate::aspects::{ASPECTS, aspect_by_name, resolve_aspects};
+use crate::aspects::{ASPECTS, ResolvedAspect, aspect_by_name, resolve_aspects};
 use crate::data_dir::DataDir;
-use crate::eval::{Evaluation, evaluate_rankings};
+use crate::eval::{Evaluation, evaluate_rankings, evaluate_rankings_where};
 use crate::label_source;
 use crate::layer_index::Pruning;
 use crate::library_probe;
@@ -135,6 +135,10 @@ pub enum Command {
         /// Ranking options.
         #[command(flatten)]
         query: QueryArgs,
+        /// Also try every set of the layers the aspects use and report the
+        /// best, chosen on one half of the queries and scored on the other.
+        #[arg(long)]
+        best_mix: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -197,7 +201,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Neighbours { query, .. }) => neighbours(&data_dir, &query),
         Some(Command::Map { out, method, query }) => map_command(&data_dir, &out, method, &query),
         Some(Command::Probe { model, folds, json }) => probe_command(&data_dir, &model, folds, json),
-        Some(Command::Eval { label, labels, query, json }) => eval_command(&data_dir, &label, labels.as_deref(), &query, json),
+        Some(Command::Eval { label, labels, query, best_mix, json }) => {
+            eval_command(&data_dir, &label, labels.as_deref(), &query, best_mix, json)
+        }
         Some(Command::Index { dirs, model, jobs, full, excerpts, excerpt_seconds, retry_failed, json }) => {
             let mut index_options = IndexOptions::new(dirs);
             index_options.model = model;
@@ -639,7 +645,7 @@ fn short_descriptor(key: &str) -> String {
     key.trim_end_matches("_hz").trim_end_matches("_db").trim_end_matches("_per_s").trim_end_matches("_bpm").chars().take(9).collect()
 }
 
-fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args: &QueryArgs, json: bool) -> anyhow::Result<i32> {
+fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args: &QueryArgs, best_mix: bool, json: bool) -> anyhow::Result<i32> {
     // Evaluation ranks every track for every query: heads would only add work.
     let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
@@ -683,6 +689,46 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
         .join(",");
     let rankings = rank_all(&mut prepared.engine, &prepared.facets.clone(), &prepared.weights.clone());
     rows.push((format!("mix[{mix_name}]"), evaluate_rankings(&rankings, &labels, args.k, &exclude)));
+    let mut mix_note = None;
+    if best_mix {
+        let resolved = resolve_aspects(&library_probe::probe_or_compute(data_dir.root(), &snapshot));
+        let candidates = mix_candidates(&resolved);
+        if candidates.is_empty() {
+            anyhow::bail!("no aspect has probe evidence on this library yet (too few analysed tracks)");
+        }
+        let halves = crate::probe::kfold_assignment(snapshot.len(), 2, MIX_SPLIT_SEED);
+        // Per candidate: P@k on each half, and the evaluation over all queries.
+        let mut scored = Vec::with_capacity(candidates.len());
+        for facets in &candidates {
+            let rankings = rank_all(&mut prepared.engine, facets, &vec![1.0; facets.len()]);
+            let on_half = |half: usize| {
+                evaluate_rankings_where(&rankings, &labels, args.k, &exclude, &|q| halves[q] == half).metrics.precision_at_k
+            };
+            scored.push(([on_half(0), on_half(1)], evaluate_rankings(&rankings, &labels, args.k, &exclude)));
+        }
+        // Ties go to the earlier candidate, which compares on fewer layers.
+        let best = |score: &dyn Fn(usize) -> f64| {
+            (0..candidates.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0)
+        };
+        let chosen_on = [best(&|i| scored[i].0[0]), best(&|i| scored[i].0[1])];
+        // Each half is ranked by the mix the other half chose.
+        let for_half_0 = rank_all(&mut prepared.engine, &candidates[chosen_on[1]], &vec![1.0; candidates[chosen_on[1]].len()]);
+        let for_half_1 = rank_all(&mut prepared.engine, &candidates[chosen_on[0]], &vec![1.0; candidates[chosen_on[0]].len()]);
+        let held_out: Vec<Vec<usize>> =
+            for_half_0.into_iter().zip(for_half_1).zip(&halves).map(|((r0, r1), &half)| if half == 0 { r0 } else { r1 }).collect();
+        let name = |i: usize| mix_name_of(&candidates[i], &snapshot.layer_names());
+        rows.push((
+            format!("best mix, held out [{} | {}]", name(chosen_on[1]), name(chosen_on[0])),
+            evaluate_rankings(&held_out, &labels, args.k, &exclude),
+        ));
+        let in_sample = best(&|i| scored[i].1.metrics.precision_at_k);
+        rows.push((format!("best mix in-sample [{}]", name(in_sample)), scored[in_sample].1));
+        mix_note = Some(format!(
+            "{} mixes tried: every set of the layers the aspects use, weight 1 each. \"held out\" ranks each random half of\n\
+             the queries by the mix the other half chose (an honest estimate); \"in-sample\" chooses and scores on the same labels.",
+            candidates.len()
+        ));
+    }
     if json {
         let items: Vec<_> = rows
             .iter()
@@ -716,7 +762,33 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
         println!("{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "random (exact expectation)", r.precision_at_k, "", r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k);
     }
     println!("({} queries; the interval resamples them: rankings whose intervals overlap a lot may not differ)", rows.first().map_or(0, |(_, e)| e.metrics.queries));
+    if let Some(note) = mix_note {
+        println!("{note}");
+    }
     Ok(0)
+}
+
+/// Seed of the random halves `eval --best-mix` chooses and scores on.
+const MIX_SPLIT_SEED: u64 = 7;
+
+/// The mixes `eval --best-mix` tries: every non-empty set of the distinct
+/// layers the aspects resolve to (aspects sharing a layer rank alike), each
+/// layer named by its first aspect; fewer layers first.
+fn mix_candidates(resolved: &[ResolvedAspect]) -> Vec<Vec<Facet>> {
+    let mut layers: Vec<Facet> = Vec::new();
+    for aspect in resolved {
+        if !layers.iter().any(|f| f.layer == aspect.layer) {
+            layers.push(Facet { name: aspect.name.clone(), layer: aspect.layer });
+        }
+    }
+    let mut sets: Vec<u32> = (1..1u32 << layers.len()).collect();
+    sets.sort_by_key(|set| (set.count_ones(), *set));
+    sets.iter().map(|set| layers.iter().enumerate().filter(|(i, _)| set & (1 << i) != 0).map(|(_, f)| f.clone()).collect()).collect()
+}
+
+/// `timbre@mean_pool+harmony@tonal`: what `--aspect timbre --aspect harmony` reproduces.
+fn mix_name_of(facets: &[Facet], layer_names: &[String]) -> String {
+    facets.iter().map(|f| format!("{}@{}", f.name, layer_names.get(f.layer).map_or("?", String::as_str))).collect::<Vec<_>>().join("+")
 }
 
 fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, args: &QueryArgs) -> anyhow::Result<i32> {

@@ -356,6 +356,18 @@ pub fn evaluate_rankings(
     k: usize,
     exclude: &dyn Fn(usize, usize) -> bool,
 ) -> Evaluation {
+    evaluate_rankings_where(rankings, labels, k, exclude, &|_| true)
+}
+
+/// [`evaluate_rankings`] over only the queries `q` with `counts(q)` (for
+/// held-out halves); every track stays a candidate.
+pub fn evaluate_rankings_where(
+    rankings: &[Vec<usize>],
+    labels: &[Option<String>],
+    k: usize,
+    exclude: &dyn Fn(usize, usize) -> bool,
+    counts: &dyn Fn(usize) -> bool,
+) -> Evaluation {
     // Intern labels so the per-pair comparison is an integer compare.
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let label_id: Vec<Option<usize>> = labels
@@ -376,7 +388,7 @@ pub fn evaluate_rankings(
     let mut acc = Accumulator::default();
 
     for (q, ranking) in rankings.iter().enumerate() {
-        let Some(qid) = label_id.get(q).copied().flatten() else {
+        let Some(qid) = label_id.get(q).copied().flatten().filter(|_| counts(q)) else {
             continue;
         };
 
@@ -851,6 +863,20 @@ mod tests {
         assert_eq!(rnd.queries, 2);
         assert!(close(rnd.precision_at_k, 0.5, EPS));
         assert!(close(rnd.mrr, 0.75, EPS));
+    }
+
+    #[test]
+    fn evaluating_halves_splits_the_whole() {
+        let labels = labels(&[Some("A"), Some("A"), Some("B"), Some("B"), Some("A"), None]);
+        let rankings: Vec<Vec<usize>> = (0..6).map(|q| (0..6).rev().filter(|&c| c != q).collect()).collect();
+        let whole = evaluate_rankings(&rankings, &labels, 2, &|_, _| false).metrics;
+        let half = |odd: bool| evaluate_rankings_where(&rankings, &labels, 2, &|_, _| false, &|q| (q % 2 == 1) == odd).metrics;
+        let (even, odd) = (half(false), half(true));
+        // Only queries with a label count; the unlabeled track stays a candidate.
+        assert_eq!((even.queries, odd.queries, whole.queries), (3, 2, 5));
+        let pooled = (even.precision_at_k * 3.0 + odd.precision_at_k * 2.0) / 5.0;
+        assert!(close(pooled, whole.precision_at_k, EPS), "{even:?} {odd:?} {whole:?}");
+        assert!(evaluate_rankings_where(&rankings, &labels, 2, &|_, _| false, &|_| false).metrics.queries == 0);
     }
 
     #[test]

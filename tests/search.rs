@@ -169,6 +169,21 @@ fn ranking_commands_on_an_indexed_library() {
     assert_eq!(probe["probe"]["layers"].as_array().unwrap().len(), snapshot.layer_names().len());
     assert!(!probe["aspects"].as_array().unwrap().is_empty());
 
+    // eval --best-mix: the held-out choice over the same queries, and an
+    // in-sample best at least as good as any single layer the aspects use.
+    let probe = run_json(&data, &["probe", "--json"]);
+    let aspect_layers: HashSet<&str> = probe["aspects"].as_array().unwrap().iter().map(|a| a["layer_name"].as_str().unwrap()).collect();
+    let eval = run_json(&data, &["eval", "--label", "album", "--k", "3", "--json", "--best-mix"]);
+    let rows = eval["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), snapshot.layer_names().len() + 3);
+    let precision = |row: &serde_json::Value| row["metrics"]["precision_at_k"].as_f64().unwrap();
+    let (held_out, in_sample) = (&rows[rows.len() - 2], &rows[rows.len() - 1]);
+    assert!(held_out["name"].as_str().unwrap().starts_with("best mix, held out ["), "{held_out}");
+    assert!(in_sample["name"].as_str().unwrap().starts_with("best mix in-sample ["), "{in_sample}");
+    assert_eq!(held_out["metrics"]["queries"], rows[0]["metrics"]["queries"]);
+    let best_single = rows.iter().filter(|r| aspect_layers.contains(r["name"].as_str().unwrap())).map(precision).fold(0.0, f64::max);
+    assert!(precision(in_sample) >= best_single - 1e-12, "{in_sample} vs {best_single}");
+
     // map: CSV with one row per track, and a PNG picture.
     let csv_path = tmp.path().join("map.csv");
     let status = strata_bin().arg("--data-dir").arg(&data).args(["map", "--out"]).arg(&csv_path).status().unwrap();
