@@ -10,7 +10,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use strata::data_dir::DataDir;
 use strata::indexer::{IndexControl, IndexOptions, run};
-use strata::ui::{Settings, StrataApp};
+use strata::ui::{AppCommand, Settings, StrataApp};
 
 /// Steps the harness until `done` holds (background threads answer in their own time).
 fn step_until(harness: &mut Harness<'_, StrataApp>, what: &str, done: impl Fn(&StrataApp) -> bool) {
@@ -59,6 +59,19 @@ fn select_rerank_probe_and_failures() {
         orders.push(harness.state().results().iter().map(|r| r.track).collect());
     }
     assert!(orders.iter().any(|o| o != &before), "no aspect weighting changed the order: {orders:?}");
+
+    // A burst of selections, more than the search thread's request channel
+    // holds, ends with complete results for the last one, a track the burst
+    // never selected before (so no earlier answer can stand in for it).
+    let tracks = harness.state().library().unwrap().snapshot.len();
+    let last = (selected + 1) % tracks;
+    let others: Vec<usize> = (0..tracks).filter(|&t| t != last).collect();
+    for i in 0..2_000 {
+        harness.state_mut().command(AppCommand::Select(others[i % others.len()]));
+    }
+    harness.state_mut().command(AppCommand::Select(last));
+    step_until(&mut harness, "the last selection's results", |app| app.selected() == Some(last) && !app.is_busy());
+    assert!(!harness.state().results().is_empty() && harness.state().results().iter().all(|r| r.track != last));
 
     // The probe heatmap lists every layer.
     harness.get_by_label("Layer probe").click();

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -119,10 +119,17 @@ pub struct QueryRequest {
     pub k: usize,
 }
 
+/// The newest query the window asked, waiting for the search thread. Only
+/// the newest matters: one asked while the thread is busy replaces the one
+/// before it, so quick clicks or a layer sweep never queue stale work, and a
+/// full request channel cannot lose it.
+type QuerySlot = Arc<Mutex<Option<QueryRequest>>>;
+
 /// Requests to the search thread.
 enum SearchRequest {
     Snapshot(u64, Arc<LibrarySnapshot>, bool, Vec<usize>),
-    Query(QueryRequest),
+    /// A query waits in the [`QuerySlot`] (the thread also looks after every other request).
+    QueryWaiting,
     Passage(usize, usize),
 }
 
@@ -133,6 +140,7 @@ pub struct Workers {
     ctx: egui::Context,
     running: HashSet<String>,
     search: Sender<SearchRequest>,
+    query_slot: QuerySlot,
 }
 
 impl Workers {
@@ -140,15 +148,17 @@ impl Workers {
     pub fn new(ctx: egui::Context) -> Self {
         let (sender, receiver) = bounded(256);
         let (search, requests) = bounded(64);
+        let query_slot = QuerySlot::default();
         let search_sender = sender.clone();
         let search_ctx = ctx.clone();
+        let search_slot = query_slot.clone();
         let spawned = std::thread::Builder::new()
             .name("strata-search".into())
-            .spawn(move || search_thread(&requests, &search_sender, &search_ctx));
+            .spawn(move || search_thread(&requests, &search_slot, &search_sender, &search_ctx));
         if let Err(e) = spawned {
             log::error!("the search thread could not start: {e}");
         }
-        Self { sender, receiver, ctx, running: HashSet::new(), search }
+        Self { sender, receiver, ctx, running: HashSet::new(), search, query_slot }
     }
 
     /// Runs `job` on a thread named `strata-<name>` at background priority;
@@ -210,9 +220,13 @@ impl Workers {
         let _ = self.search.send(SearchRequest::Snapshot(generation, snapshot, center, prepare));
     }
 
-    /// Asks for a query's first results, then its per-facet similarities.
+    /// Asks for a query's first results, then its per-facet similarities;
+    /// replaces a query the search thread has not started yet.
     pub fn query(&self, request: QueryRequest) {
-        let _ = self.search.try_send(SearchRequest::Query(request));
+        *self.query_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(request);
+        // When the channel is full, the requests in it wake the thread, and it
+        // looks at the slot after each of them.
+        let _ = self.search.try_send(SearchRequest::QueryWaiting);
     }
 
     /// Asks for the best passage pair of two tracks.
@@ -221,10 +235,10 @@ impl Workers {
     }
 }
 
-fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMessage>, ctx: &egui::Context) {
+fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: &Sender<WorkerMessage>, ctx: &egui::Context) {
     let mut engine: Option<(u64, SearchEngine)> = None;
-    // A request taken from the queue early: to learn whether a newer query
-    // replaces the one being answered, or while preparing layers.
+    // A request taken from the queue early: to learn whether a newer library
+    // replaces the one a query was answered on, or while preparing layers.
     let mut next: Option<SearchRequest> = None;
     // Layers of a settled library to build while no request waits (last
     // first), so a first click after a reload finds their indexes and heads.
@@ -258,28 +272,7 @@ fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMess
                 to_prepare = prepare.into_iter().rev().collect();
                 engine = Some((generation, SearchEngine::with_pruning(snapshot, center, pruning)));
             }
-            SearchRequest::Query(request) => {
-                if let Some((current, engine)) = &mut engine
-                    && *current == request.generation
-                    && request.track < engine.snapshot().len()
-                {
-                    // Large layers rank from head bounds, reading few rows: the
-                    // results go out first. Completing the similarities then
-                    // lets the window rerank without touching the store, unless a
-                    // newer query or library already replaces this one.
-                    let scores = engine.query(request.track, &request.facets);
-                    let excluded = engine.exclusion_filter(request.track, request.exclusion);
-                    let results = scores.rank(&request.weights, request.k, &excluded);
-                    let first = WorkerMessage::ResultsReady(request.generation, request.track, request.facets, results);
-                    let _ = answers.send(first);
-                    ctx.request_repaint();
-                    next = requests.try_recv().ok();
-                    if !matches!(next, Some(SearchRequest::Query(_) | SearchRequest::Snapshot(..))) {
-                        scores.complete();
-                        let _ = answers.send(WorkerMessage::QueryReady(request.generation, Arc::new(scores)));
-                    }
-                }
-            }
+            SearchRequest::QueryWaiting => {}
             SearchRequest::Passage(query, result) => {
                 if let Some((_, engine)) = &engine {
                     let passage = best_passage(engine.snapshot(), query, result);
@@ -287,7 +280,44 @@ fn search_thread(requests: &Receiver<SearchRequest>, answers: &Sender<WorkerMess
                 }
             }
         }
+        if let Some((current, engine)) = &mut engine
+            && let Some(request) = take_query(slot, *current)
+            && request.track < engine.snapshot().len()
+        {
+            // Large layers rank from head bounds, reading few rows: the
+            // results go out first. Completing the similarities then lets the
+            // window rerank without touching the store, unless a newer query
+            // or library already replaces this one.
+            let scores = engine.query(request.track, &request.facets);
+            let excluded = engine.exclusion_filter(request.track, request.exclusion);
+            let results = scores.rank(&request.weights, request.k, &excluded);
+            let first = WorkerMessage::ResultsReady(request.generation, request.track, request.facets, results);
+            let _ = answers.send(first);
+            ctx.request_repaint();
+            next = requests.try_recv().ok();
+            let replaced = slot.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+                || matches!(next, Some(SearchRequest::Snapshot(..)));
+            if !replaced {
+                scores.complete();
+                let _ = answers.send(WorkerMessage::QueryReady(request.generation, Arc::new(scores)));
+            }
+        }
         ctx.request_repaint();
+    }
+}
+
+/// Takes the waiting query if it belongs to library `generation`. One for an
+/// older library is dropped; one for a newer library stays, since its
+/// snapshot is on the way.
+fn take_query(slot: &QuerySlot, generation: u64) -> Option<QueryRequest> {
+    let mut waiting = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    match waiting.as_ref()?.generation.cmp(&generation) {
+        std::cmp::Ordering::Less => {
+            *waiting = None;
+            None
+        }
+        std::cmp::Ordering::Equal => waiting.take(),
+        std::cmp::Ordering::Greater => None,
     }
 }
 
