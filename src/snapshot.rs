@@ -65,6 +65,15 @@ impl LibrarySnapshot {
         self.layer_names().iter().position(|l| l == name)
     }
 
+    /// What `layer` holds, in words (empty for a layer the model lacks).
+    pub fn layer_description(&self, layer: usize) -> &str {
+        match self.model.manifest.layers.get(layer) {
+            Some(spec) => &spec.description,
+            None if layer == self.model.manifest.layers.len() => crate::tonal::DESCRIPTION,
+            None => "",
+        }
+    }
+
     /// Dimension of `layer` (0 for a layer the store lacks).
     pub fn layer_dim(&self, layer: usize) -> usize {
         self.store.layout().layer_dims.get(layer).copied().unwrap_or(0)

@@ -24,8 +24,16 @@ impl StrataApp {
             return;
         };
         ui.label(egui::RichText::new(format!("{} tracks, {} folds. ★ = best layer for that descriptor.", table.tracks, table.folds)).weak());
+        // What each row is, on hover (the table's layers are the snapshot's by name).
+        let descriptions: Vec<String> = match &self.library {
+            Some(library) => {
+                let snapshot = &library.snapshot;
+                table.layers.iter().map(|name| snapshot.layer_index(name).map_or("", |l| snapshot.layer_description(l)).to_string()).collect()
+            }
+            None => Vec::new(),
+        };
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            heatmap(ui, &table);
+            heatmap(ui, &table, &descriptions);
             ui.add_space(10.0);
             ui.strong("Aspects use these layers:");
             for aspect in &self.aspects {
@@ -38,8 +46,9 @@ impl StrataApp {
 /// Paints the R² table: one row per layer, one column per descriptor, all
 /// columns in view at once (the table is shown in meetings), each cell
 /// coloured by R² with its value, the best layer per descriptor starred and
-/// outlined, and the exact value on hover.
-fn heatmap(ui: &mut egui::Ui, table: &crate::probe::ProbeTable) {
+/// outlined, and the exact value on hover; a layer's name shows its
+/// description (`descriptions`, by row) on hover.
+fn heatmap(ui: &mut egui::Ui, table: &crate::probe::ProbeTable, descriptions: &[String]) {
     let layer_column = 100.0;
     let columns = table.targets.len().max(1);
     let gap = 2.0;
@@ -69,7 +78,10 @@ fn heatmap(ui: &mut egui::Ui, table: &crate::probe::ProbeTable) {
     for (l, layer) in table.layers.iter().enumerate() {
         let row = cell_rect(l, 0);
         let name = egui::Rect::from_min_max(egui::pos2(area.min.x, row.min.y), egui::pos2(row.min.x - gap, row.max.y));
-        ui.put(name, egui::Label::new(egui::RichText::new(layer).monospace()).truncate());
+        let label = ui.put(name, egui::Label::new(egui::RichText::new(layer).monospace()).truncate().sense(egui::Sense::hover()));
+        if let Some(description) = descriptions.get(l).filter(|d| !d.is_empty()) {
+            label.on_hover_text(description);
+        }
         for t in 0..table.targets.len() {
             let rect = cell_rect(l, t);
             let value = table.cell(l, t);
