@@ -102,6 +102,11 @@ const N_BINS: usize = FRAME_LEN / 2 + 1;
 const N_MELS: usize = 128;
 /// Pitch classes in a chroma vector.
 pub const N_CHROMA: usize = 12;
+
+/// Chroma frames this far (dB, power) below the loudest frame of an
+/// analysis count as silence in [`DescriptorAnalyzer::chroma_frames`]; 60 dB
+/// is the usual silence threshold (librosa's `effects.split` default).
+pub const CHROMA_SILENCE_DB: f32 = 60.0;
 /// Chroma filter-bank row stride (12 weights padded to 16 for SIMD).
 const CHROMA_STRIDE: usize = 16;
 /// Adjacent FFT bins are less than a semitone apart only from bin 17 on
@@ -319,6 +324,8 @@ pub struct DescriptorAnalyzer {
     chroma_key: Option<(u32, i64)>,
     /// The last analysis's chroma, one max-normalised vector per frame.
     chroma_frames: Vec<[f32; N_CHROMA]>,
+    /// Each frame's largest raw chroma power, to tell silence from sound.
+    chroma_levels: Vec<f32>,
     clean: Vec<f32>,
     block_sq: Vec<f64>,
     block_zc: Vec<u32>,
@@ -374,6 +381,7 @@ impl DescriptorAnalyzer {
             chroma_runs: Vec::new(),
             chroma_key: None,
             chroma_frames: Vec::new(),
+            chroma_levels: Vec::new(),
             clean: Vec::new(),
             block_sq: Vec::new(),
             block_zc: Vec::new(),
@@ -400,6 +408,7 @@ impl DescriptorAnalyzer {
     /// what empty, silent, short or non-finite input gives).
     pub fn analyze(&mut self, samples: &[f32], sample_rate_hz: u32) -> Descriptors {
         self.chroma_frames.clear();
+        self.chroma_levels.clear();
         if samples.is_empty() || sample_rate_hz == 0 || sample_rate_hz > MAX_SAMPLE_RATE_HZ {
             return Descriptors::default();
         }
@@ -430,9 +439,24 @@ impl DescriptorAnalyzer {
 
     /// The per-frame chroma (`chroma_stft` frames, each max-normalised) of
     /// the last [`Self::analyze`] call; empty when that input was empty,
-    /// silent or unusable.
+    /// silent or unusable. Frames more than [`CHROMA_SILENCE_DB`] below the
+    /// loudest frame are all zero: max-normalising would otherwise give
+    /// room noise, dither and reverb tails the weight of music.
     pub fn chroma_frames(&self) -> &[[f32; N_CHROMA]] {
         &self.chroma_frames
+    }
+
+    /// Zeroes the exported chroma frames that are silence next to the loudest
+    /// (the mean chroma behind key clarity is unchanged, as in librosa).
+    fn silence_quiet_chroma_frames(&mut self) {
+        let loudest = self.chroma_levels.iter().fold(0.0f32, |a, &b| a.max(b));
+        let floor = loudest * 10f32.powf(-CHROMA_SILENCE_DB / 10.0);
+        for (frame, &level) in self.chroma_frames.iter_mut().zip(&self.chroma_levels) {
+            if level <= floor {
+                *frame = [0.0; N_CHROMA];
+            }
+        }
+        self.chroma_levels.clear();
     }
 
     fn analyze_clean(&mut self, y: &[f32], sr: u32) -> Descriptors {
@@ -501,8 +525,10 @@ impl DescriptorAnalyzer {
                 chroma_sum[c] += frame[c] as f64;
             }
             self.chroma_frames.push(frame);
+            self.chroma_levels.push(mx);
         }
         let nf = n_frames as f64;
+        self.silence_quiet_chroma_frames();
 
         // ---- onsets and tempo ----
         self.onset_envelope(n_frames);

@@ -1,7 +1,8 @@
 //! The embedding store: dense f16 rows per model and layer, memory-mapped.
 //!
 //! For each model, `vectors/<model>/` holds one file per layer
-//! (`layer-NN.f16`, one row of `dim` little-endian f16 per track) and
+//! (`layer-NN.f16` for the model's layers and `own-NN.f16` for the layers
+//! Strata computes itself, one row of `dim` little-endian f16 per track) and
 //! `windows.f16`, one row per analysed window of the model's passage layer
 //! (for passage matching). Rows are only appended. The catalog says which
 //! rows are live: a writer fsyncs rows before the catalog commits the
@@ -42,8 +43,13 @@ impl StoreLayout {
         Self { dir: root.join("vectors").join(&manifest.name), layer_dims, model_layers, passage_layer: manifest.passage_layer_index() }
     }
 
+    /// The model's layers are `layer-NN.f16`; Strata's own are `own-NN.f16`,
+    /// so a model that gains a layer never reads one of Strata's as its own.
     fn layer_path(&self, layer: usize) -> PathBuf {
-        self.dir.join(format!("layer-{layer:02}.f16"))
+        match layer.checked_sub(self.model_layers) {
+            None => self.dir.join(format!("layer-{layer:02}.f16")),
+            Some(own) => self.dir.join(format!("own-{own:02}.f16")),
+        }
     }
 
     fn window_path(&self) -> PathBuf {
@@ -88,6 +94,19 @@ fn open_truncated(path: &Path, len_bytes: u64) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// Extends one of Strata's own layer files with zero rows up to `len_bytes`.
+/// A layer newer than the store (or one an older Strata did not write) has
+/// no rows for the tracks analysed before it; they read as zeros until they
+/// are analysed again.
+fn zero_fill_to(path: &Path, len_bytes: u64) -> std::io::Result<()> {
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
+    if file.metadata()?.len() < len_bytes {
+        file.set_len(len_bytes)?;
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
 impl StoreWriter {
     /// Opens the store for appending after `committed_rows` track rows and
     /// `committed_window_rows` window rows, dropping anything written after
@@ -98,10 +117,8 @@ impl StoreWriter {
         for (layer, &dim) in layout.layer_dims.iter().enumerate() {
             let path = layout.layer_path(layer);
             let len_bytes = committed_rows * dim as u64 * 2;
-            if layer >= layout.model_layers && !path.exists() {
-                // A layer of Strata's that is newer than this store: the rows
-                // analysed before it read as zero until they are analysed again.
-                File::create(&path)?.set_len(len_bytes)?;
+            if layer >= layout.model_layers {
+                zero_fill_to(&path, len_bytes)?;
             }
             let file = open_truncated(&path, len_bytes)?;
             layer_files.push(BufWriter::with_capacity(1 << 16, file));
@@ -268,8 +285,20 @@ mod tests {
         assert_eq!(reader.layer_row(2, 1).unwrap(), &[f16::ONE; 4]);
         assert_eq!(reader.layer_row(1, 1).unwrap()[2].to_f32(), 10.0);
 
+        // A short file of Strata's own (rows an older Strata appended to the
+        // model's layers only) is filled up the same way.
+        let mut writer = StoreWriter::open(&old, 2, 0).unwrap();
+        writer.append(&[vec![0.5, 0.5], vec![1.0, 1.0, 1.0]], &[]).unwrap();
+        writer.sync().unwrap();
+        drop(writer);
+        StoreWriter::open(&new, 3, 0).unwrap();
+        let reader = StoreReader::open(&new).unwrap();
+        assert_eq!(reader.layer_row(2, 2).unwrap(), &[f16::ZERO; 4]);
+        assert_eq!(reader.layer_row(2, 1).unwrap(), &[f16::ONE; 4]);
+        assert_eq!(reader.layer_data(2).len(), 12);
+
         // A missing layer of the model's own is still damage, not zeros.
         std::fs::remove_file(new.layer_path(0)).unwrap();
-        assert!(StoreWriter::open(&new, 2, 0).is_err());
+        assert!(StoreWriter::open(&new, 3, 0).is_err());
     }
 }

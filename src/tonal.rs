@@ -22,8 +22,10 @@
 //! the mean and the standard deviation over frames of the six magnitudes at
 //! each span: `[mean₁₋₆, std₁₋₆]` at 1 s, then at 4 s ([`DIM`] values).
 //!
-//! Silent frames (smoothed sum ≤ [`SILENT_SUM`]) are skipped, and a track
-//! with no sounding frame gets zeros. Excerpts are smoothed separately, so
+//! Silent frames (all zero: the analyser zeroes frames 60 dB below the
+//! loudest, see [`crate::descriptors::DescriptorAnalyzer::chroma_frames`];
+//! smoothed sum ≤ [`SILENT_SUM`]) are skipped, and a track with no sounding
+//! frame gets zeros. Excerpts are smoothed separately, so
 //! no window spans the gap between two of them.
 
 use crate::descriptors::N_CHROMA;
@@ -37,6 +39,8 @@ pub const DESCRIPTION: &str = "Strata's own, not the model's: Fourier magnitudes
 /// Smoothing spans in chroma frames (odd, so a window centres on its frame):
 /// 41 ≈ 0.95 s and 161 ≈ 3.7 s at 22.05 kHz, hop 512.
 pub const SCALES_FRAMES: [usize; 2] = [41, 161];
+
+const _: () = assert!(SCALES_FRAMES[0] % 2 == 1 && SCALES_FRAMES[1] % 2 == 1, "spans must be odd");
 
 /// Fourier coefficients kept per frame (k = 1..=6; k = 0 is always 1).
 const COEFFICIENTS: usize = N_CHROMA / 2;
@@ -99,12 +103,14 @@ impl TonalProfile {
     /// Adds one excerpt's chroma frames (any per-frame scaling; each frame is
     /// rescaled to sum 1, and all-zero frames stay zero).
     pub fn add_excerpt(&mut self, chroma: &[[f32; N_CHROMA]]) {
+        // Negative and non-finite values count as zero.
+        let clean = |v: f32| if v.is_finite() { f64::from(v.max(0.0)) } else { 0.0 };
         let unit: Vec<[f64; N_CHROMA]> = chroma
             .iter()
             .map(|frame| {
-                let total: f64 = frame.iter().map(|&v| f64::from(v.max(0.0))).sum();
+                let total: f64 = frame.iter().map(|&v| clean(v)).sum();
                 let scale = if total > 0.0 && total.is_finite() { 1.0 / total } else { 0.0 };
-                frame.map(|v| f64::from(v.max(0.0)) * scale)
+                frame.map(|v| clean(v) * scale)
             })
             .collect();
         for (scale, window) in self.windows.iter().enumerate() {
@@ -200,6 +206,74 @@ mod tests {
         assert!(home[6..12].iter().any(|&v| v > 0.01) && home[18..24].iter().any(|&v| v > 0.01), "{home:?}");
     }
 
+    /// The definition written out directly: per frame, a window sum over the
+    /// frames in reach, then the DFT magnitudes; mean and population std.
+    fn reference(chroma: &[[f32; N_CHROMA]]) -> Vec<f64> {
+        let unit: Vec<Vec<f64>> = chroma
+            .iter()
+            .map(|f| {
+                let total: f64 = f.iter().map(|&v| f64::from(v)).sum();
+                f.iter().map(|&v| if total > 0.0 { f64::from(v) / total } else { 0.0 }).collect()
+            })
+            .collect();
+        let mut out = Vec::new();
+        for span in SCALES_FRAMES {
+            let half = (span / 2) as isize;
+            let hann: Vec<f64> = (1..=span).map(|j| (std::f64::consts::PI * j as f64 / (span + 1) as f64).sin().powi(2)).collect();
+            let hann_total: f64 = hann.iter().sum();
+            let mut magnitudes: Vec<[f64; COEFFICIENTS]> = Vec::new();
+            for t in 0..unit.len() as isize {
+                let mut p = [0.0f64; N_CHROMA];
+                for offset in -half..=half {
+                    let s = t + offset;
+                    if s >= 0 && (s as usize) < unit.len() {
+                        let w = hann[(offset + half) as usize] / hann_total;
+                        (0..N_CHROMA).for_each(|c| p[c] += w * unit[s as usize][c]);
+                    }
+                }
+                let total: f64 = p.iter().sum();
+                if total <= SILENT_SUM {
+                    continue;
+                }
+                let mut m = [0.0; COEFFICIENTS];
+                for (k, slot) in m.iter_mut().enumerate() {
+                    let angle = |c: usize| 2.0 * std::f64::consts::PI * ((k + 1) * c) as f64 / N_CHROMA as f64;
+                    let re: f64 = (0..N_CHROMA).map(|c| p[c] * angle(c).cos()).sum();
+                    let im: f64 = (0..N_CHROMA).map(|c| p[c] * angle(c).sin()).sum();
+                    *slot = re.hypot(im) / total;
+                }
+                magnitudes.push(m);
+            }
+            let n = magnitudes.len().max(1) as f64;
+            let mean: Vec<f64> = (0..COEFFICIENTS).map(|k| magnitudes.iter().map(|m| m[k]).sum::<f64>() / n).collect();
+            let std: Vec<f64> =
+                (0..COEFFICIENTS).map(|k| (magnitudes.iter().map(|m| (m[k] - mean[k]).powi(2)).sum::<f64>() / n).sqrt()).collect();
+            out.extend(mean);
+            out.extend(std);
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_definition_on_changing_music() {
+        // Random chords of random lengths with silences between, shorter and
+        // longer than the spans: every window position and edge gets exercised.
+        let mut rng = crate::prng::SplitMix64(9);
+        let mut chroma = Vec::new();
+        while chroma.len() < 700 {
+            let mut frame = [0.0f32; N_CHROMA];
+            if rng.below(5) > 0 {
+                (0..1 + rng.below(5)).for_each(|_| frame[rng.below(N_CHROMA)] = 0.2 + rng.symmetric_unit().abs());
+            }
+            chroma.extend(std::iter::repeat_n(frame, 1 + rng.below(90)));
+        }
+        let got = profile(&[chroma.clone()]);
+        let want = reference(&chroma);
+        got.iter().zip(&want).for_each(|(g, w)| assert!((f64::from(*g) - w).abs() < 1e-5, "{got:?}\n{want:?}"));
+        // The spread differs between spans, so the two halves are not one computation twice.
+        assert!((got[6] - got[18]).abs() > 1e-3, "{got:?}");
+    }
+
     #[test]
     fn silence_and_gaps_are_skipped() {
         assert_eq!(profile(&[]), vec![0.0; DIM]);
@@ -215,6 +289,7 @@ mod tests {
         let mut odd = frames(&[0, 4, 7], 100);
         odd[3][2] = f32::NAN;
         odd[4][5] = -1.0;
+        odd[5][7] = f32::INFINITY;
         assert!(profile(&[odd]).iter().all(|v| v.is_finite()));
     }
 }

@@ -90,6 +90,23 @@ fn transposed_music_keeps_its_profile_and_other_harmony_does_not() {
 }
 
 #[test]
+fn room_noise_after_the_music_does_not_count_as_music() {
+    let tmp = tempfile::tempdir().unwrap();
+    let progression: Vec<Vec<i32>> = cadence(62).into_iter().cycle().take(8).collect();
+    let music = render(&progression, 1.5);
+    // The same phrases and then 10 s of hiss about 70 dB down, like the end of a CD track.
+    let mut rng = strata::prng::SplitMix64(3);
+    let mut with_hiss = music.clone();
+    with_hiss.extend((0..10 * RATE as usize).map(|_| 1e-4 * rng.symmetric_unit()));
+    let clean = tonal_layer_of(tmp.path(), "clean", &music);
+    let hissy = tonal_layer_of(tmp.path(), "hissy", &with_hiss);
+    // Without the silence gate the hiss moves it by about 60 % of its length;
+    // what remains (about 5 %) is its effect elsewhere, such as on the tuning estimate.
+    let drift = distance(&clean, &hissy);
+    assert!(drift < 0.1 * clean.iter().map(|v| v * v).sum::<f32>().sqrt(), "hiss moved the profile by {drift}:\n{clean:?}\n{hissy:?}");
+}
+
+#[test]
 fn silence_gives_a_zero_layer() {
     let tmp = tempfile::tempdir().unwrap();
     let wav = tmp.path().join("silence.wav");
