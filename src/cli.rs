@@ -694,40 +694,17 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
         let resolved = resolve_aspects(&library_probe::probe_or_compute(data_dir.root(), &snapshot));
         let candidates = mix_candidates(&resolved);
         if candidates.is_empty() {
-            anyhow::bail!("no aspect has probe evidence on this library yet (too few analysed tracks)");
+            mix_note = Some("--best-mix: no aspect has probe evidence on this library yet (too few analysed tracks).".to_string());
+        } else {
+            let rank = |facets: &[Facet]| rank_all(&mut prepared.engine, facets, &vec![1.0; facets.len()]);
+            rows.extend(best_mix_rows(&candidates, rank, &labels, args.k, &exclude, &snapshot.layer_names()));
+            mix_note = Some(format!(
+                "{} mixes tried: every set of the layers the aspects use, weight 1 each. \"held out\" ranks the queries of each random\n\
+                 half by the mix chosen within the other half (no pair it scores was used to choose); \"in-sample\" chooses and scores\n\
+                 on the same labels.",
+                candidates.len()
+            ));
         }
-        let halves = crate::probe::kfold_assignment(snapshot.len(), 2, MIX_SPLIT_SEED);
-        // Per candidate: P@k on each half, and the evaluation over all queries.
-        let mut scored = Vec::with_capacity(candidates.len());
-        for facets in &candidates {
-            let rankings = rank_all(&mut prepared.engine, facets, &vec![1.0; facets.len()]);
-            let on_half = |half: usize| {
-                evaluate_rankings_where(&rankings, &labels, args.k, &exclude, &|q| halves[q] == half).metrics.precision_at_k
-            };
-            scored.push(([on_half(0), on_half(1)], evaluate_rankings(&rankings, &labels, args.k, &exclude)));
-        }
-        // Ties go to the earlier candidate, which compares on fewer layers.
-        let best = |score: &dyn Fn(usize) -> f64| {
-            (0..candidates.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0)
-        };
-        let chosen_on = [best(&|i| scored[i].0[0]), best(&|i| scored[i].0[1])];
-        // Each half is ranked by the mix the other half chose.
-        let for_half_0 = rank_all(&mut prepared.engine, &candidates[chosen_on[1]], &vec![1.0; candidates[chosen_on[1]].len()]);
-        let for_half_1 = rank_all(&mut prepared.engine, &candidates[chosen_on[0]], &vec![1.0; candidates[chosen_on[0]].len()]);
-        let held_out: Vec<Vec<usize>> =
-            for_half_0.into_iter().zip(for_half_1).zip(&halves).map(|((r0, r1), &half)| if half == 0 { r0 } else { r1 }).collect();
-        let name = |i: usize| mix_name_of(&candidates[i], &snapshot.layer_names());
-        rows.push((
-            format!("best mix, held out [{} | {}]", name(chosen_on[1]), name(chosen_on[0])),
-            evaluate_rankings(&held_out, &labels, args.k, &exclude),
-        ));
-        let in_sample = best(&|i| scored[i].1.metrics.precision_at_k);
-        rows.push((format!("best mix in-sample [{}]", name(in_sample)), scored[in_sample].1));
-        mix_note = Some(format!(
-            "{} mixes tried: every set of the layers the aspects use, weight 1 each. \"held out\" ranks each random half of\n\
-             the queries by the mix the other half chose (an honest estimate); \"in-sample\" chooses and scores on the same labels.",
-            candidates.len()
-        ));
     }
     if json {
         let items: Vec<_> = rows
@@ -766,6 +743,49 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
         println!("{note}");
     }
     Ok(0)
+}
+
+/// The two rows of `eval --best-mix`: the held-out choice and the in-sample best.
+fn best_mix_rows(
+    candidates: &[Vec<Facet>],
+    mut rank: impl FnMut(&[Facet]) -> Vec<Vec<usize>>,
+    labels: &[Option<String>],
+    k: usize,
+    exclude: &dyn Fn(usize, usize) -> bool,
+    layer_names: &[String],
+) -> Vec<(String, Evaluation)> {
+    let halves = crate::probe::kfold_assignment(labels.len(), 2, MIX_SPLIT_SEED);
+    // Per candidate: P@k within each half (queries and candidates from that
+    // half only, so no pair a choice is made on is scored later), and the
+    // evaluation over all queries.
+    let scored: Vec<([f64; 2], Evaluation)> = candidates
+        .iter()
+        .map(|facets| {
+            let rankings = rank(facets);
+            let within_half = |half: usize| {
+                let exclude_other_half = |q: usize, c: usize| halves[c] != half || exclude(q, c);
+                evaluate_rankings_where(&rankings, labels, k, &exclude_other_half, &|q| halves[q] == half).metrics.precision_at_k
+            };
+            ([within_half(0), within_half(1)], evaluate_rankings(&rankings, labels, k, exclude))
+        })
+        .collect();
+    // Ties go to the earlier candidate, which compares on fewer layers.
+    let best = |score: &dyn Fn(usize) -> f64| (0..candidates.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
+    let chosen_within = [best(&|i| scored[i].0[0]), best(&|i| scored[i].0[1])];
+    // The queries of each half, over every candidate track, ranked by the mix the other half chose.
+    let for_half_0 = rank(&candidates[chosen_within[1]]);
+    let for_half_1 = rank(&candidates[chosen_within[0]]);
+    let held_out: Vec<Vec<usize>> =
+        for_half_0.into_iter().zip(for_half_1).zip(&halves).map(|((r0, r1), &half)| if half == 0 { r0 } else { r1 }).collect();
+    let name = |i: usize| mix_name_of(&candidates[i], layer_names);
+    let in_sample = best(&|i| scored[i].1.metrics.precision_at_k);
+    vec![
+        (
+            format!("best mix, held out [{} | {}]", name(chosen_within[1]), name(chosen_within[0])),
+            evaluate_rankings(&held_out, labels, k, exclude),
+        ),
+        (format!("best mix in-sample [{}]", name(in_sample)), scored[in_sample].1),
+    ]
 }
 
 /// Seed of the random halves `eval --best-mix` chooses and scores on.
