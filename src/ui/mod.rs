@@ -375,10 +375,12 @@ impl StrataApp {
     }
 
     /// After a reload that will not arrive, the shown library's generation
-    /// stays current, so its queries and probe are still answered.
+    /// stays current, so its queries and probe are still answered; a query
+    /// asked for the reload meanwhile is asked again for it.
     fn keep_loaded_generation(&mut self) {
         if let Some(view) = &self.library {
             self.generation = view.generation;
+            self.request_query();
         }
     }
 

@@ -123,7 +123,15 @@ pub struct QueryRequest {
 /// the newest matters: one asked while the thread is busy replaces the one
 /// before it, so quick clicks or a layer sweep never queue stale work, and a
 /// full request channel cannot lose it.
-type QuerySlot = Arc<Mutex<Option<QueryRequest>>>;
+#[derive(Default)]
+struct QuerySlot {
+    /// The query itself.
+    waiting: Mutex<Option<QueryRequest>>,
+    /// Whether a [`SearchRequest::QueryWaiting`] is on its way, so a burst of
+    /// queries sends one wake-up rather than filling the request channel
+    /// (where a snapshot's blocking send would then wait on the thread).
+    wake_sent: AtomicBool,
+}
 
 /// Requests to the search thread.
 enum SearchRequest {
@@ -140,7 +148,7 @@ pub struct Workers {
     ctx: egui::Context,
     running: HashSet<String>,
     search: Sender<SearchRequest>,
-    query_slot: QuerySlot,
+    query_slot: Arc<QuerySlot>,
 }
 
 impl Workers {
@@ -148,7 +156,7 @@ impl Workers {
     pub fn new(ctx: egui::Context) -> Self {
         let (sender, receiver) = bounded(256);
         let (search, requests) = bounded(64);
-        let query_slot = QuerySlot::default();
+        let query_slot = Arc::new(QuerySlot::default());
         let search_sender = sender.clone();
         let search_ctx = ctx.clone();
         let search_slot = query_slot.clone();
@@ -223,10 +231,12 @@ impl Workers {
     /// Asks for a query's first results, then its per-facet similarities;
     /// replaces a query the search thread has not started yet.
     pub fn query(&self, request: QueryRequest) {
-        *self.query_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(request);
+        *self.query_slot.waiting.lock().unwrap_or_else(PoisonError::into_inner) = Some(request);
         // When the channel is full, the requests in it wake the thread, and it
         // looks at the slot after each of them.
-        let _ = self.search.try_send(SearchRequest::QueryWaiting);
+        if !self.query_slot.wake_sent.swap(true, Ordering::SeqCst) && self.search.try_send(SearchRequest::QueryWaiting).is_err() {
+            self.query_slot.wake_sent.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Asks for the best passage pair of two tracks.
@@ -272,7 +282,8 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
                 to_prepare = prepare.into_iter().rev().collect();
                 engine = Some((generation, SearchEngine::with_pruning(snapshot, center, pruning)));
             }
-            SearchRequest::QueryWaiting => {}
+            // Cleared before the slot is read: a query written after this sends a new wake-up.
+            SearchRequest::QueryWaiting => slot.wake_sent.store(false, Ordering::SeqCst),
             SearchRequest::Passage(query, result) => {
                 if let Some((_, engine)) = &engine {
                     let passage = best_passage(engine.snapshot(), query, result);
@@ -295,7 +306,7 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
             let _ = answers.send(first);
             ctx.request_repaint();
             next = requests.try_recv().ok();
-            let replaced = slot.lock().unwrap_or_else(PoisonError::into_inner).is_some()
+            let replaced = slot.waiting.lock().unwrap_or_else(PoisonError::into_inner).is_some()
                 || matches!(next, Some(SearchRequest::Snapshot(..)));
             if !replaced {
                 scores.complete();
@@ -310,7 +321,7 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
 /// older library is dropped; one for a newer library stays, since its
 /// snapshot is on the way.
 fn take_query(slot: &QuerySlot, generation: u64) -> Option<QueryRequest> {
-    let mut waiting = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut waiting = slot.waiting.lock().unwrap_or_else(PoisonError::into_inner);
     match waiting.as_ref()?.generation.cmp(&generation) {
         std::cmp::Ordering::Less => {
             *waiting = None;
