@@ -84,11 +84,16 @@ impl LibrarySnapshot {
         self.store.layer_data(layer)
     }
 
-    /// Where `track`'s row of `layer` starts in [`Self::layer_data`], if the store has it.
+    /// Where `track`'s row of `layer` starts in [`Self::layer_data`], if the
+    /// store has it. An all-zero row of one of Strata's own layers has no
+    /// vector (a silent track, or one analysed before the layer existed), so
+    /// search leaves it out rather than centring it into a shared point.
     pub fn layer_row_offset(&self, layer: usize, track: usize) -> Option<usize> {
         let dim = self.layer_dim(layer);
         let offset = usize::try_from(self.analyses.get(track)?.store_row).ok()?.checked_mul(dim)?;
-        (offset + dim <= self.layer_data(layer).len()).then_some(offset)
+        let row = self.layer_data(layer).get(offset..offset + dim)?;
+        let own_layer = layer >= self.model.manifest.layers.len();
+        (!own_layer || row.iter().any(|v| v.to_f32() != 0.0)).then_some(offset)
     }
 
     /// One layer's vectors as a `tracks × dim` f32 matrix (rows the store

@@ -48,6 +48,30 @@ fn store_scan_equals_in_memory_cosine_with_and_without_centring() {
     assert!(top.iter().all(|r| r.track % 7 == 0), "{:?}", top.iter().map(|r| r.track).collect::<Vec<_>>());
 }
 
+/// An all-zero row of Strata's own layer (a track analysed before the layer
+/// existed) has no vector: centring does not turn such tracks into a cluster
+/// that scores 1 with itself. The model's own zero rows stay data.
+#[test]
+fn zero_rows_of_an_own_layer_have_no_vector() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dims = [16];
+    write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
+    let mut rng = SplitMix64(5);
+    write_synthetic_store(tmp.path(), "synthetic", &dims, 40, |t, _, dim| {
+        if t < 10 { vec![0.0; dim] } else { (0..dim).map(|_| 1.0 + rng.symmetric_unit()).collect() }
+    });
+    let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), "synthetic").unwrap());
+    let own = snapshot.layer_index(strata::tonal::LAYER_NAME).unwrap();
+    let index = LayerIndex::build(snapshot.clone(), own, true);
+    assert!(index.similarities(0).iter().all(|&s| s == 0.0), "{:?}", index.similarities(0));
+    let from_real = index.similarities(20);
+    assert!(from_real[..10].iter().all(|&s| s == 0.0), "{from_real:?}");
+    assert!((from_real[20] - 1.0).abs() < 1e-3);
+    // On the model's layer the zero rows are centred like any other: they all sit at −mean.
+    let model_layer = LayerIndex::build(snapshot.clone(), 0, true);
+    assert!(model_layer.similarities(0)[..10].iter().all(|&s| (s - 1.0).abs() < 1e-3));
+}
+
 /// Rankings with head pruning are the full passes' rankings, bit for bit,
 /// for any weights, exclusion and k, before and after a weight change, with
 /// and without centring, zero vectors included; on library-like embeddings
