@@ -136,7 +136,8 @@ pub enum Command {
         #[command(flatten)]
         query: QueryArgs,
         /// Also try every set of the layers the aspects use and report the
-        /// best, chosen on one half of the queries and scored on the other.
+        /// best: chosen within one random half of the tracks and scored on
+        /// the other half's queries, and (flattering) in-sample.
         #[arg(long)]
         best_mix: bool,
         /// Print JSON.
@@ -773,10 +774,12 @@ fn best_mix_rows(
     let best = |score: &dyn Fn(usize) -> f64| (0..candidates.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
     let chosen_within = [best(&|i| scored[i].0[0]), best(&|i| scored[i].0[1])];
     // The queries of each half, over every candidate track, ranked by the mix the other half chose.
-    let for_half_0 = rank(&candidates[chosen_within[1]]);
-    let for_half_1 = rank(&candidates[chosen_within[0]]);
-    let held_out: Vec<Vec<usize>> =
-        for_half_0.into_iter().zip(for_half_1).zip(&halves).map(|((r0, r1), &half)| if half == 0 { r0 } else { r1 }).collect();
+    let held_out: Vec<Vec<usize>> = if chosen_within[0] == chosen_within[1] {
+        rank(&candidates[chosen_within[0]])
+    } else {
+        let (for_half_0, for_half_1) = (rank(&candidates[chosen_within[1]]), rank(&candidates[chosen_within[0]]));
+        for_half_0.into_iter().zip(for_half_1).zip(&halves).map(|((r0, r1), &half)| if half == 0 { r0 } else { r1 }).collect()
+    };
     let name = |i: usize| mix_name_of(&candidates[i], layer_names);
     let in_sample = best(&|i| scored[i].1.metrics.precision_at_k);
     vec![
