@@ -69,7 +69,7 @@ impl LibrarySnapshot {
     pub fn layer_description(&self, layer: usize) -> &str {
         match self.model.manifest.layers.get(layer) {
             Some(spec) => &spec.description,
-            None if layer == self.model.manifest.layers.len() => crate::tonal::DESCRIPTION,
+            None if layer == self.store.layout().model_layers => crate::tonal::DESCRIPTION,
             None => "",
         }
     }
@@ -92,7 +92,7 @@ impl LibrarySnapshot {
         let dim = self.layer_dim(layer);
         let offset = usize::try_from(self.analyses.get(track)?.store_row).ok()?.checked_mul(dim)?;
         let row = self.layer_data(layer).get(offset..offset + dim)?;
-        let own_layer = layer >= self.model.manifest.layers.len();
+        let own_layer = layer >= self.store.layout().model_layers;
         (!own_layer || row.iter().any(|v| v.to_f32() != 0.0)).then_some(offset)
     }
 
