@@ -12,6 +12,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use crate::descriptors::Descriptors;
+use crate::store::AppendedRows;
 
 /// Bumped when the analysis pipeline (decoding, windowing, pooling, descriptors)
 /// changes in a way that alters stored results; older analyses are redone.
@@ -137,6 +138,9 @@ pub struct StoredAnalysis {
     pub window_row: u64,
     /// Start times (s) of its windows.
     pub window_starts_s: Vec<f32>,
+    /// [`crate::store::RowChecksum`] of its rows as written; `None` for rows
+    /// an older Strata wrote, which cannot be verified.
+    pub checksum: Option<u64>,
 }
 
 /// A file that could not be analysed, and why.
@@ -260,7 +264,7 @@ impl Catalog {
         let mut statement = self.connection.prepare(
             "SELECT t.id, t.path_bytes, t.title, t.artist, t.album, t.album_artist, t.composer, t.work, t.movement,
                     t.disc, t.track_no, t.genre, t.date, t.duration_s, t.descriptors,
-                    a.store_row, a.window_row, a.window_starts
+                    a.store_row, a.window_row, a.window_starts, a.checksum
              FROM analyses a JOIN tracks t ON t.id = a.track_id
              WHERE a.model = ?1 AND a.status = 'done' ORDER BY a.store_row",
         )?;
@@ -290,6 +294,7 @@ impl Catalog {
                 store_row: r.get::<_, i64>(15)? as u64,
                 window_row: r.get::<_, i64>(16)? as u64,
                 window_starts_s: starts.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                checksum: r.get::<_, Option<i64>>(18)?.map(|c| c as u64),
             };
             Ok((track, analysis))
         })?;
@@ -317,6 +322,42 @@ impl Catalog {
             params![model],
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )
+    }
+    /// The models with at least one analysis, by name.
+    pub fn analysed_models(&self) -> CatalogResult<Vec<String>> {
+        let mut statement = self.connection.prepare("SELECT DISTINCT model FROM analyses ORDER BY model")?;
+        let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    }
+
+    /// Model and analysis version of each successful analysis for `model`, by track id.
+    pub fn analysis_versions(&self, model: &str) -> CatalogResult<std::collections::HashMap<i64, (u32, u32)>> {
+        let mut statement = self.connection.prepare(
+            "SELECT track_id, model_version, analysis_version FROM analyses WHERE model = ?1 AND status = 'done'",
+        )?;
+        let rows = statement.query_map(params![model], |r| Ok((r.get::<_, i64>(0)?, (r.get::<_, u32>(1)?, r.get::<_, u32>(2)?))))?;
+        rows.collect()
+    }
+
+    /// What SQLite's `PRAGMA integrity_check` finds wrong with the catalog file (nothing when it is sound).
+    pub fn integrity_problems(&self) -> CatalogResult<Vec<String>> {
+        let mut statement = self.connection.prepare("PRAGMA integrity_check")?;
+        let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
+        let lines: Vec<String> = rows.collect::<CatalogResult<_>>()?;
+        Ok(lines.into_iter().filter(|line| line != "ok").collect())
+    }
+
+    /// Forgets `model`'s analyses of `track_ids` (their store rows become
+    /// garbage), so the next `strata index` analyses those files again.
+    /// Returns how many analyses were forgotten.
+    pub fn requeue(&mut self, model: &str, track_ids: &[i64]) -> CatalogResult<usize> {
+        let tx = self.connection.transaction()?;
+        let mut forgotten = 0;
+        for id in track_ids {
+            forgotten += tx.execute("DELETE FROM analyses WHERE track_id = ?1 AND model = ?2", params![id, model])?;
+        }
+        tx.commit()?;
+        Ok(forgotten)
     }
 }
 
@@ -379,27 +420,27 @@ impl CatalogBatch<'_> {
         model_version: u32,
         sampling: &str,
         stamp: FileStamp,
-        store_row: u64,
-        window_row: u64,
+        rows: &AppendedRows,
         window_starts_s: &[f32],
     ) -> CatalogResult<()> {
         let starts: Vec<u8> = window_starts_s.iter().flat_map(|s| s.to_le_bytes()).collect();
         self.tx.execute(
             "INSERT OR REPLACE INTO analyses (track_id, model, model_version, analysis_version, sampling, status, error,
-                                              store_row, window_row, window_count, window_starts, size, mtime_ns)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'done', NULL, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                              store_row, window_row, window_count, window_starts, size, mtime_ns, checksum)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'done', NULL, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 track_id,
                 model,
                 model_version,
                 ANALYSIS_VERSION,
                 sampling,
-                store_row as i64,
-                window_row as i64,
+                rows.store_row as i64,
+                rows.window_row as i64,
                 window_starts_s.len() as i64,
                 starts,
                 stamp.size as i64,
-                stamp.mtime_ns
+                stamp.mtime_ns,
+                rows.checksum as i64
             ],
         )?;
         Ok(())

@@ -22,6 +22,8 @@ use crate::map;
 use crate::probe::ProbeOptions;
 use crate::search::{Exclusion, Facet, SearchEngine, best_passage, is_excluded};
 use crate::snapshot::LibrarySnapshot;
+use crate::store_check;
+use crate::writer_lock::{LockWait, WriterLock};
 use std::sync::Arc;
 use crate::model::{self, ModelSession, ProviderPreference, SessionOptions};
 use crate::onnx_runtime;
@@ -162,6 +164,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify the catalog against the vector store: every indexed track has
+    /// its own, intact, finite rows. Exits 1 when something is damaged (0 once --repair re-queued it).
+    Check {
+        /// Re-queue damaged tracks (waiting for any running indexer): the next `strata index` re-analyses them.
+        #[arg(long)]
+        repair: bool,
+        /// With --repair, also re-queue tracks an older Strata wrote without row records (they cannot be verified).
+        #[arg(long, requires = "repair")]
+        requeue_unverified: bool,
+        /// Check only this model (default: every model the catalog has analyses for).
+        #[arg(long)]
+        model: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options shared by the commands that rank tracks.
@@ -198,6 +216,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         None => Ok(0),
         Some(Command::Tag { files, model, top, json }) => tag(&data_dir, &files, &model, top, json, options),
         Some(Command::Models { json }) => models(&data_dir, json, options),
+        Some(Command::Check { repair, requeue_unverified, model, json }) => check(&data_dir, repair, requeue_unverified, model.as_deref(), json),
         Some(Command::Similar { track, query, passages, json }) => similar(&data_dir, &track, &query, passages, json),
         Some(Command::Neighbours { query, .. }) => neighbours(&data_dir, &query),
         Some(Command::Map { out, method, query }) => map_command(&data_dir, &out, method, &query),
@@ -308,6 +327,86 @@ struct ModelReport {
     layers: Vec<model::LayerSpec>,
     provider: Option<String>,
     error: Option<String>,
+}
+
+/// Examples listed per problem kind before "and N more".
+const CHECK_EXAMPLES: usize = 5;
+
+fn check(data_dir: &DataDir, repair: bool, requeue_unverified: bool, model_name: Option<&str>, json: bool) -> anyhow::Result<i32> {
+    let root = data_dir.root();
+    // Repair checks under the writer lock, so no indexer commits between the check and the re-queue.
+    let lock = if repair {
+        let mut on_wait = |pid: Option<u32>| {
+            let holder = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+            eprintln!("another Strata{holder} is indexing this library; waiting for it to finish…");
+        };
+        Some(WriterLock::acquire(root, LockWait::Wait, &mut on_wait)?)
+    } else {
+        None
+    };
+    let report = store_check::check_store(root, model_name)?;
+    let requeued = match &lock {
+        Some(lock) => Some(store_check::requeue_damaged(root, &report, requeue_unverified, lock)?),
+        None => None,
+    };
+    drop(lock);
+    // Re-queuing cures damaged rows; a damaged catalog file it cannot cure.
+    let damaged_left = !report.catalog_problems.is_empty() || (requeued.is_none() && !report.is_clean());
+    if json {
+        let doc = serde_json::json!({"clean": report.is_clean(), "report": report, "requeued": requeued});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(if damaged_left { 1 } else { 0 });
+    }
+    for model in &report.models {
+        if let Some(reason) = &model.not_checked {
+            println!("{}: not checked: {reason}", model.model);
+            continue;
+        }
+        println!(
+            "{}: {} tracks, {} verified, {} damaged, {} unverifiable.",
+            model.model,
+            model.tracks,
+            model.verified,
+            model.damaged.len(),
+            model.unverified
+        );
+        for (&problem, &count) in &model.problem_counts {
+            println!("  {count} × {} ({})", problem.name(), problem.describe());
+            let examples: Vec<_> = model.damaged.iter().filter(|d| d.problems.contains(&problem)).collect();
+            for damaged in examples.iter().take(CHECK_EXAMPLES) {
+                println!("      {} (id {})", damaged.path.display(), damaged.track_id);
+            }
+            if examples.len() > CHECK_EXAMPLES {
+                println!("      … and {} more", examples.len() - CHECK_EXAMPLES);
+            }
+        }
+        if model.unverified > 0 {
+            println!(
+                "  {} tracks were written by an older Strata without row records and cannot be verified \
+                 (`strata check --repair --requeue-unverified` has them re-analysed).",
+                model.unverified
+            );
+        }
+        if model.other_version > 0 {
+            println!("  {} tracks were analysed by another model or analysis version; the next `strata index` redoes them.", model.other_version);
+        }
+    }
+    if report.catalog_problems.is_empty() {
+        println!("catalog: SQLite integrity check ok.");
+    } else {
+        println!("catalog: SQLite integrity check failed (re-queuing cannot fix this; restore catalog.sqlite from a backup or index again into an empty data folder):");
+        for line in report.catalog_problems.iter().take(CHECK_EXAMPLES * 2) {
+            println!("  {line}");
+        }
+    }
+    match requeued {
+        Some(n) => println!("{n} tracks will be re-analysed by the next `strata index`."),
+        None if report.damaged_tracks() > 0 => {
+            println!("The store is damaged ({} tracks): run `strata check --repair`, then `strata index`.", report.damaged_tracks())
+        }
+        None => {}
+    }
+    Ok(if damaged_left { 1 } else { 0 })
 }
 
 fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Result<i32> {
@@ -453,6 +552,15 @@ fn format_duration(seconds: f64) -> String {
     if s >= 3600 { format!("{}h{:02}m", s / 3600, (s % 3600) / 60) } else { format!("{}m{:02}s", s / 60, s % 60) }
 }
 
+/// Loads `model`'s snapshot, saying on stderr when damaged tracks were left out.
+fn load_snapshot(data_dir: &DataDir, model: &str) -> anyhow::Result<LibrarySnapshot> {
+    let snapshot = LibrarySnapshot::load(data_dir.root(), model)?;
+    if let Some(message) = snapshot.damage.message() {
+        eprintln!("strata: {message}");
+    }
+    Ok(snapshot)
+}
+
 /// A snapshot with its search engine and the facets and weights a query asked for.
 struct PreparedSearch {
     engine: SearchEngine,
@@ -464,7 +572,7 @@ struct PreparedSearch {
 /// Loads the snapshot and resolves the query options. `pruning`: search
 /// heads pay for their fitting over many queries that each want a few results.
 fn prepare_search(data_dir: &DataDir, args: &QueryArgs, pruning: Pruning) -> anyhow::Result<PreparedSearch> {
-    let snapshot = Arc::new(LibrarySnapshot::load(data_dir.root(), &args.model)?);
+    let snapshot = Arc::new(load_snapshot(data_dir, &args.model)?);
     if snapshot.is_empty() {
         anyhow::bail!("no tracks are indexed for model '{}'", args.model);
     }
@@ -599,7 +707,7 @@ fn neighbours(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<i32> {
 }
 
 fn probe_command(data_dir: &DataDir, model_name: &str, folds: usize, json: bool) -> anyhow::Result<i32> {
-    let snapshot = LibrarySnapshot::load(data_dir.root(), model_name)?;
+    let snapshot = load_snapshot(data_dir, model_name)?;
     let options = ProbeOptions { folds: folds.max(2), ..ProbeOptions::default() };
     let table = match library_probe::load_probe(data_dir.root(), &snapshot, options.folds) {
         Some(table) => table,

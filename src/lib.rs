@@ -31,5 +31,7 @@ pub mod probe;
 pub mod search;
 pub mod snapshot;
 pub mod store;
+/// Whether each track's store rows are its own: checked on every load, in full by `strata check`.
+pub mod store_check;
 pub mod tonal;
 pub mod ui;

@@ -3,7 +3,9 @@
 //! Joins the catalog's committed tracks with the memory-mapped vector store.
 //! Search, probing, evaluation, the map and the window read snapshots; the
 //! indexer never touches one. A snapshot is cheap to rebuild after a commit
-//! and is swapped in whole.
+//! and is swapped in whole. Loading verifies every track's row record
+//! ([`crate::store_check`]): a track whose rows are not its own is left out
+//! and counted in [`LibrarySnapshot::damage`], never served.
 
 use std::path::Path;
 
@@ -14,6 +16,7 @@ use crate::catalog::{Catalog, StoredAnalysis, Track};
 use crate::indexer::catalog_path;
 use crate::model::{self, ModelInfo};
 use crate::store::{StoreLayout, StoreReader};
+use crate::store_check::{self, StoreDamage};
 
 /// Tracks of one model with their vectors.
 pub struct LibrarySnapshot {
@@ -23,6 +26,8 @@ pub struct LibrarySnapshot {
     pub tracks: Vec<Track>,
     /// Where each track's vectors are.
     pub analyses: Vec<StoredAnalysis>,
+    /// Catalogued tracks left out because the store cannot give them their own vectors.
+    pub damage: StoreDamage,
     store: StoreReader,
 }
 
@@ -35,9 +40,20 @@ impl LibrarySnapshot {
             anyhow::bail!("nothing indexed yet in {} (run `strata index DIR` first)", data_root.display());
         }
         let catalog = Catalog::open(&catalog_file)?;
-        let (tracks, analyses) = catalog.analysed_tracks(&model.manifest.name)?.into_iter().unzip();
-        let store = StoreReader::open(&StoreLayout::for_model(data_root, &model.manifest))?;
-        Ok(Self { model, tracks, analyses, store })
+        let layout = StoreLayout::for_model(data_root, &model.manifest);
+        // The catalog first: every row it points at was synced before it committed.
+        let load = || -> anyhow::Result<_> {
+            let entries = catalog.analysed_tracks(&model.manifest.name)?;
+            let store = StoreReader::open(&layout)?;
+            Ok((store_check::split_damaged(&store, entries), store))
+        };
+        let ((mut served, mut damage), mut store) = load()?;
+        if !damage.is_empty() {
+            // A writer that dropped rows (of removed tracks) between the two reads looks like damage once; real damage stays.
+            ((served, damage), store) = load()?;
+        }
+        let (tracks, analyses) = served.into_iter().unzip();
+        Ok(Self { model, tracks, analyses, damage, store })
     }
 
     /// Number of tracks.
