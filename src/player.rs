@@ -121,8 +121,10 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
                 match open_source(&path) {
                     Ok((source, duration_s)) => {
                         sink.append(source);
-                        if start_s > 0.0 {
-                            let _ = sink.try_seek(Duration::from_secs_f64(start_s));
+                        if start_s > 0.0
+                            && let Some(at) = seek_target(start_s)
+                        {
+                            let _ = sink.try_seek(at);
                         }
                         sink.play();
                         current = Some(track);
@@ -145,9 +147,10 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
             Ok(PlayerCommand::TogglePause) => {
                 if sink.is_paused() { sink.play() } else { sink.pause() }
             }
-            Ok(PlayerCommand::Seek(position_s)) => {
-                let _ = sink.try_seek(Duration::from_secs_f64(position_s.max(0.0)));
-            }
+            Ok(PlayerCommand::Seek(position_s)) => match seek_target(position_s) {
+                Some(at) => _ = sink.try_seek(at),
+                None => log::warn!("ignored a seek to {position_s} s"),
+            },
             Ok(PlayerCommand::SetVolume(v)) => {
                 volume = v.clamp(0.0, 1.0);
                 sink.set_volume(volume);
@@ -183,6 +186,15 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
     }
 }
 
+/// Where a position in seconds lies: before the start (or NaN) is the start;
+/// `None` where no `Duration` can hold it (+inf, overflow), since
+/// `Duration::from_secs_f64` would panic and silently end the player thread.
+/// Positions come from stored passages and the window's seek bar.
+fn seek_target(position_s: f64) -> Option<Duration> {
+    // f64::max ignores NaN, so NaN becomes 0 here too.
+    Duration::try_from_secs_f64(position_s.max(0.0)).ok()
+}
+
 type BoxedSource = Box<dyn Source<Item = rodio::Sample> + Send>;
 
 fn open_source(path: &std::path::Path) -> Result<(BoxedSource, Option<f64>), String> {
@@ -190,4 +202,18 @@ fn open_source(path: &std::path::Path) -> Result<(BoxedSource, Option<f64>), Str
     let decoder = rodio::Decoder::try_from(file).map_err(|e| e.to_string())?;
     let duration_s = decoder.total_duration().map(|d| d.as_secs_f64());
     Ok((Box::new(decoder), duration_s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seek_targets_of_any_stored_position_do_not_panic() {
+        assert_eq!(seek_target(1.5), Some(Duration::from_millis(1500)));
+        assert_eq!(seek_target(-2.0), Some(Duration::ZERO));
+        assert_eq!(seek_target(f64::NAN), Some(Duration::ZERO));
+        assert_eq!(seek_target(f64::INFINITY), None);
+        assert_eq!(seek_target(1e300), None);
+    }
 }

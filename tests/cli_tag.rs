@@ -49,12 +49,33 @@ fn missing_onnx_runtime_says_what_to_run() {
     assert!(stdout.contains("not available") && stdout.contains("musicnn"), "{stdout}");
 }
 
+/// `strata models --json --provider <provider>`: the document and what was logged.
+fn models_json(provider: &str) -> (serde_json::Value, String) {
+    let output = strata_bin().env("RUST_LOG", "off,strata=info").args(["models", "--json", "--provider", provider]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    (serde_json::from_slice(&output.stdout).unwrap(), stderr)
+}
+
+fn musicnn_provider(doc: &serde_json::Value) -> &str {
+    let musicnn = doc["models"].as_array().unwrap().iter().find(|m| m["name"] == "musicnn").expect("musicnn listed");
+    assert_eq!(musicnn["layers"].as_array().unwrap().len(), 9);
+    musicnn["provider"].as_str().unwrap_or_else(|| panic!("no provider: {musicnn}"))
+}
+
 #[test]
 fn models_lists_layers_and_provider() {
-    let output = strata_bin().args(["models", "--json"]).output().unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let musicnn = doc["models"].as_array().unwrap().iter().find(|m| m["name"] == "musicnn").expect("musicnn listed");
-    assert_eq!(musicnn["provider"], "CPU");
-    assert_eq!(musicnn["layers"].as_array().unwrap().len(), 9);
-    assert!(doc["runtime"]["providers"].as_array().unwrap().iter().any(|p| p == "CPUExecutionProvider"));
+    // Asked for the CPU, every machine gives the CPU.
+    let (cpu, _) = models_json("cpu");
+    assert_eq!(musicnn_provider(&cpu), "CPU");
+    let providers = cpu["runtime"]["providers"].as_array().unwrap();
+    assert!(providers.iter().any(|p| p == "CPUExecutionProvider"), "{providers:?}");
+    // Auto takes CUDA where the runtime offers it, or says why it fell back to the CPU; without CUDA, the CPU.
+    let (auto, log) = models_json("auto");
+    let chosen = musicnn_provider(&auto);
+    if providers.iter().any(|p| p == "CUDAExecutionProvider") {
+        assert!(chosen == "CUDA" || (chosen == "CPU" && log.contains("CUDA unavailable")), "{chosen}: {log}");
+    } else {
+        assert_eq!(chosen, "CPU");
+    }
 }
