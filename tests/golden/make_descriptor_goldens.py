@@ -40,6 +40,18 @@ Signal recipe (the Rust test implements exactly the same arithmetic):
   ``state = (1664525*state + 1013904223) mod 2^32`` then
   ``value = (state >> 8) / 2^23 - 1`` (uniform in [-1, 1)).
 
+Besides the descriptors, each signal records librosa's intermediates
+(``extra``: frame count, onset count, the tuning ``chroma_stft`` estimates
+from the power spectrogram, and the mean chroma) and an ``input_checksum`` of
+the float32 signal (float64 sums of ``|y|``, ``y^2`` and the squared first
+difference) so that the Rust test can tell that it rendered the same input.
+
+The committed ``descriptors.json`` keeps the librosa values of its first run;
+``input_checksum`` and ``extra.chroma_tuning`` were added to it later by running
+this script with ``--add-checks`` (same package versions), which computes only
+those, rather than by a full re-run, which moves librosa's float32 values in
+their last digits (relative 1e-7) for no gain.
+
 Descriptor definitions (track level, librosa 0.11 defaults: n_fft 2048,
 hop 512, hann window, center=True, pad_mode='constant'):
 means over frames of spectral_centroid / spectral_rolloff(0.85) /
@@ -55,6 +67,7 @@ Krumhansl-Kessler profiles.
 import json
 import math
 import os
+import sys
 
 import librosa
 import numpy as np
@@ -238,6 +251,23 @@ def key_clarity(chroma_mean):
     return float(best)
 
 
+def input_checksum(y):
+    """Sums of the float32 signal that any change of recipe moves (all positive, so relative checks work)."""
+    y64 = y.astype(np.float64)
+    return {
+        "sum_abs": float(np.abs(y64).sum()),
+        "sum_sq": float((y64 * y64).sum()),
+        "diff_sq": float((np.diff(y64) ** 2).sum()),
+    }
+
+
+def chroma_tuning(y, sr):
+    """The tuning ``chroma_stft`` uses: ``estimate_tuning`` on the power spectrogram (the
+    default ``estimate_tuning(y=y)`` reads the magnitude spectrogram and can differ)."""
+    power = np.abs(librosa.stft(y)) ** 2
+    return float(librosa.estimate_tuning(S=power, sr=sr, bins_per_octave=12))
+
+
 def descriptors(y, sr):
     cen = librosa.feature.spectral_centroid(y=y, sr=sr)
     rol = librosa.feature.spectral_rolloff(y=y, sr=sr, roll_percent=0.85)
@@ -256,7 +286,6 @@ def descriptors(y, sr):
     )
     tempo = librosa.feature.tempo(onset_envelope=env, sr=sr)
     chroma = librosa.feature.chroma_stft(y=y, sr=sr)
-    tuning = librosa.estimate_tuning(y=y, sr=sr)
     cm = chroma.mean(axis=1)
     return {
         "spectral_centroid_hz": float(np.mean(cen)),
@@ -270,10 +299,27 @@ def descriptors(y, sr):
         "key_clarity": key_clarity(cm),
     }, {
         "onset_count": int(len(onsets)),
-        "tuning": float(tuning),
+        "chroma_tuning": chroma_tuning(y, sr),
         "chroma_mean": [float(v) for v in cm],
         "n_frames": int(cen.shape[-1]),
     }
+
+
+def add_checks():
+    """Adds ``input_checksum`` and ``extra.chroma_tuning`` to the existing file, keeping every other value."""
+    with open(OUT) as f:
+        golden = json.load(f)
+    for entry in golden["signals"]:
+        y = render(entry)
+        entry["input_checksum"] = input_checksum(y)
+        extra = entry["extra"]
+        extra.pop("tuning", None)
+        extra["chroma_tuning"] = chroma_tuning(y, entry["sr"])
+        print(entry["name"], json.dumps(entry["input_checksum"]), extra["chroma_tuning"])
+    with open(OUT, "w") as f:
+        json.dump(golden, f, indent=1)
+        f.write("\n")
+    print("updated", OUT)
 
 
 def main():
@@ -288,6 +334,7 @@ def main():
         entry = dict(spec)
         entry["expected"] = vals
         entry["extra"] = extra
+        entry["input_checksum"] = input_checksum(y)
         out["signals"].append(entry)
         print(spec["name"], json.dumps(vals))
     with open(OUT, "w") as f:
@@ -297,4 +344,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--add-checks"]:
+        add_checks()
+    else:
+        main()
