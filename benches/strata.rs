@@ -18,16 +18,14 @@ use std::time::Instant;
 mod support;
 
 use ndarray::Array2;
-use strata::analysis::{Sampling, TrackEmbedding, decode_excerpts, embed_audio};
+use strata::analysis::{DESCRIPTOR_RATE_HZ, DecodedExcerpts, Sampling, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
 use strata::audio::AudioFile;
 use strata::descriptors::DescriptorAnalyzer;
-use strata::indexer::DESCRIPTOR_RATE_HZ;
 use strata::model::{ModelSession, ProviderPreference, SessionOptions, find_model};
 use strata::prng::SplitMix64;
 use strata::layer_index::Pruning;
 use strata::search::{Facet, SearchEngine};
 use strata::snapshot::LibrarySnapshot;
-use strata::tonal::TonalProfile;
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -47,7 +45,7 @@ fn rss_mb(field: &str) -> f64 {
 }
 
 fn audio_files(dir: &Path) -> Vec<PathBuf> {
-    let (found, _) = strata::library::scan(&[dir.to_path_buf()]);
+    let found = strata::library::scan(&[dir.to_path_buf()]).files;
     found.into_iter().map(|f| f.path).collect()
 }
 
@@ -80,7 +78,7 @@ fn pipeline(dir: &Path) {
     });
     let full_session_run = |sampling: Sampling| {
         move |f: &Path, session: &mut ModelSession| -> f64 {
-            let Ok((excerpts, duration)) = decode_excerpts(f, sampling) else { return 0.0 };
+            let Ok(DecodedExcerpts { excerpts, duration_s: duration, .. }) = decode_excerpts(f, sampling) else { return 0.0 };
             let mut track = TrackEmbedding::default();
             for excerpt in excerpts {
                 if let Ok(audio) = excerpt.audio.resampled(rate) {
@@ -96,22 +94,22 @@ fn pipeline(dir: &Path) {
     let spread = measure("default sampling (8 × 6 s excerpts)", &files, |f| run_default(f, &mut session));
     // The descriptors and the tonal layer work on the same excerpts at 22.05 kHz.
     let mut analyzer = DescriptorAnalyzer::new();
-    let mut describe = |f: &Path, with_tonal: bool| -> f64 {
-        let Ok((excerpts, duration)) = decode_excerpts(f, Sampling::DEFAULT) else { return 0.0 };
-        let mut tonal = TonalProfile::new();
+    // The descriptors alone: what the tonal layer adds is the next row's difference.
+    let descriptors = measure("default sampling: descriptors", &files, |f| {
+        let Ok(DecodedExcerpts { excerpts, duration_s, .. }) = decode_excerpts(f, Sampling::DEFAULT) else { return 0.0 };
         for excerpt in excerpts {
             if let Ok(audio) = excerpt.audio.resampled(DESCRIPTOR_RATE_HZ) {
-                analyzer.analyze(&audio.samples, DESCRIPTOR_RATE_HZ);
-                if with_tonal {
-                    tonal.add_excerpt(analyzer.chroma_frames());
-                }
+                std::hint::black_box(analyzer.analyze(&audio.samples, DESCRIPTOR_RATE_HZ));
             }
         }
-        std::hint::black_box(tonal.vector());
-        duration
-    };
-    let descriptors = measure("default sampling: descriptors", &files, |f| describe(f, false));
-    let tonal = measure("default sampling: descriptors + tonal layer", &files, |f| describe(f, true));
+        duration_s
+    });
+    // As indexing does it.
+    let tonal = measure("default sampling: descriptors + tonal layer", &files, |f| {
+        let Ok(DecodedExcerpts { excerpts, duration_s, .. }) = decode_excerpts(f, Sampling::DEFAULT) else { return 0.0 };
+        let _ = std::hint::black_box(describe_excerpts(&excerpts, &mut analyzer));
+        duration_s
+    });
     println!("{:<44} {:>10} {:>14} {:>14} {:>10}", "stage", "wall s", "audio-s/wall-s", "CPU-s/audio-s", "vs decode");
     for m in [&decode, &resample, &full, &spread, &descriptors, &tonal] {
         println!(

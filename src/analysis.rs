@@ -1,13 +1,20 @@
 //! From decoded audio to per-window and per-track layer vectors.
 //!
-//! Owns the windowing policy (which seconds of a track a model sees) and the
-//! pooling of window vectors into one vector per layer per track. It calls
-//! the model and the decoder but never the catalog or the store.
+//! Owns the windowing policy (which seconds of a track a model sees), the
+//! pooling of window vectors into one vector per layer per track, and how a
+//! track's excerpts become its descriptors and tonal layer
+//! ([`describe_excerpts`], the one place indexing, tests and benchmarks do it).
+//! It calls the model, the decoder and the descriptors but never the catalog or the store.
 
 use std::path::Path;
 
-use crate::audio::{AudioError, AudioFile, MonoAudio};
+use crate::audio::{AudioError, AudioFile, DecodeProblems, MonoAudio};
+use crate::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
 use crate::model::{ModelError, ModelManifest, ModelSession, WindowEmbedding};
+use crate::tonal::TonalProfile;
+
+/// Sample rate descriptors and the tonal layer are computed at, so values compare across files.
+pub const DESCRIPTOR_RATE_HZ: u32 = 22_050;
 
 /// Which parts of a track are analysed.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -66,11 +73,20 @@ pub struct Excerpt {
     pub audio: MonoAudio,
 }
 
-/// Decodes the parts of `path` that `sampling` asks for. Returns the
-/// excerpts and the track's duration (decoded length for full reads, the
-/// header's otherwise). Falls back to a full decode when the file cannot seek
-/// or states no duration.
-pub fn decode_excerpts(path: &Path, sampling: Sampling) -> Result<(Vec<Excerpt>, f64), AudioError> {
+/// The parts of a track that were decoded, and what went wrong on the way.
+#[derive(Debug, Clone)]
+pub struct DecodedExcerpts {
+    /// The excerpts, in track order.
+    pub excerpts: Vec<Excerpt>,
+    /// The track's duration: the decoded length for full reads, the header's otherwise.
+    pub duration_s: f64,
+    /// Problems that did not stop decoding (skipped packets, replaced samples).
+    pub problems: DecodeProblems,
+}
+
+/// Decodes the parts of `path` that `sampling` asks for. Falls back to a full
+/// decode when the file cannot seek or states no duration.
+pub fn decode_excerpts(path: &Path, sampling: Sampling) -> Result<DecodedExcerpts, AudioError> {
     let mut file = AudioFile::open(path)?;
     let header_duration = file.header_duration_s().filter(|d| d.is_finite() && *d > 0.0);
     if let (Sampling::Spread { excerpt_s, .. }, Some(duration_s)) = (sampling, header_duration) {
@@ -89,14 +105,43 @@ pub fn decode_excerpts(path: &Path, sampling: Sampling) -> Result<(Vec<Excerpt>,
                 }
             }
             if !seek_failed && !excerpts.is_empty() {
-                return Ok((excerpts, duration_s));
+                return Ok(DecodedExcerpts { excerpts, duration_s, problems: file.problems() });
             }
             file = AudioFile::open(path)?;
         }
     }
     let audio = file.read_to_end()?;
     let duration_s = audio.duration_s();
-    Ok((vec![Excerpt { start_s: 0.0, audio }], duration_s))
+    Ok(DecodedExcerpts { excerpts: vec![Excerpt { start_s: 0.0, audio }], duration_s, problems: file.problems() })
+}
+
+/// What the descriptors and the tonal layer make of one track's excerpts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackDescription {
+    /// Each descriptor's mean over the excerpts, weighted by their lengths.
+    pub descriptors: Descriptors,
+    /// The [`crate::tonal`] layer, from every excerpt's chroma.
+    pub tonal: Vec<f32>,
+}
+
+/// Describes a track from its excerpts, as indexing stores it: each excerpt
+/// resampled to [`DESCRIPTOR_RATE_HZ`] and analysed with `analyzer` (whose
+/// buffers are reused from track to track). Fails when an excerpt cannot be resampled.
+pub fn describe_excerpts(excerpts: &[Excerpt], analyzer: &mut DescriptorAnalyzer) -> Result<TrackDescription, AudioError> {
+    let mut weighted: Vec<(Descriptors, f64)> = Vec::with_capacity(excerpts.len());
+    let mut tonal = TonalProfile::new();
+    for excerpt in excerpts {
+        let samples = crate::audio::resample(&excerpt.audio.samples, excerpt.audio.sample_rate_hz, DESCRIPTOR_RATE_HZ)?;
+        weighted.push((analyzer.analyze(&samples, DESCRIPTOR_RATE_HZ), excerpt.audio.duration_s()));
+        tonal.add_excerpt(analyzer.chroma_frames());
+    }
+    Ok(TrackDescription { descriptors: weighted_mean(&weighted), tonal: tonal.vector() })
+}
+
+/// Duration-weighted mean of per-excerpt descriptors.
+fn weighted_mean(parts: &[(Descriptors, f64)]) -> Descriptors {
+    let total: f64 = parts.iter().map(|(_, w)| w).sum::<f64>().max(f64::MIN_POSITIVE);
+    Descriptors::from_fn(|d: Descriptor| (parts.iter().map(|(v, w)| f64::from(v.get(d)) * w).sum::<f64>() / total) as f32)
 }
 
 /// Window vectors of one track: start time and per-layer vector of each window.
@@ -164,6 +209,23 @@ mod tests {
         // Short tracks are read whole.
         assert_eq!(sampling.excerpt_starts_s(35.0), vec![0.0]);
         assert_eq!(Sampling::Full.excerpt_starts_s(1000.0), vec![0.0]);
+    }
+
+    #[test]
+    fn descriptions_weigh_excerpts_by_their_length() {
+        let excerpt = |start_s: f64, samples: Vec<f32>| Excerpt { start_s, audio: MonoAudio { samples, sample_rate_hz: 44_100 } };
+        let tone: Vec<f32> = (0..3 * 44_100).map(|i| 0.5 * (i as f32 * 0.05).sin()).collect();
+        let mut analyzer = DescriptorAnalyzer::new();
+        let alone = describe_excerpts(&[excerpt(0.0, tone.clone())], &mut analyzer).unwrap();
+        assert!(alone.descriptors.rms > 0.1, "{alone:?}");
+        assert_eq!(alone.tonal.len(), crate::tonal::DIM);
+        // A second of silence (all descriptors 0) beside three of tone has a quarter of the weight.
+        let with_silence = describe_excerpts(&[excerpt(0.0, tone), excerpt(60.0, vec![0.0; 44_100])], &mut analyzer).unwrap();
+        let expected = 0.75 * alone.descriptors.rms;
+        assert!((with_silence.descriptors.rms - expected).abs() < 1e-6 * expected, "{} vs {expected}", with_silence.descriptors.rms);
+        // Audio at a rate nothing resamples from is an error, not a guess.
+        let odd = Excerpt { start_s: 0.0, audio: MonoAudio { samples: vec![0.1; 100], sample_rate_hz: 10 } };
+        assert!(describe_excerpts(&[odd], &mut analyzer).is_err());
     }
 
     #[test]

@@ -4,6 +4,13 @@
 //! Vorbis, WAV/PCM, AAC/M4A, ALAC and AIFF; rubato resamples. This module owns
 //! turning a path into samples, whole or as excerpts found by seeking. It knows
 //! nothing of models, descriptors or the catalog.
+//!
+//! Every public entry point is safe on hostile bytes: panics inside symphonia
+//! or rubato are contained ([`crate::isolation`]) and become
+//! [`AudioError::Crashed`], non-finite samples are replaced by silence and
+//! counted ([`DecodeProblems`]), sample rates outside
+//! [`MIN_SAMPLE_RATE_HZ`]..=[`MAX_SAMPLE_RATE_HZ`] are refused, and nothing
+//! that is not a regular file (a FIFO, a device) is opened.
 
 use std::fs::File;
 use std::path::Path;
@@ -13,7 +20,7 @@ use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo};
-use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::io::{MediaSource, MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 use symphonia::core::units::Time;
@@ -21,6 +28,42 @@ use symphonia::core::units::Time;
 /// Longest stretch of audio decoded in one piece; longer files are cut here
 /// so a corrupt header or an endless stream cannot exhaust memory.
 pub const MAX_DECODE_S: f64 = 3.0 * 3600.0;
+
+/// Lowest sample rate Strata decodes (telephone-era and test files go down to 1 kHz).
+pub const MIN_SAMPLE_RATE_HZ: u32 = 1_000;
+
+/// Highest sample rate Strata decodes (DXD is 352.8 kHz, some converters 768 kHz).
+pub const MAX_SAMPLE_RATE_HZ: u32 = 768_000;
+
+/// Problems met while decoding that did not stop it, counted so they can be
+/// shown beside the track.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeProblems {
+    /// Packets that failed to decode and were skipped.
+    pub skipped_packets: usize,
+    /// NaN or infinite samples replaced by silence.
+    pub non_finite_samples: usize,
+}
+
+impl DecodeProblems {
+    /// Adds another decoder's counts to these.
+    pub fn add(&mut self, other: DecodeProblems) {
+        self.skipped_packets += other.skipped_packets;
+        self.non_finite_samples += other.non_finite_samples;
+    }
+
+    /// One line per kind of problem, for people; empty when there were none.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.skipped_packets > 0 {
+            lines.push(format!("{} corrupt packet(s) skipped", self.skipped_packets));
+        }
+        if self.non_finite_samples > 0 {
+            lines.push(format!("{} non-finite (NaN/Inf) sample(s) replaced by silence", self.non_finite_samples));
+        }
+        lines
+    }
+}
 
 /// Why a file could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +86,20 @@ pub enum AudioError {
     /// Resampling failed.
     #[error("resampling failed: {0}")]
     Resample(String),
+    /// The stream states a sample rate Strata does not decode.
+    #[error("sample rate {0} Hz is outside {MIN_SAMPLE_RATE_HZ}–{MAX_SAMPLE_RATE_HZ} Hz")]
+    SampleRate(u32),
+    /// Every sample decoded was NaN or infinite.
+    #[error("every sample is NaN or infinite")]
+    NonFinite,
+    /// The decoder or resampler panicked on this file; the panic was contained.
+    #[error("decoder crashed: {0}")]
+    Crashed(String),
+}
+
+/// Runs decoder work with panics contained (see [`crate::isolation`]).
+fn guarded<T>(work: impl FnOnce() -> Result<T, AudioError>) -> Result<T, AudioError> {
+    crate::isolation::contain(work).unwrap_or_else(|message| Err(AudioError::Crashed(message)))
 }
 
 /// Mono samples at a known rate.
@@ -77,17 +134,69 @@ pub struct AudioFile {
     sample_rate_hz: u32,
     duration_s: Option<f64>,
     sample_buffer: Option<SampleBuffer<f32>>,
-    /// Packets that failed to decode and were skipped.
-    skipped_packets: usize,
+    problems: DecodeProblems,
+}
+
+/// Opens `path` for reading only if it is (still) a regular file. On Unix the
+/// open itself cannot block (`O_NONBLOCK`: a FIFO would otherwise wait for a
+/// writer), and the check is on the opened handle, so a file swapped for a
+/// FIFO or a device after the library was scanned is refused, not read.
+pub fn open_regular_file(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other(format!("not a regular file ({})", file_kind(&metadata))));
+    }
+    Ok(file)
+}
+
+fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = metadata.file_type();
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if metadata.is_dir() { "a folder" } else { "not a plain file" }
 }
 
 impl AudioFile {
     /// Opens and probes `path`; the extension is only a hint, the bytes decide.
+    /// Anything but a regular file is refused before it is opened, so a FIFO
+    /// or a device named like music never blocks or streams for ever.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
-        let file = File::open(path)?;
-        let stream = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+        let file = open_regular_file(path)?;
+        Self::probe(Box::new(file), path.extension().and_then(|e| e.to_str()))
+    }
+
+    /// Opens audio held in memory; `extension_hint` plays the part of a file's extension.
+    pub fn from_bytes(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Self, AudioError> {
+        Self::probe(Box::new(std::io::Cursor::new(bytes)), extension_hint)
+    }
+
+    fn probe(source: Box<dyn MediaSource>, extension_hint: Option<&str>) -> Result<Self, AudioError> {
+        guarded(|| Self::probe_unguarded(source, extension_hint))
+    }
+
+    fn probe_unguarded(source: Box<dyn MediaSource>, extension_hint: Option<&str>) -> Result<Self, AudioError> {
+        let stream = MediaSourceStream::new(source, MediaSourceStreamOptions::default());
         let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        if let Some(ext) = extension_hint {
             hint.with_extension(ext);
         }
         let format_options = FormatOptions { enable_gapless: true, ..FormatOptions::default() };
@@ -106,18 +215,22 @@ impl AudioFile {
         let params = track.codec_params.clone();
         let track_id = track.id;
         let sample_rate_hz = params.sample_rate.ok_or(AudioError::NoAudioTrack)?;
+        if !(MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&sample_rate_hz) {
+            return Err(AudioError::SampleRate(sample_rate_hz));
+        }
         let duration_s = match (params.n_frames, params.time_base) {
-            (Some(frames), Some(time_base)) => {
+            (Some(frames), Some(time_base)) if time_base.denom > 0 => {
                 let time = time_base.calc_time(frames);
                 Some(time.seconds as f64 + time.frac)
             }
-            (Some(frames), None) => Some(frames as f64 / f64::from(sample_rate_hz)),
+            (Some(frames), _) => Some(frames as f64 / f64::from(sample_rate_hz)),
             _ => None,
-        };
+        }
+        .filter(|d| d.is_finite() && *d > 0.0);
         let decoder = symphonia::default::get_codecs()
             .make(&params, &DecoderOptions::default())
             .map_err(|e| AudioError::Unsupported(e.to_string()))?;
-        Ok(Self { format, decoder, track_id, sample_rate_hz, duration_s, sample_buffer: None, skipped_packets: 0 })
+        Ok(Self { format, decoder, track_id, sample_rate_hz, duration_s, sample_buffer: None, problems: DecodeProblems::default() })
     }
 
     /// The file's native sample rate.
@@ -131,15 +244,15 @@ impl AudioFile {
         self.duration_s
     }
 
-    /// Packets skipped because they failed to decode.
-    pub fn skipped_packets(&self) -> usize {
-        self.skipped_packets
+    /// What went wrong so far without stopping the decode.
+    pub fn problems(&self) -> DecodeProblems {
+        self.problems
     }
 
     /// Decodes from the current position to the end (at most [`MAX_DECODE_S`]).
     pub fn read_to_end(&mut self) -> Result<MonoAudio, AudioError> {
         let max_frames = (MAX_DECODE_S * f64::from(self.sample_rate_hz)) as usize;
-        let samples = self.decode_frames(0, max_frames)?;
+        let samples = guarded(|| self.decode_frames(0, max_frames))?;
         if samples.is_empty() {
             return Err(AudioError::Empty);
         }
@@ -149,6 +262,13 @@ impl AudioFile {
     /// Seeks to `start_s` and decodes `length_s` seconds (less at the end of the
     /// file). Returns `None` when the format cannot seek there.
     pub fn read_excerpt(&mut self, start_s: f64, length_s: f64) -> Result<Option<MonoAudio>, AudioError> {
+        if !start_s.is_finite() || !length_s.is_finite() || length_s <= 0.0 || length_s > MAX_DECODE_S {
+            return Ok(Some(MonoAudio { samples: Vec::new(), sample_rate_hz: self.sample_rate_hz }));
+        }
+        guarded(|| self.read_excerpt_unguarded(start_s, length_s))
+    }
+
+    fn read_excerpt_unguarded(&mut self, start_s: f64, length_s: f64) -> Result<Option<MonoAudio>, AudioError> {
         let seeked = self.format.seek(
             SeekMode::Accurate,
             SeekTo::Time { time: Time::from(start_s.max(0.0)), track_id: Some(self.track_id) },
@@ -166,6 +286,7 @@ impl AudioFile {
     /// audio ends the stream (a truncated file keeps what it has).
     fn decode_frames(&mut self, mut skip: usize, max_frames: usize) -> Result<Vec<f32>, AudioError> {
         let mut mono = Vec::new();
+        let mut non_finite_here = 0;
         let mut first_error: Option<String> = None;
         while mono.len() < max_frames {
             let packet = match self.format.next_packet() {
@@ -183,7 +304,7 @@ impl AudioFile {
             let decoded = match self.decoder.decode(&packet) {
                 Ok(decoded) => decoded,
                 Err(SymphoniaError::DecodeError(e)) => {
-                    self.skipped_packets += 1;
+                    self.problems.skipped_packets += 1;
                     first_error.get_or_insert_with(|| e.to_string());
                     continue;
                 }
@@ -207,11 +328,21 @@ impl AudioFile {
             skip -= start;
             let scale = 1.0 / channels as f32;
             let wanted = (max_frames - mono.len()).min(frames - start);
-            mono.extend(
-                interleaved[start * channels..(start + wanted) * channels]
-                    .chunks_exact(channels)
-                    .map(|frame| frame.iter().sum::<f32>() * scale),
-            );
+            let mut non_finite = 0;
+            mono.extend(interleaved[start * channels..(start + wanted) * channels].chunks_exact(channels).map(|frame| {
+                let value = frame.iter().sum::<f32>() * scale;
+                if value.is_finite() {
+                    value
+                } else {
+                    non_finite += 1;
+                    0.0
+                }
+            }));
+            self.problems.non_finite_samples += non_finite;
+            non_finite_here += non_finite;
+        }
+        if !mono.is_empty() && non_finite_here == mono.len() {
+            return Err(AudioError::NonFinite);
         }
         match first_error {
             Some(reason) if mono.is_empty() => Err(AudioError::Decode(reason)),
@@ -232,10 +363,26 @@ pub fn decode_mono(path: &Path, target_hz: Option<u32>) -> Result<MonoAudio, Aud
 /// Resamples mono `samples` from `from_hz` to `to_hz` with rubato's FFT
 /// resampler, compensating its delay so output sample `i` lines up with
 /// input time `i / to_hz`.
+/// Non-finite input samples are resampled as silence (rubato's FFT panics
+/// on NaN); rates outside [`MIN_SAMPLE_RATE_HZ`]..=[`MAX_SAMPLE_RATE_HZ`] are refused.
 pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, AudioError> {
     if from_hz == to_hz || samples.is_empty() {
         return Ok(samples.to_vec());
     }
+    for rate in [from_hz, to_hz] {
+        if !(MIN_SAMPLE_RATE_HZ..=MAX_SAMPLE_RATE_HZ).contains(&rate) {
+            return Err(AudioError::SampleRate(rate));
+        }
+    }
+    if samples.iter().all(|v| v.is_finite()) {
+        guarded(|| resample_finite(samples, from_hz, to_hz))
+    } else {
+        let finite: Vec<f32> = samples.iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+        guarded(|| resample_finite(&finite, from_hz, to_hz))
+    }
+}
+
+fn resample_finite(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, AudioError> {
     const CHUNK: usize = 4096;
     let err = |e: &dyn std::fmt::Display| AudioError::Resample(e.to_string());
     let mut resampler =

@@ -184,6 +184,21 @@ fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
 }
 
+/// Adds `column` to `table` in a catalog made before the column existed
+/// (SQLite has no `ADD COLUMN IF NOT EXISTS`).
+fn add_column_if_missing(connection: &Connection, table: &str, column: &str, declaration: &str) -> CatalogResult<()> {
+    let mut statement = connection.prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?;
+    if !statement.exists(params![column])? {
+        match connection.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}")) {
+            // Another connection (a reader opening a new catalog beside its first
+            // writer) added it between the check and the ALTER: the column is there.
+            Err(rusqlite::Error::SqliteFailure(_, Some(message))) if message.starts_with("duplicate column name") => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
 impl Catalog {
     /// Opens (creating if needed) the catalog file, in WAL mode.
     pub fn open(path: &Path) -> CatalogResult<Self> {
@@ -193,6 +208,9 @@ impl Catalog {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         connection.execute_batch(SCHEMA)?;
+        add_column_if_missing(&connection, "analyses", "warnings", "TEXT")?;
+        // The store's row checksum (u64 bits as i64); NULL for rows an older Strata wrote.
+        add_column_if_missing(&connection, "analyses", "checksum", "INTEGER")?;
         Ok(Self { connection })
     }
 
@@ -313,6 +331,20 @@ impl Catalog {
         rows.collect()
     }
 
+    /// Files analysed for `model` with problems that did not stop them, one
+    /// entry per file with its problems joined, by path.
+    pub fn warnings(&self, model: &str) -> CatalogResult<Vec<Failure>> {
+        let mut statement = self.connection.prepare(
+            "SELECT t.path_bytes, a.warnings FROM analyses a JOIN tracks t ON t.id = a.track_id
+             WHERE a.model = ?1 AND a.status = 'done' AND a.warnings IS NOT NULL ORDER BY t.path",
+        )?;
+        let rows = statement.query_map(params![model], |r| {
+            let lines: Vec<String> = serde_json::from_str(&r.get::<_, String>(1)?).unwrap_or_default();
+            Ok(Failure { path: path_from_bytes(&r.get::<_, Vec<u8>>(0)?), reason: lines.join("; ") })
+        })?;
+        rows.collect()
+    }
+
     /// The highest committed store row and window row (+ count) for `model`,
     /// i.e. how many rows of each store file are referenced.
     pub fn committed_rows(&self, model: &str) -> CatalogResult<(u64, u64)> {
@@ -323,6 +355,7 @@ impl Catalog {
             |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
         )
     }
+
     /// The models with at least one analysis, by name.
     pub fn analysed_models(&self) -> CatalogResult<Vec<String>> {
         let mut statement = self.connection.prepare("SELECT DISTINCT model FROM analyses ORDER BY model")?;
@@ -443,6 +476,13 @@ impl CatalogBatch<'_> {
                 rows.checksum as i64
             ],
         )?;
+        Ok(())
+    }
+
+    /// Records the problems that did not stop an analysis (none clears them).
+    pub fn record_warnings(&self, track_id: i64, model: &str, warnings: &[String]) -> CatalogResult<()> {
+        let json = (!warnings.is_empty()).then(|| serde_json::to_string(warnings).unwrap_or_default());
+        self.tx.execute("UPDATE analyses SET warnings = ?3 WHERE track_id = ?1 AND model = ?2", params![track_id, model, json])?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use crate::indexer::{self, IndexEvent, IndexOptions};
 use crate::audio::decode_mono;
 use crate::aspects::{ASPECTS, ResolvedAspect, aspect_by_name, resolve_aspects};
 use crate::data_dir::DataDir;
+use crate::descriptors::Descriptor;
 use crate::eval::{Evaluation, evaluate_rankings, evaluate_rankings_where};
 use crate::label_source;
 use crate::layer_index::Pruning;
@@ -38,6 +39,9 @@ pub struct Cli {
     /// Execution provider for models.
     #[arg(long, global = true, value_enum, default_value_t = ProviderPreference::Auto)]
     pub provider: ProviderPreference,
+    /// More log output: -v shows Strata's debug messages and the libraries' warnings, -vv everything (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// The command; none opens the window.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -87,6 +91,9 @@ pub enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Fail instead of waiting when another Strata is indexing this library.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// The tracks most similar to TRACK (a path or a catalog id).
     Similar {
@@ -203,9 +210,9 @@ pub struct QueryArgs {
     /// Leave out tracks of the query's work (work tag, else album).
     #[arg(long)]
     pub exclude_work: bool,
-    /// Turn off per-layer mean-centring.
-    #[arg(long)]
-    pub no_center: bool,
+    /// Per-layer mean-centring: on unless `--no-center` is given.
+    #[arg(long = "no-center", action = clap::ArgAction::SetFalse, help = "Turn off per-layer mean-centring")]
+    pub center: bool,
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -224,8 +231,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Eval { label, labels, query, best_mix, json }) => {
             eval_command(&data_dir, &label, labels.as_deref(), &query, best_mix, json)
         }
-        Some(Command::Index { dirs, model, jobs, full, excerpts, excerpt_seconds, retry_failed, json }) => {
+        Some(Command::Index { dirs, model, jobs, full, excerpts, excerpt_seconds, retry_failed, json, no_wait }) => {
             let mut index_options = IndexOptions::new(dirs);
+            index_options.wait_for_writer = !no_wait;
             index_options.model = model;
             index_options.retry_failed = retry_failed;
             index_options.provider = cli.provider;
@@ -512,36 +520,59 @@ fn index(data_dir: &DataDir, options: IndexOptions, json: bool) -> anyhow::Resul
                 bar.finish_and_clear();
                 anyhow::bail!(message);
             }
-            IndexEvent::TrackDone { .. } | IndexEvent::Committed => {}
+            IndexEvent::WaitingForWriter { pid } => {
+                // On stderr even with --json: the run is not stuck, it waits its turn.
+                let holder = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+                bar.suspend(|| eprintln!("another Strata{holder} is indexing this library; waiting…"));
+            }
+            IndexEvent::TrackDone { path, warnings } => {
+                if !warnings.is_empty() {
+                    bar.println(format!("warning: {}: {}", path.display(), warnings.join("; ")));
+                }
+            }
+            IndexEvent::Committed => {}
         }
     }
     bar.finish_and_clear();
     let summary = summary.ok_or_else(|| anyhow::anyhow!("the indexer stopped without a summary"))?;
     if json {
-        let failed: Vec<_> = summary
-            .failed
-            .iter()
-            .map(|f| serde_json::json!({"path": f.path.display().to_string(), "reason": f.reason}))
-            .collect();
+        let listed = |entries: &[crate::catalog::Failure]| -> Vec<serde_json::Value> {
+            entries.iter().map(|f| serde_json::json!({"path": f.path.display().to_string(), "reason": f.reason})).collect()
+        };
         println!(
             "{}",
             serde_json::json!({
                 "indexed": summary.indexed, "unchanged": summary.unchanged, "removed": summary.removed,
-                "failed": failed, "audio_s": summary.audio_s, "elapsed_s": summary.elapsed_s,
+                "failed": listed(&summary.failed), "audio_s": summary.audio_s, "elapsed_s": summary.elapsed_s,
+                "skipped": listed(&summary.skipped), "unreadable_dirs": listed(&summary.unreadable_dirs),
+                "warnings": listed(&summary.warnings), "found": summary.found, "not_analysed": summary.not_analysed,
             })
         );
     } else {
         println!(
-            "Indexed {} tracks ({:.2} h of audio) in {}; {} unchanged, {} removed, {} failed.",
+            "Found {} files: {} indexed ({:.2} h of audio, {} with warnings), {} unchanged, {} failed, {} skipped{}; {} removed; {}.",
+            summary.found,
             summary.indexed,
             summary.audio_s / 3600.0,
-            format_duration(summary.elapsed_s),
+            summary.warnings.len(),
             summary.unchanged,
+            summary.failed.len(),
+            summary.skipped.len(),
+            if summary.not_analysed > 0 { format!(", {} not analysed (cancelled)", summary.not_analysed) } else { String::new() },
             summary.removed,
-            summary.failed.len()
+            format_duration(summary.elapsed_s),
         );
         for failure in &summary.failed {
             println!("  failed: {}: {}", failure.path.display(), failure.reason);
+        }
+        for warning in &summary.warnings {
+            println!("  warning: {}: {}", warning.path.display(), warning.reason);
+        }
+        for skipped in &summary.skipped {
+            println!("  skipped: {}: {}", skipped.path.display(), skipped.reason);
+        }
+        for dir in &summary.unreadable_dirs {
+            println!("  unreadable folder: {}: {}", dir.path.display(), dir.reason);
         }
     }
     Ok(0)
@@ -616,7 +647,7 @@ fn prepare_search(data_dir: &DataDir, args: &QueryArgs, pruning: Pruning) -> any
         weights.push(1.0);
     }
     let exclusion = Exclusion { same_album: args.exclude_album, same_work: args.exclude_work };
-    Ok(PreparedSearch { engine: SearchEngine::with_pruning(snapshot, !args.no_center, pruning), facets, weights, exclusion })
+    Ok(PreparedSearch { engine: SearchEngine::with_pruning(snapshot, args.center, pruning), facets, weights, exclusion })
 }
 
 fn parse_weight(spec: &str) -> anyhow::Result<(String, f32)> {
@@ -750,8 +781,9 @@ fn probe_command(data_dir: &DataDir, model_name: &str, folds: usize, json: bool)
     Ok(0)
 }
 
+/// The descriptor's short label from its table; a key Strata does not know, cut to the column.
 fn short_descriptor(key: &str) -> String {
-    key.trim_end_matches("_hz").trim_end_matches("_db").trim_end_matches("_per_s").trim_end_matches("_bpm").chars().take(9).collect()
+    Descriptor::from_key(key).map_or_else(|| key.chars().take(9).collect(), |d| d.short_label().to_string())
 }
 
 fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args: &QueryArgs, best_mix: bool, json: bool) -> anyhow::Result<i32> {
@@ -822,12 +854,12 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"label": label, "k": args.k, "centered": !args.no_center, "rows": items}))?
+            serde_json::to_string_pretty(&serde_json::json!({"label": label, "k": args.k, "centered": args.center, "rows": items}))?
         );
         return Ok(0);
     }
     let k = args.k;
-    println!("Retrieval by '{label}' (k = {k}, {} tracks, centring {})", snapshot.len(), if args.no_center { "off" } else { "on" });
+    println!("Retrieval by '{label}' (k = {k}, {} tracks, centring {})", snapshot.len(), if args.center { "on" } else { "off" });
     // As wide as the longest name (an aspect mix lists its weights), so the columns line up.
     let width = rows.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0).max(26);
     println!(
@@ -961,4 +993,22 @@ fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, args: &Query
         writer.flush()?;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query_args(args: &[&str]) -> QueryArgs {
+        match Cli::try_parse_from(["strata", "eval", "--label", "album"].iter().chain(args)).map(|cli| cli.command) {
+            Ok(Some(Command::Eval { query, .. })) => query,
+            other => panic!("{args:?} parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn centring_is_on_unless_no_center_is_given() {
+        assert!(query_args(&[]).center);
+        assert!(!query_args(&["--no-center"]).center);
+    }
 }

@@ -15,17 +15,17 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::analysis::{Sampling, TrackEmbedding, decode_excerpts, embed_audio};
+use crate::analysis::{DecodedExcerpts, Sampling, TrackDescription, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
 use crate::audio::MonoAudio;
 use crate::catalog::{Catalog, Failure, TrackTags, path_bytes};
-use crate::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
+use crate::descriptors::{DescriptorAnalyzer, Descriptors};
+use crate::isolation;
 use crate::library::{self, FoundFile};
 use crate::model::{self, ModelSession, SessionOptions};
 use crate::store::{StoreLayout, StoreWriter};
-use crate::tonal::TonalProfile;
+use crate::writer_lock::{LockWait, WriterLock};
 
-/// Sample rate descriptors are computed at, so values compare across files.
-pub const DESCRIPTOR_RATE_HZ: u32 = 22_050;
+pub use crate::analysis::DESCRIPTOR_RATE_HZ;
 
 /// The catalog file inside the data folder.
 pub fn catalog_path(data_root: &Path) -> PathBuf {
@@ -47,6 +47,8 @@ pub struct IndexOptions {
     pub retry_failed: bool,
     /// Execution provider preference.
     pub provider: model::ProviderPreference,
+    /// Wait while another process writes this library (`false`: fail at once).
+    pub wait_for_writer: bool,
 }
 
 impl IndexOptions {
@@ -60,6 +62,7 @@ impl IndexOptions {
             jobs: (cores / 2).max(1),
             retry_failed: false,
             provider: model::ProviderPreference::Auto,
+            wait_for_writer: true,
         }
     }
 }
@@ -105,6 +108,19 @@ pub struct IndexSummary {
     pub removed: usize,
     /// Files that failed in this run, or earlier and were not retried.
     pub failed: Vec<Failure>,
+    /// Files analysed with problems that did not stop them (corrupt packets
+    /// skipped, non-finite samples replaced, unreadable tags), one entry per
+    /// file with its problems joined.
+    pub warnings: Vec<Failure>,
+    /// Entries found that cannot be analysed (FIFOs, devices, broken symlinks), with why.
+    pub skipped: Vec<Failure>,
+    /// Folders that could not be listed, with the system's reason.
+    pub unreadable_dirs: Vec<Failure>,
+    /// Files found with an audio extension (or the file's own) this run.
+    pub found: usize,
+    /// Files this run was to analyse but did not reach (it was cancelled or
+    /// could not go on); the next run picks them up.
+    pub not_analysed: usize,
     /// Seconds of audio indexed.
     pub audio_s: f64,
     /// Wall time of the run.
@@ -129,6 +145,8 @@ pub enum IndexEvent {
     TrackDone {
         /// Its path.
         path: PathBuf,
+        /// Problems that did not stop its analysis (empty for most files).
+        warnings: Vec<String>,
     },
     /// A track could not be analysed.
     TrackFailed(Failure),
@@ -138,6 +156,12 @@ pub enum IndexEvent {
     Committed,
     /// The run is over.
     Finished(IndexSummary),
+    /// Another process is writing this library; the run waits for it (and
+    /// passes its commits on as [`IndexEvent::Committed`]) before it starts.
+    WaitingForWriter {
+        /// The other writer's pid, when known.
+        pid: Option<u32>,
+    },
     /// The run could not start or broke (catalog, store or model).
     Error(String),
 }
@@ -195,9 +219,14 @@ pub fn start(data_root: PathBuf, options: IndexOptions) -> std::io::Result<Index
     let thread_control = control.clone();
     std::thread::Builder::new().name("strata-index".into()).spawn(move || {
         crate::priority::lower_this_thread();
-        if let Err(error) = run(&data_root, &options, &sender, &thread_control) {
-            let _ = sender.send(IndexEvent::Error(format!("{error:#}")));
-        }
+        // Per-file panics are contained further down; this catches a bug in
+        // the run itself, so the window hears why indexing stopped instead of waiting.
+        let error = match isolation::contain(|| run(&data_root, &options, &sender, &thread_control)) {
+            Ok(Ok(_)) => return,
+            Ok(Err(error)) => format!("{error:#}"),
+            Err(panic) => format!("the indexer crashed: {panic}; everything committed before is kept"),
+        };
+        let _ = sender.send(IndexEvent::Error(error));
     })?;
     Ok(IndexHandle { events, control })
 }
@@ -217,6 +246,8 @@ enum Decoded {
         descriptors: Descriptors,
         /// The [`crate::tonal`] layer, computed from the descriptors' chroma.
         tonal: Vec<f32>,
+        /// Problems that did not stop decoding.
+        warnings: Vec<String>,
     },
     Failed {
         file: FoundFile,
@@ -232,14 +263,49 @@ enum Pending {
         tags: TrackTags,
         duration_s: f64,
         descriptors: Descriptors,
-        rows: (u64, u64),
+        rows: crate::store::AppendedRows,
         window_starts_s: Vec<f32>,
+        warnings: Vec<String>,
     },
     Failed {
         file: FoundFile,
         tags: TrackTags,
         reason: String,
     },
+}
+
+/// Takes the library's writer lock, telling `events` when another process
+/// holds it. While waiting, a change to the catalog files (the other
+/// writer's commits) is passed on as [`IndexEvent::Committed`] so readers
+/// refresh. `None`: cancelled while waiting.
+fn take_writer_lock(
+    data_root: &Path,
+    options: &IndexOptions,
+    events: &Sender<IndexEvent>,
+    control: &IndexControl,
+) -> anyhow::Result<Option<WriterLock>> {
+    let on_wait = &mut |pid| {
+        let _ = events.send(IndexEvent::WaitingForWriter { pid });
+    };
+    if !options.wait_for_writer {
+        return Ok(Some(WriterLock::acquire(data_root, LockWait::NoWait, on_wait)?));
+    }
+    let catalog_file = catalog_path(data_root);
+    // Commits land in the WAL file; a checkpoint rewrites the main file.
+    let wal_file = data_root.join("catalog.sqlite-wal");
+    let catalog_stamp = || {
+        [&catalog_file, &wal_file].map(|path| std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().ok())))
+    };
+    let mut seen = catalog_stamp();
+    let keep_waiting = &mut || {
+        let now = catalog_stamp();
+        if now != seen {
+            seen = now;
+            let _ = events.try_send(IndexEvent::Committed);
+        }
+        !control.is_cancelled()
+    };
+    Ok(WriterLock::acquire_unless(data_root, on_wait, keep_waiting)?)
 }
 
 /// Runs a whole indexing pass on the calling thread, sending events as it goes.
@@ -250,8 +316,17 @@ pub fn run(
     control: &IndexControl,
 ) -> anyhow::Result<IndexSummary> {
     let started = Instant::now();
+    // Held until `run` returns: the store appends after the rows the catalog
+    // says are committed, so no other writer may read that count meanwhile.
+    let Some(_writer_lock) = take_writer_lock(data_root, options, events, control)? else {
+        let summary = IndexSummary { cancelled: true, elapsed_s: started.elapsed().as_secs_f64(), ..IndexSummary::default() };
+        let _ = events.send(IndexEvent::Finished(summary.clone()));
+        return Ok(summary);
+    };
     std::fs::create_dir_all(data_root)?;
-    let mut catalog = Catalog::open(&catalog_path(data_root))?;
+    let catalog_file = catalog_path(data_root);
+    let mut catalog = Catalog::open(&catalog_file)
+        .map_err(|e| anyhow::anyhow!("cannot open the catalog {} (is the disk full or read-only?): {e}", catalog_file.display()))?;
     let roots: Vec<PathBuf> = options.roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone())).collect();
     for root in &roots {
         catalog.add_root(root)?;
@@ -265,7 +340,7 @@ pub fn run(
     let sampling_label = options.sampling.label();
 
     // Decide the work.
-    let (found, _unreadable_dirs) = library::scan(&roots);
+    let library::Scan { files: found, skipped, unreadable_dirs } = library::scan(&roots);
     let states = catalog.analysis_states(&manifest.name, manifest.version, &sampling_label)?;
     let mut to_analyse = Vec::new();
     let mut unchanged = 0;
@@ -281,16 +356,27 @@ pub fn run(
             _ => to_analyse.push(Job { file: file.clone() }),
         }
     }
+    // A folder that cannot be read now (an unplugged drive, a broken link to
+    // it) may come back: its tracks are kept, not removed.
+    let unreachable: Vec<&Path> = unreadable_dirs.iter().chain(&skipped).map(|(path, _)| path.as_path()).collect();
     let removed_ids: Vec<i64> = catalog
         .track_paths()?
         .into_iter()
-        .filter(|(_, path)| roots.iter().any(|r| path.starts_with(r)) && !found_paths.contains(path.as_path()))
+        .filter(|(_, path)| {
+            roots.iter().any(|r| path.starts_with(r))
+                && !found_paths.contains(path.as_path())
+                && !unreachable.iter().any(|gone| path.starts_with(gone))
+        })
         .map(|(id, _)| id)
         .collect();
     catalog.remove_tracks(&removed_ids)?;
-    let mut summary = IndexSummary { unchanged, removed: removed_ids.len(), ..IndexSummary::default() };
+    let mut summary = IndexSummary { unchanged, removed: removed_ids.len(), found: found.len(), ..IndexSummary::default() };
+    summary.found += skipped.len();
+    summary.skipped = skipped.into_iter().map(|(path, reason)| Failure { path, reason }).collect();
+    summary.unreadable_dirs = unreadable_dirs.into_iter().map(|(path, reason)| Failure { path, reason }).collect();
     if !failed_before.is_empty() {
         let reasons = catalog.failures(&manifest.name)?;
+        let failed_before: std::collections::HashSet<PathBuf> = failed_before.into_iter().collect();
         summary.failed.extend(reasons.into_iter().filter(|f| failed_before.contains(&f.path)));
     }
     let _ = events.send(IndexEvent::Started { to_analyse: to_analyse.len(), unchanged, removed: removed_ids.len() });
@@ -311,7 +397,17 @@ pub fn run(
         workers.push(std::thread::Builder::new().name(format!("strata-decode-{worker}")).spawn(move || {
             let mut analyzer = DescriptorAnalyzer::new();
             for job in jobs {
-                if decoded.send(decode_track(job.file, sampling, model_rate, &mut analyzer)).is_err() {
+                let file = job.file.clone();
+                let outcome = match isolation::contain(|| decode_track(job.file, sampling, model_rate, &mut analyzer)) {
+                    Ok(outcome) => outcome,
+                    Err(message) => {
+                        // The panic may have left the scratch buffers half-written:
+                        // carry on as a fresh worker would.
+                        analyzer = DescriptorAnalyzer::new();
+                        Decoded::Failed { file, tags: TrackTags::default(), reason: format!("analysis crashed: {message}") }
+                    }
+                };
+                if decoded.send(outcome).is_err() {
                     break;
                 }
             }
@@ -333,7 +429,9 @@ pub fn run(
     let mut progress = IndexProgress { total, ..IndexProgress::default() };
     let mut pending: Vec<Pending> = Vec::new();
     let mut last_commit = Instant::now();
-    let mut outcome = Ok(());
+    let mut outcome: anyhow::Result<()> = Ok(());
+    let mut session_lost = None;
+    let mut committed = 0;
     for decoded in &decoded_receiver {
         if !control.wait_while_paused() {
             summary.cancelled = true;
@@ -341,15 +439,26 @@ pub fn run(
         }
         let finished = match decoded {
             Decoded::Failed { file, tags, reason } => Pending::Failed { file, tags, reason },
-            Decoded::Ready { file, tags, duration_s, excerpts, descriptors, tonal } => {
-                match embed_track(&mut session, &excerpts) {
+            Decoded::Ready { file, tags, duration_s, excerpts, descriptors, tonal, warnings } => {
+                let embedded = match isolation::contain(|| embed_track(&mut session, &excerpts)) {
+                    Ok(embedded) => embedded.map_err(|e| e.to_string()),
+                    Err(message) => {
+                        // A fresh session, as a replaced worker: the crashed one may be unusable.
+                        match ModelSession::open(&info, session_options) {
+                            Ok(fresh) => session = fresh,
+                            Err(e) => session_lost = Some(e),
+                        }
+                        Err(format!("model crashed: {message}"))
+                    }
+                };
+                match embedded {
                     Ok(track) => match track.pooled_layers() {
                         Some(mut pooled) => {
                             pooled.push(tonal);
                             let passage = layout.passage_layer;
                             let windows: Vec<&[f32]> =
                                 track.windows.iter().map(|w| w.layer_vectors[passage].as_slice()).collect();
-                            match store.append(&pooled, &windows) {
+                            match store.append(crate::store::owner_key(&path_bytes(&file.path)), &pooled, &windows) {
                                 Ok(rows) => Pending::Done {
                                     file,
                                     tags,
@@ -357,9 +466,10 @@ pub fn run(
                                     descriptors,
                                     rows,
                                     window_starts_s: track.window_starts_s.iter().map(|&s| s as f32).collect(),
+                                    warnings,
                                 },
                                 Err(e) => {
-                                    outcome = Err(anyhow::anyhow!("writing vectors: {e}"));
+                                    outcome = Err(write_error("the vector store", &layout.dir, &e));
                                     break;
                                 }
                             }
@@ -373,18 +483,21 @@ pub fn run(
                             ),
                         },
                     },
-                    Err(e) => Pending::Failed { file, tags, reason: e.to_string() },
+                    Err(reason) => Pending::Failed { file, tags, reason },
                 }
             }
         };
         progress.done += 1;
         match &finished {
-            Pending::Done { file, duration_s, .. } => {
+            Pending::Done { file, duration_s, warnings, .. } => {
                 progress.audio_s += duration_s;
                 summary.indexed += 1;
                 summary.audio_s += duration_s;
                 progress.current = Some(file.path.clone());
-                let _ = events.send(IndexEvent::TrackDone { path: file.path.clone() });
+                if !warnings.is_empty() {
+                    summary.warnings.push(Failure { path: file.path.clone(), reason: warnings.join("; ") });
+                }
+                let _ = events.send(IndexEvent::TrackDone { path: file.path.clone(), warnings: warnings.clone() });
             }
             Pending::Failed { file, reason, .. } => {
                 progress.failed += 1;
@@ -397,21 +510,49 @@ pub fn run(
         pending.push(finished);
         progress.elapsed_s = analysis_started.elapsed().as_secs_f64();
         let _ = events.try_send(IndexEvent::Progress(progress.clone()));
+        if let Some(error) = session_lost.take() {
+            outcome = Err(anyhow::anyhow!("the model could not be reopened after it crashed: {error}"));
+            break;
+        }
         if last_commit.elapsed() > Duration::from_secs(2) || pending.len() >= 64 {
-            commit(&mut catalog, &mut store, &manifest, &sampling_label, &mut pending)?;
+            let batch_len = pending.len();
+            if let Err(error) = commit(&mut catalog, &mut store, &layout, &manifest, &sampling_label, &mut pending) {
+                outcome = Err(error);
+                break;
+            }
+            committed += batch_len;
             let _ = events.send(IndexEvent::Committed);
             last_commit = Instant::now();
         }
     }
     feeder_control_cancelled.store(true, Ordering::SeqCst);
     drop(decoded_receiver);
-    commit(&mut catalog, &mut store, &manifest, &sampling_label, &mut pending)?;
-    let _ = events.send(IndexEvent::Committed);
+    // What finished before a failure is still committed when the store allows it.
+    let batch_len = pending.len();
+    let final_commit = commit(&mut catalog, &mut store, &layout, &manifest, &sampling_label, &mut pending);
+    if final_commit.is_ok() {
+        committed += batch_len;
+    }
     let _ = feeder.join();
     for worker in workers {
         let _ = worker.join();
     }
-    outcome?;
+    let outcome = outcome.and(final_commit);
+    if outcome.is_ok() {
+        let _ = events.send(IndexEvent::Committed);
+    }
+    summary.not_analysed = total - committed;
+    if let Err(error) = outcome {
+        return Err(error.context(format!(
+            "indexing stopped after {committed} of {total} tracks; everything committed so far is kept, \
+             and the next `strata index` continues from there"
+        )));
+    }
+    debug_assert_eq!(
+        summary.indexed + summary.unchanged + summary.failed.len() + summary.skipped.len() + summary.not_analysed,
+        summary.found,
+        "every file found is accounted for"
+    );
     summary.elapsed_s = started.elapsed().as_secs_f64();
     let _ = events.send(IndexEvent::Finished(summary.clone()));
     Ok(summary)
@@ -420,50 +561,37 @@ pub fn run(
 /// Decodes one track once: the same samples feed the model (resampled to its
 /// rate) and the descriptors and tonal profile (resampled to [`DESCRIPTOR_RATE_HZ`]).
 fn decode_track(file: FoundFile, sampling: Sampling, model_rate: u32, analyzer: &mut DescriptorAnalyzer) -> Decoded {
-    let (tags, header_duration) = library::read_tags(&file.path);
-    let (excerpts, decoded_duration) = match decode_excerpts(&file.path, sampling) {
+    let library::TagRead { tags, header_duration_s: header_duration, problem: tag_problem } = library::read_tags(&file.path);
+    let DecodedExcerpts { excerpts, duration_s: decoded_duration, problems } = match decode_excerpts(&file.path, sampling) {
         Ok(decoded) => decoded,
         Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
     };
+    let warnings: Vec<String> = tag_problem.into_iter().chain(problems.describe()).collect();
     match library::stamp_of(&file.path) {
         Ok(stamp) if stamp == file.stamp => {}
         Ok(_) => return Decoded::Failed { file, tags, reason: "the file changed while it was being read".into() },
         Err(e) => return Decoded::Failed { file, tags, reason: format!("the file vanished while it was being read: {e}") },
     }
     let duration_s = header_duration.filter(|_| excerpts.len() > 1).unwrap_or(decoded_duration);
-    let mut weighted: Vec<(Descriptors, f64)> = Vec::with_capacity(excerpts.len());
-    let mut tonal = TonalProfile::new();
+    let TrackDescription { descriptors, tonal } = match describe_excerpts(&excerpts, analyzer) {
+        Ok(description) => description,
+        Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
+    };
     let mut model_excerpts = Vec::with_capacity(excerpts.len());
     for excerpt in excerpts {
-        let length_s = excerpt.audio.duration_s();
-        let for_descriptors = match crate::audio::resample(&excerpt.audio.samples, excerpt.audio.sample_rate_hz, DESCRIPTOR_RATE_HZ) {
-            Ok(samples) => samples,
-            Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
-        };
-        weighted.push((analyzer.analyze(&for_descriptors, DESCRIPTOR_RATE_HZ), length_s));
-        tonal.add_excerpt(analyzer.chroma_frames());
         match excerpt.audio.resampled(model_rate) {
             Ok(audio) => model_excerpts.push((excerpt.start_s, audio)),
             Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
         }
     }
-    Decoded::Ready { file, tags, duration_s, excerpts: model_excerpts, descriptors: weighted_mean(&weighted), tonal: tonal.vector() }
-}
-
-/// Duration-weighted mean of per-excerpt descriptors.
-fn weighted_mean(parts: &[(Descriptors, f64)]) -> Descriptors {
-    let total: f64 = parts.iter().map(|(_, w)| w).sum::<f64>().max(f64::MIN_POSITIVE);
-    let mean = |d: Descriptor| (parts.iter().map(|(v, w)| f64::from(v.get(d)) * w).sum::<f64>() / total) as f32;
-    Descriptors {
-        spectral_centroid_hz: mean(Descriptor::SpectralCentroid),
-        spectral_rolloff_hz: mean(Descriptor::SpectralRolloff),
-        zero_crossing_rate: mean(Descriptor::ZeroCrossingRate),
-        spectral_flatness: mean(Descriptor::SpectralFlatness),
-        rms: mean(Descriptor::Rms),
-        dynamic_range_db: mean(Descriptor::DynamicRange),
-        onset_rate_per_s: mean(Descriptor::OnsetRate),
-        tempo_bpm: mean(Descriptor::Tempo),
-        key_clarity: mean(Descriptor::KeyClarity),
+    Decoded::Ready {
+        file,
+        tags,
+        duration_s,
+        excerpts: model_excerpts,
+        descriptors,
+        tonal,
+        warnings,
     }
 }
 
@@ -475,10 +603,27 @@ fn embed_track(session: &mut ModelSession, excerpts: &[(f64, MonoAudio)]) -> Res
     Ok(track)
 }
 
-/// Makes pending results durable: vectors first (fsync), then one catalog transaction.
+/// Says what could not be written and why, naming a full disk plainly.
+fn write_error(what: &str, place: &Path, error: &std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let cause = match error.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+            "the disk is full or a file-size limit was reached"
+        }
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => "Strata may not write there",
+        _ => "a write failed",
+    };
+    anyhow::anyhow!("cannot write {what} in {}: {cause} ({error})", place.display())
+}
+
+/// Makes pending results durable: vectors first (fsync), then one catalog
+/// transaction. On failure nothing of the batch becomes visible: the catalog
+/// keeps pointing only at rows synced before, and the store drops the rest
+/// when it is next opened.
 fn commit(
     catalog: &mut Catalog,
     store: &mut StoreWriter,
+    layout: &StoreLayout,
     manifest: &model::ModelManifest,
     sampling: &str,
     pending: &mut Vec<Pending>,
@@ -486,13 +631,14 @@ fn commit(
     if pending.is_empty() {
         return Ok(());
     }
-    store.sync()?;
+    store.sync().map_err(|e| write_error("the vector store", &layout.dir, &e))?;
     let batch = catalog.batch()?;
     for item in pending.drain(..) {
         match item {
-            Pending::Done { file, tags, duration_s, descriptors, rows, window_starts_s } => {
+            Pending::Done { file, tags, duration_s, descriptors, rows, window_starts_s, warnings } => {
                 let id = batch.upsert_track(&file.path, file.stamp, &tags, Some(duration_s), Some(&descriptors))?;
-                batch.record_done(id, &manifest.name, manifest.version, sampling, file.stamp, rows.0, rows.1, &window_starts_s)?;
+                batch.record_done(id, &manifest.name, manifest.version, sampling, file.stamp, &rows, &window_starts_s)?;
+                batch.record_warnings(id, &manifest.name, &warnings)?;
             }
             Pending::Failed { file, tags, reason } => {
                 let id = batch.upsert_track(&file.path, file.stamp, &tags, None, None)?;
@@ -500,6 +646,6 @@ fn commit(
             }
         }
     }
-    batch.commit()?;
+    batch.commit().map_err(|e| anyhow::anyhow!("cannot write the catalog (is the disk full?): {e}"))?;
     Ok(())
 }

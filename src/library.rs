@@ -232,7 +232,7 @@ pub fn read_tags(path: &Path) -> TagRead {
 }
 
 fn read_regular_file_tags(path: &Path) -> TagRead {
-    let file = match open_without_blocking(path) {
+    let file = match crate::audio::open_regular_file(path) {
         Ok(file) => file,
         Err(e) => return TagRead::problem(format!("tags not read: {e}")),
     };
@@ -267,25 +267,6 @@ fn read_regular_file_tags(path: &Path) -> TagRead {
         date: text(ItemKey::RecordingDate).or_else(|| text(ItemKey::Year)),
     };
     TagRead { tags, header_duration_s, problem: None }
-}
-
-/// Opens `path` for reading only if it is (still) a regular file. On Unix the
-/// open itself cannot block (`O_NONBLOCK`: a FIFO would otherwise wait for a
-/// writer), and the check is on the opened handle, so no swap can slip between.
-fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
-        return Err(std::io::Error::other(format!("not a regular file ({})", special_kind(metadata.file_type()))));
-    }
-    Ok(file)
 }
 
 /// `error` and its sources, joined: lofty's own message only names the format.

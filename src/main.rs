@@ -3,8 +3,22 @@
 use clap::Parser;
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,ort=warn")).init();
+    // A write past a file-size limit (RLIMIT_FSIZE) must fail with EFBIG, which
+    // the indexer reports and recovers from, instead of killing the process mid-commit.
+    // SAFETY: sets a disposition (ignore) before any thread starts; no handler code runs.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = strata::cli::Cli::parse();
+    // Libraries stay quiet by default (symphonia alone can print hundreds of
+    // warnings for one damaged file); Strata reports per-file problems itself.
+    let default_filter = match cli.verbose {
+        0 => "off,strata=info",
+        1 => "warn,strata=debug",
+        _ => "debug",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter)).init();
     let outcome = if cli.command.is_none() {
         strata::data_dir::DataDir::resolve(cli.data_dir.as_deref()).and_then(strata::ui::run_window).map(|()| 0)
     } else {

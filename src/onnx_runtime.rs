@@ -127,7 +127,7 @@ fn load_first_candidate() -> Result<LoadedRuntime, RuntimeError> {
         .build()
         .map_err(|e| RuntimeError::LoadFailed { path: path.clone(), reason: e.to_string() })?;
     let available_providers = available_providers();
-    log::info!("ONNX Runtime loaded from {} (providers: {})", path.display(), available_providers.join(", "));
+    log::debug!("ONNX Runtime loaded from {} (providers: {})", path.display(), available_providers.join(", "));
     Ok(LoadedRuntime { info: RuntimeInfo { library_path: path, available_providers }, environment })
 }
 

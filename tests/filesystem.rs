@@ -204,3 +204,35 @@ fn a_folder_that_cannot_be_listed_is_reported_and_the_rest_is_indexed() {
     assert!(unreadable[0].1.contains("Permission denied"), "{unreadable:?}");
     assert_eq!(listed(&summary, "skipped"), vec![]);
 }
+
+#[test]
+fn tracks_behind_an_unplugged_drive_are_kept_not_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = tmp.path().join("music");
+    let drive = tmp.path().join("drive");
+    std::fs::create_dir_all(drive.join("Album")).unwrap();
+    std::fs::create_dir_all(&music).unwrap();
+    for i in 0..2 {
+        write_wav(&drive.join(format!("Album/{i:02} Track.wav")), &tone(220.0 * (i + 1) as f32, 16_000, 4.0), 1, 16_000);
+    }
+    write_wav(&music.join("local.wav"), &tone(330.0, 16_000, 4.0), 1, 16_000);
+    // The collection reaches the drive through a link, as a mount point would.
+    symlink(&drive, music.join("External")).unwrap();
+    let data = tmp.path().join("data");
+    let first = index_within_deadline(strata_bin(), &data, &[music.clone()], tmp.path());
+    assert_eq!(first["indexed"], 3, "{first}");
+
+    // Unplug the drive: the link dangles. Its tracks are reported, not forgotten.
+    std::fs::rename(&drive, tmp.path().join("drive-away")).unwrap();
+    let unplugged = index_within_deadline(strata_bin(), &data, &[music.clone()], tmp.path());
+    assert_eq!(unplugged["removed"], 0, "{unplugged}");
+    assert_eq!(unplugged["unchanged"], 1, "{unplugged}");
+    assert!(listed(&unplugged, "skipped").iter().any(|(path, _)| path.ends_with("External")), "{unplugged}");
+    let catalog = Catalog::open(&catalog_path(&data)).unwrap();
+    assert_eq!(catalog.track_paths().unwrap().len(), 3);
+
+    // Plugged back in, nothing needs analysing again.
+    std::fs::rename(tmp.path().join("drive-away"), &drive).unwrap();
+    let back = index_within_deadline(strata_bin(), &data, &[music], tmp.path());
+    assert_eq!((back["unchanged"].as_u64(), back["indexed"].as_u64()), (Some(3), Some(0)), "{back}");
+}

@@ -81,8 +81,8 @@ fn select_rerank_probe_and_failures() {
         assert!(harness.query_all_by_label(layer).next().is_some(), "layer {layer} missing from the heatmap");
     }
 
-    // The failures list shows the broken files with reasons.
-    harness.get_by_label_contains("Failures (3)").click();
+    // The problems tab shows the broken files with reasons.
+    harness.get_by_label_contains("Problems (").click();
     harness.run_steps(3);
     assert!(harness.query_all_by_label_contains("text.ogg").next().is_some());
     assert!(harness.query_all_by_label_contains("too short").next().is_some());

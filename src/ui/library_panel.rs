@@ -240,19 +240,31 @@ impl StrataApp {
         }
     }
 
-    pub(super) fn failures_view(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn problems_view(&mut self, ui: &mut egui::Ui) {
         let failures = self.failures();
-        if failures.is_empty() {
-            ui.label("No file has failed.");
+        let warnings = self.warnings();
+        if failures.is_empty() && warnings.is_empty() {
+            ui.label("Every file was analysed without a problem.");
             return;
         }
-        ui.label(format!("{} files could not be analysed. They are retried when they change (or with `strata index --retry-failed`).", failures.len()));
+        if !failures.is_empty() {
+            ui.label(format!(
+                "{} files could not be analysed. They are retried when they change (or with `strata index --retry-failed`).",
+                failures.len()
+            ));
+        }
+        if !warnings.is_empty() {
+            ui.label(format!("{} files were analysed despite problems (their results may be less reliable).", warnings.len()));
+        }
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            egui::Grid::new("failures").striped(true).num_columns(2).show(ui, |ui| {
-                for failure in &failures {
-                    ui.label(failure.path.display().to_string());
-                    ui.colored_label(theme::ERROR, &failure.reason);
-                    ui.end_row();
+            egui::Grid::new("problems").striped(true).num_columns(3).show(ui, |ui| {
+                for (entries, kind, colour) in [(&failures, "failed", theme::ERROR), (&warnings, "warning", theme::WARNING)] {
+                    for entry in entries {
+                        ui.colored_label(colour, kind);
+                        ui.label(entry.path.display().to_string());
+                        ui.colored_label(colour, &entry.reason);
+                        ui.end_row();
+                    }
                 }
             });
         });

@@ -13,7 +13,7 @@ mod results_panel;
 pub mod tasks;
 mod theme;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -128,8 +128,8 @@ pub enum CentralTab {
     Map,
     /// Layer × descriptor R² heatmap.
     Probe,
-    /// Files that failed.
-    Failures,
+    /// Files that failed, and files analysed with warnings.
+    Problems,
 }
 
 /// Intents from panels, handled once per frame.
@@ -167,18 +167,46 @@ pub struct IndexRun {
     summary: Option<IndexSummary>,
     error: Option<String>,
     paused: bool,
+    /// Another process holds the library's writer lock: this run waits for it.
+    waiting_for_writer: bool,
+    /// That process's pid, when known.
+    other_writer_pid: Option<u32>,
 }
 
-/// Frame-time statistics (for the "never stutters" measurement).
+/// Frames [`FrameStats`] keeps times of: ten minutes at 60 fps, longer than
+/// any measurement run, in 140 KiB per series; a window left open for days
+/// no longer grows with every frame.
+pub const FRAME_STATS_KEPT: usize = 36_000;
+
+/// Frame-time statistics (for the "never stutters" measurement) over the last
+/// [`FRAME_STATS_KEPT`] frames.
 #[derive(Default)]
 pub struct FrameStats {
     /// Strata's own work per frame on the UI thread (messages, layout of every panel).
-    times_ms: Vec<f32>,
+    times_ms: VecDeque<f32>,
     /// eframe's whole frame: Strata's work plus egui's tessellation, painting and buffer swap.
-    full_ms: Vec<f32>,
+    full_ms: VecDeque<f32>,
+    /// Frames since the window opened, including those no longer kept.
+    frames: u64,
 }
 
 impl FrameStats {
+    /// Records Strata's own work in one frame.
+    fn record_own_ms(&mut self, ms: f32) {
+        push_bounded(&mut self.times_ms, ms, FRAME_STATS_KEPT);
+        self.frames += 1;
+    }
+
+    /// Records one whole frame as eframe reports it.
+    fn record_full_ms(&mut self, ms: f32) {
+        push_bounded(&mut self.full_ms, ms, FRAME_STATS_KEPT);
+    }
+
+    /// Frames since the window opened.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
     /// (p50, p99) in milliseconds of Strata's own work per frame.
     pub fn percentiles(&self) -> Option<(f32, f32)> {
         Self::p50_p99(&self.times_ms)
@@ -189,11 +217,11 @@ impl FrameStats {
         Self::p50_p99(&self.full_ms)
     }
 
-    fn p50_p99(times: &[f32]) -> Option<(f32, f32)> {
+    fn p50_p99(times: &VecDeque<f32>) -> Option<(f32, f32)> {
         if times.is_empty() {
             return None;
         }
-        let mut sorted = times.to_vec();
+        let mut sorted: Vec<f32> = times.iter().copied().collect();
         sorted.sort_by(f32::total_cmp);
         let at = |q: f32| sorted[((sorted.len() - 1) as f32 * q).round() as usize];
         Some((at(0.5), at(0.99)))
@@ -219,6 +247,8 @@ pub struct StrataApp {
     results_facets: Vec<String>,
     indexing: Option<IndexRun>,
     index_failures: Vec<Failure>,
+    /// Per-file warnings from the running indexer (the catalog's arrive with the next load).
+    index_warnings: Vec<Failure>,
     tab: CentralTab,
     map: map_view::MapState,
     table: library_panel::TableState,
@@ -260,6 +290,7 @@ impl StrataApp {
             results_facets: Vec::new(),
             indexing: None,
             index_failures: Vec::new(),
+            index_warnings: Vec::new(),
             tab: CentralTab::Map,
             map: map_view::MapState::default(),
             table: library_panel::TableState::default(),
@@ -308,13 +339,12 @@ impl StrataApp {
 
     /// Failures from the catalog and from the running indexer.
     pub fn failures(&self) -> Vec<Failure> {
-        let mut all: Vec<Failure> = self.library.as_ref().map(|l| l.failures.clone()).unwrap_or_default();
-        for f in &self.index_failures {
-            if !all.iter().any(|a| a.path == f.path) {
-                all.push(f.clone());
-            }
-        }
-        all
+        merged(self.library.as_ref().map(|l| l.failures.as_slice()), &self.index_failures)
+    }
+
+    /// Files analysed with problems that did not stop them, from the catalog and the running indexer.
+    pub fn warnings(&self) -> Vec<Failure> {
+        merged(self.library.as_ref().map(|l| l.warnings.as_slice()), &self.index_warnings)
     }
 
     /// Whether an indexing run is under way.
@@ -445,6 +475,7 @@ impl StrataApp {
         match indexer::start(self.data_dir.root().to_path_buf(), options) {
             Ok(handle) => {
                 self.index_failures.clear();
+                self.index_warnings.clear();
                 self.indexing = Some(IndexRun {
                     handle,
                     progress: IndexProgress::default(),
@@ -452,6 +483,8 @@ impl StrataApp {
                     summary: None,
                     error: None,
                     paused: false,
+                    waiting_for_writer: false,
+                    other_writer_pid: None,
                 });
             }
             Err(e) => self.notice = Some(format!("indexing could not start: {e}")),
@@ -538,9 +571,7 @@ impl StrataApp {
         let Some(library) = &self.library else { return };
         let Some(t) = library.snapshot.tracks.get(track) else { return };
         self.player.send(PlayerCommand::Play { path: t.path.clone(), start_s, track });
-        if self.history.last() != Some(&track) {
-            self.history.push(track);
-        }
+        remember_played(&mut self.history, track);
         self.played.insert(track);
     }
 
@@ -572,8 +603,8 @@ impl StrataApp {
                     if self.selected.is_some_and(|s| s >= view.snapshot.len()) {
                         self.selected = None;
                     }
+                    self.library_error = view.snapshot.damage.message();
                     self.library = Some(view);
-                    self.library_error = None;
                     self.query_scores = None;
                     self.results.clear();
                     self.map.library_changed();
@@ -642,7 +673,14 @@ impl StrataApp {
         let mut reload = false;
         for event in run.handle.events.try_iter() {
             match event {
-                IndexEvent::Started { to_analyse, .. } => run.to_analyse = to_analyse,
+                IndexEvent::Started { to_analyse, .. } => {
+                    run.to_analyse = to_analyse;
+                    run.waiting_for_writer = false;
+                }
+                IndexEvent::WaitingForWriter { pid } => {
+                    run.waiting_for_writer = true;
+                    run.other_writer_pid = pid;
+                }
                 IndexEvent::Progress(progress) => run.progress = progress,
                 IndexEvent::TrackFailed(failure) => self.index_failures.push(failure),
                 IndexEvent::Committed => reload = true,
@@ -650,8 +688,15 @@ impl StrataApp {
                     run.summary = Some(summary);
                     reload = true;
                 }
-                IndexEvent::Error(error) => run.error = Some(error),
-                IndexEvent::TrackDone { .. } => {}
+                IndexEvent::Error(error) => {
+                    run.error = Some(error);
+                    run.waiting_for_writer = false;
+                }
+                IndexEvent::TrackDone { path, warnings } => {
+                    if !warnings.is_empty() {
+                        self.index_warnings.push(Failure { path, reason: warnings.join("; ") });
+                    }
+                }
             }
         }
         // The map and list fill in as tracks are committed (at most every 2 s).
@@ -664,6 +709,13 @@ impl StrataApp {
                 self.reload_library();
             }
         }
+    }
+
+    /// While this window's indexer waits for another writer, what the window is doing meanwhile.
+    pub fn writer_banner(&self) -> Option<String> {
+        let run = self.indexing.as_ref().filter(|r| r.waiting_for_writer && r.summary.is_none())?;
+        let holder = run.other_writer_pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+        Some(format!("Another Strata{holder} is indexing this library: browsing read-only; Strata will rescan when it finishes"))
     }
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
@@ -731,6 +783,9 @@ impl StrataApp {
         }
 
         egui::Panel::top("top-bar").show(ui, |ui| self.top_bar(ui));
+        if let Some(banner) = self.writer_banner() {
+            egui::Panel::top("writer-banner").show(ui, |ui| ui.label(egui::RichText::new(banner).strong()));
+        }
         egui::Panel::bottom("player").show(ui, |ui| self.player_bar(ui));
         if self.indexing.is_some() {
             egui::Panel::bottom("indexing").show(ui, |ui| self.progress_panel(ui));
@@ -741,14 +796,14 @@ impl StrataApp {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.tab, CentralTab::Map, "Map");
                 ui.selectable_value(&mut self.tab, CentralTab::Probe, "Layer probe");
-                let failures = self.failures().len();
-                ui.selectable_value(&mut self.tab, CentralTab::Failures, format!("Failures ({failures})"));
+                let problems = self.failures().len() + self.warnings().len();
+                ui.selectable_value(&mut self.tab, CentralTab::Problems, format!("Problems ({problems})"));
             });
             ui.separator();
             match self.tab {
                 CentralTab::Map => self.map_view(ui),
                 CentralTab::Probe => self.probe_view(ui),
-                CentralTab::Failures => self.failures_view(ui),
+                CentralTab::Problems => self.problems_view(ui),
             }
         });
         self.handle_commands();
@@ -756,7 +811,7 @@ impl StrataApp {
         if self.indexing_running() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
-        self.frame_stats.times_ms.push(started.elapsed().as_secs_f32() * 1000.0);
+        self.frame_stats.record_own_ms(started.elapsed().as_secs_f32() * 1000.0);
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -798,7 +853,7 @@ impl StrataApp {
 impl eframe::App for StrataApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         if let Some(seconds) = frame.info().cpu_usage {
-            self.frame_stats.full_ms.push(seconds * 1000.0);
+            self.frame_stats.record_full_ms(seconds * 1000.0);
         }
         self.frame(ui);
     }
@@ -817,9 +872,68 @@ impl Drop for StrataApp {
             let (full_p50, full_p99) = self.frame_stats.full_frame_percentiles().unwrap_or((f32::NAN, f32::NAN));
             let text = format!(
                 "{{\"frames\": {}, \"p50_ms\": {p50:.3}, \"p99_ms\": {p99:.3}, \"full_frame_p50_ms\": {full_p50:.3}, \"full_frame_p99_ms\": {full_p99:.3}}}\n",
-                self.frame_stats.times_ms.len()
+                self.frame_stats.frames()
             );
             let _ = std::fs::write(path, text);
         }
+    }
+}
+
+/// Tracks "previous" can step back through; older plays are forgotten, so the
+/// history of a window left on radio for days stays small.
+const PLAY_HISTORY_KEPT: usize = 1000;
+
+/// Adds `track` to the play history unless it is already the last entry.
+fn remember_played(history: &mut Vec<usize>, track: usize) {
+    if history.last() != Some(&track) {
+        history.push(track);
+        if history.len() > PLAY_HISTORY_KEPT {
+            history.remove(0);
+        }
+    }
+}
+
+/// Appends `value`, dropping the oldest so at most `kept` remain.
+fn push_bounded<T>(values: &mut VecDeque<T>, value: T, kept: usize) {
+    if values.len() >= kept {
+        values.pop_front();
+    }
+    values.push_back(value);
+}
+
+/// The catalog's entries followed by the running indexer's, one per file.
+fn merged(catalog: Option<&[Failure]>, live: &[Failure]) -> Vec<Failure> {
+    let mut all: Vec<Failure> = catalog.map(<[Failure]>::to_vec).unwrap_or_default();
+    for entry in live {
+        if !all.iter().any(|a| a.path == entry.path) {
+            all.push(entry.clone());
+        }
+    }
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_stats_and_play_history_stay_bounded() {
+        let mut stats = FrameStats::default();
+        for frame in 0..FRAME_STATS_KEPT + 500 {
+            stats.record_own_ms(if frame < 500 { 100.0 } else { 1.0 });
+            stats.record_full_ms(2.0);
+        }
+        assert_eq!((stats.times_ms.len(), stats.full_ms.len()), (FRAME_STATS_KEPT, FRAME_STATS_KEPT));
+        assert_eq!(stats.frames(), (FRAME_STATS_KEPT + 500) as u64);
+        // The oldest (slow) frames are the ones forgotten.
+        assert_eq!(stats.percentiles(), Some((1.0, 1.0)));
+
+        let mut history = Vec::new();
+        for track in 0..PLAY_HISTORY_KEPT + 10 {
+            remember_played(&mut history, track);
+            remember_played(&mut history, track);
+        }
+        assert_eq!(history.len(), PLAY_HISTORY_KEPT);
+        assert_eq!((history[0], history.last().copied()), (10, Some(PLAY_HISTORY_KEPT + 9)));
     }
 }

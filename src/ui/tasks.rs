@@ -35,6 +35,8 @@ pub struct LibraryView {
     pub top_tags: Vec<String>,
     /// Files that could not be analysed.
     pub failures: Vec<Failure>,
+    /// Files analysed with problems that did not stop them.
+    pub warnings: Vec<Failure>,
     /// Library roots the catalog knows (also those indexed from the command line).
     pub roots: Vec<PathBuf>,
 }
@@ -169,7 +171,7 @@ impl Workers {
         Self { sender, receiver, ctx, running: HashSet::new(), search, query_slot }
     }
 
-    /// Runs `job` on a thread named `strata-<name>` at background priority;
+    /// Runs `job` on a thread named for it ([`thread_name`]) at background priority;
     /// returns `false` (and does nothing) if a task of that name is still running.
     pub fn spawn(&mut self, name: &str, job: impl FnOnce(&Sender<WorkerMessage>) + Send + 'static) -> bool {
         if self.running.contains(name) {
@@ -178,7 +180,7 @@ impl Workers {
         let sender = self.sender.clone();
         let ctx = self.ctx.clone();
         let task_name = name.to_string();
-        let spawned = std::thread::Builder::new().name(format!("strata-{name}")).spawn(move || {
+        let spawned = std::thread::Builder::new().name(thread_name(name)).spawn(move || {
             crate::priority::lower_this_thread();
             // A task that panics still reports that it ended, so the window never waits on it.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&sender))).is_err() {
@@ -243,6 +245,20 @@ impl Workers {
     pub fn passage(&self, query: usize, result: usize) {
         let _ = self.search.try_send(SearchRequest::Passage(query, result));
     }
+}
+
+/// `strata-<task>` when that fits the 15 bytes Linux keeps of a thread's name
+/// (all `top` shows); else the task's first word and a hash of its full name,
+/// so that two projections of different layers still look different there.
+fn thread_name(task: &str) -> String {
+    let full = format!("strata-{task}");
+    if full.len() <= 15 {
+        return full;
+    }
+    let kind: String = task.split('-').next().unwrap_or(task).chars().take(9).collect();
+    // FNV-1a: any hash that tells names apart will do; this one is short.
+    let hash = task.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    format!("{kind}-{:05x}", hash & 0xf_ffff)
 }
 
 fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: &Sender<WorkerMessage>, ctx: &egui::Context) {
@@ -347,6 +363,7 @@ fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyh
     std::fs::create_dir_all(data_root)?;
     let catalog = Catalog::open(&catalog_path(data_root))?;
     let failures = catalog.failures(model)?;
+    let warnings = catalog.warnings(model)?;
     let roots = catalog.roots()?;
     let snapshot = LibrarySnapshot::load(data_root, model)?;
     let top_tags = match snapshot.model.tag_layer_index() {
@@ -361,7 +378,7 @@ fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyh
             .collect(),
         None => vec![String::new(); snapshot.len()],
     };
-    Ok(LibraryView { generation, track_ids: snapshot.track_ids(), snapshot: Arc::new(snapshot), top_tags, failures, roots })
+    Ok(LibraryView { generation, track_ids: snapshot.track_ids(), snapshot: Arc::new(snapshot), top_tags, failures, warnings, roots })
 }
 
 /// Probes a snapshot's layers (stored with the library for next time).
@@ -467,5 +484,22 @@ pub fn save_playlist(paths: Vec<(PathBuf, String, f64)>) -> impl FnOnce(&Sender<
         }
         let result = std::fs::write(&target, text).map(|()| target).map_err(|e| e.to_string());
         let _ = out.send(WorkerMessage::PlaylistSaved(result));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_names_fit_linux_and_tell_projections_apart() {
+        assert_eq!(thread_name("probe"), "strata-probe");
+        let names: Vec<String> = ["project-musicnn-Tsne-[(3, 1000)]", "project-musicnn-Tsne-[(4, 1000)]", "place-musicnn-Tsne-[(3, 1000)]", "discover-models"]
+            .iter()
+            .map(|task| thread_name(task))
+            .collect();
+        assert!(names.iter().all(|n| n.len() <= 15), "{names:?}");
+        assert!(names[0].starts_with("project-") && names[2].starts_with("place-") && names[3].starts_with("discover-"), "{names:?}");
+        assert_ne!(names[0], names[1]);
     }
 }

@@ -4,6 +4,8 @@ use eframe::egui::{self, Color32};
 
 /// Error text.
 pub const ERROR: Color32 = Color32::from_rgb(220, 80, 70);
+/// Warning text: a problem that did not stop the work.
+pub const WARNING: Color32 = Color32::from_rgb(230, 160, 40);
 /// The selected track on the map and in lists.
 pub const SELECTED: Color32 = Color32::from_rgb(255, 200, 40);
 /// Results joined to the selected track.

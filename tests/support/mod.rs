@@ -147,11 +147,12 @@ pub fn write_synthetic_store(
     for t in 0..tracks {
         let layers: Vec<Vec<f32>> = layout.layer_dims.iter().enumerate().map(|(l, &d)| vector(t, l, d)).collect();
         let window = layers[layout.passage_layer].clone();
-        let (row, window_row) = writer.append(&layers, &[&window]).expect("append");
         let path = PathBuf::from(format!("/music/{t:06}.flac"));
+        let owner = strata::store::owner_key(&strata::catalog::path_bytes(&path));
+        let rows = writer.append(owner, &layers, &[&window]).expect("append");
         let stamp = FileStamp { size: 1, mtime_ns: 1 };
         let id = batch.upsert_track(&path, stamp, &TrackTags::default(), Some(300.0), None).expect("track");
-        batch.record_done(id, model, 1, "spread-8x6", stamp, row, window_row, &[0.0]).expect("analysis");
+        batch.record_done(id, model, 1, "spread-8x6", stamp, &rows, &[0.0]).expect("analysis");
     }
     batch.commit().expect("commit");
     writer.sync().expect("sync");
