@@ -20,12 +20,12 @@ mod support;
 use ndarray::Array2;
 use strata::analysis::{DESCRIPTOR_RATE_HZ, DecodedExcerpts, Sampling, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
 use strata::audio::AudioFile;
-use strata::descriptors::DescriptorAnalyzer;
+use strata::analysis::descriptors::DescriptorAnalyzer;
 use strata::model::{ModelSession, ProviderPreference, SessionOptions, find_model};
 use strata::prng::SplitMix64;
-use strata::layer_index::Pruning;
+use strata::search::layer_index::Pruning;
 use strata::search::{Facet, SearchEngine};
-use strata::snapshot::LibrarySnapshot;
+use strata::storage::snapshot::LibrarySnapshot;
 
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -45,7 +45,7 @@ fn rss_mb(field: &str) -> f64 {
 }
 
 fn audio_files(dir: &Path) -> Vec<PathBuf> {
-    let found = strata::library::scan(&[dir.to_path_buf()]).files;
+    let found = strata::indexer::library::scan(&[dir.to_path_buf()]).files;
     found.into_iter().map(|f| f.path).collect()
 }
 

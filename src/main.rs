@@ -20,7 +20,7 @@ fn main() {
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_filter)).init();
     let outcome = if cli.command.is_none() {
-        strata::data_dir::DataDir::resolve(cli.data_dir.as_deref()).and_then(strata::ui::run_window).map(|()| 0)
+        strata::storage::data_dir::DataDir::resolve(cli.data_dir.as_deref()).and_then(strata::ui::run_window).map(|()| 0)
     } else {
         strata::cli::run(cli)
     };

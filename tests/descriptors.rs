@@ -5,7 +5,7 @@
 //! (see the script's docstring for the recipe) and checked against the
 //! checksums the script stored.
 
-use strata::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
+use strata::analysis::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
 use serde_json::Value;
 
 const GOLDEN: &str = include_str!("golden/descriptors.json");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use strata::catalog::Catalog;
+use strata::storage::catalog::Catalog;
 use strata::indexer::catalog_path;
 use support::*;
 

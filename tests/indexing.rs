@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use strata::catalog::Catalog;
+use strata::storage::catalog::Catalog;
 use strata::indexer::catalog_path;
-use strata::snapshot::LibrarySnapshot;
+use strata::storage::snapshot::LibrarySnapshot;
 use support::*;
 
 fn index(data: &Path, music: &Path, extra: &[&str]) -> serde_json::Value {
@@ -78,10 +78,10 @@ fn incremental_runs_skip_unchanged_redo_changed_and_drop_deleted() {
     assert_eq!(snapshot.len(), 5);
     assert!(snapshot.tracks.iter().all(|t| t.descriptors.is_some()));
     // Every track also has Strata's tonal layer, after the model's layers.
-    let tonal = snapshot.layer_index(strata::tonal::LAYER_NAME).unwrap();
+    let tonal = snapshot.layer_index(strata::analysis::tonal::LAYER_NAME).unwrap();
     assert_eq!(tonal, snapshot.model.manifest.layers.len());
     let tonal_rows = snapshot.layer_matrix(tonal);
-    assert_eq!(tonal_rows.ncols(), strata::tonal::DIM);
+    assert_eq!(tonal_rows.ncols(), strata::analysis::tonal::DIM);
     assert!(tonal_rows.rows().into_iter().all(|row| row.iter().any(|&v| v > 0.0)), "{tonal_rows:?}");
     // Nothing was written into the music folder.
     let written: Vec<_> = walk(&music).into_iter().filter(|p| p.extension().is_some_and(|e| e == "sqlite" || e == "f16")).collect();

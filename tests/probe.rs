@@ -4,7 +4,7 @@
 //! docstring); the synthetic data set is regenerated here bit-for-bit.
 
 use ndarray::Array2;
-use strata::probe::*;
+use strata::insight::probe::*;
 use serde_json::Value;
 
 const LCG_A: u64 = 6364136223846793005;

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata::prng::SplitMix64;
-use strata::layer_index::{LayerIndex, Pruning};
+use strata::search::layer_index::{LayerIndex, Pruning};
 use strata::search::{Facet, SearchEngine, SearchResult, normalized_rows};
-use strata::snapshot::LibrarySnapshot;
+use strata::storage::snapshot::LibrarySnapshot;
 use support::*;
 
 #[test]
@@ -61,7 +61,7 @@ fn zero_rows_of_an_own_layer_have_no_vector() {
         if t < 10 { vec![0.0; dim] } else { (0..dim).map(|_| 1.0 + rng.symmetric_unit()).collect() }
     });
     let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), "synthetic").unwrap());
-    let own = snapshot.layer_index(strata::tonal::LAYER_NAME).unwrap();
+    let own = snapshot.layer_index(strata::analysis::tonal::LAYER_NAME).unwrap();
     let index = LayerIndex::build(snapshot.clone(), own, true);
     assert!(index.similarities(0).iter().all(|&s| s == 0.0), "{:?}", index.similarities(0));
     let from_real = index.similarities(20);

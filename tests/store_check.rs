@@ -8,10 +8,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use strata::catalog::{Catalog, StoredAnalysis, Track};
+use strata::storage::catalog::{Catalog, StoredAnalysis, Track};
 use strata::indexer::catalog_path;
-use strata::snapshot::LibrarySnapshot;
-use strata::store::{StoreLayout, StoreWriter, owner_key};
+use strata::storage::snapshot::LibrarySnapshot;
+use strata::storage::store::{StoreLayout, StoreWriter, owner_key};
 use support::*;
 
 const MODEL: &str = "synthetic";
@@ -227,16 +227,16 @@ fn two_writers_appending_at_the_same_rows_serve_none_of_the_tracks_they_share() 
             let path = PathBuf::from(format!("/music/{name}-{t}.flac"));
             let layers: Vec<Vec<f32>> = layout.layer_dims.iter().map(|&d| vec![value + t as f32; d]).collect();
             let window = layers[layout.passage_layer].clone();
-            let rows = writer.append(owner_key(&strata::catalog::path_bytes(&path)), &layers, &[&window]).unwrap();
+            let rows = writer.append(owner_key(&strata::storage::catalog::path_bytes(&path)), &layers, &[&window]).unwrap();
             appended.push((path, rows));
         }
     }
     first.sync().unwrap();
     second.sync().unwrap();
     let batch = catalog.batch().unwrap();
-    let stamp = strata::catalog::FileStamp { size: 1, mtime_ns: 1 };
+    let stamp = strata::storage::catalog::FileStamp { size: 1, mtime_ns: 1 };
     for (path, rows) in &appended {
-        let id = batch.upsert_track(path, stamp, &strata::catalog::TrackTags::default(), Some(1.0), None).unwrap();
+        let id = batch.upsert_track(path, stamp, &strata::storage::catalog::TrackTags::default(), Some(1.0), None).unwrap();
         batch.record_done(id, MODEL, 1, "spread-8x6", stamp, rows, &[0.0]).unwrap();
     }
     batch.commit().unwrap();

@@ -7,8 +7,8 @@ mod support;
 use std::path::Path;
 
 use strata::analysis::{Sampling, decode_excerpts, describe_excerpts};
-use strata::descriptors::DescriptorAnalyzer;
-use strata::tonal::DIM;
+use strata::analysis::descriptors::DescriptorAnalyzer;
+use strata::analysis::tonal::DIM;
 use support::*;
 
 const RATE: u32 = 44_100;

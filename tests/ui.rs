@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use strata::data_dir::DataDir;
+use strata::storage::data_dir::DataDir;
 use strata::indexer::{IndexControl, IndexOptions, run};
 use strata::ui::{AppCommand, Settings, StrataApp};
 

@@ -14,12 +14,12 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, bounded};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use strata::catalog::Catalog;
-use strata::data_dir::DataDir;
+use strata::storage::catalog::Catalog;
+use strata::storage::data_dir::DataDir;
 use strata::indexer::catalog_path;
-use strata::snapshot::LibrarySnapshot;
+use strata::storage::snapshot::LibrarySnapshot;
 use strata::ui::{Settings, StrataApp};
-use strata::writer_lock::WriterLock;
+use strata::storage::writer_lock::WriterLock;
 use support::*;
 
 /// What a waiting writer prints (after its optional ` (pid N)`).

@@ -4,7 +4,7 @@
 use eframe::egui;
 
 use super::{AppCommand, StrataApp, theme};
-use crate::catalog::Track;
+use crate::storage::catalog::Track;
 use crate::search::work_label;
 
 /// Sortable columns.
@@ -65,7 +65,7 @@ fn cell_text(track: &Track, tags: &str, column: Column) -> String {
 }
 
 /// A file that failed, as a table row: its name and the reason; other cells empty.
-fn failure_text(failure: &crate::catalog::Failure, column: Column) -> String {
+fn failure_text(failure: &crate::storage::catalog::Failure, column: Column) -> String {
     match column {
         Column::Title => failure.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
         Column::Status => format!("failed: {}", failure.reason),

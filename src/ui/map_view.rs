@@ -307,7 +307,7 @@ impl StrataApp {
 
     /// Starts what the map for `key` still needs: placing a grown library
     /// on the newest finished layout at once, and one background refresh.
-    fn schedule_projection(&mut self, ctx: &egui::Context, snapshot: &Arc<crate::snapshot::LibrarySnapshot>, key: &ProjectionKey) {
+    fn schedule_projection(&mut self, ctx: &egui::Context, snapshot: &Arc<crate::storage::snapshot::LibrarySnapshot>, key: &ProjectionKey) {
         let identity = key.identity();
         self.map.cancel_others(&identity);
         let cached = self.map.cache.get(key).map(|c| c.layout.placed_from);

@@ -21,14 +21,14 @@ use std::time::Instant;
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
-use crate::aspects::{ResolvedAspect, resolve_aspects};
-use crate::catalog::Failure;
-use crate::data_dir::DataDir;
+use crate::insight::aspects::{ResolvedAspect, resolve_aspects};
+use crate::storage::catalog::Failure;
+use crate::storage::data_dir::DataDir;
 use crate::indexer::{self, IndexEvent, IndexHandle, IndexOptions, IndexProgress, IndexSummary};
 use crate::map::Method;
 use crate::model::{self, ModelInfo};
-use crate::player::{PlayerCommand, PlayerHandle, PlayerStatus};
-use crate::probe::ProbeTable;
+use crate::audio::player::{PlayerCommand, PlayerHandle, PlayerStatus};
+use crate::insight::probe::ProbeTable;
 use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchResult, is_excluded};
 use tasks::{LibraryView, WorkerMessage, Workers};
 

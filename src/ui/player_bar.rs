@@ -4,7 +4,7 @@ use eframe::egui;
 
 use super::library_panel::format_time;
 use super::{AppCommand, StrataApp, theme};
-use crate::player::PlayerCommand;
+use crate::audio::player::PlayerCommand;
 
 impl StrataApp {
     pub(super) fn player_bar(&mut self, ui: &mut egui::Ui) {

@@ -4,7 +4,7 @@
 use eframe::egui;
 
 use super::{AppCommand, StrataApp, theme};
-use crate::descriptors::Descriptor;
+use crate::analysis::descriptors::Descriptor;
 
 impl StrataApp {
     pub(super) fn probe_view(&mut self, ui: &mut egui::Ui) {
@@ -48,7 +48,7 @@ impl StrataApp {
 /// coloured by R² with its value, the best layer per descriptor starred and
 /// outlined, and the exact value on hover; a layer's name shows its
 /// description (`descriptions`, by row) on hover.
-fn heatmap(ui: &mut egui::Ui, table: &crate::probe::ProbeTable, descriptions: &[String]) {
+fn heatmap(ui: &mut egui::Ui, table: &crate::insight::probe::ProbeTable, descriptions: &[String]) {
     let layer_column = 100.0;
     let columns = table.targets.len().max(1);
     let gap = 2.0;

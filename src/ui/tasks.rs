@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use eframe::egui;
 
-use crate::catalog::{Catalog, Failure};
+use crate::storage::catalog::{Catalog, Failure};
 use crate::indexer::catalog_path;
 use crate::map::{Layout, MapSource, Method};
 use crate::model::ModelInfo;
-use crate::probe::ProbeTable;
-use crate::layer_index::Pruning;
+use crate::insight::probe::ProbeTable;
+use crate::search::layer_index::Pruning;
 use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchEngine, SearchResult, best_passage};
-use crate::snapshot::LibrarySnapshot;
+use crate::storage::snapshot::LibrarySnapshot;
 
 /// What the window shows of one model's library, swapped in whole.
 pub struct LibraryView {
@@ -388,14 +388,14 @@ pub fn probe_library(data_root: PathBuf, snapshot: Arc<LibrarySnapshot>, generat
             return;
         }
         let table = if recompute {
-            let options = crate::probe::ProbeOptions::default();
-            let table = crate::library_probe::run_probe(&snapshot, &options, &mut |_, _| {});
-            if let Err(e) = crate::library_probe::save_probe(&data_root, &snapshot, &table) {
+            let options = crate::insight::probe::ProbeOptions::default();
+            let table = crate::insight::library_probe::run_probe(&snapshot, &options, &mut |_, _| {});
+            if let Err(e) = crate::insight::library_probe::save_probe(&data_root, &snapshot, &table) {
                 log::warn!("could not store the probe table: {e}");
             }
             table
         } else {
-            crate::library_probe::probe_or_compute(&data_root, &snapshot)
+            crate::insight::library_probe::probe_or_compute(&data_root, &snapshot)
         };
         let _ = out.send(WorkerMessage::ProbeReady(generation, table));
     }

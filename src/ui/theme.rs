@@ -13,7 +13,7 @@ pub const RESULT: Color32 = Color32::from_rgb(90, 200, 255);
 
 /// The colour of category number `i` (the palette PNG maps use too).
 pub fn category(i: usize) -> Color32 {
-    let [r, g, b] = crate::map_render::category_rgb(i);
+    let [r, g, b] = crate::map::render::category_rgb(i);
     Color32::from_rgb(r, g, b)
 }
 

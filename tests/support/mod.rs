@@ -135,10 +135,10 @@ pub fn write_synthetic_store(
     layer_dims: &[usize],
     tracks: usize,
     mut vector: impl FnMut(usize, usize, usize) -> Vec<f32>,
-) -> strata::store::StoreLayout {
-    use strata::catalog::{Catalog, FileStamp, TrackTags};
-    use strata::store::{StoreLayout, StoreWriter};
-    let all_dims: Vec<usize> = layer_dims.iter().copied().chain([strata::tonal::DIM]).collect();
+) -> strata::storage::store::StoreLayout {
+    use strata::storage::catalog::{Catalog, FileStamp, TrackTags};
+    use strata::storage::store::{StoreLayout, StoreWriter};
+    let all_dims: Vec<usize> = layer_dims.iter().copied().chain([strata::analysis::tonal::DIM]).collect();
     let layout =
         StoreLayout { dir: root.join("vectors").join(model), layer_dims: all_dims, model_layers: layer_dims.len(), passage_layer: layer_dims.len() - 1 };
     let mut writer = StoreWriter::open(&layout, 0, 0).expect("store");
@@ -148,7 +148,7 @@ pub fn write_synthetic_store(
         let layers: Vec<Vec<f32>> = layout.layer_dims.iter().enumerate().map(|(l, &d)| vector(t, l, d)).collect();
         let window = layers[layout.passage_layer].clone();
         let path = PathBuf::from(format!("/music/{t:06}.flac"));
-        let owner = strata::store::owner_key(&strata::catalog::path_bytes(&path));
+        let owner = strata::storage::store::owner_key(&strata::storage::catalog::path_bytes(&path));
         let rows = writer.append(owner, &layers, &[&window]).expect("append");
         let stamp = FileStamp { size: 1, mtime_ns: 1 };
         let id = batch.upsert_track(&path, stamp, &TrackTags::default(), Some(300.0), None).expect("track");

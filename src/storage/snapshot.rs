@@ -4,7 +4,7 @@
 //! Search, probing, evaluation, the map and the window read snapshots; the
 //! indexer never touches one. A snapshot is cheap to rebuild after a commit
 //! and is swapped in whole. Loading verifies every track's row record
-//! ([`crate::store_check`]): a track whose rows are not its own is left out
+//! ([`crate::storage::store_check`]): a track whose rows are not its own is left out
 //! and counted in [`LibrarySnapshot::damage`], never served.
 
 use std::path::Path;
@@ -12,11 +12,11 @@ use std::path::Path;
 use half::f16;
 use ndarray::Array2;
 
-use crate::catalog::{Catalog, StoredAnalysis, Track};
+use crate::storage::catalog::{Catalog, StoredAnalysis, Track};
 use crate::indexer::catalog_path;
 use crate::model::{self, ModelInfo};
-use crate::store::{StoreLayout, StoreReader};
-use crate::store_check::{self, StoreDamage};
+use crate::storage::store::{StoreLayout, StoreReader};
+use crate::storage::store_check::{self, StoreDamage};
 
 /// Tracks of one model with their vectors.
 pub struct LibrarySnapshot {
@@ -71,9 +71,9 @@ impl LibrarySnapshot {
         self.tracks.iter().map(|t| t.id).collect()
     }
 
-    /// Layer names: the model's in manifest order, then [`crate::tonal::LAYER_NAME`].
+    /// Layer names: the model's in manifest order, then [`crate::analysis::tonal::LAYER_NAME`].
     pub fn layer_names(&self) -> Vec<String> {
-        self.model.manifest.layers.iter().map(|l| l.name.clone()).chain([crate::tonal::LAYER_NAME.to_string()]).collect()
+        self.model.manifest.layers.iter().map(|l| l.name.clone()).chain([crate::analysis::tonal::LAYER_NAME.to_string()]).collect()
     }
 
     /// Index of the layer with this name (the model's or the tonal layer).
@@ -85,7 +85,7 @@ impl LibrarySnapshot {
     pub fn layer_description(&self, layer: usize) -> &str {
         match self.model.manifest.layers.get(layer) {
             Some(spec) => &spec.description,
-            None if layer == self.store.layout().model_layers => crate::tonal::DESCRIPTION,
+            None if layer == self.store.layout().model_layers => crate::analysis::tonal::DESCRIPTION,
             None => "",
         }
     }

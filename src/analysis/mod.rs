@@ -6,12 +6,15 @@
 //! ([`describe_excerpts`], the one place indexing, tests and benchmarks do it).
 //! It calls the model, the decoder and the descriptors but never the catalog or the store.
 
+pub mod descriptors;
+pub mod tonal;
+
 use std::path::Path;
 
 use crate::audio::{AudioError, AudioFile, DecodeProblems, MonoAudio};
-use crate::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
+use crate::analysis::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
 use crate::model::{ModelError, ModelManifest, ModelSession, WindowEmbedding};
-use crate::tonal::TonalProfile;
+use crate::analysis::tonal::TonalProfile;
 
 /// Sample rate descriptors and the tonal layer are computed at, so values compare across files.
 pub const DESCRIPTOR_RATE_HZ: u32 = 22_050;
@@ -120,7 +123,7 @@ pub fn decode_excerpts(path: &Path, sampling: Sampling) -> Result<DecodedExcerpt
 pub struct TrackDescription {
     /// Each descriptor's mean over the excerpts, weighted by their lengths.
     pub descriptors: Descriptors,
-    /// The [`crate::tonal`] layer, from every excerpt's chroma.
+    /// The [`crate::analysis::tonal`] layer, from every excerpt's chroma.
     pub tonal: Vec<f32>,
 }
 
@@ -218,7 +221,7 @@ mod tests {
         let mut analyzer = DescriptorAnalyzer::new();
         let alone = describe_excerpts(&[excerpt(0.0, tone.clone())], &mut analyzer).unwrap();
         assert!(alone.descriptors.rms > 0.1, "{alone:?}");
-        assert_eq!(alone.tonal.len(), crate::tonal::DIM);
+        assert_eq!(alone.tonal.len(), crate::analysis::tonal::DIM);
         // A second of silence (all descriptors 0) beside three of tone has a quarter of the weight.
         let with_silence = describe_excerpts(&[excerpt(0.0, tone), excerpt(60.0, vec![0.0; 44_100])], &mut analyzer).unwrap();
         let expected = 0.75 * alone.descriptors.rms;

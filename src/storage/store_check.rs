@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::catalog::{ANALYSIS_VERSION, Catalog, StoredAnalysis, Track, path_bytes};
+use crate::storage::catalog::{ANALYSIS_VERSION, Catalog, StoredAnalysis, Track, path_bytes};
 use crate::indexer::catalog_path;
 use crate::model;
-use crate::store::{RowRecord, StoreLayout, StoreReader, owner_key};
-use crate::writer_lock::WriterLock;
+use crate::storage::store::{RowRecord, StoreLayout, StoreReader, owner_key};
+use crate::storage::writer_lock::WriterLock;
 
 /// What can be wrong with one track's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

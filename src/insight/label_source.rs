@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::Track;
+use crate::storage::catalog::Track;
 
 /// Label columns read from tags.
 pub const TAG_LABELS: &[&str] = &["composer", "album", "artist", "genre", "work"];

@@ -8,6 +8,8 @@
 //! vectors are fsynced. Progress leaves as typed [`IndexEvent`]s on a bounded
 //! channel; [`IndexControl`] pauses, resumes and cancels.
 
+pub mod library;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +19,13 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::analysis::{DecodedExcerpts, Sampling, TrackDescription, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
 use crate::audio::MonoAudio;
-use crate::catalog::{Catalog, Failure, TrackTags, path_bytes};
-use crate::descriptors::{DescriptorAnalyzer, Descriptors};
+use crate::storage::catalog::{Catalog, Failure, TrackTags, path_bytes};
+use crate::analysis::descriptors::{DescriptorAnalyzer, Descriptors};
 use crate::isolation;
-use crate::library::{self, FoundFile};
+use self::library::FoundFile;
 use crate::model::{self, ModelSession, SessionOptions};
-use crate::store::{StoreLayout, StoreWriter};
-use crate::writer_lock::{LockWait, WriterLock};
+use crate::storage::store::{StoreLayout, StoreWriter};
+use crate::storage::writer_lock::{LockWait, WriterLock};
 
 pub use crate::analysis::DESCRIPTOR_RATE_HZ;
 
@@ -244,7 +246,7 @@ enum Decoded {
         duration_s: f64,
         excerpts: Vec<(f64, MonoAudio)>,
         descriptors: Descriptors,
-        /// The [`crate::tonal`] layer, computed from the descriptors' chroma.
+        /// The [`crate::analysis::tonal`] layer, computed from the descriptors' chroma.
         tonal: Vec<f32>,
         /// Problems that did not stop decoding.
         warnings: Vec<String>,
@@ -263,7 +265,7 @@ enum Pending {
         tags: TrackTags,
         duration_s: f64,
         descriptors: Descriptors,
-        rows: crate::store::AppendedRows,
+        rows: crate::storage::store::AppendedRows,
         window_starts_s: Vec<f32>,
         warnings: Vec<String>,
     },
@@ -458,7 +460,7 @@ pub fn run(
                             let passage = layout.passage_layer;
                             let windows: Vec<&[f32]> =
                                 track.windows.iter().map(|w| w.layer_vectors[passage].as_slice()).collect();
-                            match store.append(crate::store::owner_key(&path_bytes(&file.path)), &pooled, &windows) {
+                            match store.append(crate::storage::store::owner_key(&path_bytes(&file.path)), &pooled, &windows) {
                                 Ok(rows) => Pending::Done {
                                     file,
                                     tags,

@@ -16,7 +16,7 @@ use lofty::file::FileType;
 use lofty::prelude::*;
 use lofty::probe::Probe;
 
-use crate::catalog::{FileStamp, TrackTags};
+use crate::storage::catalog::{FileStamp, TrackTags};
 
 /// Extensions Strata tries to decode (lower case). Files with other
 /// extensions are not audio to us; files with these that fail get a reason.

@@ -5,6 +5,8 @@
 //! a snapshot's vectors into points; a kiddo tree answers "what is under
 //! the cursor" and "what is in this box". Pure computation: no I/O, no UI.
 
+pub mod render;
+
 use kiddo::SquaredEuclidean;
 use kiddo::float::kdtree::KdTree;
 use ndarray::{Array2, Axis, s};
@@ -13,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::pca::{self, Principal};
 use crate::prng::SplitMix64;
 use crate::search::normalized_rows;
-use crate::snapshot::LibrarySnapshot;
+use crate::storage::snapshot::LibrarySnapshot;
 
 /// How points are placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]

@@ -5,12 +5,14 @@
 //! `Σ wᵢ·simᵢ / Σ wᵢ`. Layers are never averaged before comparing. A query
 //! keeps one similarity array per distinct layer, so a weight change only
 //! re-sums them: O(tracks × layers), no model run. On large layers the
-//! arrays start as bounds from the layer's head (see [`crate::layer_index`])
+//! arrays start as bounds from the layer's head (see [`crate::search::layer_index`])
 //! and a ranking reads only the rows that can reach its results, and after
 //! a weight change only those it had not read; the ranking is exact either
 //! way. Also finds the best-matching pair of
 //! windows between two tracks for passage playback. Reads snapshots;
 //! writes nothing.
+
+pub mod layer_index;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,8 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
-use crate::layer_index::{LayerIndex, Pruning, QueryVector};
-use crate::snapshot::LibrarySnapshot;
+use crate::search::layer_index::{LayerIndex, Pruning, QueryVector};
+use crate::storage::snapshot::LibrarySnapshot;
 
 /// Rows of `matrix` made unit length, after subtracting the column mean when
 /// `center` is set, so that a dot product between rows is their (centred)
@@ -414,9 +416,9 @@ impl SearchEngine {
 /// Whether `candidate` is left out of `query`'s results under `exclusion`.
 /// Untagged files count as one album (and work) per folder, the way rips are
 /// kept. Nothing is allocated: a rerank calls this for every track.
-pub fn is_excluded(tracks: &[crate::catalog::Track], query: usize, candidate: usize, exclusion: Exclusion) -> bool {
+pub fn is_excluded(tracks: &[crate::storage::catalog::Track], query: usize, candidate: usize, exclusion: Exclusion) -> bool {
     let (a, b) = (&tracks[query], &tracks[candidate]);
-    let same = |group: fn(&crate::catalog::Track) -> Option<Group<'_>>| group(a).is_some_and(|g| Some(g) == group(b));
+    let same = |group: fn(&crate::storage::catalog::Track) -> Option<Group<'_>>| group(a).is_some_and(|g| Some(g) == group(b));
     (exclusion.same_album && same(album_group)) || (exclusion.same_work && same(work_group))
 }
 
@@ -429,17 +431,17 @@ enum Group<'a> {
 }
 
 /// The album tag, else the file's folder.
-fn album_group(track: &crate::catalog::Track) -> Option<Group<'_>> {
+fn album_group(track: &crate::storage::catalog::Track) -> Option<Group<'_>> {
     track.tags.album.as_deref().map(Group::Tag).or_else(|| track.path.parent().map(Group::Folder))
 }
 
 /// The work label, else the file's folder.
-fn work_group(track: &crate::catalog::Track) -> Option<Group<'_>> {
+fn work_group(track: &crate::storage::catalog::Track) -> Option<Group<'_>> {
     work_label(track).map(Group::Tag).or_else(|| track.path.parent().map(Group::Folder))
 }
 
 /// The work a track belongs to: its work tag, else its album.
-pub fn work_label(track: &crate::catalog::Track) -> Option<&str> {
+pub fn work_label(track: &crate::storage::catalog::Track) -> Option<&str> {
     track.tags.work.as_deref().or(track.tags.album.as_deref())
 }
 
@@ -472,10 +474,10 @@ mod tests {
 
     #[test]
     fn untagged_files_are_one_album_per_folder() {
-        let track = |path: &str, album: Option<&str>| crate::catalog::Track {
+        let track = |path: &str, album: Option<&str>| crate::storage::catalog::Track {
             id: 0,
             path: path.into(),
-            tags: crate::catalog::TrackTags { album: album.map(str::to_string), ..Default::default() },
+            tags: crate::storage::catalog::TrackTags { album: album.map(str::to_string), ..Default::default() },
             duration_s: None,
             descriptors: None,
         };

@@ -12,6 +12,8 @@
 //! [`MIN_SAMPLE_RATE_HZ`]..=[`MAX_SAMPLE_RATE_HZ`] are refused, and nothing
 //! that is not a regular file (a FIFO, a device) is opened.
 
+pub mod player;
+
 use std::fs::File;
 use std::path::Path;
 

@@ -12,7 +12,7 @@
 //! `rows.idx` beside them holds one [`RowRecord`] per track row: who wrote
 //! it (a hash of the track's path) and a checksum of its bytes, so a reader
 //! can tell a row that is not the catalog's track's (a foreign or torn
-//! write, bit rot) from one that is; see [`crate::store_check`]. Rows an
+//! write, bit rot) from one that is; see [`crate::storage::store_check`]. Rows an
 //! older Strata wrote have no record and cannot be verified.
 
 use std::fs::{File, OpenOptions};
@@ -33,7 +33,7 @@ pub struct StoreLayout {
     /// Dimension of each layer: the model's, in manifest order, then Strata's own.
     pub layer_dims: Vec<usize>,
     /// How many of the layers come from the model; the rest (the
-    /// [`crate::tonal`] layer) Strata computes itself.
+    /// [`crate::analysis::tonal`] layer) Strata computes itself.
     pub model_layers: usize,
     /// Index of the layer whose per-window vectors are kept.
     pub passage_layer: usize,
@@ -45,7 +45,7 @@ impl StoreLayout {
     pub fn for_model(root: &Path, manifest: &ModelManifest) -> Self {
         let mut layer_dims: Vec<usize> = manifest.layers.iter().map(|l| l.dim).collect();
         let model_layers = layer_dims.len();
-        layer_dims.push(crate::tonal::DIM);
+        layer_dims.push(crate::analysis::tonal::DIM);
         Self { dir: root.join("vectors").join(&manifest.name), layer_dims, model_layers, passage_layer: manifest.passage_layer_index() }
     }
 
@@ -80,7 +80,7 @@ impl StoreLayout {
 }
 
 /// The owner key of a track: a 64-bit FNV-1a hash of its path bytes
-/// ([`crate::catalog::path_bytes`]), known before the catalog gives it an id.
+/// ([`crate::storage::catalog::path_bytes`]), known before the catalog gives it an id.
 pub fn owner_key(path_bytes: &[u8]) -> u64 {
     path_bytes.iter().fold(FNV_OFFSET, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME))
 }

@@ -6,11 +6,12 @@
 //! windows of raw mono audio into one pooled vector per layer. It does not
 //! decode audio or touch the store.
 
+pub mod onnx_runtime;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::onnx_runtime;
 
 /// The model Strata uses when none is named.
 pub const DEFAULT_MODEL: &str = "musicnn";

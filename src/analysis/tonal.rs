@@ -23,12 +23,12 @@
 //! each span: `[mean₁₋₆, std₁₋₆]` at 1 s, then at 4 s ([`DIM`] values).
 //!
 //! Silent frames (all zero: the analyser zeroes frames 60 dB below the
-//! loudest, see [`crate::descriptors::DescriptorAnalyzer::chroma_frames`];
+//! loudest, see [`crate::analysis::descriptors::DescriptorAnalyzer::chroma_frames`];
 //! smoothed sum ≤ [`SILENT_SUM`]) are skipped, and a track with no sounding
 //! frame gets zeros. Excerpts are smoothed separately, so
 //! no window spans the gap between two of them.
 
-use crate::descriptors::N_CHROMA;
+use crate::analysis::descriptors::N_CHROMA;
 
 /// Name of the layer in every model's store, after the model's own layers.
 pub const LAYER_NAME: &str = "tonal";

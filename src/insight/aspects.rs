@@ -4,12 +4,12 @@
 //! descriptors. It is resolved, per model and library, to the layer whose
 //! probe R² for those descriptors is highest — data, never a hard-coded
 //! layer number — and carries that R² as its evidence. Owns only this
-//! mapping; probing is [`crate::probe`], ranking is [`crate::search`].
+//! mapping; probing is [`crate::insight::probe`], ranking is [`crate::search`].
 
 use serde::{Deserialize, Serialize};
 
-use crate::descriptors::Descriptor;
-use crate::probe::ProbeTable;
+use crate::analysis::descriptors::Descriptor;
+use crate::insight::probe::ProbeTable;
 
 /// A named aspect and the descriptors that measure it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

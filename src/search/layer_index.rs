@@ -21,7 +21,7 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use ndarray::{Array2, s};
 
-use crate::snapshot::LibrarySnapshot;
+use crate::storage::snapshot::LibrarySnapshot;
 
 /// Sentinel offset for a track whose row the store lacks (a consistent store has none).
 const MISSING_ROW: usize = usize::MAX;

@@ -12,22 +12,22 @@ use serde::Serialize;
 use crate::analysis::{Sampling, TrackEmbedding, embed_audio};
 use crate::indexer::{self, IndexEvent, IndexOptions};
 use crate::audio::decode_mono;
-use crate::aspects::{ASPECTS, ResolvedAspect, aspect_by_name, resolve_aspects};
-use crate::data_dir::DataDir;
-use crate::descriptors::Descriptor;
-use crate::eval::{Evaluation, evaluate_rankings, evaluate_rankings_where};
-use crate::label_source;
-use crate::layer_index::Pruning;
-use crate::library_probe;
+use crate::insight::aspects::{ASPECTS, ResolvedAspect, aspect_by_name, resolve_aspects};
+use crate::storage::data_dir::DataDir;
+use crate::analysis::descriptors::Descriptor;
+use crate::insight::eval::{Evaluation, evaluate_rankings, evaluate_rankings_where};
+use crate::insight::label_source;
+use crate::search::layer_index::Pruning;
+use crate::insight::library_probe;
 use crate::map;
-use crate::probe::ProbeOptions;
+use crate::insight::probe::ProbeOptions;
 use crate::search::{Exclusion, Facet, SearchEngine, best_passage, is_excluded};
-use crate::snapshot::LibrarySnapshot;
-use crate::store_check;
-use crate::writer_lock::{LockWait, WriterLock};
+use crate::storage::snapshot::LibrarySnapshot;
+use crate::storage::store_check;
+use crate::storage::writer_lock::{LockWait, WriterLock};
 use std::sync::Arc;
 use crate::model::{self, ModelSession, ProviderPreference, SessionOptions};
-use crate::onnx_runtime;
+use crate::model::onnx_runtime;
 
 /// `strata` with no command opens the window.
 #[derive(Debug, Parser)]
@@ -479,7 +479,7 @@ fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Re
         for layer in &report.layers {
             println!("    {:<14} {:>5} dims  {}", layer.name, layer.dim, layer.description);
         }
-        println!("    {:<14} {:>5} dims  {}", crate::tonal::LAYER_NAME, crate::tonal::DIM, crate::tonal::DESCRIPTION);
+        println!("    {:<14} {:>5} dims  {}", crate::analysis::tonal::LAYER_NAME, crate::analysis::tonal::DIM, crate::analysis::tonal::DESCRIPTION);
     }
     for error in &broken {
         println!("\nbroken model folder: {error}");
@@ -536,7 +536,7 @@ fn index(data_dir: &DataDir, options: IndexOptions, json: bool) -> anyhow::Resul
     bar.finish_and_clear();
     let summary = summary.ok_or_else(|| anyhow::anyhow!("the indexer stopped without a summary"))?;
     if json {
-        let listed = |entries: &[crate::catalog::Failure]| -> Vec<serde_json::Value> {
+        let listed = |entries: &[crate::storage::catalog::Failure]| -> Vec<serde_json::Value> {
             entries.iter().map(|f| serde_json::json!({"path": f.path.display().to_string(), "reason": f.reason})).collect()
         };
         println!(
@@ -895,7 +895,7 @@ fn best_mix_rows(
     exclude: &dyn Fn(usize, usize) -> bool,
     layer_names: &[String],
 ) -> Vec<(String, Evaluation)> {
-    let halves = crate::probe::kfold_assignment(labels.len(), 2, MIX_SPLIT_SEED);
+    let halves = crate::insight::probe::kfold_assignment(labels.len(), 2, MIX_SPLIT_SEED);
     // Per candidate: P@k within each half (queries and candidates from that
     // half only, so no pair a choice is made on is scored later), and the
     // evaluation over all queries.
@@ -977,7 +977,7 @@ fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, args: &Query
         let labels: Vec<String> = snapshot.tracks.iter().map(|t| t.tags.composer.clone().unwrap_or_else(|| "(no composer)".into())).collect();
         let names: Vec<String> = prepared.facets.iter().map(|f| format!("{}@{}", f.name, snapshot.layer_names()[f.layer])).collect();
         let title = format!("{} · {method:?} · {}", snapshot.model.manifest.display_name, names.join(" + "));
-        crate::map_render::render_png(&points, &labels, &title, out)?;
+        crate::map::render::render_png(&points, &labels, &title, out)?;
     } else {
         let mut writer = csv::Writer::from_path(out)?;
         writer.write_record(["path", "x", "y", "composer", "album"])?;

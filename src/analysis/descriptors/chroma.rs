@@ -2,7 +2,7 @@
 //! key clarity from the mean chroma.
 //!
 //! Owns the piptrack scratch, the chroma filter bank (rebuilt when the rate or
-//! the tuning changes), the per-frame chroma that [`crate::tonal`] reads
+//! the tuning changes), the per-frame chroma that [`crate::analysis::tonal`] reads
 //! through `DescriptorAnalyzer::chroma_frames`, and the Krumhansl–Kessler key
 //! profiles.
 

@@ -1,6 +1,6 @@
 //! Probing a library's layers and keeping the result with the library.
 //!
-//! Feeds a snapshot's layer matrices and descriptors to [`crate::probe`] and
+//! Feeds a snapshot's layer matrices and descriptors to [`crate::insight::probe`] and
 //! stores the table as `probe-<model>.json` in the data folder, tagged with
 //! a fingerprint of the analysed tracks so a stale table is recomputed
 //! rather than trusted. The fingerprint is FNV-1a 64 over a byte encoding
@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::descriptors::Descriptor;
-use crate::probe::{ProbeOptions, ProbeTable, probe};
-use crate::snapshot::LibrarySnapshot;
+use crate::analysis::descriptors::Descriptor;
+use crate::insight::probe::{ProbeOptions, ProbeTable, probe};
+use crate::storage::snapshot::LibrarySnapshot;
 
 #[derive(Serialize, Deserialize)]
 struct StoredProbe {

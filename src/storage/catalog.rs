@@ -4,15 +4,15 @@
 //! analysis state per model (done with its store row, or failed with a
 //! reason). The catalog points into the vector store but never holds vectors;
 //! a row that points at vectors is committed only after they are durable
-//! (see [`crate::store`]).
+//! (see [`crate::storage::store`]).
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use crate::descriptors::Descriptors;
-use crate::store::AppendedRows;
+use crate::analysis::descriptors::Descriptors;
+use crate::storage::store::AppendedRows;
 
 /// Bumped when the analysis pipeline (decoding, windowing, pooling, descriptors)
 /// changes in a way that alters stored results; older analyses are redone.
@@ -138,7 +138,7 @@ pub struct StoredAnalysis {
     pub window_row: u64,
     /// Start times (s) of its windows.
     pub window_starts_s: Vec<f32>,
-    /// [`crate::store::RowChecksum`] of its rows as written; `None` for rows
+    /// [`crate::storage::store::RowChecksum`] of its rows as written; `None` for rows
     /// an older Strata wrote, which cannot be verified.
     pub checksum: Option<u64>,
 }

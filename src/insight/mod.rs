@@ -1,0 +1,12 @@
+//! What the vectors say about the music: which layer predicts which
+//! measurable descriptor ([`probe`], cached per library by
+//! [`library_probe`]), the musical aspects resolved to layers by that
+//! evidence ([`aspects`]), and how well a ranking retrieves tracks that share
+//! a label ([`eval`], labels from tags or a CSV via [`label_source`]).
+//! Reads snapshots; writes only the probe cache.
+
+pub mod aspects;
+pub mod eval;
+pub mod label_source;
+pub mod library_probe;
+pub mod probe;
