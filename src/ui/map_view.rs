@@ -5,13 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use eframe::egui;
-use egui_plot::{Line, MarkerShape, Plot, PlotPoints, Points};
+use egui_plot::{Line, MarkerShape, Plot, PlotPoint, PlotPoints, Points};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::tasks::{MapIdentity, MapLayout, ProjectionKey, place, project};
 use super::{AppCommand, ColourBy, MapChoice, StrataApp, theme};
 use crate::map::{MapPicker, Method};
+use crate::search::QueryScores;
+use crate::storage::catalog::Track;
 
 /// A layout ready to draw.
 struct CachedLayout {
@@ -52,6 +54,8 @@ pub struct MapState {
     last_shown: Option<ProjectionKey>,
     /// Layouts cached so far (their arrival order).
     arrivals: u64,
+    /// The series drawn and listed in the legend.
+    pub legend: LegendCache,
 }
 
 impl Default for MapState {
@@ -68,6 +72,7 @@ impl Default for MapState {
             highlight: None,
             last_shown: None,
             arrivals: 0,
+            legend: LegendCache::default(),
         }
     }
 }
@@ -186,13 +191,112 @@ impl MapState {
     }
 }
 
+/// One legend entry: its tracks' points on the map, ready to draw.
+pub struct Series {
+    /// Legend name.
+    pub name: String,
+    /// Colour of its points and swatch.
+    pub colour: egui::Color32,
+    /// Its tracks' positions, in track order.
+    pub xy: Vec<PlotPoint>,
+}
+
+/// What the legend is built from.
+struct LegendSource {
+    generation: u64,
+    colour_by: ColourBy,
+    /// The layout drawn (by identity: a new layout is a new `Arc`).
+    layout: Arc<MapLayout>,
+    /// With similarity colouring: the query's similarities (by identity) and the facet weights.
+    similarity: Option<(Arc<QueryScores>, Vec<f32>)>,
+}
+
+impl PartialEq for LegendSource {
+    fn eq(&self, other: &Self) -> bool {
+        let same_similarity = match (&self.similarity, &other.similarity) {
+            (Some((a, a_weights)), Some((b, b_weights))) => Arc::ptr_eq(a, b) && a_weights == b_weights,
+            (None, None) => true,
+            _ => false,
+        };
+        self.generation == other.generation && self.colour_by == other.colour_by && Arc::ptr_eq(&self.layout, &other.layout) && same_similarity
+    }
+}
+
+/// The map's series (grouping by composer, album or tag, or ranking the whole
+/// library by similarity), built once per change of what they depend on
+/// rather than every frame.
+#[derive(Default)]
+pub struct LegendCache {
+    built: Option<(LegendSource, Arc<Vec<Series>>)>,
+    builds: u64,
+}
+
+impl LegendCache {
+    /// The series for `source`, built now only if it differs from the last.
+    fn get(&mut self, source: LegendSource, tracks: &[Track], top_tags: &[String]) -> Arc<Vec<Series>> {
+        if let Some((built_from, series)) = &self.built
+            && *built_from == source
+        {
+            return series.clone();
+        }
+        self.builds += 1;
+        let series = Arc::new(build_series(&source, tracks, top_tags));
+        self.built = Some((source, series.clone()));
+        series
+    }
+
+    /// How often the series were built (for tests of the cache).
+    #[cfg(test)]
+    fn builds(&self) -> u64 {
+        self.builds
+    }
+}
+
+/// Groups the layout's tracks into legend series.
+fn build_series(source: &LegendSource, tracks: &[Track], top_tags: &[String]) -> Vec<Series> {
+    let points = &source.layout.layout.points;
+    let xy = |members: &[usize]| members.iter().map(|&t| PlotPoint::new(f64::from(points[t][0]), f64::from(points[t][1]))).collect();
+    if let Some((scores, weights)) = &source.similarity {
+        let all = scores.rank(weights, tracks.len(), &|_| false);
+        let mut by_track = vec![0.0f32; tracks.len()];
+        let (min, max) = all.iter().fold((f32::MAX, f32::MIN), |(lo, hi), r| (lo.min(r.score), hi.max(r.score)));
+        for r in all {
+            by_track[r.track] = (r.score - min) / (max - min).max(1e-6);
+        }
+        // Ten bands of a ramp, so the legend reads low → high.
+        return (0..10)
+            .rev()
+            .map(|band| {
+                let members: Vec<usize> = (0..points.len()).filter(|&t| ((by_track[t] * 9.99) as usize) == band).collect();
+                Series { name: format!("similarity {}–{} %", band * 10, band * 10 + 10), colour: theme::ramp(band as f32 / 9.0), xy: xy(&members) }
+            })
+            .collect();
+    }
+    let category_of = |t: usize| -> String {
+        let track = &tracks[t];
+        match source.colour_by {
+            ColourBy::Composer => track.tags.composer.clone().unwrap_or_else(|| "(no composer)".into()),
+            ColourBy::Album => track.tags.album.clone().unwrap_or_else(|| "(no album)".into()),
+            ColourBy::Tag => top_tags.get(t).and_then(|tags| tags.split(", ").next()).unwrap_or("").to_string(),
+            ColourBy::Similarity => "select a track to colour by similarity".into(),
+        }
+    };
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+    for t in 0..points.len() {
+        groups.entry(category_of(t)).or_default().push(t);
+    }
+    let mut groups: Vec<(String, Vec<usize>)> = groups.into_iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    groups.into_iter().enumerate().map(|(i, (name, members))| Series { name, colour: theme::category(i), xy: xy(&members) }).collect()
+}
+
 impl StrataApp {
     fn projection_key(&self, generation: u64) -> ProjectionKey {
         let source = match self.map.choice {
             MapChoice::Layer(layer) => vec![(layer, 1000)],
             MapChoice::Aspects => {
                 let mut by_layer: HashMap<usize, f32> = HashMap::new();
-                for aspect in &self.aspects {
+                for aspect in self.search.aspects() {
                     *by_layer.entry(aspect.layer).or_default() += self.aspect_weight(&aspect.name);
                 }
                 let mut parts: Vec<(usize, u32)> =
@@ -255,7 +359,7 @@ impl StrataApp {
                 if slider.changed() {
                     self.map.choice = MapChoice::Layer(layer);
                     // Results follow the layer too: the demo of layer specialisation.
-                    self.layer_override = Some(layer);
+                    self.search.set_layer_override(Some(layer));
                     self.request_query();
                 }
                 slider.on_hover_text("Slide through the layers and watch the library reorganise");
@@ -291,7 +395,7 @@ impl StrataApp {
         });
         if let Some((shown_key, layout, picker)) = shown {
             self.map.last_shown = Some(shown_key);
-            self.draw_map(ui, &library, &layout.layout.points, &picker);
+            self.draw_map(ui, &library, &layout, &picker);
         }
     }
 
@@ -333,55 +437,22 @@ impl StrataApp {
         }
     }
 
-    fn draw_map(&mut self, ui: &mut egui::Ui, library: &super::LibraryView, points: &[[f32; 2]], picker: &MapPicker) {
+    fn draw_map(&mut self, ui: &mut egui::Ui, library: &super::LibraryView, layout: &Arc<MapLayout>, picker: &MapPicker) {
         let snapshot = &library.snapshot;
+        let points = &layout.layout.points;
         let colour_by = self.settings.colour_by;
-        let category_of = |t: usize| -> String {
-            let track = &snapshot.tracks[t];
-            match colour_by {
-                ColourBy::Composer => track.tags.composer.clone().unwrap_or_else(|| "(no composer)".into()),
-                ColourBy::Album => track.tags.album.clone().unwrap_or_else(|| "(no album)".into()),
-                ColourBy::Tag => library.top_tags[t].split(", ").next().unwrap_or("").to_string(),
-                ColourBy::Similarity => "select a track to colour by similarity".into(),
-            }
-        };
-        let similarity: Option<Vec<f32>> = (colour_by == ColourBy::Similarity)
-            .then(|| {
-                let scores = self.current_scores()?;
-                let all = scores.rank(&self.weights(), snapshot.len(), &|_| false);
-                let mut by_track = vec![0.0f32; snapshot.len()];
-                let (min, max) = all.iter().fold((f32::MAX, f32::MIN), |(lo, hi), r| (lo.min(r.score), hi.max(r.score)));
-                for r in all {
-                    by_track[r.track] = (r.score - min) / (max - min).max(1e-6);
-                }
-                Some(by_track)
-            })
+        // Only the similarity colouring depends on the query, its similarities and the weights.
+        let similarity = (colour_by == ColourBy::Similarity)
+            .then(|| self.current_scores().map(|scores| (scores.clone(), self.search.weights())))
             .flatten();
-        // Series to draw: (legend name, colour, member tracks).
-        let series: Vec<(String, egui::Color32, Vec<usize>)> = match &similarity {
-            // Ten bands of a ramp, so the legend reads low → high.
-            Some(similarity) => (0..10)
-                .rev()
-                .map(|band| {
-                    let members = (0..points.len()).filter(|&t| ((similarity[t] * 9.99) as usize) == band).collect();
-                    (format!("similarity {}–{} %", band * 10, band * 10 + 10), theme::ramp(band as f32 / 9.0), members)
-                })
-                .collect(),
-            None => {
-                let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
-                for t in 0..points.len() {
-                    groups.entry(category_of(t)).or_default().push(t);
-                }
-                let mut groups: Vec<(String, Vec<usize>)> = groups.into_iter().collect();
-                groups.sort_by(|a, b| a.0.cmp(&b.0));
-                groups.into_iter().enumerate().map(|(i, (name, members))| (name, theme::category(i), members)).collect()
-            }
-        };
-        let highlight = self.map.highlight.clone().filter(|h| series.iter().any(|(name, _, _)| name == h));
+        let source = LegendSource { generation: library.generation, colour_by, layout: layout.clone(), similarity };
+        let series = self.map.legend.get(source, &snapshot.tracks, &library.top_tags);
+        let series = &series[..];
+        let highlight = self.map.highlight.clone().filter(|h| series.iter().any(|s| &s.name == h));
         // A layout still being extended to new tracks has fewer points than the library.
-        let result_set: HashSet<usize> = self.results.iter().take(10).map(|r| r.track).filter(|&t| t < points.len()).collect();
+        let result_set: HashSet<usize> = self.search.results().iter().take(10).map(|r| r.track).filter(|&t| t < points.len()).collect();
         let box_set: HashSet<usize> = self.map.box_selection.iter().copied().filter(|&t| t < points.len()).collect();
-        let selected = self.selected;
+        let selected = self.search.selected();
         let mut hovered: Option<usize> = None;
         let mut clicked: Option<usize> = None;
         let shift = ui.input(|i| i.modifiers.shift);
@@ -399,12 +470,11 @@ impl StrataApp {
                 .allow_drag(!shift)
                 .allow_boxed_zoom(false)
                 .show(ui, |plot_ui| {
-                    for (name, colour, members) in &series {
-                        let dimmed = highlight.as_ref().is_some_and(|h| h != name);
-                        let colour = if dimmed { colour.gamma_multiply(0.15) } else { *colour };
-                        let radius = if highlight.as_ref() == Some(name) { 5.0 } else { 3.5 };
-                        let xy: Vec<[f64; 2]> = members.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
-                        plot_ui.points(Points::new(name.as_str(), PlotPoints::from(xy)).radius(radius).color(colour));
+                    for entry in series {
+                        let dimmed = highlight.as_ref().is_some_and(|h| *h != entry.name);
+                        let colour = if dimmed { entry.colour.gamma_multiply(0.15) } else { entry.colour };
+                        let radius = if highlight.as_ref() == Some(&entry.name) { 5.0 } else { 3.5 };
+                        plot_ui.points(Points::new(entry.name.as_str(), PlotPoints::Borrowed(&entry.xy)).radius(radius).color(colour));
                     }
                     if !box_set.is_empty() {
                         let series: Vec<[f64; 2]> = box_set.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
@@ -457,7 +527,7 @@ impl StrataApp {
                     }
                 });
             response = Some(shown.response);
-            self.map_legend(ui, &series, legend_width, plot_height);
+            self.map_legend(ui, series, legend_width, plot_height);
         });
         if let (Some(t), Some(response)) = (hovered, response) {
             let track = &snapshot.tracks[t];
@@ -485,14 +555,14 @@ impl StrataApp {
 
     /// The legend beside the map: a swatch, name and count per series;
     /// clicking an entry highlights its tracks (again: shows all).
-    fn map_legend(&mut self, ui: &mut egui::Ui, series: &[(String, egui::Color32, Vec<usize>)], width: f32, height: f32) {
+    fn map_legend(&mut self, ui: &mut egui::Ui, series: &[Series], width: f32, height: f32) {
         ui.vertical(|ui| {
             ui.set_width(width);
             egui::ScrollArea::vertical().id_salt("map-legend").max_height(height).show(ui, |ui| {
-                for (name, colour, members) in series {
+                for Series { name, colour, xy, .. } in series {
                     let active = self.map.highlight.as_deref() == Some(name.as_str());
                     let dimmed = self.map.highlight.is_some() && !active;
-                    let text = egui::RichText::new(format!("{name} ({})", members.len()));
+                    let text = egui::RichText::new(format!("{name} ({})", xy.len()));
                     let text = if dimmed { text.weak() } else { text };
                     let row = ui.horizontal(|ui| {
                         let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
@@ -505,5 +575,48 @@ impl StrataApp {
                 }
             });
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::catalog::TrackTags;
+
+    fn track(composer: &str, album: &str) -> Track {
+        let tags = TrackTags { composer: Some(composer.into()), album: Some(album.into()), ..TrackTags::default() };
+        Track { id: 0, path: "x.flac".into(), tags, duration_s: None, descriptors: None }
+    }
+
+    fn layout(points: usize) -> Arc<MapLayout> {
+        let features = ndarray::Array2::from_shape_fn((points, 3), |(r, c)| ((r * 7 + c * 3) % 5) as f32 + r as f32 * 0.1);
+        let layout = crate::map::project(&features, Method::Pca, 0, &mut |_, _| {}, &|| false).unwrap();
+        Arc::new(MapLayout { layout, track_ids: (0..points as i64).collect(), placed_from: None })
+    }
+
+    #[test]
+    fn the_legend_is_built_once_per_change_of_its_inputs() {
+        let tracks: Vec<Track> = (0..30).map(|t| track(["Bach", "Haydn", "Ravel"][t % 3], ["A", "B"][t % 2])).collect();
+        let tags = vec![String::new(); tracks.len()];
+        let (first, second) = (layout(tracks.len()), layout(tracks.len()));
+        let source = |generation, colour_by, layout: &Arc<MapLayout>| LegendSource { generation, colour_by, layout: layout.clone(), similarity: None };
+        let mut cache = LegendCache::default();
+        for _ in 0..100 {
+            cache.get(source(1, ColourBy::Composer, &first), &tracks, &tags);
+        }
+        assert_eq!(cache.builds(), 1, "frames with nothing changed reuse the series");
+        let series = cache.get(source(1, ColourBy::Composer, &first), &tracks, &tags);
+        let names: Vec<(&str, usize)> = series.iter().map(|s| (s.name.as_str(), s.xy.len())).collect();
+        assert_eq!(names, [("Bach", 10), ("Haydn", 10), ("Ravel", 10)]);
+        assert_eq!((series[0].xy[1].x, series[0].xy[1].y), (f64::from(first.layout.points[3][0]), f64::from(first.layout.points[3][1])));
+
+        let album = cache.get(source(1, ColourBy::Album, &first), &tracks, &tags);
+        assert_eq!((cache.builds(), album.len()), (2, 2), "another colouring rebuilds");
+        cache.get(source(1, ColourBy::Album, &second), &tracks, &tags);
+        assert_eq!(cache.builds(), 3, "another layout (even an equal one) rebuilds");
+        cache.get(source(2, ColourBy::Album, &second), &tracks, &tags);
+        assert_eq!(cache.builds(), 4, "another library load rebuilds");
+        cache.get(source(2, ColourBy::Album, &second), &tracks, &tags);
+        assert_eq!(cache.builds(), 4);
     }
 }

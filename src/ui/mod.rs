@@ -4,16 +4,24 @@
 //! arrives as messages drained each frame. Panels turn clicks into
 //! [`AppCommand`]s, handled in one place. The window reads snapshots that
 //! workers publish and never owns the library's data.
+//!
+//! [`StrataApp`] composes one state per concern: the search
+//! ([`search_state::SearchState`]), playback ([`player_bar::PlaybackState`]),
+//! indexing ([`indexing::IndexingState`]), the map and the table. What a
+//! frame draws from large inputs (table rows, map legend) is cached and
+//! rebuilt only when those inputs change.
 
+mod indexing;
 mod library_panel;
 mod map_view;
 mod player_bar;
 mod probe_view;
 mod results_panel;
+mod search_state;
 pub mod tasks;
 mod theme;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,20 +30,18 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use crate::insight::aspects::{ResolvedAspect, resolve_aspects};
-use crate::storage::catalog::Failure;
-use crate::storage::data_dir::DataDir;
-use crate::indexer::{self, IndexEvent, IndexHandle, IndexOptions, IndexProgress, IndexSummary};
+use crate::insight::probe::ProbeTable;
 use crate::map::Method;
 use crate::model::{self, ModelInfo};
-use crate::audio::player::{PlayerCommand, PlayerHandle, PlayerStatus};
-use crate::insight::probe::ProbeTable;
-use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchResult, is_excluded};
+use crate::search::{Exclusion, Facet, QueryScores, SearchResult};
+use crate::storage::catalog::Failure;
+use crate::storage::data_dir::DataDir;
+use indexing::{IndexingState, Problems};
+use player_bar::PlaybackState;
+use search_state::SearchState;
 use tasks::{LibraryView, WorkerMessage, Workers};
 
 const SETTINGS_KEY: &str = "strata-settings";
-
-/// How many results the results list shows.
-const RESULTS_LISTED: usize = 50;
 
 /// Opens the main window and runs until it is closed.
 pub fn run_window(data_dir: DataDir) -> anyhow::Result<()> {
@@ -159,20 +165,6 @@ pub enum AppCommand {
     UseAspects,
 }
 
-/// A running or finished indexing pass.
-pub struct IndexRun {
-    handle: IndexHandle,
-    progress: IndexProgress,
-    to_analyse: usize,
-    summary: Option<IndexSummary>,
-    error: Option<String>,
-    paused: bool,
-    /// Another process holds the library's writer lock: this run waits for it.
-    waiting_for_writer: bool,
-    /// That process's pid, when known.
-    other_writer_pid: Option<u32>,
-}
-
 /// Frames [`FrameStats`] keeps times of: ten minutes at 60 fps, longer than
 /// any measurement run, in 140 KiB per series; a window left open for days
 /// no longer grows with every frame.
@@ -239,26 +231,14 @@ pub struct StrataApp {
     library_error: Option<String>,
     generation: u64,
     probe: Option<ProbeTable>,
-    aspects: Vec<ResolvedAspect>,
-    selected: Option<usize>,
-    query_scores: Option<Arc<QueryScores>>,
-    results: Vec<SearchResult>,
-    /// Names of the facets `results` break their scores down by.
-    results_facets: Vec<String>,
-    indexing: Option<IndexRun>,
-    index_failures: Vec<Failure>,
-    /// Per-file warnings from the running indexer (the catalog's arrive with the next load).
-    index_warnings: Vec<Failure>,
+    search: SearchState,
+    playback: PlaybackState,
+    indexing: IndexingState,
+    /// The catalog's and the running indexer's problem files, merged.
+    problems: Problems,
     tab: CentralTab,
     map: map_view::MapState,
     table: library_panel::TableState,
-    player: PlayerHandle,
-    player_status: PlayerStatus,
-    history: Vec<usize>,
-    radio: bool,
-    played: HashSet<usize>,
-    passage: Option<(usize, usize, PassageMatch)>,
-    layer_override: Option<usize>,
     rescanned_at_start: bool,
     /// A reload was asked for while one was running.
     reload_pending: bool,
@@ -271,11 +251,12 @@ impl StrataApp {
     pub fn new(ctx: egui::Context, data_dir: DataDir, settings: Settings) -> Self {
         theme::apply(&ctx, settings.dark);
         let repaint_ctx = ctx.clone();
-        let player = PlayerHandle::start(move || repaint_ctx.request_repaint());
-        player.send(PlayerCommand::SetVolume(settings.volume));
+        let playback = PlaybackState::start(settings.volume, move || repaint_ctx.request_repaint());
+        let exclusion = Exclusion { same_album: settings.exclude_album, same_work: settings.exclude_work };
         let mut app = Self {
             workers: Workers::new(ctx),
             data_dir,
+            search: SearchState::new(settings.aspect_weights.clone(), exclusion),
             settings,
             commands: Vec::new(),
             models: Vec::new(),
@@ -283,31 +264,18 @@ impl StrataApp {
             library_error: None,
             generation: 0,
             probe: None,
-            aspects: Vec::new(),
-            selected: None,
-            query_scores: None,
-            results: Vec::new(),
-            results_facets: Vec::new(),
-            indexing: None,
-            index_failures: Vec::new(),
-            index_warnings: Vec::new(),
+            playback,
+            indexing: IndexingState::default(),
+            problems: Problems::default(),
             tab: CentralTab::Map,
             map: map_view::MapState::default(),
             table: library_panel::TableState::default(),
-            player,
-            player_status: PlayerStatus::default(),
-            history: Vec::new(),
-            radio: false,
-            played: HashSet::new(),
-            passage: None,
-            layer_override: None,
             rescanned_at_start: false,
             reload_pending: false,
             notice: None,
             frame_stats: FrameStats::default(),
         };
-        let root = app.data_dir.root().to_path_buf();
-        app.workers.spawn("discover-models", tasks::discover_models(root));
+        app.workers.spawn("discover-models", tasks::discover_models(app.data_dir.clone()));
         app.reload_library();
         app
     }
@@ -319,17 +287,17 @@ impl StrataApp {
 
     /// The ranked results for the selected track.
     pub fn results(&self) -> &[SearchResult] {
-        &self.results
+        self.search.results()
     }
 
     /// The selected track.
     pub fn selected(&self) -> Option<usize> {
-        self.selected
+        self.search.selected()
     }
 
     /// Aspects resolved on this library (empty until the probe is ready).
     pub fn aspects(&self) -> &[ResolvedAspect] {
-        &self.aspects
+        self.search.aspects()
     }
 
     /// The probe table, once computed.
@@ -339,25 +307,20 @@ impl StrataApp {
 
     /// Failures from the catalog and from the running indexer.
     pub fn failures(&self) -> Vec<Failure> {
-        merged(self.library.as_ref().map(|l| l.failures.as_slice()), &self.index_failures)
+        indexing::merged(self.library.as_ref().map(|l| l.failures.as_slice()), self.indexing.failures())
     }
 
     /// Files analysed with problems that did not stop them, from the catalog and the running indexer.
     pub fn warnings(&self) -> Vec<Failure> {
-        merged(self.library.as_ref().map(|l| l.warnings.as_slice()), &self.index_warnings)
-    }
-
-    /// Whether an indexing run is under way.
-    fn indexing_running(&self) -> bool {
-        self.indexing.as_ref().is_some_and(|r| r.summary.is_none() && r.error.is_none())
+        indexing::merged(self.library.as_ref().map(|l| l.warnings.as_slice()), self.indexing.warnings())
     }
 
     /// Whether background work (loading, probing, searching) is still under way.
     pub fn is_busy(&self) -> bool {
         self.workers.is_running("load-library")
             || self.workers.is_running("probe")
-            || self.indexing_running()
-            || (self.selected.is_some() && self.current_scores().is_none())
+            || self.indexing.running()
+            || self.search.pending(self.library.as_deref())
     }
 
     /// Frame-time statistics gathered so far.
@@ -372,18 +335,18 @@ impl StrataApp {
 
     /// Current weight of each resolved aspect.
     pub fn aspect_weight(&self, aspect: &str) -> f32 {
-        self.settings.aspect_weights.get(aspect).copied().unwrap_or(1.0)
+        self.search.aspect_weight(aspect)
     }
 
     /// Sets an aspect's weight and reranks at once from the cached similarities.
     pub fn set_aspect_weight(&mut self, aspect: &str, weight: f32) {
-        self.settings.aspect_weights.insert(aspect.to_string(), weight.clamp(0.0, 1.0));
+        self.search.set_aspect_weight(aspect, weight);
         self.weights_changed();
     }
 
     /// After any weight change: leave the layer sweep, then rerank.
     fn weights_changed(&mut self) {
-        if self.layer_override.take().is_some() {
+        if self.search.set_layer_override(None) {
             self.map.choice = MapChoice::Aspects;
             self.request_query();
         }
@@ -397,7 +360,7 @@ impl StrataApp {
             self.reload_pending = true;
             return;
         }
-        let task = tasks::load_library(self.data_dir.root().to_path_buf(), self.settings.model.clone(), self.generation);
+        let task = tasks::load_library(self.data_dir.clone(), self.settings.model.clone(), self.generation);
         if !self.workers.spawn("load-library", task) {
             self.notice = Some("could not start loading the library (see the log)".into());
             self.keep_loaded_generation();
@@ -416,78 +379,25 @@ impl StrataApp {
 
     /// The kept similarities, if they belong to the selected track and the current facets.
     fn current_scores(&self) -> Option<&Arc<QueryScores>> {
-        self.query_scores.as_ref().filter(|q| Some(q.query) == self.selected && q.facets == self.facets())
+        self.search.current_scores(self.library.as_deref())
     }
 
     fn facets(&self) -> Vec<Facet> {
-        if let (Some(layer), Some(library)) = (self.layer_override, &self.library)
-            && let Some(name) = library.snapshot.layer_names().get(layer)
-        {
-            return vec![Facet { name: name.clone(), layer }];
-        }
-        if self.aspects.is_empty() {
-            return self.library.as_ref().map_or_else(Vec::new, |l| {
-                let manifest = &l.snapshot.model.manifest;
-                let layer = manifest.passage_layer_index();
-                vec![Facet { name: manifest.layers[layer].name.clone(), layer }]
-            });
-        }
-        self.aspects.iter().map(|a| Facet { name: a.name.clone(), layer: a.layer }).collect()
-    }
-
-    fn weights(&self) -> Vec<f32> {
-        if self.aspects.is_empty() || self.layer_override.is_some() {
-            return vec![1.0];
-        }
-        self.aspects.iter().map(|a| self.aspect_weight(&a.name)).collect()
-    }
-
-    fn exclusion(&self) -> Exclusion {
-        Exclusion { same_album: self.settings.exclude_album, same_work: self.settings.exclude_work }
+        self.search.facets(self.library.as_deref())
     }
 
     /// Reranks from the cached per-facet similarities: no vector is read.
     fn rerank(&mut self) {
-        // Scores of another track or facets would rank with the wrong weights:
-        // the current ones are on their way.
-        let (Some(scores), Some(library)) = (self.current_scores().cloned(), self.library.clone()) else { return };
-        let exclusion = self.exclusion();
-        let query = scores.query;
-        self.results = scores.rank(&self.weights(), RESULTS_LISTED, &|t| is_excluded(&library.snapshot.tracks, query, t, exclusion));
-        self.results_facets = scores.facets.iter().map(|f| f.name.clone()).collect();
+        self.search.rerank(self.library.as_deref());
     }
 
     fn request_query(&mut self) {
-        if let Some(track) = self.selected {
-            let (facets, weights) = (self.facets(), self.weights());
-            let exclusion = self.exclusion();
-            self.workers.query(tasks::QueryRequest { generation: self.generation, track, facets, weights, exclusion, k: RESULTS_LISTED });
-        }
+        self.search.request(&self.workers, self.library.as_deref(), self.generation);
     }
 
     fn start_indexing(&mut self, roots: Vec<PathBuf>) {
-        if self.indexing_running() {
-            self.notice = Some("indexing is already running".into());
-            return;
-        }
-        let mut options = IndexOptions::new(roots);
-        options.model = self.settings.model.clone();
-        match indexer::start(self.data_dir.root().to_path_buf(), options) {
-            Ok(handle) => {
-                self.index_failures.clear();
-                self.index_warnings.clear();
-                self.indexing = Some(IndexRun {
-                    handle,
-                    progress: IndexProgress::default(),
-                    to_analyse: 0,
-                    summary: None,
-                    error: None,
-                    paused: false,
-                    waiting_for_writer: false,
-                    other_writer_pid: None,
-                });
-            }
-            Err(e) => self.notice = Some(format!("indexing could not start: {e}")),
+        if let Err(notice) = self.indexing.start(self.data_dir.clone(), roots, self.settings.model.clone()) {
+            self.notice = Some(notice);
         }
     }
 
@@ -495,9 +405,7 @@ impl StrataApp {
         for command in std::mem::take(&mut self.commands) {
             match command {
                 AppCommand::Select(track) => {
-                    if self.selected != Some(track) {
-                        self.selected = Some(track);
-                        self.passage = None;
+                    if self.search.select(track) {
                         self.request_query();
                     }
                 }
@@ -518,20 +426,20 @@ impl StrataApp {
                 AppCommand::SetModel(model) => {
                     if model != self.settings.model {
                         self.settings.model = model;
-                        self.selected = None;
+                        self.search.clear_selection();
                         // Another model has other layers.
-                        self.layer_override = None;
+                        self.search.set_layer_override(None);
                         self.reload_library();
                     }
                 }
                 AppCommand::RecomputeProbe => {
                     if let Some(library) = &self.library {
-                        let task = tasks::probe_library(self.data_dir.root().to_path_buf(), library.snapshot.clone(), library.generation, true);
+                        let task = tasks::probe_library(self.data_dir.clone(), library.snapshot.clone(), library.generation, true);
                         self.workers.spawn("probe", task);
                     }
                 }
                 AppCommand::PlayPassage(result) => {
-                    if let Some(query) = self.selected {
+                    if let Some(query) = self.search.selected() {
                         self.workers.passage(query, result);
                     }
                 }
@@ -539,30 +447,22 @@ impl StrataApp {
                     if let Some(library) = &self.library {
                         let tracks = &library.snapshot.tracks;
                         let items: Vec<_> = self
-                            .selected
+                            .search
+                            .selected()
                             .into_iter()
-                            .chain(self.results.iter().map(|r| r.track))
+                            .chain(self.search.results().iter().map(|r| r.track))
                             .map(|t| (tracks[t].path.clone(), tracks[t].display_title(), tracks[t].duration_s.unwrap_or(0.0)))
                             .collect();
                         self.workers.spawn("save-playlist", tasks::save_playlist(items));
                     }
                 }
-                AppCommand::PauseIndexing(paused) => {
-                    if let Some(run) = &mut self.indexing {
-                        run.handle.control.set_paused(paused);
-                        run.paused = paused;
-                    }
-                }
+                AppCommand::PauseIndexing(paused) => self.indexing.pause(paused),
                 AppCommand::UseAspects => {
-                    if self.layer_override.take().is_some() {
+                    if self.search.set_layer_override(None) {
                         self.request_query();
                     }
                 }
-                AppCommand::CancelIndexing => {
-                    if let Some(run) = &self.indexing {
-                        run.handle.control.cancel();
-                    }
-                }
+                AppCommand::CancelIndexing => self.indexing.cancel(),
             }
         }
     }
@@ -570,9 +470,7 @@ impl StrataApp {
     fn play(&mut self, track: usize, start_s: f64) {
         let Some(library) = &self.library else { return };
         let Some(t) = library.snapshot.tracks.get(track) else { return };
-        self.player.send(PlayerCommand::Play { path: t.path.clone(), start_s, track });
-        remember_played(&mut self.history, track);
-        self.played.insert(track);
+        self.playback.play(track, t.path.clone(), start_s);
     }
 
     fn handle_messages(&mut self) {
@@ -594,19 +492,15 @@ impl StrataApp {
                         self.start_indexing(self.settings.roots.clone());
                     }
                     // A reload still to come replaces this library at once.
-                    let settled = !self.indexing_running() && !self.reload_pending;
+                    let settled = !self.indexing.running() && !self.reload_pending;
                     // Prepare the current facets' layers ahead of the first query.
                     let prepare: Vec<usize> = if settled { self.facets().iter().map(|f| f.layer).collect() } else { Vec::new() };
                     self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, prepare);
-                    let task = tasks::probe_library(self.data_dir.root().to_path_buf(), view.snapshot.clone(), view.generation, false);
+                    let task = tasks::probe_library(self.data_dir.clone(), view.snapshot.clone(), view.generation, false);
                     self.workers.spawn("probe", task);
-                    if self.selected.is_some_and(|s| s >= view.snapshot.len()) {
-                        self.selected = None;
-                    }
+                    self.search.library_changed(view.snapshot.len());
                     self.library_error = view.snapshot.damage.message();
                     self.library = Some(view);
-                    self.query_scores = None;
-                    self.results.clear();
                     self.map.library_changed();
                     self.request_query();
                 }
@@ -617,7 +511,7 @@ impl StrataApp {
                 WorkerMessage::ModelsFound(models) => self.models = models,
                 WorkerMessage::ProbeReady(generation, table) => {
                     if generation == self.generation {
-                        self.aspects = resolve_aspects(&table);
+                        self.search.set_aspects(resolve_aspects(&table));
                         self.probe = Some(table);
                         self.request_query();
                     }
@@ -627,26 +521,18 @@ impl StrataApp {
                 WorkerMessage::ProjectionPlaced(key, layout) => self.map.placed(key, layout),
                 WorkerMessage::ProjectionFailed(key, error) => self.map.failed(key, error),
                 WorkerMessage::ResultsReady(generation, track, facets, results) => {
-                    if generation == self.generation && Some(track) == self.selected && facets == self.facets() {
-                        // The similarities kept so far belong to another query or
-                        // facets: reranking from them would bring back its results.
-                        if self.query_scores.as_ref().is_some_and(|q| q.query != track || q.facets != facets) {
-                            self.query_scores = None;
-                        }
-                        self.results_facets = facets.iter().map(|f| f.name.clone()).collect();
-                        self.results = results;
+                    if generation == self.generation {
+                        self.search.results_ready(self.library.as_deref(), track, facets, results);
                     }
                 }
                 WorkerMessage::QueryReady(generation, scores) => {
-                    // Similarities for facets since changed would rerank with the wrong weights.
-                    if generation == self.generation && Some(scores.query) == self.selected && scores.facets == self.facets() {
-                        self.query_scores = Some(scores);
-                        self.rerank();
+                    if generation == self.generation {
+                        self.search.scores_ready(self.library.as_deref(), scores);
                     }
                 }
                 WorkerMessage::PassageReady(query, result, passage) => {
                     if let Some(p) = passage {
-                        self.passage = Some((query, result, p));
+                        self.search.set_passage(query, result, p);
                         self.play(result, f64::from(p.result_start_s));
                     } else {
                         self.notice = Some("no passage vectors for this pair".into());
@@ -669,40 +555,10 @@ impl StrataApp {
     }
 
     fn drain_indexer(&mut self) {
-        let Some(run) = &mut self.indexing else { return };
-        let mut reload = false;
-        for event in run.handle.events.try_iter() {
-            match event {
-                IndexEvent::Started { to_analyse, .. } => {
-                    run.to_analyse = to_analyse;
-                    run.waiting_for_writer = false;
-                }
-                IndexEvent::WaitingForWriter { pid } => {
-                    run.waiting_for_writer = true;
-                    run.other_writer_pid = pid;
-                }
-                IndexEvent::Progress(progress) => run.progress = progress,
-                IndexEvent::TrackFailed(failure) => self.index_failures.push(failure),
-                IndexEvent::Committed => reload = true,
-                IndexEvent::Finished(summary) => {
-                    run.summary = Some(summary);
-                    reload = true;
-                }
-                IndexEvent::Error(error) => {
-                    run.error = Some(error);
-                    run.waiting_for_writer = false;
-                }
-                IndexEvent::TrackDone { path, warnings } => {
-                    if !warnings.is_empty() {
-                        self.index_warnings.push(Failure { path, reason: warnings.join("; ") });
-                    }
-                }
-            }
-        }
         // The map and list fill in as tracks are committed (at most every 2 s).
         // A commit during a reload is picked up when that reload ends, so the
         // last tracks of a run always show.
-        if reload {
+        if self.indexing.drain() {
             if self.workers.is_running("load-library") {
                 self.reload_pending = true;
             } else {
@@ -713,9 +569,7 @@ impl StrataApp {
 
     /// While this window's indexer waits for another writer, what the window is doing meanwhile.
     pub fn writer_banner(&self) -> Option<String> {
-        let run = self.indexing.as_ref().filter(|r| r.waiting_for_writer && r.summary.is_none())?;
-        let holder = run.other_writer_pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
-        Some(format!("Another Strata{holder} is indexing this library: browsing read-only; Strata will rescan when it finishes"))
+        self.indexing.writer_banner()
     }
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
@@ -733,34 +587,30 @@ impl StrataApp {
             )
         });
         if space {
-            self.player.send(PlayerCommand::TogglePause);
+            self.playback.toggle_pause();
         }
         if left || right {
-            let step = if right { 10.0 } else { -10.0 };
-            self.player.send(PlayerCommand::Seek(self.player_status.position_s + step));
+            self.playback.seek_by(if right { 10.0 } else { -10.0 });
         }
         if slash {
             self.table.focus_search = true;
         }
-        if (down || up) && !self.results.is_empty() {
-            let current = self.selected.and_then(|s| self.table.visible.iter().position(|&t| t == s));
+        if (down || up) && !self.search.results().is_empty() {
+            let visible: Vec<usize> = self.table.rows.shown_tracks().collect();
+            let current = self.search.selected().and_then(|s| visible.iter().position(|&t| t == s));
             let next = match (current, down) {
-                (Some(i), true) => (i + 1).min(self.table.visible.len().saturating_sub(1)),
+                (Some(i), true) => (i + 1).min(visible.len().saturating_sub(1)),
                 (Some(i), false) => i.saturating_sub(1),
                 (None, _) => 0,
             };
-            if let Some(&track) = self.table.visible.get(next) {
+            if let Some(&track) = visible.get(next) {
                 self.commands.push(AppCommand::Select(track));
             }
         }
     }
 
     fn similar_radio(&mut self) {
-        if !self.radio || !self.player_status.finished || self.player_status.track.is_some() {
-            return;
-        }
-        let next = self.results.iter().map(|r| r.track).find(|t| !self.played.contains(t));
-        if let Some(track) = next {
+        if let Some(track) = self.playback.radio_next(self.search.results()) {
             self.commands.push(AppCommand::Select(track));
             self.commands.push(AppCommand::Play(track, 0.0));
         }
@@ -772,7 +622,8 @@ impl StrataApp {
         let ctx = ui.ctx().clone();
         self.handle_messages();
         self.drain_indexer();
-        self.player_status = self.player.status();
+        self.problems.refresh(self.library.as_deref(), &self.indexing);
+        self.playback.refresh();
         self.similar_radio();
         self.handle_keys(&ctx);
         for file in ctx.input(|i| i.raw.dropped_files.clone()) {
@@ -786,9 +637,12 @@ impl StrataApp {
         if let Some(banner) = self.writer_banner() {
             egui::Panel::top("writer-banner").show(ui, |ui| ui.label(egui::RichText::new(banner).strong()));
         }
-        egui::Panel::bottom("player").show(ui, |ui| self.player_bar(ui));
-        if self.indexing.is_some() {
-            egui::Panel::bottom("indexing").show(ui, |ui| self.progress_panel(ui));
+        egui::Panel::bottom("player").show(ui, |ui| {
+            let tracks = self.library.as_ref().map_or(&[][..], |l| l.snapshot.tracks.as_slice());
+            self.playback.ui(ui, tracks, self.search.selected(), self.search.results(), &mut self.commands);
+        });
+        if self.indexing.has_run() {
+            egui::Panel::bottom("indexing").show(ui, |ui| self.indexing.ui(ui, &mut self.commands));
         }
         egui::Panel::left("library").default_size(400.0).min_size(280.0).resizable(true).show(ui, |ui| self.library_panel(ui));
         egui::Panel::right("results").default_size(360.0).min_size(320.0).resizable(true).show(ui, |ui| self.results_panel(ui));
@@ -796,7 +650,7 @@ impl StrataApp {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.tab, CentralTab::Map, "Map");
                 ui.selectable_value(&mut self.tab, CentralTab::Probe, "Layer probe");
-                let problems = self.failures().len() + self.warnings().len();
+                let problems = self.problems.failures.len() + self.problems.warnings.len();
                 ui.selectable_value(&mut self.tab, CentralTab::Problems, format!("Problems ({problems})"));
             });
             ui.separator();
@@ -808,7 +662,7 @@ impl StrataApp {
         });
         self.handle_commands();
         // Indexer events arrive on a channel nobody wakes us for: poll while it runs.
-        if self.indexing_running() {
+        if self.indexing.running() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
         self.frame_stats.record_own_ms(started.elapsed().as_secs_f32() * 1000.0);
@@ -859,7 +713,10 @@ impl eframe::App for StrataApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        self.settings.volume = self.player_status.volume;
+        self.settings.volume = self.playback.status().volume;
+        self.settings.aspect_weights = self.search.aspect_weights().clone();
+        self.settings.exclude_album = self.search.exclusion.same_album;
+        self.settings.exclude_work = self.search.exclusion.same_work;
         eframe::set_value(storage, SETTINGS_KEY, &self.settings);
     }
 }
@@ -879,20 +736,6 @@ impl Drop for StrataApp {
     }
 }
 
-/// Tracks "previous" can step back through; older plays are forgotten, so the
-/// history of a window left on radio for days stays small.
-const PLAY_HISTORY_KEPT: usize = 1000;
-
-/// Adds `track` to the play history unless it is already the last entry.
-fn remember_played(history: &mut Vec<usize>, track: usize) {
-    if history.last() != Some(&track) {
-        history.push(track);
-        if history.len() > PLAY_HISTORY_KEPT {
-            history.remove(0);
-        }
-    }
-}
-
 /// Appends `value`, dropping the oldest so at most `kept` remain.
 fn push_bounded<T>(values: &mut VecDeque<T>, value: T, kept: usize) {
     if values.len() >= kept {
@@ -901,23 +744,12 @@ fn push_bounded<T>(values: &mut VecDeque<T>, value: T, kept: usize) {
     values.push_back(value);
 }
 
-/// The catalog's entries followed by the running indexer's, one per file.
-fn merged(catalog: Option<&[Failure]>, live: &[Failure]) -> Vec<Failure> {
-    let mut all: Vec<Failure> = catalog.map(<[Failure]>::to_vec).unwrap_or_default();
-    for entry in live {
-        if !all.iter().any(|a| a.path == entry.path) {
-            all.push(entry.clone());
-        }
-    }
-    all
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn frame_stats_and_play_history_stay_bounded() {
+    fn frame_stats_stay_bounded() {
         let mut stats = FrameStats::default();
         for frame in 0..FRAME_STATS_KEPT + 500 {
             stats.record_own_ms(if frame < 500 { 100.0 } else { 1.0 });
@@ -927,13 +759,5 @@ mod tests {
         assert_eq!(stats.frames(), (FRAME_STATS_KEPT + 500) as u64);
         // The oldest (slow) frames are the ones forgotten.
         assert_eq!(stats.percentiles(), Some((1.0, 1.0)));
-
-        let mut history = Vec::new();
-        for track in 0..PLAY_HISTORY_KEPT + 10 {
-            remember_played(&mut history, track);
-            remember_played(&mut history, track);
-        }
-        assert_eq!(history.len(), PLAY_HISTORY_KEPT);
-        assert_eq!((history[0], history.last().copied()), (10, Some(PLAY_HISTORY_KEPT + 9)));
     }
 }

@@ -15,10 +15,10 @@ const PRESETS: &[(&str, &[(&str, f32)])] = &[
 
 impl StrataApp {
     fn apply_preset(&mut self, weights: &[(&str, f32)]) {
-        let names: Vec<String> = self.aspects.iter().map(|a| a.name.clone()).collect();
+        let names: Vec<String> = self.search.aspects().iter().map(|a| a.name.clone()).collect();
         for name in names {
             let weight = if weights.is_empty() { 1.0 } else { weights.iter().find(|(n, _)| *n == name).map_or(0.2, |(_, w)| *w) };
-            self.settings.aspect_weights.insert(name, weight);
+            self.search.set_aspect_weight(&name, weight);
         }
         self.weights_changed();
     }
@@ -26,7 +26,7 @@ impl StrataApp {
     pub(super) fn results_panel(&mut self, ui: &mut egui::Ui) {
         let Some(library) = self.library.clone() else { return };
         let snapshot = &library.snapshot;
-        let Some(query) = self.selected.filter(|&q| q < snapshot.len()) else {
+        let Some(query) = self.search.selected().filter(|&q| q < snapshot.len()) else {
             ui.add_space(20.0);
             ui.label("Select a track to hear what is similar.");
             self.aspect_sliders(ui);
@@ -46,8 +46,8 @@ impl StrataApp {
         self.aspect_sliders(ui);
         ui.separator();
         ui.horizontal(|ui| {
-            let mut changed = ui.checkbox(&mut self.settings.exclude_album, "exclude same album").changed();
-            changed |= ui.checkbox(&mut self.settings.exclude_work, "exclude same work").changed();
+            let mut changed = ui.checkbox(&mut self.search.exclusion.same_album, "exclude same album").changed();
+            changed |= ui.checkbox(&mut self.search.exclusion.same_work, "exclude same work").changed();
             if changed {
                 self.rerank();
             }
@@ -56,9 +56,9 @@ impl StrataApp {
             if ui.button("💾 Export playlist…").on_hover_text("Save the track and its results as an M3U playlist").clicked() {
                 self.commands.push(AppCommand::ExportPlaylist);
             }
-            ui.checkbox(&mut self.radio, "📻 similar radio").on_hover_text("When a track ends, play the most similar track not yet played");
+            ui.checkbox(&mut self.playback.radio, "📻 similar radio").on_hover_text("When a track ends, play the most similar track not yet played");
         });
-        if let Some((q, r, passage)) = self.passage.filter(|(q, _, _)| *q == query) {
+        if let Some((q, r, passage)) = self.search.passage() {
             ui.label(
                 egui::RichText::new(format!(
                     "Passage: {} at {} ↔ {} at {} (cos {:.2})",
@@ -75,22 +75,23 @@ impl StrataApp {
             }
         }
         ui.separator();
-        if self.results.is_empty() {
+        let results = self.search.results();
+        if results.is_empty() {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label("Searching…");
             });
             return;
         }
-        let facet_names = &self.results_facets;
+        let facet_names = self.search.results_facets();
         // Bars show each aspect's cosine relative to its spread among the top 15
         // results, so the aspect that makes a result stand out is visible at a glance.
-        let facets = self.results.first().map_or(0, |r| r.facet_scores.len());
+        let facets = results.first().map_or(0, |r| r.facet_scores.len());
         let ranges: Vec<(f32, f32)> = (0..facets)
-            .map(|f| self.results.iter().take(15).map(|r| r.facet_scores[f]).fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(s), hi.max(s))))
+            .map(|f| results.iter().take(15).map(|r| r.facet_scores[f]).fold((f32::MAX, f32::MIN), |(lo, hi), s| (lo.min(s), hi.max(s))))
             .collect();
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            for (rank, result) in self.results.iter().enumerate() {
+            for (rank, result) in results.iter().enumerate() {
                 let t = &snapshot.tracks[result.track];
                 let row = ui.horizontal(|ui| {
                     ui.label(egui::RichText::new(format!("{:>2}", rank + 1)).monospace().weak());
@@ -137,11 +138,11 @@ impl StrataApp {
     fn aspect_sliders(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             ui.strong("Aspects");
-            if self.layer_override.is_some() {
+            if self.search.layer_override().is_some() {
                 ui.label(egui::RichText::new("(layer sweep active — move a slider to return)").weak());
             }
         });
-        if self.aspects.is_empty() {
+        if self.search.aspects().is_empty() {
             let reason = if self.library.as_ref().is_some_and(|l| l.snapshot.len() < 10) {
                 "Aspects appear once 10 tracks are indexed (the probe needs data)."
             } else {
@@ -150,7 +151,7 @@ impl StrataApp {
             ui.label(egui::RichText::new(reason).weak());
             return;
         }
-        let aspects = self.aspects.clone();
+        let aspects = self.search.aspects().to_vec();
         for (i, aspect) in aspects.iter().enumerate() {
             let mut weight = self.aspect_weight(&aspect.name);
             ui.horizontal(|ui| {
