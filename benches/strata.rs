@@ -18,6 +18,7 @@ use std::time::Instant;
 mod support;
 
 use ndarray::Array2;
+use strata::storage::data_dir::DataDir;
 use strata::analysis::{DESCRIPTOR_RATE_HZ, DecodedExcerpts, Sampling, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
 use strata::audio::AudioFile;
 use strata::analysis::descriptors::DescriptorAnalyzer;
@@ -138,7 +139,7 @@ fn store() {
         let bytes: u64 = std::fs::read_dir(tmp.path().join("vectors").join(model)).expect("dir").flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum();
         let rss_before = rss_mb("VmRSS");
         let opened = Instant::now();
-        let snapshot = LibrarySnapshot::load(tmp.path(), model).expect("open");
+        let snapshot = LibrarySnapshot::load(&DataDir::at(tmp.path()), model).expect("open");
         let open_s = opened.elapsed().as_secs_f64();
         println!(
             "{model:<16} 100,000 tracks: build {:.1} s, store {:.0} MB ({} B/track), open {:.3} s, RSS +{:.0} MB after open ({} tracks)",
@@ -162,7 +163,7 @@ fn search_store(label: &str, vector: &mut dyn FnMut(usize, usize, usize) -> Vec<
     support::write_synthetic_model(&tmp.path().join("models"), model, &dims);
     support::write_synthetic_store(tmp.path(), model, &dims, tracks, vector);
     let build_s = built.elapsed().as_secs_f64();
-    let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), model).expect("open"));
+    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), model).expect("open"));
     let runs = 20;
     let per_run_ms = |started: Instant| started.elapsed().as_secs_f64() * 1000.0 / runs as f64;
 

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use strata::storage::data_dir::DataDir;
 use strata::storage::catalog::Catalog;
-use strata::indexer::catalog_path;
 use support::*;
 
 /// Far beyond what indexing a few seconds of audio takes: reaching it means the run hung.
@@ -150,7 +150,7 @@ fn oddities_are_skipped_with_reasons_and_everything_else_is_indexed() {
     assert!(warned[0].1.starts_with("tags unreadable: "), "{warned:?}");
 
     // The catalog holds the exact paths, the Latin-1 byte included.
-    let catalog = Catalog::open(&catalog_path(&data)).unwrap();
+    let catalog = Catalog::open(&DataDir::at(&data).catalog_path()).unwrap();
     let mut paths: Vec<PathBuf> = catalog.track_paths().unwrap().into_iter().map(|(_, p)| p).collect();
     paths.sort();
     let mut expected_paths =
@@ -228,7 +228,7 @@ fn tracks_behind_an_unplugged_drive_are_kept_not_removed() {
     assert_eq!(unplugged["removed"], 0, "{unplugged}");
     assert_eq!(unplugged["unchanged"], 1, "{unplugged}");
     assert!(listed(&unplugged, "skipped").iter().any(|(path, _)| path.ends_with("External")), "{unplugged}");
-    let catalog = Catalog::open(&catalog_path(&data)).unwrap();
+    let catalog = Catalog::open(&DataDir::at(&data).catalog_path()).unwrap();
     assert_eq!(catalog.track_paths().unwrap().len(), 3);
 
     // Plugged back in, nothing needs analysing again.

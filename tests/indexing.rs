@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use strata::storage::data_dir::DataDir;
 use strata::storage::catalog::Catalog;
-use strata::indexer::catalog_path;
 use strata::storage::snapshot::LibrarySnapshot;
 use support::*;
 
@@ -26,7 +26,7 @@ fn index(data: &Path, music: &Path, extra: &[&str]) -> serde_json::Value {
 }
 
 fn track_vectors(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
-    let snapshot = LibrarySnapshot::load(data, "musicnn").unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(data), "musicnn").unwrap();
     let mut rows: Vec<(PathBuf, Vec<Vec<f32>>)> = (0..snapshot.len())
         .map(|t| {
             let layers = (0..snapshot.layer_names().len()).map(|l| snapshot.layer_matrix(l).row(t).to_vec()).collect();
@@ -74,7 +74,7 @@ fn incremental_runs_skip_unchanged_redo_changed_and_drop_deleted() {
     std::fs::remove_file(music.join("Album A/00 Track.flac")).unwrap();
     let third = index(&data, &music, &[]);
     assert_eq!((third["indexed"].as_u64(), third["removed"].as_u64()), (Some(1), Some(1)));
-    let snapshot = LibrarySnapshot::load(&data, "musicnn").unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(&data), "musicnn").unwrap();
     assert_eq!(snapshot.len(), 5);
     assert!(snapshot.tracks.iter().all(|t| t.descriptors.is_some()));
     // Every track also has Strata's tonal layer, after the model's layers.
@@ -112,11 +112,11 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let data = tmp.path().join("killed");
     let mut rng = strata::prng::SplitMix64(2026);
     let committed = |data: &Path| -> usize {
-        if !catalog_path(data).exists() {
+        if !DataDir::at(data).catalog_path().exists() {
             return 0;
         }
         // The store must open after every kill.
-        LibrarySnapshot::load(data, "musicnn").expect("the store opens after SIGKILL").len()
+        LibrarySnapshot::load(&DataDir::at(data), "musicnn").expect("the store opens after SIGKILL").len()
     };
     // The reference run times the kills; if the machine got faster since (a
     // build finished, say), a run can end before its kill: the kills then
@@ -189,7 +189,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         }
     }
     // No duplicates: one analysis per track, rows distinct.
-    let catalog = Catalog::open(&catalog_path(&data)).unwrap();
+    let catalog = Catalog::open(&DataDir::at(&data).catalog_path()).unwrap();
     let analysed = catalog.analysed_tracks("musicnn").unwrap();
     let mut rows: Vec<u64> = analysed.iter().map(|(_, a)| a.store_row).collect();
     rows.dedup();

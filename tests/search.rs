@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
+use strata::storage::data_dir::DataDir;
 use strata::prng::SplitMix64;
 use strata::search::layer_index::{LayerIndex, Pruning};
 use strata::search::{Facet, SearchEngine, SearchResult, normalized_rows};
@@ -26,7 +27,7 @@ fn store_scan_equals_in_memory_cosine_with_and_without_centring() {
     write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, _, dim| {
         (0..dim).map(|j| 4.0 + if j % 7 == t % 7 { 1.0 } else { 0.0 } + 0.3 * rng.symmetric_unit()).collect()
     });
-    let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), "synthetic").unwrap());
+    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
     assert_eq!(snapshot.len(), tracks);
     for layer in 0..dims.len() {
         for center in [false, true] {
@@ -60,7 +61,7 @@ fn zero_rows_of_an_own_layer_have_no_vector() {
     write_synthetic_store(tmp.path(), "synthetic", &dims, 40, |t, _, dim| {
         if t < 10 { vec![0.0; dim] } else { (0..dim).map(|_| 1.0 + rng.symmetric_unit()).collect() }
     });
-    let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), "synthetic").unwrap());
+    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
     let own = snapshot.layer_index(strata::analysis::tonal::LAYER_NAME).unwrap();
     let index = LayerIndex::build(snapshot.clone(), own, true);
     assert!(index.similarities(0).iter().all(|&s| s == 0.0), "{:?}", index.similarities(0));
@@ -87,7 +88,7 @@ fn pruned_rankings_equal_full_passes() {
         write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, l, d| {
             if t % 97 == 5 { vec![0.0; d] } else { embeddings.vector(t, l, d) }
         });
-        let snapshot = Arc::new(LibrarySnapshot::load(tmp.path(), "synthetic").unwrap());
+        let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
         let mut pruned = SearchEngine::with_pruning(snapshot.clone(), center, Pruning::Always);
         let mut full = SearchEngine::with_pruning(snapshot.clone(), center, Pruning::Never);
         // Heads only where the energy concentrates enough for their bounds to skip rows, and never on a 50-dim layer.
@@ -133,7 +134,7 @@ fn ranking_commands_on_an_indexed_library() {
     let data = tmp.path().join("data");
     let indexed = strata_bin().arg("--data-dir").arg(&data).args(["index", "--json", "--jobs", "1"]).arg(&music).output().unwrap();
     assert!(indexed.status.success(), "{}", String::from_utf8_lossy(&indexed.stderr));
-    let snapshot = LibrarySnapshot::load(&data, "musicnn").unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(&data), "musicnn").unwrap();
     let paths: HashSet<String> = snapshot.tracks.iter().map(|t| t.path.display().to_string()).collect();
     assert_eq!(paths.len(), 10);
 

@@ -8,8 +8,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use strata::storage::data_dir::DataDir;
 use strata::storage::catalog::{Catalog, StoredAnalysis, Track};
-use strata::indexer::catalog_path;
 use strata::storage::snapshot::LibrarySnapshot;
 use strata::storage::store::{StoreLayout, StoreWriter, owner_key};
 use support::*;
@@ -27,7 +27,7 @@ fn synthetic_library(root: &Path) -> StoreLayout {
 }
 
 fn analysed(root: &Path, model: &str) -> Vec<(Track, StoredAnalysis)> {
-    Catalog::open(&catalog_path(root)).unwrap().analysed_tracks(model).unwrap()
+    Catalog::open(&DataDir::at(root).catalog_path()).unwrap().analysed_tracks(model).unwrap()
 }
 
 fn strata(root: &Path, args: &[&str]) -> Output {
@@ -81,7 +81,7 @@ fn a_clean_store_checks_clean() {
     let model = &report["report"]["models"][0];
     assert_eq!((model["tracks"].as_u64(), model["verified"].as_u64(), model["unverified"].as_u64()), (Some(12), Some(12), Some(0)));
     assert!(report["report"]["catalog_problems"].as_array().unwrap().is_empty());
-    assert!(LibrarySnapshot::load(tmp.path(), MODEL).unwrap().damage.is_empty());
+    assert!(LibrarySnapshot::load(&DataDir::at(tmp.path()), MODEL).unwrap().damage.is_empty());
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn a_truncated_layer_file_leaves_its_tracks_out_with_a_clear_message_and_repair_
     let dim = layout.layer_dims[0] as u64;
     std::fs::OpenOptions::new().write(true).open(layout.layer_path(0)).unwrap().set_len(9 * dim * 2 + 5).unwrap();
 
-    let snapshot = LibrarySnapshot::load(tmp.path(), MODEL).unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(tmp.path()), MODEL).unwrap();
     assert_eq!(snapshot.len(), 9);
     assert_eq!(snapshot.damage.missing.len(), 3);
     assert!(snapshot.damage.not_their_own.is_empty());
@@ -145,7 +145,7 @@ fn a_truncated_layer_file_leaves_its_tracks_out_with_a_clear_message_and_repair_
     assert_eq!(results["results"].as_array().unwrap().len(), 8);
 
     // The writer refuses to append after rows that are gone, and says how to get out.
-    let (committed, committed_windows) = Catalog::open(&catalog_path(tmp.path())).unwrap().committed_rows(MODEL).unwrap();
+    let (committed, committed_windows) = Catalog::open(&DataDir::at(tmp.path()).catalog_path()).unwrap().committed_rows(MODEL).unwrap();
     let refused = StoreWriter::open(&layout, committed, committed_windows).err().unwrap().to_string();
     assert!(refused.contains("strata check --repair"), "{refused}");
 
@@ -157,14 +157,14 @@ fn a_truncated_layer_file_leaves_its_tracks_out_with_a_clear_message_and_repair_
     assert!(String::from_utf8_lossy(&repair.stdout).contains("3 tracks will be re-analysed by the next `strata index`"));
     assert_eq!(check(tmp.path(), &[]).0, 0);
     // The next index can append again: the catalog no longer points past the end.
-    let (committed, committed_windows) = Catalog::open(&catalog_path(tmp.path())).unwrap().committed_rows(MODEL).unwrap();
+    let (committed, committed_windows) = Catalog::open(&DataDir::at(tmp.path()).catalog_path()).unwrap().committed_rows(MODEL).unwrap();
     assert_eq!(committed, 9);
     StoreWriter::open(&layout, committed, committed_windows).unwrap();
 }
 
 /// Points two tracks' catalog rows at each other's vectors (everything but the owner agrees).
 fn swap_pointers(root: &Path, model: &str, a: i64, b: i64) {
-    let connection = rusqlite::Connection::open(catalog_path(root)).unwrap();
+    let connection = rusqlite::Connection::open(DataDir::at(root).catalog_path()).unwrap();
     let columns = "store_row, window_row, window_count, window_starts, checksum";
     let read = |id: i64| -> (i64, i64, i64, Vec<u8>, Option<i64>) {
         connection
@@ -193,7 +193,7 @@ fn catalog_rows_pointing_at_other_tracks_vectors_are_never_served() {
     let (a, b) = (&entries[3].0, &entries[8].0);
     swap_pointers(tmp.path(), MODEL, a.id, b.id);
 
-    let snapshot = LibrarySnapshot::load(tmp.path(), MODEL).unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(tmp.path()), MODEL).unwrap();
     assert_eq!(snapshot.len(), TRACKS - 2);
     assert!(snapshot.find(&a.id.to_string()).is_none() && snapshot.find(&b.id.to_string()).is_none());
     let mut left_out = snapshot.damage.not_their_own.clone();
@@ -217,10 +217,10 @@ fn two_writers_appending_at_the_same_rows_serve_none_of_the_tracks_they_share() 
     // indexers open the store at the same committed row and both append.
     let tmp = tempfile::tempdir().unwrap();
     let layout = synthetic_library(tmp.path());
-    let (committed, committed_windows) = Catalog::open(&catalog_path(tmp.path())).unwrap().committed_rows(MODEL).unwrap();
+    let (committed, committed_windows) = Catalog::open(&DataDir::at(tmp.path()).catalog_path()).unwrap().committed_rows(MODEL).unwrap();
     let mut first = StoreWriter::open(&layout, committed, committed_windows).unwrap();
     let mut second = StoreWriter::open(&layout, committed, committed_windows).unwrap();
-    let mut catalog = Catalog::open(&catalog_path(tmp.path())).unwrap();
+    let mut catalog = Catalog::open(&DataDir::at(tmp.path()).catalog_path()).unwrap();
     let mut appended = Vec::new();
     for (writer, name, value) in [(&mut first, "first", 0.25f32), (&mut second, "second", -0.5)] {
         for t in 0..2 {
@@ -241,7 +241,7 @@ fn two_writers_appending_at_the_same_rows_serve_none_of_the_tracks_they_share() 
     }
     batch.commit().unwrap();
 
-    let snapshot = LibrarySnapshot::load(tmp.path(), MODEL).unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(tmp.path()), MODEL).unwrap();
     assert_eq!(snapshot.len(), TRACKS, "only the tracks written before both writers are served");
     assert_eq!(snapshot.damage.not_their_own.len(), 4);
     let (code, report) = check(tmp.path(), &[]);
@@ -258,10 +258,10 @@ fn rows_written_before_row_records_are_served_reported_unverifiable_and_requeued
     let layout = synthetic_library(tmp.path());
     // What an older Strata left: no row index, no checksums in the catalog.
     std::fs::remove_file(layout.row_index_path()).unwrap();
-    let connection = rusqlite::Connection::open(catalog_path(tmp.path())).unwrap();
+    let connection = rusqlite::Connection::open(DataDir::at(tmp.path()).catalog_path()).unwrap();
     connection.execute("UPDATE analyses SET checksum = NULL", []).unwrap();
 
-    let snapshot = LibrarySnapshot::load(tmp.path(), MODEL).unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(tmp.path()), MODEL).unwrap();
     assert_eq!(snapshot.len(), TRACKS);
     assert!(snapshot.damage.is_empty());
     let (code, report) = check(tmp.path(), &[]);
@@ -277,14 +277,14 @@ fn rows_written_before_row_records_are_served_reported_unverifiable_and_requeued
     let tmp = tempfile::tempdir().unwrap();
     let layout = synthetic_library(tmp.path());
     std::fs::remove_file(layout.row_index_path()).unwrap();
-    let snapshot = LibrarySnapshot::load(tmp.path(), MODEL).unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(tmp.path()), MODEL).unwrap();
     assert_eq!((snapshot.len(), snapshot.damage.not_their_own.len()), (0, TRACKS));
     assert_eq!(damaged_with(&check(tmp.path(), &[]).1, "record_mismatch").len(), TRACKS);
 }
 
 /// Path → every layer's vector, from a fresh snapshot.
 fn vectors_by_path(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
-    let snapshot = LibrarySnapshot::load(data, "musicnn").unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(data), "musicnn").unwrap();
     let mut rows: Vec<_> = (0..snapshot.len())
         .map(|t| {
             let layers = (0..snapshot.layer_names().len()).map(|l| snapshot.layer_matrix(l).row(t).to_vec()).collect();

@@ -31,10 +31,10 @@ fn select_rerank_probe_and_failures() {
     let (events, _keep) = crossbeam_channel::bounded(1024);
     let mut options = IndexOptions::new(vec![music.clone()]);
     options.jobs = 1;
-    let summary = run(&data, &options, &events, &IndexControl::default()).unwrap();
+    let data_dir = DataDir::at(&data);
+    let summary = run(&data_dir, &options, &events, &IndexControl::default()).unwrap();
     assert_eq!(summary.indexed, 12);
 
-    let data_dir = DataDir::resolve(Some(&data)).unwrap();
     let mut harness = Harness::builder()
         .with_size([1440.0, 900.0])
         .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
@@ -96,9 +96,9 @@ fn the_map_stays_while_the_library_grows() {
     let (events, _keep) = crossbeam_channel::bounded(1024);
     let mut options = IndexOptions::new(vec![music]);
     options.jobs = 1;
-    run(&data, &options, &events, &IndexControl::default()).unwrap();
+    let data_dir = DataDir::at(&data);
+    run(&data_dir, &options, &events, &IndexControl::default()).unwrap();
 
-    let data_dir = DataDir::resolve(Some(&data)).unwrap();
     let mut harness = Harness::builder()
         .with_size([1440.0, 900.0])
         .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));

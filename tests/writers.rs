@@ -16,7 +16,6 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use strata::storage::catalog::Catalog;
 use strata::storage::data_dir::DataDir;
-use strata::indexer::catalog_path;
 use strata::storage::snapshot::LibrarySnapshot;
 use strata::ui::{Settings, StrataApp};
 use strata::storage::writer_lock::WriterLock;
@@ -139,7 +138,7 @@ fn neighbours(data: &Path) -> Vec<serde_json::Value> {
 
 /// Every track's vectors on every layer, by path (as tests/indexing.rs reads them).
 fn track_vectors(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
-    let snapshot = LibrarySnapshot::load(data, "musicnn").unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(data), "musicnn").unwrap();
     let mut rows: Vec<(PathBuf, Vec<Vec<f32>>)> = (0..snapshot.len())
         .map(|t| {
             let layers = (0..snapshot.layer_names().len()).map(|l| snapshot.layer_matrix(l).row(t).to_vec()).collect();
@@ -164,7 +163,7 @@ fn assert_same_vectors(expected: &Path, actual: &Path) {
 /// Tracks committed so far, polled read-only (0 until the writer has made
 /// the catalog): `Catalog::open` would create or migrate it, racing the writer.
 fn committed_tracks(data: &Path) -> usize {
-    let Ok(connection) = rusqlite::Connection::open_with_flags(catalog_path(data), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+    let Ok(connection) = rusqlite::Connection::open_with_flags(DataDir::at(data).catalog_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
     };
     let _ = connection.busy_timeout(Duration::from_secs(10));
@@ -173,7 +172,7 @@ fn committed_tracks(data: &Path) -> usize {
 
 /// One analysis per file, each on its own store row.
 fn assert_no_duplicates(data: &Path, expected_tracks: usize) {
-    let catalog = Catalog::open(&catalog_path(data)).unwrap();
+    let catalog = Catalog::open(&DataDir::at(data).catalog_path()).unwrap();
     let analysed = catalog.analysed_tracks("musicnn").unwrap();
     let mut paths: Vec<&Path> = analysed.iter().map(|(t, _)| t.path.as_path()).collect();
     let mut rows: Vec<u64> = analysed.iter().map(|(_, a)| a.store_row).collect();
@@ -221,7 +220,7 @@ fn two_writers_at_once_end_with_the_neighbours_of_a_sequential_run() {
 
     // While another process holds the lock, --no-wait fails at once and writes nothing.
     let more = write_folder(&tmp.path().join("c"), 12, 2);
-    let lock = WriterLock::try_acquire(&data).unwrap().expect("nobody writes now");
+    let lock = WriterLock::try_acquire(&DataDir::at(&data)).unwrap().expect("nobody writes now");
     let refused = index_command(&data, &more, &["--no-wait"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
@@ -318,7 +317,7 @@ fn the_window_browses_while_another_process_indexes_then_rescans() {
     // first commit), so that the window surely finds the library taken.
     let mut writer = spawn_index(&data, &other);
     let mut polls = 0;
-    while WriterLock::holder(&data) != Some(writer.id()) {
+    while WriterLock::holder(&DataDir::at(&data)) != Some(writer.id()) {
         assert!(writer.try_wait().unwrap().is_none(), "the other writer ended early");
         polls += 1;
         assert!(polls < 6_000, "the other writer never took the lock");
@@ -398,7 +397,7 @@ fn a_write_failure_mid_run_stops_cleanly_and_the_next_run_finishes() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     // The catalog still points only at whole vectors: the snapshot opens, every vector is finite.
-    let snapshot = LibrarySnapshot::load(&data, "musicnn").unwrap();
+    let snapshot = LibrarySnapshot::load(&DataDir::at(&data), "musicnn").unwrap();
     assert_eq!(snapshot.len(), 32);
     for layer in 0..snapshot.layer_names().len() {
         assert!(snapshot.layer_matrix(layer).iter().all(|v| v.is_finite()));

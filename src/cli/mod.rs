@@ -12,10 +12,11 @@ use serde::Serialize;
 use crate::analysis::{Sampling, TrackEmbedding, embed_audio};
 use crate::indexer::{self, IndexEvent, IndexOptions};
 use crate::audio::decode_mono;
-use crate::insight::aspects::{ASPECTS, ResolvedAspect, aspect_by_name, resolve_aspects};
+use crate::insight::aspects::{ASPECTS, aspect_by_name, resolve_aspects};
 use crate::storage::data_dir::DataDir;
 use crate::analysis::descriptors::Descriptor;
-use crate::insight::eval::{Evaluation, evaluate_rankings, evaluate_rankings_where};
+use crate::insight::best_mix;
+use crate::insight::eval::{Evaluation, evaluate_rankings};
 use crate::insight::label_source;
 use crate::search::layer_index::Pruning;
 use crate::insight::library_probe;
@@ -254,10 +255,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn search_dirs(data_dir: &DataDir) -> Vec<PathBuf> {
-    model::model_search_dirs(Some(&data_dir.models_dir()))
-}
-
 /// One file's tagging result, as printed with `--json`.
 #[derive(Debug, Serialize)]
 struct TagReport {
@@ -269,7 +266,7 @@ struct TagReport {
 }
 
 fn tag(data_dir: &DataDir, files: &[PathBuf], model_name: &str, top: usize, json: bool, options: SessionOptions) -> anyhow::Result<i32> {
-    let info = model::find_model(model_name, &search_dirs(data_dir))?;
+    let info = model::find_model(model_name, &data_dir.model_search_dirs())?;
     let mut session = ModelSession::open(&info, options)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -341,20 +338,19 @@ struct ModelReport {
 const CHECK_EXAMPLES: usize = 5;
 
 fn check(data_dir: &DataDir, repair: bool, requeue_unverified: bool, model_name: Option<&str>, json: bool) -> anyhow::Result<i32> {
-    let root = data_dir.root();
     // Repair checks under the writer lock, so no indexer commits between the check and the re-queue.
     let lock = if repair {
         let mut on_wait = |pid: Option<u32>| {
             let holder = pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
             eprintln!("another Strata{holder} is indexing this library; waiting for it to finish…");
         };
-        Some(WriterLock::acquire(root, LockWait::Wait, &mut on_wait)?)
+        Some(WriterLock::acquire(data_dir, LockWait::Wait, &mut on_wait)?)
     } else {
         None
     };
-    let report = store_check::check_store(root, model_name)?;
+    let report = store_check::check_store(data_dir, model_name)?;
     let requeued = match &lock {
-        Some(lock) => Some(store_check::requeue_damaged(root, &report, requeue_unverified, lock)?),
+        Some(lock) => Some(store_check::requeue_damaged(data_dir, &report, requeue_unverified, lock)?),
         None => None,
     };
     drop(lock);
@@ -421,7 +417,7 @@ fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Re
     let runtime = onnx_runtime::init();
     let mut reports = Vec::new();
     let mut broken = Vec::new();
-    for found in model::discover_models(&search_dirs(data_dir)) {
+    for found in model::discover_models(&data_dir.model_search_dirs()) {
         match found {
             Ok(info) => {
                 let (provider, error) = match runtime {
@@ -464,7 +460,7 @@ fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Re
         Err(e) => println!("ONNX Runtime: not available\n  {e}"),
     }
     if reports.is_empty() {
-        println!("No models found (searched: {}).", search_dirs(data_dir).iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        println!("No models found (searched: {}).", data_dir.model_search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
     }
     for report in &reports {
         println!("\n{} — {}  [{}]", report.name, report.display_name, report.license);
@@ -488,7 +484,7 @@ fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Re
 }
 
 fn index(data_dir: &DataDir, options: IndexOptions, json: bool) -> anyhow::Result<i32> {
-    let handle = indexer::start(data_dir.root().to_path_buf(), options)?;
+    let handle = indexer::start(data_dir.clone(), options)?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} tracks  {msg}")
@@ -585,7 +581,7 @@ fn format_duration(seconds: f64) -> String {
 
 /// Loads `model`'s snapshot, saying on stderr when damaged tracks were left out.
 fn load_snapshot(data_dir: &DataDir, model: &str) -> anyhow::Result<LibrarySnapshot> {
-    let snapshot = LibrarySnapshot::load(data_dir.root(), model)?;
+    let snapshot = LibrarySnapshot::load(data_dir, model)?;
     if let Some(message) = snapshot.damage.message() {
         eprintln!("strata: {message}");
     }
@@ -622,7 +618,7 @@ fn prepare_search(data_dir: &DataDir, args: &QueryArgs, pruning: Pruning) -> any
         weights.push(1.0);
     }
     if !args.aspects.is_empty() || args.layers.is_empty() {
-        let resolved = resolve_aspects(&library_probe::probe_or_compute(data_dir.root(), &snapshot));
+        let resolved = resolve_aspects(&library_probe::probe_or_compute(data_dir, &snapshot));
         let requested: Vec<(String, f32)> = if args.aspects.is_empty() {
             resolved.iter().map(|a| (a.name.clone(), 1.0)).collect()
         } else {
@@ -740,7 +736,7 @@ fn neighbours(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<i32> {
 fn probe_command(data_dir: &DataDir, model_name: &str, folds: usize, json: bool) -> anyhow::Result<i32> {
     let snapshot = load_snapshot(data_dir, model_name)?;
     let options = ProbeOptions { folds: folds.max(2), ..ProbeOptions::default() };
-    let table = match library_probe::load_probe(data_dir.root(), &snapshot, options.folds) {
+    let table = match library_probe::load_probe(data_dir, &snapshot, options.folds) {
         Some(table) => table,
         None => {
             let bar = indicatif::ProgressBar::new(snapshot.layer_names().len() as u64);
@@ -749,7 +745,7 @@ fn probe_command(data_dir: &DataDir, model_name: &str, folds: usize, json: bool)
             }
             let table = library_probe::run_probe(&snapshot, &options, &mut |done, _| bar.set_position(done as u64));
             bar.finish_and_clear();
-            library_probe::save_probe(data_dir.root(), &snapshot, &table)?;
+            library_probe::save_probe(data_dir, &snapshot, &table)?;
             table
         }
     };
@@ -832,13 +828,13 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
     rows.push((format!("mix[{mix_name}]"), evaluate_rankings(&rankings, &labels, args.k, &exclude)));
     let mut mix_note = None;
     if best_mix {
-        let resolved = resolve_aspects(&library_probe::probe_or_compute(data_dir.root(), &snapshot));
-        let candidates = mix_candidates(&resolved);
+        let resolved = resolve_aspects(&library_probe::probe_or_compute(data_dir, &snapshot));
+        let candidates = best_mix::mix_candidates(&resolved);
         if candidates.is_empty() {
             mix_note = Some("--best-mix: no aspect has probe evidence on this library yet (too few analysed tracks).".to_string());
         } else {
             let rank = |facets: &[Facet]| rank_all(&mut prepared.engine, facets, &vec![1.0; facets.len()]);
-            rows.extend(best_mix_rows(&candidates, rank, &labels, args.k, &exclude, &snapshot.layer_names()));
+            rows.extend(best_mix::best_mix_rows(&candidates, rank, &labels, args.k, &exclude, &snapshot.layer_names()));
             mix_note = Some(format!(
                 "{} mixes tried: every set of the layers the aspects use, weight 1 each. \"held out\" ranks the queries of each random\n\
                  half by the mix chosen within the other half (no pair it scores was used to choose); \"in-sample\" chooses and scores\n\
@@ -884,74 +880,6 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
         println!("{note}");
     }
     Ok(0)
-}
-
-/// The two rows of `eval --best-mix`: the held-out choice and the in-sample best.
-fn best_mix_rows(
-    candidates: &[Vec<Facet>],
-    mut rank: impl FnMut(&[Facet]) -> Vec<Vec<usize>>,
-    labels: &[Option<String>],
-    k: usize,
-    exclude: &dyn Fn(usize, usize) -> bool,
-    layer_names: &[String],
-) -> Vec<(String, Evaluation)> {
-    let halves = crate::insight::probe::kfold_assignment(labels.len(), 2, MIX_SPLIT_SEED);
-    // Per candidate: P@k within each half (queries and candidates from that
-    // half only, so no pair a choice is made on is scored later), and the
-    // evaluation over all queries.
-    let scored: Vec<([f64; 2], Evaluation)> = candidates
-        .iter()
-        .map(|facets| {
-            let rankings = rank(facets);
-            let within_half = |half: usize| {
-                let exclude_other_half = |q: usize, c: usize| halves[c] != half || exclude(q, c);
-                evaluate_rankings_where(&rankings, labels, k, &exclude_other_half, &|q| halves[q] == half).metrics.precision_at_k
-            };
-            ([within_half(0), within_half(1)], evaluate_rankings(&rankings, labels, k, exclude))
-        })
-        .collect();
-    // Ties go to the earlier candidate, which compares on fewer layers.
-    let best = |score: &dyn Fn(usize) -> f64| (0..candidates.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
-    let chosen_within = [best(&|i| scored[i].0[0]), best(&|i| scored[i].0[1])];
-    // The queries of each half, over every candidate track, ranked by the mix the other half chose.
-    let held_out: Vec<Vec<usize>> = if chosen_within[0] == chosen_within[1] {
-        rank(&candidates[chosen_within[0]])
-    } else {
-        let (for_half_0, for_half_1) = (rank(&candidates[chosen_within[1]]), rank(&candidates[chosen_within[0]]));
-        for_half_0.into_iter().zip(for_half_1).zip(&halves).map(|((r0, r1), &half)| if half == 0 { r0 } else { r1 }).collect()
-    };
-    let name = |i: usize| mix_name_of(&candidates[i], layer_names);
-    let in_sample = best(&|i| scored[i].1.metrics.precision_at_k);
-    vec![
-        (
-            format!("best mix, held out [{} | {}]", name(chosen_within[1]), name(chosen_within[0])),
-            evaluate_rankings(&held_out, labels, k, exclude),
-        ),
-        (format!("best mix in-sample [{}]", name(in_sample)), scored[in_sample].1),
-    ]
-}
-
-/// Seed of the random halves `eval --best-mix` chooses and scores on.
-const MIX_SPLIT_SEED: u64 = 7;
-
-/// The mixes `eval --best-mix` tries: every non-empty set of the distinct
-/// layers the aspects resolve to (aspects sharing a layer rank alike), each
-/// layer named by its first aspect; fewer layers first.
-fn mix_candidates(resolved: &[ResolvedAspect]) -> Vec<Vec<Facet>> {
-    let mut layers: Vec<Facet> = Vec::new();
-    for aspect in resolved {
-        if !layers.iter().any(|f| f.layer == aspect.layer) {
-            layers.push(Facet { name: aspect.name.clone(), layer: aspect.layer });
-        }
-    }
-    let mut sets: Vec<u32> = (1..1u32 << layers.len()).collect();
-    sets.sort_by_key(|set| (set.count_ones(), *set));
-    sets.iter().map(|set| layers.iter().enumerate().filter(|(i, _)| set & (1 << i) != 0).map(|(_, f)| f.clone()).collect()).collect()
-}
-
-/// `timbre@mean_pool+harmony@tonal`: what `--aspect timbre --aspect harmony` reproduces.
-fn mix_name_of(facets: &[Facet], layer_names: &[String]) -> String {
-    facets.iter().map(|f| format!("{}@{}", f.name, layer_names.get(f.layer).map_or("?", String::as_str))).collect::<Vec<_>>().join("+")
 }
 
 fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, args: &QueryArgs) -> anyhow::Result<i32> {

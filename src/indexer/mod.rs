@@ -3,9 +3,9 @@
 //! Scans the roots, decides what needs analysing (new, changed, failed with
 //! `retry_failed`, or made by an older model/analysis version), then runs a
 //! pipeline: decode workers (tags, audio, descriptors, tonal profile) feed one inference
-//! thread through a bounded channel; the inference thread embeds, appends
-//! vectors to the store and commits catalog rows in batches after the
-//! vectors are fsynced. Progress leaves as typed [`IndexEvent`]s on a bounded
+//! thread through a bounded channel; the inference thread embeds and hands
+//! each track to a [`TrackWriter`], committing in batches (the writer owns
+//! the order: vectors fsynced before the catalog rows). Progress leaves as typed [`IndexEvent`]s on a bounded
 //! channel; [`IndexControl`] pauses, resumes and cancels.
 
 pub mod library;
@@ -19,20 +19,16 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::analysis::{DecodedExcerpts, Sampling, TrackDescription, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
 use crate::audio::MonoAudio;
-use crate::storage::catalog::{Catalog, Failure, TrackTags, path_bytes};
+use crate::storage::catalog::{Failure, TrackTags, path_bytes};
 use crate::analysis::descriptors::{DescriptorAnalyzer, Descriptors};
 use crate::isolation;
 use self::library::FoundFile;
 use crate::model::{self, ModelSession, SessionOptions};
-use crate::storage::store::{StoreLayout, StoreWriter};
-use crate::storage::writer_lock::{LockWait, WriterLock};
+use crate::storage::data_dir::DataDir;
+use crate::storage::library_writer::{AnalysedTrack, LibraryWriter, TrackWriter};
+use crate::storage::writer_lock::LockWait;
 
 pub use crate::analysis::DESCRIPTOR_RATE_HZ;
-
-/// The catalog file inside the data folder.
-pub fn catalog_path(data_root: &Path) -> PathBuf {
-    data_root.join("catalog.sqlite")
-}
 
 /// What to index and how.
 #[derive(Debug, Clone)]
@@ -215,7 +211,7 @@ pub struct IndexHandle {
 
 /// Starts indexing on a named background thread at background priority
 /// (its decode workers and ONNX Runtime's threads inherit it), so the window stays smooth.
-pub fn start(data_root: PathBuf, options: IndexOptions) -> std::io::Result<IndexHandle> {
+pub fn start(data_dir: DataDir, options: IndexOptions) -> std::io::Result<IndexHandle> {
     let (sender, events) = bounded(256);
     let control = Arc::new(IndexControl::default());
     let thread_control = control.clone();
@@ -223,7 +219,7 @@ pub fn start(data_root: PathBuf, options: IndexOptions) -> std::io::Result<Index
         crate::priority::lower_this_thread();
         // Per-file panics are contained further down; this catches a bug in
         // the run itself, so the window hears why indexing stopped instead of waiting.
-        let error = match isolation::contain(|| run(&data_root, &options, &sender, &thread_control)) {
+        let error = match isolation::contain(|| run(&data_dir, &options, &sender, &thread_control)) {
             Ok(Ok(_)) => return,
             Ok(Err(error)) => format!("{error:#}"),
             Err(panic) => format!("the indexer crashed: {panic}; everything committed before is kept"),
@@ -258,43 +254,30 @@ enum Decoded {
     },
 }
 
-/// A finished track waiting for its batch commit.
-enum Pending {
-    Done {
-        file: FoundFile,
-        tags: TrackTags,
-        duration_s: f64,
-        descriptors: Descriptors,
-        rows: crate::storage::store::AppendedRows,
-        window_starts_s: Vec<f32>,
-        warnings: Vec<String>,
-    },
-    Failed {
-        file: FoundFile,
-        tags: TrackTags,
-        reason: String,
-    },
+/// What the run counts and reports of a finished track (its record is staged in the writer).
+enum Finished {
+    Done { path: PathBuf, duration_s: f64, warnings: Vec<String> },
+    Failed(Failure),
 }
 
-/// Takes the library's writer lock, telling `events` when another process
-/// holds it. While waiting, a change to the catalog files (the other
+/// Opens the library's writer, telling `events` when another process holds
+/// its lock. While waiting, a change to the catalog files (the other
 /// writer's commits) is passed on as [`IndexEvent::Committed`] so readers
 /// refresh. `None`: cancelled while waiting.
-fn take_writer_lock(
-    data_root: &Path,
+fn open_writer(
+    data_dir: &DataDir,
     options: &IndexOptions,
     events: &Sender<IndexEvent>,
     control: &IndexControl,
-) -> anyhow::Result<Option<WriterLock>> {
+) -> anyhow::Result<Option<LibraryWriter>> {
     let on_wait = &mut |pid| {
         let _ = events.send(IndexEvent::WaitingForWriter { pid });
     };
     if !options.wait_for_writer {
-        return Ok(Some(WriterLock::acquire(data_root, LockWait::NoWait, on_wait)?));
+        return Ok(LibraryWriter::open(data_dir, LockWait::NoWait, on_wait, &mut || true)?);
     }
-    let catalog_file = catalog_path(data_root);
     // Commits land in the WAL file; a checkpoint rewrites the main file.
-    let wal_file = data_root.join("catalog.sqlite-wal");
+    let (catalog_file, wal_file) = (data_dir.catalog_path(), data_dir.catalog_wal_path());
     let catalog_stamp = || {
         [&catalog_file, &wal_file].map(|path| std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().ok())))
     };
@@ -307,33 +290,28 @@ fn take_writer_lock(
         }
         !control.is_cancelled()
     };
-    Ok(WriterLock::acquire_unless(data_root, on_wait, keep_waiting)?)
+    Ok(LibraryWriter::open(data_dir, LockWait::Wait, on_wait, keep_waiting)?)
 }
 
 /// Runs a whole indexing pass on the calling thread, sending events as it goes.
 pub fn run(
-    data_root: &Path,
+    data_dir: &DataDir,
     options: &IndexOptions,
     events: &Sender<IndexEvent>,
     control: &IndexControl,
 ) -> anyhow::Result<IndexSummary> {
     let started = Instant::now();
-    // Held until `run` returns: the store appends after the rows the catalog
-    // says are committed, so no other writer may read that count meanwhile.
-    let Some(_writer_lock) = take_writer_lock(data_root, options, events, control)? else {
+    // Holds the writer lock until `run` returns.
+    let Some(mut library_writer) = open_writer(data_dir, options, events, control)? else {
         let summary = IndexSummary { cancelled: true, elapsed_s: started.elapsed().as_secs_f64(), ..IndexSummary::default() };
         let _ = events.send(IndexEvent::Finished(summary.clone()));
         return Ok(summary);
     };
-    std::fs::create_dir_all(data_root)?;
-    let catalog_file = catalog_path(data_root);
-    let mut catalog = Catalog::open(&catalog_file)
-        .map_err(|e| anyhow::anyhow!("cannot open the catalog {} (is the disk full or read-only?): {e}", catalog_file.display()))?;
     let roots: Vec<PathBuf> = options.roots.iter().map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone())).collect();
     for root in &roots {
-        catalog.add_root(root)?;
+        library_writer.add_root(root)?;
     }
-    let info = model::find_model(&options.model, &model::model_search_dirs(Some(&data_root.join("models"))))?;
+    let info = model::find_model(&options.model, &data_dir.model_search_dirs())?;
     let jobs = options.jobs.max(1);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let session_options = SessionOptions { provider: options.provider, intra_threads: cores.saturating_sub(jobs).max(1) };
@@ -343,7 +321,7 @@ pub fn run(
 
     // Decide the work.
     let library::Scan { files: found, skipped, unreadable_dirs } = library::scan(&roots);
-    let states = catalog.analysis_states(&manifest.name, manifest.version, &sampling_label)?;
+    let states = library_writer.catalog().analysis_states(&manifest.name, manifest.version, &sampling_label)?;
     let mut to_analyse = Vec::new();
     let mut unchanged = 0;
     let mut failed_before = Vec::new();
@@ -361,7 +339,8 @@ pub fn run(
     // A folder that cannot be read now (an unplugged drive, a broken link to
     // it) may come back: its tracks are kept, not removed.
     let unreachable: Vec<&Path> = unreadable_dirs.iter().chain(&skipped).map(|(path, _)| path.as_path()).collect();
-    let removed_ids: Vec<i64> = catalog
+    let removed_ids: Vec<i64> = library_writer
+        .catalog()
         .track_paths()?
         .into_iter()
         .filter(|(_, path)| {
@@ -371,22 +350,21 @@ pub fn run(
         })
         .map(|(id, _)| id)
         .collect();
-    catalog.remove_tracks(&removed_ids)?;
+    library_writer.remove_tracks(&removed_ids)?;
     let mut summary = IndexSummary { unchanged, removed: removed_ids.len(), found: found.len(), ..IndexSummary::default() };
     summary.found += skipped.len();
     summary.skipped = skipped.into_iter().map(|(path, reason)| Failure { path, reason }).collect();
     summary.unreadable_dirs = unreadable_dirs.into_iter().map(|(path, reason)| Failure { path, reason }).collect();
     if !failed_before.is_empty() {
-        let reasons = catalog.failures(&manifest.name)?;
+        let reasons = library_writer.catalog().failures(&manifest.name)?;
         let failed_before: std::collections::HashSet<PathBuf> = failed_before.into_iter().collect();
         summary.failed.extend(reasons.into_iter().filter(|f| failed_before.contains(&f.path)));
     }
     let _ = events.send(IndexEvent::Started { to_analyse: to_analyse.len(), unchanged, removed: removed_ids.len() });
 
     // The pipeline.
-    let layout = StoreLayout::for_model(data_root, &manifest);
-    let (committed_rows, committed_window_rows) = catalog.committed_rows(&manifest.name)?;
-    let mut store = StoreWriter::open(&layout, committed_rows, committed_window_rows)?;
+    let mut writer = library_writer.for_model(&manifest, &sampling_label)?;
+    let passage_layer = writer.layout().passage_layer;
     let total = to_analyse.len();
     let (job_sender, job_receiver) = bounded::<Job>(jobs * 2);
     let (decoded_sender, decoded_receiver) = bounded::<Decoded>(jobs * 2);
@@ -429,7 +407,6 @@ pub fn run(
 
     let analysis_started = Instant::now();
     let mut progress = IndexProgress { total, ..IndexProgress::default() };
-    let mut pending: Vec<Pending> = Vec::new();
     let mut last_commit = Instant::now();
     let mut outcome: anyhow::Result<()> = Ok(());
     let mut session_lost = None;
@@ -440,7 +417,7 @@ pub fn run(
             break;
         }
         let finished = match decoded {
-            Decoded::Failed { file, tags, reason } => Pending::Failed { file, tags, reason },
+            Decoded::Failed { file, tags, reason } => stage_failure(&mut writer, file, tags, reason),
             Decoded::Ready { file, tags, duration_s, excerpts, descriptors, tonal, warnings } => {
                 let embedded = match isolation::contain(|| embed_track(&mut session, &excerpts)) {
                     Ok(embedded) => embedded.map_err(|e| e.to_string()),
@@ -457,69 +434,62 @@ pub fn run(
                     Ok(track) => match track.pooled_layers() {
                         Some(mut pooled) => {
                             pooled.push(tonal);
-                            let passage = layout.passage_layer;
                             let windows: Vec<&[f32]> =
-                                track.windows.iter().map(|w| w.layer_vectors[passage].as_slice()).collect();
-                            match store.append(crate::storage::store::owner_key(&path_bytes(&file.path)), &pooled, &windows) {
-                                Ok(rows) => Pending::Done {
-                                    file,
-                                    tags,
-                                    duration_s,
-                                    descriptors,
-                                    rows,
-                                    window_starts_s: track.window_starts_s.iter().map(|&s| s as f32).collect(),
-                                    warnings,
-                                },
-                                Err(e) => {
-                                    outcome = Err(write_error("the vector store", &layout.dir, &e));
-                                    break;
-                                }
+                                track.windows.iter().map(|w| w.layer_vectors[passage_layer].as_slice()).collect();
+                            let analysed = AnalysedTrack {
+                                path: file.path.clone(),
+                                stamp: file.stamp,
+                                tags,
+                                duration_s,
+                                descriptors,
+                                window_starts_s: track.window_starts_s.iter().map(|&s| s as f32).collect(),
+                                warnings: warnings.clone(),
+                            };
+                            if let Err(e) = writer.stage_track(analysed, &pooled, &windows) {
+                                outcome = Err(e.into());
+                                break;
                             }
+                            Finished::Done { path: file.path, duration_s, warnings }
                         }
-                        None => Pending::Failed {
-                            file,
-                            tags,
-                            reason: format!(
-                                "too short: {duration_s:.2} s is less than one {} s model window",
-                                manifest.window_s
-                            ),
-                        },
+                        None => {
+                            let reason =
+                                format!("too short: {duration_s:.2} s is less than one {} s model window", manifest.window_s);
+                            stage_failure(&mut writer, file, tags, reason)
+                        }
                     },
-                    Err(reason) => Pending::Failed { file, tags, reason },
+                    Err(reason) => stage_failure(&mut writer, file, tags, reason),
                 }
             }
         };
         progress.done += 1;
-        match &finished {
-            Pending::Done { file, duration_s, warnings, .. } => {
+        match finished {
+            Finished::Done { path, duration_s, warnings } => {
                 progress.audio_s += duration_s;
                 summary.indexed += 1;
                 summary.audio_s += duration_s;
-                progress.current = Some(file.path.clone());
+                progress.current = Some(path.clone());
                 if !warnings.is_empty() {
-                    summary.warnings.push(Failure { path: file.path.clone(), reason: warnings.join("; ") });
+                    summary.warnings.push(Failure { path: path.clone(), reason: warnings.join("; ") });
                 }
-                let _ = events.send(IndexEvent::TrackDone { path: file.path.clone(), warnings: warnings.clone() });
+                let _ = events.send(IndexEvent::TrackDone { path, warnings });
             }
-            Pending::Failed { file, reason, .. } => {
+            Finished::Failed(failure) => {
                 progress.failed += 1;
-                progress.current = Some(file.path.clone());
-                let failure = Failure { path: file.path.clone(), reason: reason.clone() };
+                progress.current = Some(failure.path.clone());
                 summary.failed.push(failure.clone());
                 let _ = events.send(IndexEvent::TrackFailed(failure));
             }
         }
-        pending.push(finished);
         progress.elapsed_s = analysis_started.elapsed().as_secs_f64();
         let _ = events.try_send(IndexEvent::Progress(progress.clone()));
         if let Some(error) = session_lost.take() {
             outcome = Err(anyhow::anyhow!("the model could not be reopened after it crashed: {error}"));
             break;
         }
-        if last_commit.elapsed() > Duration::from_secs(2) || pending.len() >= 64 {
-            let batch_len = pending.len();
-            if let Err(error) = commit(&mut catalog, &mut store, &layout, &manifest, &sampling_label, &mut pending) {
-                outcome = Err(error);
+        if last_commit.elapsed() > Duration::from_secs(2) || writer.staged() >= 64 {
+            let batch_len = writer.staged();
+            if let Err(error) = writer.commit() {
+                outcome = Err(error.into());
                 break;
             }
             committed += batch_len;
@@ -530,8 +500,8 @@ pub fn run(
     feeder_control_cancelled.store(true, Ordering::SeqCst);
     drop(decoded_receiver);
     // What finished before a failure is still committed when the store allows it.
-    let batch_len = pending.len();
-    let final_commit = commit(&mut catalog, &mut store, &layout, &manifest, &sampling_label, &mut pending);
+    let batch_len = writer.staged();
+    let final_commit = writer.commit().map_err(anyhow::Error::from);
     if final_commit.is_ok() {
         committed += batch_len;
     }
@@ -597,57 +567,16 @@ fn decode_track(file: FoundFile, sampling: Sampling, model_rate: u32, analyzer: 
     }
 }
 
+/// Stages a file that could not be analysed; what the run reports of it.
+fn stage_failure(writer: &mut TrackWriter, file: FoundFile, tags: TrackTags, reason: String) -> Finished {
+    writer.stage_failure(file.path.clone(), file.stamp, tags, reason.clone());
+    Finished::Failed(Failure { path: file.path, reason })
+}
+
 fn embed_track(session: &mut ModelSession, excerpts: &[(f64, MonoAudio)]) -> Result<TrackEmbedding, model::ModelError> {
     let mut track = TrackEmbedding::default();
     for (start_s, audio) in excerpts {
         embed_audio(session, audio, *start_s, &mut track)?;
     }
     Ok(track)
-}
-
-/// Says what could not be written and why, naming a full disk plainly.
-fn write_error(what: &str, place: &Path, error: &std::io::Error) -> anyhow::Error {
-    use std::io::ErrorKind;
-    let cause = match error.kind() {
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
-            "the disk is full or a file-size limit was reached"
-        }
-        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => "Strata may not write there",
-        _ => "a write failed",
-    };
-    anyhow::anyhow!("cannot write {what} in {}: {cause} ({error})", place.display())
-}
-
-/// Makes pending results durable: vectors first (fsync), then one catalog
-/// transaction. On failure nothing of the batch becomes visible: the catalog
-/// keeps pointing only at rows synced before, and the store drops the rest
-/// when it is next opened.
-fn commit(
-    catalog: &mut Catalog,
-    store: &mut StoreWriter,
-    layout: &StoreLayout,
-    manifest: &model::ModelManifest,
-    sampling: &str,
-    pending: &mut Vec<Pending>,
-) -> anyhow::Result<()> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    store.sync().map_err(|e| write_error("the vector store", &layout.dir, &e))?;
-    let batch = catalog.batch()?;
-    for item in pending.drain(..) {
-        match item {
-            Pending::Done { file, tags, duration_s, descriptors, rows, window_starts_s, warnings } => {
-                let id = batch.upsert_track(&file.path, file.stamp, &tags, Some(duration_s), Some(&descriptors))?;
-                batch.record_done(id, &manifest.name, manifest.version, sampling, file.stamp, &rows, &window_starts_s)?;
-                batch.record_warnings(id, &manifest.name, &warnings)?;
-            }
-            Pending::Failed { file, tags, reason } => {
-                let id = batch.upsert_track(&file.path, file.stamp, &tags, None, None)?;
-                batch.record_failed(id, &manifest.name, manifest.version, sampling, file.stamp, &reason)?;
-            }
-        }
-    }
-    batch.commit().map_err(|e| anyhow::anyhow!("cannot write the catalog (is the disk full?): {e}"))?;
-    Ok(())
 }

@@ -1,17 +1,16 @@
 //! Probing a library's layers and keeping the result with the library.
 //!
 //! Feeds a snapshot's layer matrices and descriptors to [`crate::insight::probe`] and
-//! stores the table as `probe-<model>.json` in the data folder, tagged with
+//! stores the table in the data folder ([`DataDir::probe_cache_path`]), tagged with
 //! a fingerprint of the analysed tracks so a stale table is recomputed
 //! rather than trusted. The fingerprint is FNV-1a 64 over a byte encoding
 //! written out here, so it is the same in every build of Strata.
-
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::descriptors::Descriptor;
 use crate::insight::probe::{ProbeOptions, ProbeTable, probe};
+use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
 
 #[derive(Serialize, Deserialize)]
@@ -22,11 +21,6 @@ struct StoredProbe {
     fingerprint_fnv1a: u64,
     folds: usize,
     table: ProbeTable,
-}
-
-/// Where a model's probe table is kept.
-pub fn probe_path(data_root: &Path, model: &str) -> PathBuf {
-    data_root.join(format!("probe-{model}.json"))
 }
 
 /// Identifies the set of analysed tracks, their rows and the layers; stable
@@ -101,29 +95,29 @@ pub fn run_probe(snapshot: &LibrarySnapshot, options: &ProbeOptions, progress: &
 }
 
 /// The stored table, if it was made from exactly this snapshot's tracks with `folds` folds.
-pub fn load_probe(data_root: &Path, snapshot: &LibrarySnapshot, folds: usize) -> Option<ProbeTable> {
-    let text = std::fs::read_to_string(probe_path(data_root, &snapshot.model.manifest.name)).ok()?;
+pub fn load_probe(data_dir: &DataDir, snapshot: &LibrarySnapshot, folds: usize) -> Option<ProbeTable> {
+    let text = std::fs::read_to_string(data_dir.probe_cache_path(&snapshot.model.manifest.name)).ok()?;
     let stored: StoredProbe = serde_json::from_str(&text).ok()?;
     (stored.fingerprint_fnv1a == fingerprint(snapshot) && stored.folds == folds).then_some(stored.table)
 }
 
 /// Stores a table for this snapshot (atomically: write then rename).
-pub fn save_probe(data_root: &Path, snapshot: &LibrarySnapshot, table: &ProbeTable) -> std::io::Result<()> {
+pub fn save_probe(data_dir: &DataDir, snapshot: &LibrarySnapshot, table: &ProbeTable) -> std::io::Result<()> {
     let stored = StoredProbe { fingerprint_fnv1a: fingerprint(snapshot), folds: table.folds, table: table.clone() };
-    let path = probe_path(data_root, &snapshot.model.manifest.name);
+    let path = data_dir.probe_cache_path(&snapshot.model.manifest.name);
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?)?;
     std::fs::rename(tmp, path)
 }
 
 /// The stored table when current, else a fresh probe (which is then stored).
-pub fn probe_or_compute(data_root: &Path, snapshot: &LibrarySnapshot) -> ProbeTable {
+pub fn probe_or_compute(data_dir: &DataDir, snapshot: &LibrarySnapshot) -> ProbeTable {
     let options = ProbeOptions::default();
-    if let Some(table) = load_probe(data_root, snapshot, options.folds) {
+    if let Some(table) = load_probe(data_dir, snapshot, options.folds) {
         return table;
     }
     let table = run_probe(snapshot, &options, &mut |_, _| {});
-    if let Err(e) = save_probe(data_root, snapshot, &table) {
+    if let Err(e) = save_probe(data_dir, snapshot, &table) {
         log::warn!("could not store the probe table: {e}");
     }
     table

@@ -2,10 +2,12 @@
 //! measurable descriptor ([`probe`], cached per library by
 //! [`library_probe`]), the musical aspects resolved to layers by that
 //! evidence ([`aspects`]), and how well a ranking retrieves tracks that share
-//! a label ([`eval`], labels from tags or a CSV via [`label_source`]).
+//! a label ([`eval`], labels from tags or a CSV via [`label_source`]), and
+//! which mix of those layers retrieves best ([`best_mix`]).
 //! Reads snapshots; writes only the probe cache.
 
 pub mod aspects;
+pub mod best_mix;
 pub mod eval;
 pub mod label_source;
 pub mod library_probe;

@@ -13,8 +13,8 @@ use half::f16;
 use ndarray::Array2;
 
 use crate::storage::catalog::{Catalog, StoredAnalysis, Track};
-use crate::indexer::catalog_path;
 use crate::model::{self, ModelInfo};
+use crate::storage::data_dir::DataDir;
 use crate::storage::store::{StoreLayout, StoreReader};
 use crate::storage::store_check::{self, StoreDamage};
 
@@ -33,14 +33,14 @@ pub struct LibrarySnapshot {
 
 impl LibrarySnapshot {
     /// Loads the committed state of `model_name` from the data folder.
-    pub fn load(data_root: &Path, model_name: &str) -> anyhow::Result<Self> {
-        let model = model::find_model(model_name, &model::model_search_dirs(Some(&data_root.join("models"))))?;
-        let catalog_file = catalog_path(data_root);
+    pub fn load(data_dir: &DataDir, model_name: &str) -> anyhow::Result<Self> {
+        let model = model::find_model(model_name, &data_dir.model_search_dirs())?;
+        let catalog_file = data_dir.catalog_path();
         if !catalog_file.exists() {
-            anyhow::bail!("nothing indexed yet in {} (run `strata index DIR` first)", data_root.display());
+            anyhow::bail!("nothing indexed yet in {} (run `strata index DIR` first)", data_dir.root().display());
         }
         let catalog = Catalog::open(&catalog_file)?;
-        let layout = StoreLayout::for_model(data_root, &model.manifest);
+        let layout = StoreLayout::for_model(data_dir, &model.manifest);
         // The catalog first: every row it points at was synced before it committed.
         let load = || -> anyhow::Result<_> {
             let entries = catalog.analysed_tracks(&model.manifest.name)?;

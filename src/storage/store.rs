@@ -23,6 +23,7 @@ use half::f16;
 use memmap2::Mmap;
 
 use crate::model::ModelManifest;
+use crate::storage::data_dir::DataDir;
 
 /// Shape of one model's store: the dimension of each layer and which layer
 /// keeps per-window vectors.
@@ -40,13 +41,12 @@ pub struct StoreLayout {
 }
 
 impl StoreLayout {
-    /// The layout for `manifest` under the data folder `root`: the model's
-    /// layers followed by the tonal layer.
-    pub fn for_model(root: &Path, manifest: &ModelManifest) -> Self {
+    /// The layout for `manifest` in `data_dir`: the model's layers followed by the tonal layer.
+    pub fn for_model(data_dir: &DataDir, manifest: &ModelManifest) -> Self {
         let mut layer_dims: Vec<usize> = manifest.layers.iter().map(|l| l.dim).collect();
         let model_layers = layer_dims.len();
         layer_dims.push(crate::analysis::tonal::DIM);
-        Self { dir: root.join("vectors").join(&manifest.name), layer_dims, model_layers, passage_layer: manifest.passage_layer_index() }
+        Self { dir: data_dir.model_store_dir(&manifest.name), layer_dims, model_layers, passage_layer: manifest.passage_layer_index() }
     }
 
     /// The file of `layer`'s rows. The model's layers are `layer-NN.f16`; Strata's own are `own-NN.f16`,

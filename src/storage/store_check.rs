@@ -12,13 +12,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::storage::catalog::{ANALYSIS_VERSION, Catalog, StoredAnalysis, Track, path_bytes};
-use crate::indexer::catalog_path;
 use crate::model;
+use crate::storage::data_dir::DataDir;
 use crate::storage::store::{RowRecord, StoreLayout, StoreReader, owner_key};
 use crate::storage::writer_lock::WriterLock;
 
@@ -285,12 +285,12 @@ impl CheckReport {
     }
 }
 
-/// Verifies the catalog against the store in `data_root`, for `model_name`
+/// Verifies the catalog against the store in `data_dir`, for `model_name`
 /// or (with `None`) every model the catalog has analyses for. Reads every row.
-pub fn check_store(data_root: &Path, model_name: Option<&str>) -> Result<CheckReport, CheckError> {
-    let catalog_file = catalog_path(data_root);
+pub fn check_store(data_dir: &DataDir, model_name: Option<&str>) -> Result<CheckReport, CheckError> {
+    let catalog_file = data_dir.catalog_path();
     if !catalog_file.exists() {
-        return Err(CheckError::NothingIndexed(data_root.to_path_buf()));
+        return Err(CheckError::NothingIndexed(data_dir.root().to_path_buf()));
     }
     let catalog = Catalog::open(&catalog_file)?;
     let mut report = CheckReport { catalog_problems: catalog.integrity_problems()?, models: Vec::new() };
@@ -298,7 +298,7 @@ pub fn check_store(data_root: &Path, model_name: Option<&str>) -> Result<CheckRe
         Some(name) => vec![name.to_string()],
         None => catalog.analysed_models()?,
     };
-    let search_dirs = model::model_search_dirs(Some(&data_root.join("models")));
+    let search_dirs = data_dir.model_search_dirs();
     for name in models {
         let entries = catalog.analysed_tracks(&name)?;
         let info = match model::find_model(&name, &search_dirs) {
@@ -310,7 +310,7 @@ pub fn check_store(data_root: &Path, model_name: Option<&str>) -> Result<CheckRe
             }
         };
         let versions = catalog.analysis_versions(&name)?;
-        let store = StoreReader::open(&StoreLayout::for_model(data_root, &info.manifest))?;
+        let store = StoreReader::open(&StoreLayout::for_model(data_dir, &info.manifest))?;
         let mut check = check_rows(&store, &entries);
         check.model = name;
         check.other_version = entries
@@ -368,8 +368,8 @@ fn has_non_finite(store: &StoreReader, analysis: &StoredAnalysis) -> bool {
 /// `include_unverified`, of tracks whose rows cannot be verified), so the
 /// next `strata index` re-analyses them. Holding `_lock` keeps an indexer
 /// from committing while the catalog changes. Returns how many analyses were forgotten.
-pub fn requeue_damaged(data_root: &Path, report: &CheckReport, include_unverified: bool, _lock: &WriterLock) -> Result<usize, CheckError> {
-    let mut catalog = Catalog::open(&catalog_path(data_root))?;
+pub fn requeue_damaged(data_dir: &DataDir, report: &CheckReport, include_unverified: bool, _lock: &WriterLock) -> Result<usize, CheckError> {
+    let mut catalog = Catalog::open(&data_dir.catalog_path())?;
     let mut forgotten = 0;
     for check in &report.models {
         let mut ids: Vec<i64> = check.damaged.iter().map(|d| d.track_id).collect();

@@ -18,13 +18,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::storage::data_dir::DataDir;
+
 /// How often a cancellable wait asks again for the lock (and its caller whether to go on waiting).
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
-
-/// The lock file inside the data folder.
-pub fn lock_path(data_root: &Path) -> PathBuf {
-    data_root.join("writer.lock")
-}
 
 /// Held while a process writes the library in a data folder; released by the OS when the process dies.
 #[derive(Debug)]
@@ -67,10 +64,10 @@ fn pid_text(pid: Option<u32>) -> String {
 }
 
 impl WriterLock {
-    /// Takes the exclusive lock on `<data_root>/writer.lock`, calling `on_wait(holder_pid)` once before blocking.
-    pub fn acquire(data_root: &Path, wait: LockWait, on_wait: &mut dyn FnMut(Option<u32>)) -> Result<WriterLock, LockError> {
-        let path = lock_path(data_root);
-        let file = open_lock_file(data_root)?;
+    /// Takes the exclusive lock on the data folder's [`DataDir::writer_lock_path`], calling `on_wait(holder_pid)` once before blocking.
+    pub fn acquire(data_dir: &DataDir, wait: LockWait, on_wait: &mut dyn FnMut(Option<u32>)) -> Result<WriterLock, LockError> {
+        let path = data_dir.writer_lock_path();
+        let file = open_lock_file(data_dir)?;
         if try_lock(&file, &path)? {
             return Self::held(file, &path);
         }
@@ -87,12 +84,12 @@ impl WriterLock {
     /// while another writer holds the lock and gives up (`Ok(None)`) when it says no: a
     /// waiting indexer can be cancelled, and can watch the other writer's commits meanwhile.
     pub fn acquire_unless(
-        data_root: &Path,
+        data_dir: &DataDir,
         on_wait: &mut dyn FnMut(Option<u32>),
         keep_waiting: &mut dyn FnMut() -> bool,
     ) -> Result<Option<WriterLock>, LockError> {
-        let path = lock_path(data_root);
-        let file = open_lock_file(data_root)?;
+        let path = data_dir.writer_lock_path();
+        let file = open_lock_file(data_dir)?;
         let mut told = false;
         loop {
             if try_lock(&file, &path)? {
@@ -110,15 +107,15 @@ impl WriterLock {
     }
 
     /// Takes it only if free.
-    pub fn try_acquire(data_root: &Path) -> Result<Option<WriterLock>, LockError> {
-        let path = lock_path(data_root);
-        let file = open_lock_file(data_root)?;
+    pub fn try_acquire(data_dir: &DataDir) -> Result<Option<WriterLock>, LockError> {
+        let path = data_dir.writer_lock_path();
+        let file = open_lock_file(data_dir)?;
         if try_lock(&file, &path)? { Self::held(file, &path).map(Some) } else { Ok(None) }
     }
 
     /// The pid of the process holding the lock now, if any (for banners).
-    pub fn holder(data_root: &Path) -> Option<u32> {
-        let path = lock_path(data_root);
+    pub fn holder(data_dir: &DataDir) -> Option<u32> {
+        let path = data_dir.writer_lock_path();
         let file = File::open(&path).ok()?;
         // A shared probe: if it can be had, nobody writes. It is dropped at
         // once, and being shared it never makes a reader look like a writer to another prober.
@@ -143,9 +140,9 @@ impl WriterLock {
 
 /// Opens (creating) the lock file without truncating it: a waiting process
 /// must not erase the pid its holder wrote.
-fn open_lock_file(data_root: &Path) -> Result<File, LockError> {
-    let path = lock_path(data_root);
-    std::fs::create_dir_all(data_root).map_err(|source| LockError::Io { path: path.clone(), source })?;
+fn open_lock_file(data_dir: &DataDir) -> Result<File, LockError> {
+    let path = data_dir.writer_lock_path();
+    std::fs::create_dir_all(data_dir.root()).map_err(|source| LockError::Io { path: path.clone(), source })?;
     OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -181,7 +178,7 @@ mod tests {
     #[test]
     fn a_second_writer_is_refused_or_told_while_the_first_holds_the_lock() {
         let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
+        let data = DataDir::at(tmp.path().join("data"));
         let first = WriterLock::acquire(&data, LockWait::NoWait, &mut |_| panic!("the lock was free")).unwrap();
         assert_eq!(WriterLock::holder(&data), Some(std::process::id()));
         assert!(WriterLock::try_acquire(&data).unwrap().is_none());
@@ -212,9 +209,10 @@ mod tests {
     #[test]
     fn a_blocked_writer_takes_the_lock_when_the_holder_lets_go() {
         let tmp = tempfile::tempdir().unwrap();
-        let first = WriterLock::try_acquire(tmp.path()).unwrap().unwrap();
+        let data_dir = DataDir::at(tmp.path());
+        let first = WriterLock::try_acquire(&data_dir).unwrap().unwrap();
         let (told_sender, told) = crossbeam_channel::bounded(1);
-        let root = tmp.path().to_path_buf();
+        let root = data_dir.clone();
         let waiter = std::thread::Builder::new()
             .name("second-writer".into())
             .spawn(move || {

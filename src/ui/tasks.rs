@@ -15,12 +15,12 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use eframe::egui;
 
 use crate::storage::catalog::{Catalog, Failure};
-use crate::indexer::catalog_path;
 use crate::map::{Layout, MapSource, Method};
 use crate::model::ModelInfo;
 use crate::insight::probe::ProbeTable;
 use crate::search::layer_index::Pruning;
 use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchEngine, SearchResult, best_passage};
+use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
 
 /// What the window shows of one model's library, swapped in whole.
@@ -349,9 +349,9 @@ fn take_query(slot: &QuerySlot, generation: u64) -> Option<QueryRequest> {
 }
 
 /// Loads a library view (snapshot, tags, failures) for `model`.
-pub fn load_library(data_root: PathBuf, model: String, generation: u64) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+pub fn load_library(data_dir: DataDir, model: String, generation: u64) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
-        let message = match build_view(&data_root, &model, generation) {
+        let message = match build_view(&data_dir, &model, generation) {
             Ok(view) => WorkerMessage::LibraryLoaded(Box::new(view)),
             Err(e) => WorkerMessage::LibraryFailed(format!("{e:#}")),
         };
@@ -359,13 +359,13 @@ pub fn load_library(data_root: PathBuf, model: String, generation: u64) -> impl 
     }
 }
 
-fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyhow::Result<LibraryView> {
-    std::fs::create_dir_all(data_root)?;
-    let catalog = Catalog::open(&catalog_path(data_root))?;
+fn build_view(data_dir: &DataDir, model: &str, generation: u64) -> anyhow::Result<LibraryView> {
+    std::fs::create_dir_all(data_dir.root())?;
+    let catalog = Catalog::open(&data_dir.catalog_path())?;
     let failures = catalog.failures(model)?;
     let warnings = catalog.warnings(model)?;
     let roots = catalog.roots()?;
-    let snapshot = LibrarySnapshot::load(data_root, model)?;
+    let snapshot = LibrarySnapshot::load(data_dir, model)?;
     let top_tags = match snapshot.model.tag_layer_index() {
         Some(tag_layer) => snapshot
             .layer_matrix(tag_layer)
@@ -382,7 +382,7 @@ fn build_view(data_root: &std::path::Path, model: &str, generation: u64) -> anyh
 }
 
 /// Probes a snapshot's layers (stored with the library for next time).
-pub fn probe_library(data_root: PathBuf, snapshot: Arc<LibrarySnapshot>, generation: u64, recompute: bool) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+pub fn probe_library(data_dir: DataDir, snapshot: Arc<LibrarySnapshot>, generation: u64, recompute: bool) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
         if snapshot.len() < 10 {
             return;
@@ -390,12 +390,12 @@ pub fn probe_library(data_root: PathBuf, snapshot: Arc<LibrarySnapshot>, generat
         let table = if recompute {
             let options = crate::insight::probe::ProbeOptions::default();
             let table = crate::insight::library_probe::run_probe(&snapshot, &options, &mut |_, _| {});
-            if let Err(e) = crate::insight::library_probe::save_probe(&data_root, &snapshot, &table) {
+            if let Err(e) = crate::insight::library_probe::save_probe(&data_dir, &snapshot, &table) {
                 log::warn!("could not store the probe table: {e}");
             }
             table
         } else {
-            crate::insight::library_probe::probe_or_compute(&data_root, &snapshot)
+            crate::insight::library_probe::probe_or_compute(&data_dir, &snapshot)
         };
         let _ = out.send(WorkerMessage::ProbeReady(generation, table));
     }
@@ -453,9 +453,9 @@ pub fn place(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, earlier: Arc<Ma
 }
 
 /// Lists the models installed.
-pub fn discover_models(data_root: PathBuf) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+pub fn discover_models(data_dir: DataDir) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
-        let models = crate::model::discover_models(&crate::model::model_search_dirs(Some(&data_root.join("models"))))
+        let models = crate::model::discover_models(&data_dir.model_search_dirs())
             .into_iter()
             .filter_map(Result::ok)
             .collect();

@@ -140,9 +140,9 @@ pub fn write_synthetic_store(
     use strata::storage::store::{StoreLayout, StoreWriter};
     let all_dims: Vec<usize> = layer_dims.iter().copied().chain([strata::analysis::tonal::DIM]).collect();
     let layout =
-        StoreLayout { dir: root.join("vectors").join(model), layer_dims: all_dims, model_layers: layer_dims.len(), passage_layer: layer_dims.len() - 1 };
+        StoreLayout { dir: strata::storage::data_dir::DataDir::at(root).model_store_dir(model), layer_dims: all_dims, model_layers: layer_dims.len(), passage_layer: layer_dims.len() - 1 };
     let mut writer = StoreWriter::open(&layout, 0, 0).expect("store");
-    let mut catalog = Catalog::open(&strata::indexer::catalog_path(root)).expect("catalog");
+    let mut catalog = Catalog::open(&strata::storage::data_dir::DataDir::at(root).catalog_path()).expect("catalog");
     let batch = catalog.batch().expect("batch");
     for t in 0..tracks {
         let layers: Vec<Vec<f32>> = layout.layer_dims.iter().enumerate().map(|(l, &d)| vector(t, l, d)).collect();
