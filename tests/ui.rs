@@ -1,12 +1,14 @@
 //! The window driven through egui_kittest over a real indexed library:
 //! selecting, reranking with an aspect slider, the probe heatmap, failures,
-//! and a map that stays on screen while the library grows.
+//! a map that stays on screen while the library grows, and images of the
+//! three tabs that a layout change fails.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use egui_kittest::Harness;
+use egui_kittest::{Harness, SnapshotOptions};
 use egui_kittest::kittest::Queryable;
 use strata::storage::data_dir::DataDir;
 use strata::indexer::{IndexControl, IndexOptions, run};
@@ -121,4 +123,61 @@ fn the_map_stays_while_the_library_grows() {
         std::thread::sleep(Duration::from_millis(20));
     }
     eprintln!("map states while growing: {seen:?}");
+}
+
+/// Images of the Map, Layer probe and Problems tabs of a small library at a
+/// fixed window size, compared with tests/snapshots/*.png: a layout change
+/// fails here. wgpu renders them (on the CPU through Mesa's lavapipe where
+/// there is no GPU: `mesa-vulkan-drivers`); after an intended change,
+/// `UPDATE_SNAPSHOTS=1 cargo test --test ui` writes them again.
+#[test]
+fn images_of_the_tabs() {
+    // A fixed folder, because the Problems tab shows the failed files' full
+    // paths; the lock keeps two test runs on this machine out of each other's way.
+    let root = std::env::temp_dir().join("strata-ui-snapshots");
+    let lock = std::fs::File::create(std::env::temp_dir().join("strata-ui-snapshots.lock")).unwrap();
+    lock.lock().unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+    let music = support::make_library(&root, 12);
+    let data = root.join("data");
+    let (events, _keep) = crossbeam_channel::bounded(1024);
+    let mut options = IndexOptions::new(vec![music]);
+    options.jobs = 1;
+    let data_dir = DataDir::at(&data);
+    run(&data_dir, &options, &events, &IndexControl::default()).unwrap();
+
+    let mut harness = Harness::builder()
+        .with_size([1100.0, 700.0])
+        .wgpu()
+        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
+    step_until(&mut harness, "the library, its probe, its map and the start-up rescan", |app| {
+        app.library().is_some() && !app.aspects().is_empty() && app.map_shown() == Some((12, true)) && !app.is_busy()
+    });
+    // The rescan's summary says how long it took: not the same twice.
+    harness.get_by_label("Dismiss").click();
+    harness.run_steps(3);
+    // A pixel may differ a little (font antialiasing differs between renderers),
+    // and a few hundred may differ more; a moved panel or widget changes thousands.
+    let tolerant = SnapshotOptions::new().threshold(1.5).max_failed_pixels(400);
+    snapshot_above_player_bar(&mut harness, "tab_map", &tolerant);
+    harness.get_by_label("Layer probe").click();
+    harness.run_steps(3);
+    snapshot_above_player_bar(&mut harness, "tab_layer_probe", &tolerant);
+    harness.get_by_label_contains("Problems (").click();
+    harness.run_steps(3);
+    snapshot_above_player_bar(&mut harness, "tab_problems", &tolerant);
+    drop(harness);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Rows of pixels at the bottom of the window the player bar takes: it says
+/// whether this machine has an audio output, so it is left out of the images.
+const PLAYER_BAR_PX: u32 = 26;
+
+/// Compares the window, less the player bar, with the snapshot `name`.
+fn snapshot_above_player_bar(harness: &mut Harness<'_, StrataApp>, name: &str, options: &SnapshotOptions) {
+    let window = harness.render().unwrap();
+    let (width, height) = window.dimensions();
+    let above = image::imageops::crop_imm(&window, 0, 0, width, height - PLAYER_BAR_PX).to_image();
+    egui_kittest::image_snapshot_options(&above, name, options);
 }
