@@ -415,7 +415,7 @@ mod tests {
         let needle = filter.to_lowercase();
         let mut visible: Vec<usize> =
             (0..tracks.len()).filter(|&row| needle.is_empty() || COLUMNS.iter().any(|&(c, _, _)| text(row, c).to_lowercase().contains(&needle))).collect();
-        visible.sort_by(|&a, &b| text(a, sort).cmp(&text(b, sort)));
+        visible.sort_by_key(|&row| text(row, sort));
         visible
     }
 }
