@@ -13,6 +13,7 @@
 //! that is not a regular file (a FIFO, a device) is opened.
 
 pub mod player;
+pub mod preflight;
 
 use std::fs::File;
 use std::path::Path;
@@ -45,13 +46,21 @@ pub struct DecodeProblems {
     pub skipped_packets: usize,
     /// NaN or infinite samples replaced by silence.
     pub non_finite_samples: usize,
+    /// Samples beyond ±[`MAX_SAMPLE_MAGNITUDE`] (garbage in a float file), clipped there.
+    pub out_of_range_samples: usize,
 }
+
+/// Largest sample magnitude kept: float files may go past ±1 (24 dB of
+/// headroom covers any real mix); values near f32::MAX would overflow the
+/// resampler's FFT into NaN.
+pub const MAX_SAMPLE_MAGNITUDE: f32 = 16.0;
 
 impl DecodeProblems {
     /// Adds another decoder's counts to these.
     pub fn add(&mut self, other: DecodeProblems) {
         self.skipped_packets += other.skipped_packets;
         self.non_finite_samples += other.non_finite_samples;
+        self.out_of_range_samples += other.out_of_range_samples;
     }
 
     /// One line per kind of problem, for people; empty when there were none.
@@ -62,6 +71,9 @@ impl DecodeProblems {
         }
         if self.non_finite_samples > 0 {
             lines.push(format!("{} non-finite (NaN/Inf) sample(s) replaced by silence", self.non_finite_samples));
+        }
+        if self.out_of_range_samples > 0 {
+            lines.push(format!("{} sample(s) far out of range clipped to ±{MAX_SAMPLE_MAGNITUDE}", self.out_of_range_samples));
         }
         lines
     }
@@ -94,6 +106,9 @@ pub enum AudioError {
     /// Every sample decoded was NaN or infinite.
     #[error("every sample is NaN or infinite")]
     NonFinite,
+    /// A length field claims more than the file holds (see [`preflight`]).
+    #[error("malformed file: {0}")]
+    Malformed(String),
     /// The decoder or resampler panicked on this file; the panic was contained.
     #[error("decoder crashed: {0}")]
     Crashed(String),
@@ -182,13 +197,18 @@ impl AudioFile {
     /// Anything but a regular file is refused before it is opened, so a FIFO
     /// or a device named like music never blocks or streams for ever.
     pub fn open(path: &Path) -> Result<Self, AudioError> {
-        let file = open_regular_file(path)?;
+        let mut file = open_regular_file(path)?;
+        let len = file.metadata()?.len();
+        preflight::check(&mut file, len).map_err(AudioError::Malformed)?;
         Self::probe(Box::new(file), path.extension().and_then(|e| e.to_str()))
     }
 
     /// Opens audio held in memory; `extension_hint` plays the part of a file's extension.
     pub fn from_bytes(bytes: Vec<u8>, extension_hint: Option<&str>) -> Result<Self, AudioError> {
-        Self::probe(Box::new(std::io::Cursor::new(bytes)), extension_hint)
+        let len = bytes.len() as u64;
+        let mut cursor = std::io::Cursor::new(bytes);
+        preflight::check(&mut cursor, len).map_err(AudioError::Malformed)?;
+        Self::probe(Box::new(cursor), extension_hint)
     }
 
     fn probe(source: Box<dyn MediaSource>, extension_hint: Option<&str>) -> Result<Self, AudioError> {
@@ -330,17 +350,21 @@ impl AudioFile {
             skip -= start;
             let scale = 1.0 / channels as f32;
             let wanted = (max_frames - mono.len()).min(frames - start);
-            let mut non_finite = 0;
+            let (mut non_finite, mut out_of_range) = (0, 0);
             mono.extend(interleaved[start * channels..(start + wanted) * channels].chunks_exact(channels).map(|frame| {
                 let value = frame.iter().sum::<f32>() * scale;
-                if value.is_finite() {
-                    value
-                } else {
+                if !value.is_finite() {
                     non_finite += 1;
                     0.0
+                } else if value.abs() > MAX_SAMPLE_MAGNITUDE {
+                    out_of_range += 1;
+                    value.clamp(-MAX_SAMPLE_MAGNITUDE, MAX_SAMPLE_MAGNITUDE)
+                } else {
+                    value
                 }
             }));
             self.problems.non_finite_samples += non_finite;
+            self.problems.out_of_range_samples += out_of_range;
             non_finite_here += non_finite;
         }
         if !mono.is_empty() && non_finite_here == mono.len() {
@@ -376,13 +400,19 @@ pub fn resample(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, A
             return Err(AudioError::SampleRate(rate));
         }
     }
-    if samples.iter().all(|v| v.is_finite()) {
+    let in_range = |v: f32| v.is_finite() && v.abs() <= MAX_SAMPLE_MAGNITUDE;
+    if samples.iter().all(|&v| in_range(v)) {
         guarded(|| resample_finite(samples, from_hz, to_hz))
     } else {
-        let finite: Vec<f32> = samples.iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+        let finite: Vec<f32> =
+            samples.iter().map(|&v| if v.is_finite() { v.clamp(-MAX_SAMPLE_MAGNITUDE, MAX_SAMPLE_MAGNITUDE) } else { 0.0 }).collect();
         guarded(|| resample_finite(&finite, from_hz, to_hz))
     }
 }
+
+/// Flush calls in a row that may write nothing before the resampler counts as drained:
+/// enough for an FFT input of 64 chunks (rate pairs with a large common period).
+const MAX_SILENT_FLUSHES: usize = 64;
 
 fn resample_finite(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, AudioError> {
     const CHUNK: usize = 4096;
@@ -407,12 +437,14 @@ fn resample_finite(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>
         output.extend_from_slice(&out_buffer[0][..written]);
         position = end;
     }
-    while output.len() < expected + delay {
+    // Flush with silence. At unusual rate pairs the FFT needs many chunks
+    // before it writes anything, so calls that write nothing do not end the
+    // flush; a bounded number of them in a row does.
+    let mut silent_calls = 0;
+    while output.len() < expected + delay && silent_calls < MAX_SILENT_FLUSHES {
         let (_, written) =
             resampler.process_partial_into_buffer(None::<&[&[f32]]>, &mut out_buffer, None).map_err(|e| err(&e))?;
-        if written == 0 {
-            break;
-        }
+        silent_calls = if written == 0 { silent_calls + 1 } else { 0 };
         output.extend_from_slice(&out_buffer[0][..written]);
     }
     let end = (delay + expected).min(output.len());
@@ -440,6 +472,22 @@ mod tests {
         // Shifting by a whole sample would be far worse: alignment is right.
         let shifted = output[1001..31_001].iter().zip(&reference[1000..31_000]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         assert!(shifted > 2.0 * max_error, "misaligned: {shifted} vs {max_error}");
+    }
+
+    #[test]
+    fn resampling_at_rates_with_a_long_common_period_keeps_every_sample() {
+        // The FFT here needs ~28 chunks before it writes anything; the flush used to stop at the first empty call.
+        assert_eq!(resample(&[0.5], 226_718, 332_232).unwrap().len(), 2);
+        let input = sine(440.0, 226_718, 1.0);
+        assert_eq!(resample(&input, 226_718, 332_232).unwrap().len(), 332_232);
+    }
+
+    #[test]
+    fn out_of_range_and_non_finite_input_resamples_to_finite_output() {
+        let mut input = sine(440.0, 44_100, 0.5);
+        input[100] = 3.0e38;
+        input[200] = f32::NAN;
+        assert!(resample(&input, 44_100, 16_000).unwrap().iter().all(|v| v.is_finite()));
     }
 
     #[test]
