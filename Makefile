@@ -20,7 +20,10 @@ run: onnxruntime
 	$(CARGO) build --release --bin strata
 	./target/release/strata $(ARGS)
 
+# The house rules first (formatting, clippy with every warning an error), then every test.
 test: onnxruntime
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --no-fail-fast
 
 bench: onnxruntime

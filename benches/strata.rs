@@ -9,6 +9,7 @@
 //! - `map`            PCA and t-SNE at several sizes.
 //!
 //! Linux only (CPU time and RSS come from /proc).
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

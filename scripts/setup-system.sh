@@ -7,6 +7,7 @@ packages=(
   python3 python3-pip ca-certificates curl        # fetching ONNX Runtime from its PyPI wheel
   libxkbcommon-x11-0 libgl1 libegl1 libxcursor1 libxrandr2 libxi6 libwayland-client0 libwayland-egl1  # the window
   ffmpeg                                          # tests encode MP3/AAC/Ogg fixtures with it
+  mesa-vulkan-drivers                             # lavapipe: the window's snapshot tests render on the CPU
 )
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
@@ -29,4 +30,11 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "Installing the Rust toolchain with rustup"
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
   fi
+fi
+# `make test` checks formatting and clippy's lints before the tests.
+export PATH="$HOME/.cargo/bin:$PATH"
+if command -v rustup >/dev/null 2>&1; then
+  for component in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+  done
 fi

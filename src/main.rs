@@ -7,6 +7,7 @@ fn main() {
     // the indexer reports and recovers from, instead of killing the process mid-commit.
     // SAFETY: sets a disposition (ignore) before any thread starts; no handler code runs.
     #[cfg(unix)]
+    #[allow(unsafe_code, reason = "setting a signal disposition has no safe std API")]
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }

@@ -4,6 +4,7 @@
 //! thread, whose frames then wait for a time slice. Threads that do
 //! background work lower their own scheduling priority, and the threads they
 //! start (decode workers, ONNX Runtime's pool) inherit it.
+#![allow(unsafe_code, reason = "per-thread nice values through libc: std has no API for them")]
 
 /// How far background threads step down (Linux nice value).
 const BACKGROUND_NICE: libc::c_int = 10;
@@ -19,6 +20,7 @@ pub fn lower_this_thread() {
         // SAFETY: getpriority and setpriority only read their integer arguments.
         let current = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) };
         // Only ever lower: a process started under `nice 15` stays at 15.
+        // SAFETY: as above, integer arguments only.
         let status = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, current.max(BACKGROUND_NICE)) };
         if status != 0 {
             log::debug!("could not lower a background thread's priority: {}", std::io::Error::last_os_error());
@@ -30,14 +32,18 @@ pub fn lower_this_thread() {
 mod tests {
     #[test]
     fn a_lowered_thread_runs_at_the_background_priority() {
-        let nice = std::thread::spawn(|| {
-            super::lower_this_thread();
-            // SAFETY: as above.
-            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-            unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) }
-        })
-        .join()
-        .unwrap();
+        let nice = std::thread::Builder::new()
+            .name("strata-test-nice".into())
+            .spawn(|| {
+                super::lower_this_thread();
+                // SAFETY: as above.
+                let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+                // SAFETY: as above.
+                unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
         // SAFETY: as above.
         let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
         assert_eq!(nice, own.max(super::BACKGROUND_NICE));

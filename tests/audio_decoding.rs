@@ -1,5 +1,6 @@
 //! Decoding real files of every supported format with symphonia, and
 //! surviving broken ones.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! `strata tag` and `strata models` end to end, and the message when ONNX Runtime is missing.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Absurd and unusual audio, generated in code: every file gets indexed or a
 //! clear reason, one file's trouble never stops the others, and the summary
 //! accounts for every file found.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 

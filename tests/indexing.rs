@@ -1,5 +1,6 @@
 //! Indexing a real (generated) library: incremental runs, bad files, and
 //! SIGKILL at random moments without losing or duplicating anything.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 
@@ -146,7 +147,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             .unwrap();
         let started = Instant::now();
         let fraction = 0.05 + 0.9 * rng.below(1000) as f64 / 1000.0;
-        let kill_at = started + Duration::from_secs_f64(time_scale_s * remaining.max(0.15) * fraction);
+        let kill_at = started + Duration::try_from_secs_f64(time_scale_s * remaining.max(0.15) * fraction).unwrap();
         let ended = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 assert!(status.success(), "a resumed indexing run failed: {status}");

@@ -3,6 +3,7 @@
 //! the installed tree, with no environment variables and nothing from the
 //! source tree (whose `models/` and `.cache/` are compiled into debug builds as
 //! the last places searched, so the installed ones must win on their own).
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 

@@ -2,6 +2,7 @@
 //!
 //! The golden file comes from tests/golden/make_probe_golden.py (see its
 //! docstring); the synthetic data set is regenerated here bit-for-bit.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 use ndarray::Array2;
 use strata::insight::probe::*;

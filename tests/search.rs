@@ -1,6 +1,7 @@
 //! Search over a real store: the mapped-f16 scan against an in-memory
 //! reference, and the ranking commands (`similar`, `neighbours`, `eval`,
 //! `probe`, `map`) end to end on an indexed library.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 

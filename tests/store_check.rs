@@ -2,6 +2,7 @@
 //! file, catalog rows pointing at other tracks' vectors, two writers at the
 //! same offsets) are never served, `strata check` names them and
 //! `strata check --repair` followed by `strata index` restores the library.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The tonal layer on real audio: chords rendered to files, decoded by
 //! symphonia, analysed the way indexing does (22.05 kHz chroma, then the
 //! tonal profile), and compared after transposition.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 

@@ -3,6 +3,7 @@
 //! a write failure (a file-size limit standing in for a full disk) in the
 //! middle of a run, and the window while another process indexes. The
 //! indexing tests end by comparing with a sequential run.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
 
@@ -380,6 +381,7 @@ fn a_write_failure_mid_run_stops_cleanly_and_the_next_run_finishes() {
     assert!(limit_bytes > 40_000, "too few tracks for a {limit_bytes}-byte limit");
     let mut command = index_command(&data, &music, &[]);
     // SAFETY: setrlimit is async-signal-safe and touches only the child's own limits.
+    #[allow(unsafe_code, reason = "pre_exec is unsafe: it runs in the forked child before exec")]
     unsafe {
         command.pre_exec(move || {
             let limit = libc::rlimit { rlim_cur: limit_bytes as libc::rlim_t, rlim_max: limit_bytes as libc::rlim_t };

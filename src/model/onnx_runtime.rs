@@ -4,6 +4,7 @@
 //! binary builds and starts without it and can say exactly what is missing.
 //! This module owns that search, the one-time initialisation and the list of
 //! providers the loaded library offers. It knows nothing about models.
+#![allow(unsafe_code, reason = "asks the dynamically loaded ONNX Runtime for its providers through its C API")]
 
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@
 //! results. Music embeddings concentrate their energy in few directions,
 //! which makes the bounds tight; when they are not, a search falls back to
 //! the full pass. Either way the result is exact.
+#![allow(unsafe_code, reason = "the AVX2/F16C dot-product kernel, behind runtime feature detection")]
 
 use std::sync::Arc;
 

@@ -14,6 +14,7 @@
 //! can tell a row that is not the catalog's track's (a foreign or torn
 //! write, bit rot) from one that is; see [`crate::storage::store_check`]. Rows an
 //! older Strata wrote have no record and cannot be verified.
+#![allow(unsafe_code, reason = "memory-mapping the store files (memmap2) is unsafe by nature; see map_file")]
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

@@ -36,7 +36,7 @@ impl StrataApp {
             heatmap(ui, &table, &descriptions);
             ui.add_space(10.0);
             ui.strong("Aspects use these layers:");
-            for aspect in &self.aspects {
+            for aspect in self.search.aspects() {
                 ui.label(format!("{}: layer {} (R² {:.3})", aspect.label, aspect.layer_name, aspect.r2));
             }
         });

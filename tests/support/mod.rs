@@ -1,6 +1,7 @@
 //! Fixtures generated in code for the integration tests: WAV writing,
 //! synthetic music-like signals, and ffmpeg encodes to the other formats.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
