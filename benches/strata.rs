@@ -19,14 +19,14 @@ use std::time::Instant;
 mod support;
 
 use ndarray::Array2;
-use strata::storage::data_dir::DataDir;
+use strata::analysis::descriptors::DescriptorAnalyzer;
 use strata::analysis::{DESCRIPTOR_RATE_HZ, DecodedExcerpts, Sampling, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
 use strata::audio::AudioFile;
-use strata::analysis::descriptors::DescriptorAnalyzer;
 use strata::model::{ModelSession, ProviderPreference, SessionOptions, find_model};
 use strata::prng::SplitMix64;
 use strata::search::layer_index::Pruning;
 use strata::search::{Facet, SearchEngine};
+use strata::storage::data_dir::DataDir;
 use strata::storage::snapshot::LibrarySnapshot;
 
 fn cpu_seconds() -> f64 {
@@ -69,15 +69,15 @@ fn pipeline(dir: &Path) {
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let info = find_model("musicnn", &[models]).expect("musicnn");
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut session = ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: cores }).expect("session");
+    let mut session =
+        ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: cores }).expect("session");
     let rate = info.manifest.sample_rate_hz;
     println!("{} files, {} cores, single pipeline thread + ORT intra-op threads", files.len(), cores);
     let decode = measure("decode only (reference)", &files, |f| {
         AudioFile::open(f).and_then(|mut a| a.read_to_end()).map_or(0.0, |a| a.duration_s())
     });
-    let resample = measure("decode + resample to 16 kHz", &files, |f| {
-        strata::audio::decode_mono(f, Some(rate)).map_or(0.0, |a| a.duration_s())
-    });
+    let resample =
+        measure("decode + resample to 16 kHz", &files, |f| strata::audio::decode_mono(f, Some(rate)).map_or(0.0, |a| a.duration_s()));
     let full_session_run = |sampling: Sampling| {
         move |f: &Path, session: &mut ModelSession| -> f64 {
             let Ok(DecodedExcerpts { excerpts, duration_s: duration, .. }) = decode_excerpts(f, sampling) else { return 0.0 };
@@ -137,7 +137,11 @@ fn store() {
         let tmp = tempfile::tempdir().expect("tmp");
         let built = Instant::now();
         synthetic_store(tmp.path(), model, &dims, 100_000);
-        let bytes: u64 = std::fs::read_dir(tmp.path().join("vectors").join(model)).expect("dir").flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum();
+        let bytes: u64 = std::fs::read_dir(tmp.path().join("vectors").join(model))
+            .expect("dir")
+            .flatten()
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum();
         let rss_before = rss_mb("VmRSS");
         let opened = Instant::now();
         let snapshot = LibrarySnapshot::load(&DataDir::at(tmp.path()), model).expect("open");
@@ -174,7 +178,9 @@ fn search_store(label: &str, vector: &mut dyn FnMut(usize, usize, usize) -> Vec<
     let started = Instant::now();
     let mut checksum = 0u64;
     for _ in 0..runs {
-        checksum = checksum.wrapping_add(layer_bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).fold(0, u64::wrapping_add));
+        checksum = checksum.wrapping_add(
+            layer_bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).fold(0, u64::wrapping_add),
+        );
     }
     let read_ms = per_run_ms(started);
     let matrix: Array2<f32> = snapshot.layer_matrix(0);
@@ -185,7 +191,10 @@ fn search_store(label: &str, vector: &mut dyn FnMut(usize, usize, usize) -> Vec<
     let dot_ms = per_run_ms(started);
     drop(matrix);
 
-    println!("{label}: {tracks} tracks × 13 layers × 768 (f16, {:.0} MB per layer, written in {build_s:.0} s), exact top 50 by centred cosine (checksum {checksum:x}):", layer_bytes.len() as f64 / 1e6);
+    println!(
+        "{label}: {tracks} tracks × 13 layers × 768 (f16, {:.0} MB per layer, written in {build_s:.0} s), exact top 50 by centred cosine (checksum {checksum:x}):",
+        layer_bytes.len() as f64 / 1e6
+    );
     println!("  reference: read one layer's mapped bytes once: {read_ms:.2} ms; plain ndarray f32 dot, one layer: {dot_ms:.2} ms");
     for pruning in [Pruning::Never, Pruning::Auto] {
         let rss_before = rss_mb("RssAnon");
@@ -224,13 +233,19 @@ fn search_store(label: &str, vector: &mut dyn FnMut(usize, usize, usize) -> Vec<
                 if heads.is_empty() { String::new() } else { format!(" (heads of {:?} dims)", heads) }
             );
         }
-        println!("  {pruning:?}: anonymous (non-mapped) memory the search added: +{:.0} MB (the store maps {:.0} MB)", rss_mb("RssAnon") - rss_before, 13.0 * layer_bytes.len() as f64 / 1e6);
+        println!(
+            "  {pruning:?}: anonymous (non-mapped) memory the search added: +{:.0} MB (the store maps {:.0} MB)",
+            rss_mb("RssAnon") - rss_before,
+            13.0 * layer_bytes.len() as f64 / 1e6
+        );
     }
 }
 
 fn search() {
     let mut rng = SplitMix64(1);
-    search_store("isotropic noise (worst case: no structure to prune by)", &mut |_, _, dim| (0..dim).map(|_| rng.symmetric_unit()).collect());
+    search_store("isotropic noise (worst case: no structure to prune by)", &mut |_, _, dim| {
+        (0..dim).map(|_| rng.symmetric_unit()).collect()
+    });
     for decay in [1.0, 2.0] {
         let mut embeddings = support::LibraryLikeEmbeddings::new(1, decay);
         search_store(&format!("library-like, spectrum decay {decay}"), &mut |t, l, d| embeddings.vector(t, l, d));
@@ -259,7 +274,11 @@ fn read_points_npy(path: &Path) -> Option<Vec<[f32; 2]>> {
     let bytes = std::fs::read(path).ok()?;
     let header_len = u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]) as usize;
     let data = bytes.get(10 + header_len..)?;
-    Some(data.chunks_exact(8).map(|c| [f32::from_le_bytes([c[0], c[1], c[2], c[3]]), f32::from_le_bytes([c[4], c[5], c[6], c[7]])]).collect())
+    Some(
+        data.chunks_exact(8)
+            .map(|c| [f32::from_le_bytes([c[0], c[1], c[2], c[3]]), f32::from_le_bytes([c[4], c[5], c[6], c[7]])])
+            .collect(),
+    )
 }
 
 /// Runs benches/map_reference.py (scikit-learn, openTSNE) on the same
@@ -301,14 +320,23 @@ fn reference_projections(features: &Array2<f32>, method: strata::map::Method, di
 fn map() {
     let mut rng = SplitMix64(3);
     let tmp = tempfile::tempdir().expect("tmp");
-    for (n, method) in [(10_000, strata::map::Method::Pca), (100_000, strata::map::Method::Pca), (2_000, strata::map::Method::Tsne), (10_000, strata::map::Method::Tsne)] {
+    for (n, method) in [
+        (10_000, strata::map::Method::Pca),
+        (100_000, strata::map::Method::Pca),
+        (2_000, strata::map::Method::Tsne),
+        (10_000, strata::map::Method::Tsne),
+    ] {
         // Clustered data (20 clusters) so t-SNE has structure to find.
         let features = Array2::from_shape_fn((n, 768), |(i, j)| if j % 20 == i % 20 { 3.0 } else { 0.0 } + rng.symmetric_unit());
         let started = Instant::now();
         let points = strata::map::project(&features, method, 42, &mut |_, _| {}, &|| false).expect("projection").points;
         let strata_s = started.elapsed().as_secs_f64();
         let score = |layout: &[[f32; 2]]| {
-            if n <= 10_000 { format!(", 10-NN kept {:.1} %", 100.0 * strata::map::neighbourhood_preservation(&features, layout, 10)) } else { String::new() }
+            if n <= 10_000 {
+                format!(", 10-NN kept {:.1} %", 100.0 * strata::map::neighbourhood_preservation(&features, layout, 10))
+            } else {
+                String::new()
+            }
         };
         println!("{method:?} {n} × 768: Strata {strata_s:.2} s{}", score(&points));
         for (engine, seconds, layout) in reference_projections(&features, method, tmp.path()) {

@@ -6,8 +6,8 @@
 //! checksums the script stored.
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
-use strata::analysis::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
 use serde_json::Value;
+use strata::analysis::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
 
 const GOLDEN: &str = include_str!("golden/descriptors.json");
 
@@ -50,8 +50,7 @@ fn rnd(x: f64) -> usize {
 }
 
 fn f(v: &Value, k: &str) -> f64 {
-    v[k].as_f64()
-        .unwrap_or_else(|| panic!("missing number {k} in {v}"))
+    v[k].as_f64().unwrap_or_else(|| panic!("missing number {k} in {v}"))
 }
 
 /// Regenerate a golden signal exactly as the Python script does.
@@ -71,11 +70,7 @@ fn render(spec: &Value) -> (Vec<f32>, u32) {
                 let cexp = two_pi * f0 * dur / k;
                 for (i, v) in y.iter_mut().enumerate() {
                     let t = i as f64 / sr;
-                    let phase = if lin {
-                        two_pi * (f0 * t + (f1 - f0) * t * t / (2.0 * dur))
-                    } else {
-                        cexp * ((t * k / dur).exp() - 1.0)
-                    };
+                    let phase = if lin { two_pi * (f0 * t + (f1 - f0) * t * t / (2.0 * dur)) } else { cexp * ((t * k / dur).exp() - 1.0) };
                     *v += amp * phase.sin();
                 }
             }
@@ -133,9 +128,7 @@ fn render(spec: &Value) -> (Vec<f32>, u32) {
                         for &(p, fp) in &freqs {
                             acc += (two_pi * fp * j / sr).sin() / p;
                         }
-                        let env = (-j / (decay * sr)).exp()
-                            * (j / a).min(1.0)
-                            * ((ln as f64 - j) / r).min(1.0);
+                        let env = (-j / (decay * sr)).exp() * (j / a).min(1.0) * ((ln as f64 - j) / r).min(1.0);
                         *v += amp * env * acc;
                     }
                 }
@@ -177,19 +170,14 @@ fn matches_librosa_goldens() {
             let value = got.get(d) as f64;
             let err = rel_err(value, want);
             let (rel, abs) = tolerance(d);
-            println!(
-                "{name:>18} {:>22}: got {value:>14.6} want {want:>14.6} rel err {err:.2e}",
-                d.key()
-            );
+            println!("{name:>18} {:>22}: got {value:>14.6} want {want:>14.6} rel err {err:.2e}", d.key());
             match d {
                 Descriptor::Tempo => {
                     if sig["check_tempo"].as_bool() != Some(true) {
                         continue;
                     }
                     // within 4 % of librosa, allowing octave errors
-                    let ok = [1.0, 2.0, 0.5]
-                        .iter()
-                        .any(|m| rel_err(value, want * m) <= 0.04);
+                    let ok = [1.0, 2.0, 0.5].iter().any(|m| rel_err(value, want * m) <= 0.04);
                     worst[di] = worst[di].max(err);
                     if !ok {
                         failures.push(format!("{name}: tempo {value} vs librosa {want}"));
@@ -213,10 +201,7 @@ fn matches_librosa_goldens() {
                 _ => {
                     worst[di] = worst[di].max(err);
                     if (value - want).abs() > abs + rel * want.abs() {
-                        failures.push(format!(
-                            "{name}: {} = {value}, librosa {want}, rel err {err:.2e}",
-                            d.key()
-                        ));
+                        failures.push(format!("{name}: {} = {value}, librosa {want}, rel err {err:.2e}", d.key()));
                     }
                 }
             }
@@ -279,7 +264,11 @@ fn intermediates_match_librosa() {
             let want = want.as_f64().unwrap();
             worst_chroma = worst_chroma.max(rel_err(value, want));
             let (rel, abs) = CHROMA_MEAN_TOLERANCE;
-            assert!((value - want).abs() <= abs + rel * want.abs(), "{name}: chroma[{c}] {value} vs {want}, rel err {:.2e}", rel_err(value, want));
+            assert!(
+                (value - want).abs() <= abs + rel * want.abs(),
+                "{name}: chroma[{c}] {value} vs {want}, rel err {:.2e}",
+                rel_err(value, want)
+            );
         }
     }
     println!("worst relative error of the mean chroma: {worst_chroma:.2e}");
@@ -321,8 +310,7 @@ fn click_train(bpm: f64, sr: u32, seconds: f64) -> Vec<f32> {
         let s = (t * sr as f64) as usize;
         for j in 0..len.min(n.saturating_sub(s)) {
             let x = j as f64 / sr as f64;
-            y[s + j] +=
-                (0.8 * (2.0 * std::f64::consts::PI * 1200.0 * x).sin() * (-x / 0.002).exp()) as f32;
+            y[s + j] += (0.8 * (2.0 * std::f64::consts::PI * 1200.0 * x).sin() * (-x / 0.002).exp()) as f32;
         }
         t += period;
     }
@@ -337,11 +325,7 @@ fn click_trains_have_known_tempo() {
             let d = analyzer.analyze(&click_train(bpm, sr, 12.0), sr);
             let err = rel_err(d.tempo_bpm as f64, bpm);
             println!("sr {sr} bpm {bpm}: got {} (err {err:.3})", d.tempo_bpm);
-            assert!(
-                err <= 0.02,
-                "sr {sr}: {bpm} BPM click train read as {}",
-                d.tempo_bpm
-            );
+            assert!(err <= 0.02, "sr {sr}: {bpm} BPM click train read as {}", d.tempo_bpm);
             // one onset per click
             let want_rate = bpm / 60.0;
             assert!(
@@ -379,10 +363,7 @@ fn short_and_odd_input_is_finite() {
         (sine.clone(), 768_000),
         (sine.clone(), u32::MAX),
         (vec![f32::NAN; 4096], 22_050),
-        (
-            [f32::INFINITY, f32::NEG_INFINITY, 0.5, f32::NAN, -0.5].repeat(1000),
-            22_050,
-        ),
+        ([f32::INFINITY, f32::NEG_INFINITY, 0.5, f32::NAN, -0.5].repeat(1000), 22_050),
         (vec![1e30; 4096], 22_050),
         ([f32::MAX, f32::MIN].repeat(3000), 22_050),
         (vec![1.0; 10_000], 22_050),
@@ -423,17 +404,11 @@ fn descriptor_keys_round_trip() {
     for d in Descriptor::ALL {
         assert_eq!(Descriptor::from_key(d.key()), Some(d));
         assert!(!d.label().is_empty());
-        assert_eq!(
-            serde_json::to_value(d).unwrap(),
-            Value::String(d.key().to_string())
-        );
+        assert_eq!(serde_json::to_value(d).unwrap(), Value::String(d.key().to_string()));
     }
     assert_eq!(Descriptor::from_key("nope"), None);
     // Descriptors serialises with the keys as field names.
-    let d = Descriptors {
-        tempo_bpm: 120.0,
-        ..Descriptors::default()
-    };
+    let d = Descriptors { tempo_bpm: 120.0, ..Descriptors::default() };
     let v = serde_json::to_value(d).unwrap();
     for k in Descriptor::ALL {
         assert_eq!(v[k.key()].as_f64().unwrap() as f32, d.get(k));
@@ -450,9 +425,7 @@ fn random_inputs_never_panic_or_give_nan() {
         state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         state
     };
-    let rates = [
-        1u32, 7, 100, 4_000, 8_000, 11_025, 16_000, 22_050, 44_100, 48_000, 96_000,
-    ];
+    let rates = [1u32, 7, 100, 4_000, 8_000, 11_025, 16_000, 22_050, 44_100, 48_000, 96_000];
     for case in 0..60 {
         let len = (next() % 6_000) as usize;
         let sr = rates[case % rates.len()];
@@ -470,9 +443,6 @@ fn random_inputs_never_panic_or_give_nan() {
             })
             .collect();
         let d = a.analyze(&y, sr);
-        assert!(
-            all_finite(&d),
-            "case {case} (len {len}, sr {sr}, kind {kind}): {d:?}"
-        );
+        assert!(all_finite(&d), "case {case} (len {len}, sr {sr}, kind {kind}): {d:?}");
     }
 }

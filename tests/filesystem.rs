@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use strata::storage::data_dir::DataDir;
 use strata::storage::catalog::Catalog;
+use strata::storage::data_dir::DataDir;
 use support::*;
 
 /// Far beyond what indexing a few seconds of audio takes: reaching it means the run hung.

@@ -160,10 +160,7 @@ fn absurd_audio_gets_a_reason_and_unusual_audio_indexes() {
         // that panic is contained and fails this file only. Every other file is refused cleanly.
         assert!(name == "zero-hz.wav" || !reason.contains("crashed"), "{name}: a dependency panicked: {reason}");
     }
-    assert!(
-        failed.iter().any(|(n, r)| n == "zero-hz.wav" && (r.contains("sample rate") || r.contains("decoder crashed"))),
-        "{failed:?}"
-    );
+    assert!(failed.iter().any(|(n, r)| n == "zero-hz.wav" && (r.contains("sample rate") || r.contains("decoder crashed"))), "{failed:?}");
     assert!(failed.iter().any(|(n, r)| n == "all-nan.wav" && r.contains("NaN")), "{failed:?}");
     assert!(failed.iter().any(|(n, r)| n == "gigahertz.wav" && r.contains("sample rate")), "{failed:?}");
     // Every file found is accounted for, and the repaired one says what was repaired.

@@ -8,20 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use strata::storage::data_dir::DataDir;
 use strata::storage::catalog::Catalog;
+use strata::storage::data_dir::DataDir;
 use strata::storage::snapshot::LibrarySnapshot;
 use support::*;
 
 fn index(data: &Path, music: &Path, extra: &[&str]) -> serde_json::Value {
-    let output = strata_bin()
-        .arg("--data-dir")
-        .arg(data)
-        .args(["index", "--json", "--jobs", "1"])
-        .args(extra)
-        .arg(music)
-        .output()
-        .unwrap();
+    let output = strata_bin().arg("--data-dir").arg(data).args(["index", "--json", "--jobs", "1"]).args(extra).arg(music).output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }

@@ -43,8 +43,7 @@ fn outputs_have_manifest_shapes_and_are_deterministic() {
 #[test]
 fn matches_tensorflow_reference_values() {
     let golden_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let golden: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(golden_dir.join("musicnn_clip.json")).unwrap()).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(golden_dir.join("musicnn_clip.json")).unwrap()).unwrap();
     let clip = decode_mono(&golden_dir.join("musicnn_clip.wav"), Some(16_000)).unwrap();
     let mut session = musicnn();
     let manifest = session.info().manifest.clone();

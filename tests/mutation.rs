@@ -454,7 +454,22 @@ impl Format {
     fn field_specs(self) -> &'static [AnchoredFields] {
         const RIFF: &[AnchoredFields] = &[
             (b"RIFF", &[(4, 4, false)]),
-            (b"fmt ", &[(4, 4, false), (8, 2, false), (10, 2, false), (12, 4, false), (16, 4, false), (20, 2, false), (22, 2, false), (24, 2, false), (26, 2, false), (28, 4, false), (32, 2, false)]),
+            (
+                b"fmt ",
+                &[
+                    (4, 4, false),
+                    (8, 2, false),
+                    (10, 2, false),
+                    (12, 4, false),
+                    (16, 4, false),
+                    (20, 2, false),
+                    (22, 2, false),
+                    (24, 2, false),
+                    (26, 2, false),
+                    (28, 4, false),
+                    (32, 2, false),
+                ],
+            ),
             (b"fact", &[(4, 4, false), (8, 4, false)]),
             (b"LIST", &[(4, 4, false), (16, 4, false)]),
             (b"data", &[(4, 4, false)]),
@@ -462,7 +477,20 @@ impl Format {
         const FLAC: &[AnchoredFields] = &[(
             b"fLaC",
             // STREAMINFO: block sizes, frame sizes, the packed rate/channels/bits/total, MD5.
-            &[(4, 1, true), (5, 3, true), (8, 2, true), (10, 2, true), (12, 3, true), (15, 3, true), (18, 3, true), (20, 1, true), (21, 1, true), (22, 4, true), (18, 8, true), (26, 4, true)],
+            &[
+                (4, 1, true),
+                (5, 3, true),
+                (8, 2, true),
+                (10, 2, true),
+                (12, 3, true),
+                (15, 3, true),
+                (18, 3, true),
+                (20, 1, true),
+                (21, 1, true),
+                (22, 4, true),
+                (18, 8, true),
+                (26, 4, true),
+            ],
         )];
         const MP3: &[AnchoredFields] = &[
             (b"ID3", &[(3, 2, true), (5, 1, true), (6, 4, true), (10, 4, true), (14, 4, true)]),
@@ -473,12 +501,36 @@ impl Format {
         ];
         const OGG: &[AnchoredFields] = &[
             (b"OggS", &[(4, 1, false), (5, 1, false), (6, 8, false), (14, 4, false), (18, 4, false), (26, 1, false), (27, 1, false)]),
-            (b"\x01vorbis", &[(7, 4, false), (11, 1, false), (12, 4, false), (16, 4, false), (20, 4, false), (24, 4, false), (28, 1, false), (29, 1, false)]),
+            (
+                b"\x01vorbis",
+                &[
+                    (7, 4, false),
+                    (11, 1, false),
+                    (12, 4, false),
+                    (16, 4, false),
+                    (20, 4, false),
+                    (24, 4, false),
+                    (28, 1, false),
+                    (29, 1, false),
+                ],
+            ),
             (b"\x03vorbis", &[(7, 4, false), (11, 4, false)]),
-            (b"\x05vorbis", &[(7, 1, false), (8, 3, false), (11, 2, false), (13, 3, false), (16, 1, false), (17, 1, false), (18, 4, false)]),
+            (
+                b"\x05vorbis",
+                &[(7, 1, false), (8, 3, false), (11, 2, false), (13, 3, false), (16, 1, false), (17, 1, false), (18, 4, false)],
+            ),
         ];
-        const MP4_WORDS: &[FieldSpec] =
-            &[(-4, 4, true), (4, 4, true), (8, 4, true), (12, 4, true), (16, 4, true), (20, 2, true), (22, 2, true), (24, 4, true), (28, 4, true)];
+        const MP4_WORDS: &[FieldSpec] = &[
+            (-4, 4, true),
+            (4, 4, true),
+            (8, 4, true),
+            (12, 4, true),
+            (16, 4, true),
+            (20, 2, true),
+            (22, 2, true),
+            (24, 4, true),
+            (28, 4, true),
+        ];
         const MP4: &[AnchoredFields] = &[
             (b"ftyp", MP4_WORDS),
             (b"moov", MP4_WORDS),
@@ -909,15 +961,23 @@ fn run_format(format: Format, test_name: &str) {
             }
             None if child_failures > 0 => break,
             None => {
-                let tail: Vec<&str> =
-                    stderr.lines().filter(|l| !l.starts_with("  ") && !l.starts_with("stack backtrace") && !l.starts_with("note: ")).collect();
+                let tail: Vec<&str> = stderr
+                    .lines()
+                    .filter(|l| !l.starts_with("  ") && !l.starts_with("stack backtrace") && !l.starts_with("note: "))
+                    .collect();
                 failures.push(format!("{} (mutants {next}..{end}):\n{}", output.status, tail[tail.len().saturating_sub(40)..].join("\n")));
                 break;
             }
         }
     }
     let shown = failures.len().min(30);
-    assert!(failures.is_empty(), "{}: {} failing mutants (first {shown} here):\n{}", format.name(), failures.len(), failures[..shown].join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}: {} failing mutants (first {shown} here):\n{}",
+        format.name(),
+        failures.len(),
+        failures[..shown].join("\n")
+    );
 }
 
 /// Decodes mutants `first..end` of `format` here, watching each one's time and memory.
@@ -961,7 +1021,11 @@ fn run_mutants(format: Format, first: usize, end: usize) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                 let (bytes, description) = fixture.mutant(expected);
                 let saved = save_failure(format, expected, &bytes);
-                panic!("{}: mutant {expected} ({description}) still decoding after {DEADLINE:?}; saved as {}", format.name(), saved.display());
+                panic!(
+                    "{}: mutant {expected} ({description}) still decoding after {DEADLINE:?}; saved as {}",
+                    format.name(),
+                    saved.display()
+                );
             }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
                 panic!("{}: the mutation worker stopped at mutant {expected}", format.name())
@@ -978,7 +1042,11 @@ fn run_mutants(format: Format, first: usize, end: usize) {
         problems.extend(report.non_finite.iter().map(|e| format!("non-finite sample: {e}")));
         problems.extend(report.oversized.iter().map(|e| format!("excerpt too long: {e}")));
         if report.peak_bytes > PEAK_BUDGET_BYTES {
-            problems.push(format!("held {} MiB at once, {} MiB in one allocation", report.peak_bytes >> 20, report.largest_request_bytes >> 20));
+            problems.push(format!(
+                "held {} MiB at once, {} MiB in one allocation",
+                report.peak_bytes >> 20,
+                report.largest_request_bytes >> 20
+            ));
         }
         if !problems.is_empty() {
             let (bytes, description) = fixture.mutant(index);
@@ -1082,7 +1150,8 @@ fn the_harness_sees_escaped_panics_bad_samples_and_its_own_checksums() {
     assert!(value.is_none());
     assert_eq!(report.escapes.len(), 1, "{report:?}");
     assert!(report.escapes[0].starts_with("self-check: escaping on purpose (at tests/mutation.rs:"), "{report:?}");
-    let _: Option<()> = report.call("self-check", || Err(AudioError::Crashed("inner (at /x/registry/src/index/symphonia-core-0.5.5/src/a.rs:7)".into())));
+    let _: Option<()> =
+        report.call("self-check", || Err(AudioError::Crashed("inner (at /x/registry/src/index/symphonia-core-0.5.5/src/a.rs:7)".into())));
     assert_eq!(report.contained, ["symphonia-core-0.5.5/src/a.rs:7"]);
     report.check("self-check", &[0.0, f32::NAN], Some(1));
     assert_eq!((report.non_finite.len(), report.oversized.len()), (1, 1), "{report:?}");

@@ -106,12 +106,8 @@ fn check_installed(prefix: &Path, scratch: &Path, wav: &Path) {
     let library = doc["runtime"]["library"].as_str().unwrap_or_else(|| panic!("ONNX Runtime not loaded: {doc:#}"));
     assert!(library.starts_with(prefix.to_str().unwrap()), "ONNX Runtime came from {library}, not from {}", prefix.display());
     assert_eq!(canonical(Path::new(library)), canonical(&lib.join("libonnxruntime.so")), "runtime library");
-    let musicnn = doc["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "musicnn")
-        .unwrap_or_else(|| panic!("musicnn not listed: {doc:#}"));
+    let musicnn =
+        doc["models"].as_array().unwrap().iter().find(|m| m["name"] == "musicnn").unwrap_or_else(|| panic!("musicnn not listed: {doc:#}"));
     let dir = musicnn["dir"].as_str().unwrap();
     assert!(dir.starts_with(prefix.to_str().unwrap()), "musicnn came from {dir}, not from {}", prefix.display());
     assert_eq!(canonical(Path::new(dir)), canonical(&share.join("strata/models/musicnn")), "model folder");
@@ -120,8 +116,8 @@ fn check_installed(prefix: &Path, scratch: &Path, wav: &Path) {
 
     // `tag --json` on a 4 s tone: five tags from the installed tags list.
     let output = installed_strata(&bin, scratch, &["tag".as_ref(), wav.as_os_str(), "--json".as_ref()]);
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("tag --json: {e}\n{}", String::from_utf8_lossy(&output.stdout)));
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("tag --json: {e}\n{}", String::from_utf8_lossy(&output.stdout)));
     let tags = report["tags"].as_array().unwrap_or_else(|| panic!("no tags: {report:#}"));
     assert_eq!(tags.len(), 5, "{report:#}");
     let known = std::fs::read_to_string(share.join("strata/models/musicnn/tags.txt")).unwrap();
@@ -142,24 +138,14 @@ fn deb_and_tarball_run_from_their_own_files() {
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/build-packages.sh");
     run_ok(
-        tool("bash", "install bash")
-            .arg(&script)
-            .arg("--binary")
-            .arg(env!("CARGO_BIN_EXE_strata"))
-            .arg("--out")
-            .arg(&out)
-            .arg("--fast"),
+        tool("bash", "install bash").arg(&script).arg("--binary").arg(env!("CARGO_BIN_EXE_strata")).arg("--out").arg(&out).arg("--fast"),
     );
     let version = env!("CARGO_PKG_VERSION");
     let arch = String::from_utf8(run_ok(tool("dpkg", dpkg_hint).arg("--print-architecture")).stdout).unwrap();
     let deb = out.join(format!("strata_{version}_{}.deb", arch.trim()));
     assert!(deb.is_file(), "{} was not built", deb.display());
     let tarball = only_file(&out, ".tar.gz");
-    assert!(
-        tarball.file_name().unwrap().to_string_lossy().starts_with(&format!("strata-{version}-linux-")),
-        "{}",
-        tarball.display()
-    );
+    assert!(tarball.file_name().unwrap().to_string_lossy().starts_with(&format!("strata-{version}-linux-")), "{}", tarball.display());
 
     // The control file.
     let field = |name: &str| {

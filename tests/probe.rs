@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 use ndarray::Array2;
-use strata::insight::probe::*;
 use serde_json::Value;
+use strata::insight::probe::*;
 
 const LCG_A: u64 = 6364136223846793005;
 const LCG_C: u64 = 1442695040888963407;
@@ -40,10 +40,7 @@ struct Data {
 
 impl Data {
     fn views(&self) -> Vec<(String, ndarray::ArrayView2<'_, f32>)> {
-        self.layers
-            .iter()
-            .map(|(n, x)| (n.clone(), x.view()))
-            .collect()
+        self.layers.iter().map(|(n, x)| (n.clone(), x.view())).collect()
     }
 }
 
@@ -69,27 +66,18 @@ fn generate() -> Data {
     for i in 0..TRACKS {
         let bi = b[i];
         for j in 0..DIMS {
-            l2[[i, j]] =
-                (w2[j] * (bi * bi * bi) / 3.0 + v2[j] * bi.abs() + NOISE2 * rng.z()) as f32;
+            l2[[i, j]] = (w2[j] * (bi * bi * bi) / 3.0 + v2[j] * bi.abs() + NOISE2 * rng.z()) as f32;
         }
     }
     Data {
-        layers: vec![
-            ("layer0".into(), l0),
-            ("layer1".into(), l1),
-            ("layer2".into(), l2),
-        ],
+        layers: vec![("layer0".into(), l0), ("layer1".into(), l1), ("layer2".into(), l2)],
         targets: vec![("A".into(), a), ("B".into(), b), ("C".into(), c)],
     }
 }
 
 fn golden() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/golden/probe_golden.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read probe_golden.json"))
-        .expect("parse probe_golden.json")
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/probe_golden.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read probe_golden.json")).expect("parse probe_golden.json")
 }
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -113,26 +101,15 @@ fn matches_sklearn_with_same_folds_and_fixed_alpha() {
     for (k, (_, x)) in data.layers.iter().enumerate() {
         let sum: f64 = x.iter().map(|&v| f64::from(v)).sum();
         let want = g["checksums"]["layers"][k].as_f64().unwrap();
-        assert!(
-            close(sum, want, 1e-10),
-            "layer {k} checksum {sum} vs {want}"
-        );
+        assert!(close(sum, want, 1e-10), "layer {k} checksum {sum} vs {want}");
     }
     for (k, (_, y)) in data.targets.iter().enumerate() {
         let sum: f64 = y.iter().sum();
         let want = g["checksums"]["targets"][k].as_f64().unwrap();
-        assert!(
-            close(sum, want, 1e-10),
-            "target {k} checksum {sum} vs {want}"
-        );
+        assert!(close(sum, want, 1e-10), "target {k} checksum {sum} vs {want}");
     }
 
-    let fold_of: Vec<usize> = g["fold_of"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect();
+    let fold_of: Vec<usize> = g["fold_of"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
     assert_eq!(fold_of.len(), TRACKS);
 
     let views = data.views();
@@ -140,14 +117,9 @@ fn matches_sklearn_with_same_folds_and_fixed_alpha() {
     for case in g["cases"].as_array().unwrap() {
         let alpha = case["alpha"].as_f64().unwrap();
         let mut calls = Vec::new();
-        let table = probe_with_folds(
-            &views,
-            &data.targets,
-            &ProbeOptions::default(),
-            &fold_of,
-            Some(alpha),
-            &mut |done, total| calls.push((done, total)),
-        );
+        let table = probe_with_folds(&views, &data.targets, &ProbeOptions::default(), &fold_of, Some(alpha), &mut |done, total| {
+            calls.push((done, total))
+        });
         assert_eq!(calls.len(), 3);
         assert_eq!(calls.last(), Some(&(3, 3)));
         assert_eq!(table.layers, ["layer0", "layer1", "layer2"]);
@@ -159,10 +131,7 @@ fn matches_sklearn_with_same_folds_and_fixed_alpha() {
                 let want = want.as_f64().unwrap();
                 let got = table.cell(l, t);
                 max_diff = max_diff.max((got - want).abs());
-                assert!(
-                    (got - want).abs() < 1e-6,
-                    "alpha {alpha} layer {l} target {t}: {got} vs sklearn {want}"
-                );
+                assert!((got - want).abs() < 1e-6, "alpha {alpha} layer {l} target {t}: {got} vs sklearn {want}");
                 assert_eq!(table.alpha[l][t], alpha);
             }
         }
@@ -175,15 +144,10 @@ fn default_options_find_the_encoding_layer() {
     let data = generate();
     let views = data.views();
     let mut calls = 0;
-    let table = probe(
-        &views,
-        &data.targets,
-        &ProbeOptions::default(),
-        &mut |_, total| {
-            calls += 1;
-            assert_eq!(total, 3);
-        },
-    );
+    let table = probe(&views, &data.targets, &ProbeOptions::default(), &mut |_, total| {
+        calls += 1;
+        assert_eq!(total, 3);
+    });
     assert_eq!(calls, 3);
     eprintln!("r2 {:?}\nalpha {:?}", table.r2, table.alpha);
 
@@ -194,37 +158,21 @@ fn default_options_find_the_encoding_layer() {
     assert_eq!(layer, 2, "B is encoded (nonlinearly) in layer 2");
     assert!(r2 > 0.3, "B from layer 2: {r2}");
     for t in 0..3 {
-        assert!(
-            table.cell(1, t) < 0.2,
-            "noise layer, target {t}: {}",
-            table.cell(1, t)
-        );
+        assert!(table.cell(1, t) < 0.2, "noise layer, target {t}: {}", table.cell(1, t));
         assert!(table.cell(1, t).is_finite());
     }
     for l in 0..3 {
-        assert!(
-            table.cell(l, 2) < 0.2,
-            "noise target from layer {l}: {}",
-            table.cell(l, 2)
-        );
+        assert!(table.cell(l, 2) < 0.2, "noise target from layer {l}: {}", table.cell(l, 2));
     }
     // Chosen alphas come from the default grid × trace(K)/n (= 64 here).
     for row in &table.alpha {
         for &a in row {
-            assert!(
-                DEFAULT_ALPHA_GRID.iter().any(|g| close(g * 64.0, a, 1e-12)),
-                "alpha {a}"
-            );
+            assert!(DEFAULT_ALPHA_GRID.iter().any(|g| close(g * 64.0, a, 1e-12)), "alpha {a}");
         }
     }
     // Deterministic: the same table again, and the table recorded for these
     // data and the default seed (a changed shuffle, grid or solver moves it).
-    let again = probe(
-        &views,
-        &data.targets,
-        &ProbeOptions::default(),
-        &mut |_, _| {},
-    );
+    let again = probe(&views, &data.targets, &ProbeOptions::default(), &mut |_, _| {});
     assert_eq!(table, again);
     let recorded_r2 = [
         [0.99945878196651, -0.030375975162502546, -0.12891518158809726],
@@ -234,7 +182,12 @@ fn default_options_find_the_encoding_layer() {
     let recorded_alpha = [[0.64, 6400.0, 6400.0], [6400.0, 6400.0, 6400.0], [640.0, 640.0, 6400.0]];
     for l in 0..3 {
         for t in 0..3 {
-            assert!(close(table.r2[l][t], recorded_r2[l][t], 1e-9), "layer {l} target {t}: R² {} recorded {}", table.r2[l][t], recorded_r2[l][t]);
+            assert!(
+                close(table.r2[l][t], recorded_r2[l][t], 1e-9),
+                "layer {l} target {t}: R² {} recorded {}",
+                table.r2[l][t],
+                recorded_r2[l][t]
+            );
             assert!(close(table.alpha[l][t], recorded_alpha[l][t], 1e-12), "layer {l} target {t}: alpha {}", table.alpha[l][t]);
         }
     }
@@ -289,34 +242,20 @@ fn missing_values_and_short_inputs() {
     }
 
     // Fewer tracks than 2 × folds overall: all NaN, no panic.
-    let few: Vec<(String, Array2<f32>)> = data
-        .layers
-        .iter()
-        .map(|(n, x)| (n.clone(), x.slice(ndarray::s![..6, ..]).to_owned()))
-        .collect();
+    let few: Vec<(String, Array2<f32>)> = data.layers.iter().map(|(n, x)| (n.clone(), x.slice(ndarray::s![..6, ..]).to_owned())).collect();
     let few_views: Vec<_> = few.iter().map(|(n, x)| (n.clone(), x.view())).collect();
-    let table = probe(
-        &few_views,
-        &[("A".to_string(), a[..6].to_vec())],
-        &ProbeOptions::default(),
-        &mut |_, _| {},
-    );
+    let table = probe(&few_views, &[("A".to_string(), a[..6].to_vec())], &ProbeOptions::default(), &mut |_, _| {});
     assert!(table.r2.iter().flatten().all(|v| v.is_nan()));
     assert_eq!(table.best_layer(0), None);
 
     // No layers / no targets.
-    let empty = probe(&[], &targets, &ProbeOptions::default(), &mut |_, _| {
-        panic!("no layers")
-    });
+    let empty = probe(&[], &targets, &ProbeOptions::default(), &mut |_, _| panic!("no layers"));
     assert!(empty.layers.is_empty() && empty.r2.is_empty());
     let none = probe(&views, &[], &ProbeOptions::default(), &mut |_, _| {});
     assert_eq!(none.r2, vec![Vec::<f64>::new(); 3]);
 
     // Subsampling: a cap below the track count uses exactly that many tracks.
-    let capped = ProbeOptions {
-        max_tracks: 60,
-        ..ProbeOptions::default()
-    };
+    let capped = ProbeOptions { max_tracks: 60, ..ProbeOptions::default() };
     let table = probe(&views, &[("A".to_string(), a)], &capped, &mut |_, _| {});
     assert_eq!(table.tracks, 60);
     assert!(table.cell(0, 0) > 0.9);

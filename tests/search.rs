@@ -9,10 +9,10 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use strata::storage::data_dir::DataDir;
 use strata::prng::SplitMix64;
 use strata::search::layer_index::{LayerIndex, Pruning};
 use strata::search::{Facet, SearchEngine, SearchResult, normalized_rows};
+use strata::storage::data_dir::DataDir;
 use strata::storage::snapshot::LibrarySnapshot;
 use support::*;
 
@@ -86,9 +86,15 @@ fn pruned_rankings_equal_full_passes() {
         let tmp = tempfile::tempdir().unwrap();
         write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
         let mut embeddings = LibraryLikeEmbeddings::new(5, decay);
-        write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, l, d| {
-            if t % 97 == 5 { vec![0.0; d] } else { embeddings.vector(t, l, d) }
-        });
+        write_synthetic_store(
+            tmp.path(),
+            "synthetic",
+            &dims,
+            tracks,
+            |t, l, d| {
+                if t % 97 == 5 { vec![0.0; d] } else { embeddings.vector(t, l, d) }
+            },
+        );
         let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
         let mut pruned = SearchEngine::with_pruning(snapshot.clone(), center, Pruning::Always);
         let mut full = SearchEngine::with_pruning(snapshot.clone(), center, Pruning::Never);
@@ -107,7 +113,11 @@ fn pruned_rankings_equal_full_passes() {
                     _ => (0..facets.len()).map(|_| (rng.symmetric_unit() + 0.3).max(0.0)).collect(),
                 };
                 for k in [1, 10, 50, 300] {
-                    let key = |r: &[SearchResult]| r.iter().map(|r| (r.track, r.score.to_bits(), r.facet_scores.iter().map(|s| s.to_bits()).collect::<Vec<_>>())).collect::<Vec<_>>();
+                    let key = |r: &[SearchResult]| {
+                        r.iter()
+                            .map(|r| (r.track, r.score.to_bits(), r.facet_scores.iter().map(|s| s.to_bits()).collect::<Vec<_>>()))
+                            .collect::<Vec<_>>()
+                    };
                     let (got, expected) = (bounded.rank(&weights, k, &excluded), exact.rank(&weights, k, &excluded));
                     assert_eq!(key(&got), key(&expected), "decay {decay}, centred {center}, query {query}, weights {weights:?}, k {k}");
                     assert_eq!(got.len(), k);
@@ -124,7 +134,8 @@ fn pruned_rankings_equal_full_passes() {
 fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {
     let output = strata_bin().arg("--data-dir").arg(data).args(args).output().unwrap();
     assert!(output.status.success(), "strata {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("strata {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("strata {args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
 }
 
 #[test]
@@ -166,7 +177,12 @@ fn ranking_commands_on_an_indexed_library() {
     assert!(other["results"].as_array().unwrap().iter().all(|r| r["album"].as_str().map(String::from) != album));
 
     // neighbours --all: one JSON line per track, query excluded, paths as indexed.
-    let output = strata_bin().arg("--data-dir").arg(&data).args(["neighbours", "--all", "--k", "3", "--json", "--layer", "penultimate"]).output().unwrap();
+    let output = strata_bin()
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["neighbours", "--all", "--k", "3", "--json", "--layer", "penultimate"])
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 10);

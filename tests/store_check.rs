@@ -9,8 +9,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use strata::storage::data_dir::DataDir;
 use strata::storage::catalog::{Catalog, StoredAnalysis, Track};
+use strata::storage::data_dir::DataDir;
 use strata::storage::snapshot::LibrarySnapshot;
 use strata::storage::store::{StoreLayout, StoreWriter, owner_key};
 use support::*;
@@ -200,7 +200,12 @@ fn catalog_rows_pointing_at_other_tracks_vectors_are_never_served() {
     let mut left_out = snapshot.damage.not_their_own.clone();
     left_out.sort();
     assert_eq!(left_out, vec![a.path.clone(), b.path.clone()]);
-    assert!(snapshot.damage.to_string().starts_with("the store is damaged: 2 tracks point at vectors that are not theirs; run `strata check --repair`"));
+    assert!(
+        snapshot
+            .damage
+            .to_string()
+            .starts_with("the store is damaged: 2 tracks point at vectors that are not theirs; run `strata check --repair`")
+    );
 
     let (code, report) = check(tmp.path(), &[]);
     assert_eq!(code, 1);

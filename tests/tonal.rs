@@ -7,9 +7,9 @@ mod support;
 
 use std::path::Path;
 
-use strata::analysis::{Sampling, decode_excerpts, describe_excerpts};
 use strata::analysis::descriptors::DescriptorAnalyzer;
 use strata::analysis::tonal::DIM;
+use strata::analysis::{Sampling, decode_excerpts, describe_excerpts};
 use support::*;
 
 const RATE: u32 = 44_100;

@@ -8,10 +8,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use egui_kittest::{Harness, SnapshotOptions};
 use egui_kittest::kittest::Queryable;
-use strata::storage::data_dir::DataDir;
+use egui_kittest::{Harness, SnapshotOptions};
 use strata::indexer::{IndexControl, IndexOptions, run};
+use strata::storage::data_dir::DataDir;
 use strata::ui::{AppCommand, Settings, StrataApp};
 
 /// Steps the harness until `done` holds (background threads answer in their own time).
@@ -37,10 +37,11 @@ fn select_rerank_probe_and_failures() {
     let summary = run(&data_dir, &options, &events, &IndexControl::default()).unwrap();
     assert_eq!(summary.indexed, 12);
 
-    let mut harness = Harness::builder()
-        .with_size([1440.0, 900.0])
-        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
-    step_until(&mut harness, "the library, its probe and the start-up rescan", |app| app.library().is_some() && !app.aspects().is_empty() && !app.is_busy());
+    let mut harness =
+        Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
+    step_until(&mut harness, "the library, its probe and the start-up rescan", |app| {
+        app.library().is_some() && !app.aspects().is_empty() && !app.is_busy()
+    });
 
     // Selecting a track in the table shows ranked results.
     harness.get_by_label("03 Track").click();
@@ -101,9 +102,8 @@ fn the_map_stays_while_the_library_grows() {
     let data_dir = DataDir::at(&data);
     run(&data_dir, &options, &events, &IndexControl::default()).unwrap();
 
-    let mut harness = Harness::builder()
-        .with_size([1440.0, 900.0])
-        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
+    let mut harness =
+        Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
     step_until(&mut harness, "the first map", |app| app.map_shown() == Some((8, true)) && !app.is_busy());
 
     // Adding a folder indexes it in the background; the map keeps its points

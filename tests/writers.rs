@@ -18,8 +18,8 @@ use egui_kittest::kittest::Queryable;
 use strata::storage::catalog::Catalog;
 use strata::storage::data_dir::DataDir;
 use strata::storage::snapshot::LibrarySnapshot;
-use strata::ui::{Settings, StrataApp};
 use strata::storage::writer_lock::WriterLock;
+use strata::ui::{Settings, StrataApp};
 use support::*;
 
 /// What a waiting writer prints (after its optional ` (pid N)`).
@@ -164,7 +164,9 @@ fn assert_same_vectors(expected: &Path, actual: &Path) {
 /// Tracks committed so far, polled read-only (0 until the writer has made
 /// the catalog): `Catalog::open` would create or migrate it, racing the writer.
 fn committed_tracks(data: &Path) -> usize {
-    let Ok(connection) = rusqlite::Connection::open_with_flags(DataDir::at(data).catalog_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+    let Ok(connection) =
+        rusqlite::Connection::open_with_flags(DataDir::at(data).catalog_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
         return 0;
     };
     let _ = connection.busy_timeout(Duration::from_secs(10));
@@ -282,7 +284,10 @@ fn a_writer_killed_while_another_waits_hands_over_and_loses_nothing() {
     assert_eq!(summary["indexed"], 6, "{summary}");
     // Writer 1's folder again: it does only what the killed run did not commit.
     let resumed = index(&data, &first);
-    assert_eq!((resumed["indexed"].as_u64(), resumed["unchanged"].as_u64()), (Some(60 - committed_by_1 as u64), Some(committed_by_1 as u64)));
+    assert_eq!(
+        (resumed["indexed"].as_u64(), resumed["unchanged"].as_u64()),
+        (Some(60 - committed_by_1 as u64), Some(committed_by_1 as u64))
+    );
 
     let reference = tmp.path().join("reference");
     index(&reference, &first);

@@ -11,10 +11,10 @@ pub mod tonal;
 
 use std::path::Path;
 
-use crate::audio::{AudioError, AudioFile, DecodeProblems, MonoAudio};
 use crate::analysis::descriptors::{Descriptor, DescriptorAnalyzer, Descriptors};
-use crate::model::{ModelError, ModelManifest, ModelSession, WindowEmbedding};
 use crate::analysis::tonal::TonalProfile;
+use crate::audio::{AudioError, AudioFile, DecodeProblems, MonoAudio};
+use crate::model::{ModelError, ModelManifest, ModelSession, WindowEmbedding};
 
 /// Sample rate descriptors and the tonal layer are computed at, so values compare across files.
 pub const DESCRIPTOR_RATE_HZ: u32 = 22_050;
@@ -177,12 +177,7 @@ impl TrackEmbedding {
 /// track) into the model's windows and embeds them in batches. A remainder
 /// shorter than one window is dropped; audio shorter than one window yields
 /// nothing.
-pub fn embed_audio(
-    session: &mut ModelSession,
-    audio: &MonoAudio,
-    offset_s: f64,
-    into: &mut TrackEmbedding,
-) -> Result<(), ModelError> {
+pub fn embed_audio(session: &mut ModelSession, audio: &MonoAudio, offset_s: f64, into: &mut TrackEmbedding) -> Result<(), ModelError> {
     let manifest: &ModelManifest = &session.info().manifest;
     let window = manifest.window_samples();
     let hop = manifest.hop_samples();

@@ -222,9 +222,8 @@ impl AudioFile {
             hint.with_extension(ext);
         }
         let format_options = FormatOptions { enable_gapless: true, ..FormatOptions::default() };
-        let probed = symphonia::default::get_probe()
-            .format(&hint, stream, &format_options, &MetadataOptions::default())
-            .map_err(|e| match e {
+        let probed =
+            symphonia::default::get_probe().format(&hint, stream, &format_options, &MetadataOptions::default()).map_err(|e| match e {
                 SymphoniaError::IoError(io) if io.kind() != std::io::ErrorKind::UnexpectedEof => AudioError::Io(io),
                 other => AudioError::Unsupported(other.to_string()),
             })?;
@@ -291,10 +290,8 @@ impl AudioFile {
     }
 
     fn read_excerpt_unguarded(&mut self, start_s: f64, length_s: f64) -> Result<Option<MonoAudio>, AudioError> {
-        let seeked = self.format.seek(
-            SeekMode::Accurate,
-            SeekTo::Time { time: Time::from(start_s.max(0.0)), track_id: Some(self.track_id) },
-        );
+        let seeked =
+            self.format.seek(SeekMode::Accurate, SeekTo::Time { time: Time::from(start_s.max(0.0)), track_id: Some(self.track_id) });
         let Ok(seeked) = seeked else { return Ok(None) };
         self.decoder.reset();
         let skip = seeked.required_ts.saturating_sub(seeked.actual_ts) as usize;
@@ -417,8 +414,7 @@ const MAX_SILENT_FLUSHES: usize = 64;
 fn resample_finite(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>, AudioError> {
     const CHUNK: usize = 4096;
     let err = |e: &dyn std::fmt::Display| AudioError::Resample(e.to_string());
-    let mut resampler =
-        rubato::FftFixedIn::<f32>::new(from_hz as usize, to_hz as usize, CHUNK, 2, 1).map_err(|e| err(&e))?;
+    let mut resampler = rubato::FftFixedIn::<f32>::new(from_hz as usize, to_hz as usize, CHUNK, 2, 1).map_err(|e| err(&e))?;
     let expected = (samples.len() as u64 * u64::from(to_hz)).div_ceil(u64::from(from_hz)) as usize;
     let delay = resampler.output_delay();
     let mut output = Vec::with_capacity(expected + delay + CHUNK);
@@ -442,8 +438,7 @@ fn resample_finite(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>
     // flush; a bounded number of them in a row does.
     let mut silent_calls = 0;
     while output.len() < expected + delay && silent_calls < MAX_SILENT_FLUSHES {
-        let (_, written) =
-            resampler.process_partial_into_buffer(None::<&[&[f32]]>, &mut out_buffer, None).map_err(|e| err(&e))?;
+        let (_, written) = resampler.process_partial_into_buffer(None::<&[&[f32]]>, &mut out_buffer, None).map_err(|e| err(&e))?;
         silent_calls = if written == 0 { silent_calls + 1 } else { 0 };
         output.extend_from_slice(&out_buffer[0][..written]);
     }

@@ -67,9 +67,8 @@ impl PlayerHandle {
         let (commands, receiver) = bounded(32);
         let status = Arc::new(Mutex::new(PlayerStatus { volume: 0.8, ..PlayerStatus::default() }));
         let thread_status = status.clone();
-        let spawned = std::thread::Builder::new()
-            .name("strata-player".into())
-            .spawn(move || player_thread(&receiver, &thread_status, &on_change));
+        let spawned =
+            std::thread::Builder::new().name("strata-player".into()).spawn(move || player_thread(&receiver, &thread_status, &on_change));
         if let Err(e) = spawned
             && let Ok(mut s) = status.lock()
         {
@@ -145,7 +144,11 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
                 }
             }
             Ok(PlayerCommand::TogglePause) => {
-                if sink.is_paused() { sink.play() } else { sink.pause() }
+                if sink.is_paused() {
+                    sink.play()
+                } else {
+                    sink.pause()
+                }
             }
             Ok(PlayerCommand::Seek(position_s)) => match seek_target(position_s) {
                 Some(at) => _ = sink.try_seek(at),

@@ -135,8 +135,9 @@ impl<R: Read + Seek> Mp4<'_, R> {
             Ok(())
         };
         match kind {
-            b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"udta" | b"edts" | b"dinf" | b"mvex" | b"moof" | b"traf"
-            | b"ilst" => self.boxes(payload, end, depth + 1),
+            b"moov" | b"trak" | b"mdia" | b"minf" | b"stbl" | b"udta" | b"edts" | b"dinf" | b"mvex" | b"moof" | b"traf" | b"ilst" => {
+                self.boxes(payload, end, depth + 1)
+            }
             // An iTunes metadata item holds `data` boxes; walking it bounds their sizes.
             [0xa9, ..] | b"covr" | b"trkn" | b"disk" | b"----" | b"aART" | b"gnre" | b"tmpo" => self.boxes(payload, end, depth + 1),
             // ISO `meta` has version and flags before its children; QuickTime's has not.

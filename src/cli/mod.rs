@@ -9,26 +9,26 @@ use std::path::{Path, PathBuf};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use crate::analysis::{Sampling, TrackEmbedding, embed_audio};
-use crate::indexer::{self, IndexEvent, IndexOptions};
-use crate::audio::decode_mono;
-use crate::insight::aspects::{ASPECTS, aspect_by_name, resolve_aspects};
-use crate::storage::data_dir::DataDir;
 use crate::analysis::descriptors::Descriptor;
+use crate::analysis::{Sampling, TrackEmbedding, embed_audio};
+use crate::audio::decode_mono;
+use crate::indexer::{self, IndexEvent, IndexOptions};
+use crate::insight::aspects::{ASPECTS, aspect_by_name, resolve_aspects};
 use crate::insight::best_mix;
 use crate::insight::eval::{Evaluation, evaluate_rankings};
 use crate::insight::label_source;
-use crate::search::layer_index::Pruning;
 use crate::insight::library_probe;
-use crate::map;
 use crate::insight::probe::ProbeOptions;
+use crate::map;
+use crate::model::onnx_runtime;
+use crate::model::{self, ModelSession, ProviderPreference, SessionOptions};
+use crate::search::layer_index::Pruning;
 use crate::search::{Exclusion, Facet, SearchEngine, best_passage, is_excluded};
+use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
 use crate::storage::store_check;
 use crate::storage::writer_lock::{LockWait, WriterLock};
 use std::sync::Arc;
-use crate::model::{self, ModelSession, ProviderPreference, SessionOptions};
-use crate::model::onnx_runtime;
 
 /// `strata` with no command opens the window.
 #[derive(Debug, Parser)]
@@ -224,7 +224,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         None => Ok(0),
         Some(Command::Tag { files, model, top, json }) => tag(&data_dir, &files, &model, top, json, options),
         Some(Command::Models { json }) => models(&data_dir, json, options),
-        Some(Command::Check { repair, requeue_unverified, model, json }) => check(&data_dir, repair, requeue_unverified, model.as_deref(), json),
+        Some(Command::Check { repair, requeue_unverified, model, json }) => {
+            check(&data_dir, repair, requeue_unverified, model.as_deref(), json)
+        }
         Some(Command::Similar { track, query, passages, json }) => similar(&data_dir, &track, &query, passages, json),
         Some(Command::Neighbours { query, .. }) => neighbours(&data_dir, &query),
         Some(Command::Map { out, method, query }) => map_command(&data_dir, &out, method, &query),
@@ -312,13 +314,7 @@ fn tag_file(session: &mut ModelSession, file: &Path, top: usize) -> Result<TagRe
         None => Vec::new(),
     };
     let layers = manifest.layers.iter().map(|l| l.name.clone()).zip(pooled).collect();
-    Ok(TagReport {
-        path: file.display().to_string(),
-        duration_s: audio.duration_s(),
-        windows: track.windows.len(),
-        tags,
-        layers,
-    })
+    Ok(TagReport { path: file.display().to_string(), duration_s: audio.duration_s(), windows: track.windows.len(), tags, layers })
 }
 
 #[derive(Debug, Serialize)]
@@ -392,13 +388,18 @@ fn check(data_dir: &DataDir, repair: bool, requeue_unverified: bool, model_name:
             );
         }
         if model.other_version > 0 {
-            println!("  {} tracks were analysed by another model or analysis version; the next `strata index` redoes them.", model.other_version);
+            println!(
+                "  {} tracks were analysed by another model or analysis version; the next `strata index` redoes them.",
+                model.other_version
+            );
         }
     }
     if report.catalog_problems.is_empty() {
         println!("catalog: SQLite integrity check ok.");
     } else {
-        println!("catalog: SQLite integrity check failed (re-queuing cannot fix this; restore catalog.sqlite from a backup or index again into an empty data folder):");
+        println!(
+            "catalog: SQLite integrity check failed (re-queuing cannot fix this; restore catalog.sqlite from a backup or index again into an empty data folder):"
+        );
         for line in report.catalog_problems.iter().take(CHECK_EXAMPLES * 2) {
             println!("  {line}");
         }
@@ -452,15 +453,14 @@ fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Re
         return Ok(0);
     }
     match runtime {
-        Ok(info) => println!(
-            "ONNX Runtime: {} (providers: {})",
-            info.library_path.display(),
-            info.available_providers.join(", ")
-        ),
+        Ok(info) => println!("ONNX Runtime: {} (providers: {})", info.library_path.display(), info.available_providers.join(", ")),
         Err(e) => println!("ONNX Runtime: not available\n  {e}"),
     }
     if reports.is_empty() {
-        println!("No models found (searched: {}).", data_dir.model_search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        println!(
+            "No models found (searched: {}).",
+            data_dir.model_search_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     for report in &reports {
         println!("\n{} — {}  [{}]", report.name, report.display_name, report.license);
@@ -475,7 +475,12 @@ fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Re
         for layer in &report.layers {
             println!("    {:<14} {:>5} dims  {}", layer.name, layer.dim, layer.description);
         }
-        println!("    {:<14} {:>5} dims  {}", crate::analysis::tonal::LAYER_NAME, crate::analysis::tonal::DIM, crate::analysis::tonal::DESCRIPTION);
+        println!(
+            "    {:<14} {:>5} dims  {}",
+            crate::analysis::tonal::LAYER_NAME,
+            crate::analysis::tonal::DIM,
+            crate::analysis::tonal::DESCRIPTION
+        );
     }
     for error in &broken {
         println!("\nbroken model folder: {error}");
@@ -686,7 +691,9 @@ fn similar(data_dir: &DataDir, track: &str, args: &QueryArgs, passages: bool, js
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"query": query_track.path.display().to_string(), "facets": facets, "results": items}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"query": query_track.path.display().to_string(), "facets": facets, "results": items})
+            )?
         );
         return Ok(0);
     }
@@ -754,7 +761,10 @@ fn probe_command(data_dir: &DataDir, model_name: &str, folds: usize, json: bool)
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"model": model_name, "probe": table, "aspects": resolved}))?);
         return Ok(0);
     }
-    println!("Probe R² ({}-fold CV Ridge, {} tracks, model {model_name}); * marks the best layer per descriptor", table.folds, table.tracks);
+    println!(
+        "Probe R² ({}-fold CV Ridge, {} tracks, model {model_name}); * marks the best layer per descriptor",
+        table.folds, table.tracks
+    );
     print!("{:<14}", "layer");
     for target in &table.targets {
         print!(" {:>9}", short_descriptor(target));
@@ -782,7 +792,14 @@ fn short_descriptor(key: &str) -> String {
     Descriptor::from_key(key).map_or_else(|| key.chars().take(9).collect(), |d| d.short_label().to_string())
 }
 
-fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args: &QueryArgs, best_mix: bool, json: bool) -> anyhow::Result<i32> {
+fn eval_command(
+    data_dir: &DataDir,
+    label: &str,
+    labels_csv: Option<&Path>,
+    args: &QueryArgs,
+    best_mix: bool,
+    json: bool,
+) -> anyhow::Result<i32> {
     // Evaluation ranks every track for every query: heads would only add work.
     let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
@@ -806,8 +823,7 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
     };
     let exclude = |q: usize, c: usize| match &csv_works {
         Some(works) => {
-            (works[q].is_some() && works[q] == works[c])
-                || is_excluded(&snapshot.tracks, q, c, Exclusion { same_work: false, ..exclusion })
+            (works[q].is_some() && works[q] == works[c]) || is_excluded(&snapshot.tracks, q, c, Exclusion { same_work: false, ..exclusion })
         }
         None => is_excluded(&snapshot.tracks, q, c, exclusion),
     };
@@ -817,13 +833,7 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
         let rankings = rank_all(&mut prepared.engine, &facet, &[1.0]);
         rows.push((name, evaluate_rankings(&rankings, &labels, args.k, &exclude)));
     }
-    let mix_name = prepared
-        .facets
-        .iter()
-        .zip(&prepared.weights)
-        .map(|(f, w)| format!("{}={w}", f.name))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mix_name = prepared.facets.iter().zip(&prepared.weights).map(|(f, w)| format!("{}={w}", f.name)).collect::<Vec<_>>().join(",");
     let rankings = rank_all(&mut prepared.engine, &prepared.facets.clone(), &prepared.weights.clone());
     rows.push((format!("mix[{mix_name}]"), evaluate_rankings(&rankings, &labels, args.k, &exclude)));
     let mut mix_note = None;
@@ -870,12 +880,21 @@ fn eval_command(data_dir: &DataDir, label: &str, labels_csv: Option<&Path>, args
     );
     for (name, Evaluation { metrics: m, precision_interval: (lo, hi), .. }) in &rows {
         let interval = format!("[{lo:.3}, {hi:.3}]");
-        println!("{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", name, m.precision_at_k, interval, m.map_at_k, m.ndcg_at_k, m.mrr, m.hit_rate_at_k);
+        println!(
+            "{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}",
+            name, m.precision_at_k, interval, m.map_at_k, m.ndcg_at_k, m.mrr, m.hit_rate_at_k
+        );
     }
     if let Some((_, Evaluation { random: r, .. })) = rows.first() {
-        println!("{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}", "random (exact expectation)", r.precision_at_k, "", r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k);
+        println!(
+            "{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}",
+            "random (exact expectation)", r.precision_at_k, "", r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k
+        );
     }
-    println!("({} queries; the interval resamples them: rankings whose intervals overlap a lot may not differ)", rows.first().map_or(0, |(_, e)| e.metrics.queries));
+    println!(
+        "({} queries; the interval resamples them: rankings whose intervals overlap a lot may not differ)",
+        rows.first().map_or(0, |(_, e)| e.metrics.queries)
+    );
     if let Some(note) = mix_note {
         println!("{note}");
     }
@@ -902,7 +921,8 @@ fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, args: &Query
     );
     let is_png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
     if is_png {
-        let labels: Vec<String> = snapshot.tracks.iter().map(|t| t.tags.composer.clone().unwrap_or_else(|| "(no composer)".into())).collect();
+        let labels: Vec<String> =
+            snapshot.tracks.iter().map(|t| t.tags.composer.clone().unwrap_or_else(|| "(no composer)".into())).collect();
         let names: Vec<String> = prepared.facets.iter().map(|f| format!("{}@{}", f.name, snapshot.layer_names()[f.layer])).collect();
         let title = format!("{} · {method:?} · {}", snapshot.model.manifest.display_name, names.join(" + "));
         crate::map::render::render_png(&points, &labels, &title, out)?;

@@ -21,8 +21,8 @@ use crate::storage::catalog::{FileStamp, TrackTags};
 /// Extensions Strata tries to decode (lower case). Files with other
 /// extensions are not audio to us; files with these that fail get a reason.
 pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "flac", "mp3", "mp2", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b", "mp4", "aac", "alac",
-    "caf", "mka", "webm",
+    "flac", "mp3", "mp2", "ogg", "oga", "opus", "wav", "wave", "aif", "aiff", "aifc", "m4a", "m4b", "mp4", "aac", "alac", "caf", "mka",
+    "webm",
 ];
 
 /// Names of files and folders that are never music.
@@ -63,9 +63,7 @@ impl Scan {
 
 /// Whether `path` has an audio extension.
 pub fn is_audio_path(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| AUDIO_EXTENSIONS.iter().any(|a| a.eq_ignore_ascii_case(e)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| AUDIO_EXTENSIONS.iter().any(|a| a.eq_ignore_ascii_case(e)))
 }
 
 fn is_hidden_or_system(name: &std::ffi::OsStr) -> bool {
@@ -79,11 +77,7 @@ pub fn stamp_of(path: &Path) -> std::io::Result<FileStamp> {
 }
 
 fn stamp_from(metadata: &Metadata) -> FileStamp {
-    let mtime_ns = metadata
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64);
+    let mtime_ns = metadata.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64);
     FileStamp { size: metadata.len(), mtime_ns }
 }
 

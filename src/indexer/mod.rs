@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use self::library::FoundFile;
+use crate::analysis::descriptors::{DescriptorAnalyzer, Descriptors};
 use crate::analysis::{DecodedExcerpts, Sampling, TrackDescription, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
 use crate::audio::MonoAudio;
-use crate::storage::catalog::{Failure, TrackTags, path_bytes};
-use crate::analysis::descriptors::{DescriptorAnalyzer, Descriptors};
 use crate::isolation;
-use self::library::FoundFile;
 use crate::model::{self, ModelSession, SessionOptions};
+use crate::storage::catalog::{Failure, TrackTags, path_bytes};
 use crate::storage::data_dir::DataDir;
 use crate::storage::library_writer::{AnalysedTrack, LibraryWriter, TrackWriter};
 use crate::storage::writer_lock::LockWait;
@@ -278,9 +278,7 @@ fn open_writer(
     }
     // Commits land in the WAL file; a checkpoint rewrites the main file.
     let (catalog_file, wal_file) = (data_dir.catalog_path(), data_dir.catalog_wal_path());
-    let catalog_stamp = || {
-        [&catalog_file, &wal_file].map(|path| std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().ok())))
-    };
+    let catalog_stamp = || [&catalog_file, &wal_file].map(|path| std::fs::metadata(path).ok().map(|m| (m.len(), m.modified().ok())));
     let mut seen = catalog_stamp();
     let keep_waiting = &mut || {
         let now = catalog_stamp();
@@ -434,8 +432,7 @@ pub fn run(
                     Ok(track) => match track.pooled_layers() {
                         Some(mut pooled) => {
                             pooled.push(tonal);
-                            let windows: Vec<&[f32]> =
-                                track.windows.iter().map(|w| w.layer_vectors[passage_layer].as_slice()).collect();
+                            let windows: Vec<&[f32]> = track.windows.iter().map(|w| w.layer_vectors[passage_layer].as_slice()).collect();
                             let analysed = AnalysedTrack {
                                 path: file.path.clone(),
                                 stamp: file.stamp,
@@ -452,8 +449,7 @@ pub fn run(
                             Finished::Done { path: file.path, duration_s, warnings }
                         }
                         None => {
-                            let reason =
-                                format!("too short: {duration_s:.2} s is less than one {} s model window", manifest.window_s);
+                            let reason = format!("too short: {duration_s:.2} s is less than one {} s model window", manifest.window_s);
                             stage_failure(&mut writer, file, tags, reason)
                         }
                     },
@@ -556,15 +552,7 @@ fn decode_track(file: FoundFile, sampling: Sampling, model_rate: u32, analyzer: 
             Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
         }
     }
-    Decoded::Ready {
-        file,
-        tags,
-        duration_s,
-        excerpts: model_excerpts,
-        descriptors,
-        tonal,
-        warnings,
-    }
+    Decoded::Ready { file, tags, duration_s, excerpts: model_excerpts, descriptors, tonal, warnings }
 }
 
 /// Stages a file that could not be analysed; what the run reports of it.

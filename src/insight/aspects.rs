@@ -90,11 +90,7 @@ pub fn resolve_aspects(table: &ProbeTable) -> Vec<ResolvedAspect> {
     ASPECTS
         .iter()
         .filter_map(|aspect| {
-            let targets: Vec<usize> = aspect
-                .descriptors
-                .iter()
-                .filter_map(|d| table.targets.iter().position(|t| t == d.key()))
-                .collect();
+            let targets: Vec<usize> = aspect.descriptors.iter().filter_map(|d| table.targets.iter().position(|t| t == d.key())).collect();
             if targets.is_empty() {
                 return None;
             }

@@ -36,7 +36,8 @@ pub fn best_mix_rows(
         })
         .collect();
     // Ties go to the earlier candidate, which compares on fewer layers.
-    let best = |score: &dyn Fn(usize) -> f64| (0..candidates.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
+    let best =
+        |score: &dyn Fn(usize) -> f64| (0..candidates.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
     let chosen_within = [best(&|i| scored[i].0[0]), best(&|i| scored[i].0[1])];
     // The queries of each half, over every candidate track, ranked by the mix the other half chose.
     let held_out: Vec<Vec<usize>> = if chosen_within[0] == chosen_within[1] {

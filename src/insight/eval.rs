@@ -158,9 +158,8 @@ impl Accumulator {
             return (0.0, 0.0);
         }
         let mut rng = crate::prng::SplitMix64(0xB007_5712);
-        let mut means: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
-            .map(|_| (0..n).map(|_| self.precisions[rng.below(n)]).sum::<f64>() / n as f64)
-            .collect();
+        let mut means: Vec<f64> =
+            (0..BOOTSTRAP_RESAMPLES).map(|_| (0..n).map(|_| self.precisions[rng.below(n)]).sum::<f64>() / n as f64).collect();
         means.sort_by(f64::total_cmp);
         let at = |q: f64| means[((q * (BOOTSTRAP_RESAMPLES - 1) as f64).round() as usize).min(BOOTSTRAP_RESAMPLES - 1)];
         (at(0.025), at(0.975))
@@ -202,10 +201,7 @@ fn score_query(q: &RankedQuery<'_>, k: usize) -> Option<RetrievalMetrics> {
         ap_sum += hits as f64 / rank as f64;
         dcg += discount(rank);
     }
-    let rr = flags
-        .iter()
-        .position(|&f| f)
-        .map_or(0.0, |idx| 1.0 / (idx + 1) as f64);
+    let rr = flags.iter().position(|&f| f).map_or(0.0, |idx| 1.0 / (idx + 1) as f64);
 
     Some(RetrievalMetrics {
         precision_at_k: hits as f64 / kk as f64,
@@ -223,10 +219,7 @@ fn score_query(q: &RankedQuery<'_>, k: usize) -> Option<RetrievalMetrics> {
 /// See the module documentation for the exact metric definitions. `k = 0` is
 /// treated as `k = 1`; a `k` larger than a query's candidate count is clamped
 /// to that count for that query.
-pub fn evaluate<'a>(
-    queries: impl IntoIterator<Item = RankedQuery<'a>>,
-    k: usize,
-) -> RetrievalMetrics {
+pub fn evaluate<'a>(queries: impl IntoIterator<Item = RankedQuery<'a>>, k: usize) -> RetrievalMetrics {
     let mut acc = Accumulator::default();
     for q in queries {
         if let Some(m) = score_query(&q, k) {
@@ -272,19 +265,10 @@ fn expected_query(r: usize, m: usize, k: usize) -> RetrievalMetrics {
 
     // AP: E[rel_i · hits(top i)] = (R/M)(1 + (i-1)(R-1)/(M-1)).
     let pair = if m > 1 { (rf - 1.0) / (mf - 1.0) } else { 0.0 };
-    let ap_sum: f64 = (1..=kk)
-        .map(|i| p_rel * (1.0 + (i - 1) as f64 * pair) / i as f64)
-        .sum();
+    let ap_sum: f64 = (1..=kk).map(|i| p_rel * (1.0 + (i - 1) as f64 * pair) / i as f64).sum();
     let ap = ap_sum / r.min(kk) as f64;
 
-    RetrievalMetrics {
-        precision_at_k: p_rel,
-        map_at_k: ap,
-        ndcg_at_k: ndcg,
-        mrr,
-        hit_rate_at_k: 1.0 - all_miss,
-        queries: 1,
-    }
+    RetrievalMetrics { precision_at_k: p_rel, map_at_k: ap, ndcg_at_k: ndcg, mrr, hit_rate_at_k: 1.0 - all_miss, queries: 1 }
 }
 
 /// The EXACT expected value of each metric under a uniformly random ranking,
@@ -308,9 +292,7 @@ pub fn random_expectation(
             continue;
         }
         let m = m.max(r);
-        let e = *cache
-            .entry((r, m))
-            .or_insert_with(|| expected_query(r, m, k));
+        let e = *cache.entry((r, m)).or_insert_with(|| expected_query(r, m, k));
         acc.add(&e);
     }
     acc.finish()
@@ -434,11 +416,7 @@ pub fn evaluate_rankings_where(
             }
         }
 
-        let query = RankedQuery {
-            relevant_flags: &flags,
-            relevant_total,
-            candidates,
-        };
+        let query = RankedQuery { relevant_flags: &flags, relevant_total, candidates };
         if let Some(m) = score_query(&query, k) {
             acc.add(&m);
             shapes.push((relevant_total, candidates));
@@ -467,24 +445,13 @@ mod tests {
             ("MRR", a.mrr, b.mrr),
             ("HR@k", a.hit_rate_at_k, b.hit_rate_at_k),
         ] {
-            assert!(
-                close(x, y, tol),
-                "{name}: {x} vs {y} (tol {tol})\n{a:?}\n{b:?}"
-            );
+            assert!(close(x, y, tol), "{name}: {x} vs {y} (tol {tol})\n{a:?}\n{b:?}");
         }
     }
 
     fn one(flags: &[bool], r: usize, m: usize, k: usize) -> RetrievalMetrics {
-        evaluate(
-            [RankedQuery {
-                relevant_flags: flags,
-                relevant_total: r,
-                candidates: m,
-            }],
-            k,
-        )
+        evaluate([RankedQuery { relevant_flags: flags, relevant_total: r, candidates: m }], k)
     }
-
 
     #[test]
     fn perfect_ranking_scores_one() {
@@ -527,11 +494,7 @@ mod tests {
 
         // k = 1: top item irrelevant.
         let got = one(&flags, 3, 6, 1);
-        let want = RetrievalMetrics {
-            mrr: 0.5,
-            queries: 1,
-            ..Default::default()
-        };
+        let want = RetrievalMetrics { mrr: 0.5, queries: 1, ..Default::default() };
         assert_metrics_close(&got, &want, EPS);
     }
 
@@ -542,21 +505,9 @@ mod tests {
         let c = [false, false, false]; // R = 0: skipped
         let got = evaluate(
             [
-                RankedQuery {
-                    relevant_flags: &a,
-                    relevant_total: 1,
-                    candidates: 3,
-                },
-                RankedQuery {
-                    relevant_flags: &b,
-                    relevant_total: 1,
-                    candidates: 3,
-                },
-                RankedQuery {
-                    relevant_flags: &c,
-                    relevant_total: 0,
-                    candidates: 3,
-                },
+                RankedQuery { relevant_flags: &a, relevant_total: 1, candidates: 3 },
+                RankedQuery { relevant_flags: &b, relevant_total: 1, candidates: 3 },
+                RankedQuery { relevant_flags: &c, relevant_total: 0, candidates: 3 },
             ],
             2,
         );
@@ -571,19 +522,9 @@ mod tests {
         assert_metrics_close(&got, &want, EPS);
 
         // No counted queries at all: zeros, and the same for the baseline.
-        let none = evaluate(
-            [RankedQuery {
-                relevant_flags: &c,
-                relevant_total: 0,
-                candidates: 3,
-            }],
-            2,
-        );
+        let none = evaluate([RankedQuery { relevant_flags: &c, relevant_total: 0, candidates: 3 }], 2);
         assert_eq!(none, RetrievalMetrics::default());
-        assert_eq!(
-            random_expectation([(0, 10), (0, 3)], 5),
-            RetrievalMetrics::default()
-        );
+        assert_eq!(random_expectation([(0, 10), (0, 3)], 5), RetrievalMetrics::default());
         assert_eq!(random_expectation([(1, 10), (0, 3)], 5).queries, 1);
     }
 
@@ -594,25 +535,12 @@ mod tests {
         let got = one(&flags, 2, 3, 10);
         // P = 2/3; AP = (1/2 + 2/3)/min(3,2) = 7/12.
         let ndcg = (discount(2) + discount(3)) / (discount(1) + discount(2));
-        let want = RetrievalMetrics {
-            precision_at_k: 2.0 / 3.0,
-            map_at_k: 7.0 / 12.0,
-            ndcg_at_k: ndcg,
-            mrr: 0.5,
-            hit_rate_at_k: 1.0,
-            queries: 1,
-        };
+        let want =
+            RetrievalMetrics { precision_at_k: 2.0 / 3.0, map_at_k: 7.0 / 12.0, ndcg_at_k: ndcg, mrr: 0.5, hit_rate_at_k: 1.0, queries: 1 };
         assert_metrics_close(&got, &want, EPS);
         // With all candidates relevant every metric is 1 for any ranking/k.
         let e = random_expectation([(3, 3)], 10);
-        let ones = RetrievalMetrics {
-            precision_at_k: 1.0,
-            map_at_k: 1.0,
-            ndcg_at_k: 1.0,
-            mrr: 1.0,
-            hit_rate_at_k: 1.0,
-            queries: 1,
-        };
+        let ones = RetrievalMetrics { precision_at_k: 1.0, map_at_k: 1.0, ndcg_at_k: 1.0, mrr: 1.0, hit_rate_at_k: 1.0, queries: 1 };
         assert_metrics_close(&e, &ones, EPS);
         // The random P@k with k > M is R/M, which equals the deterministic
         // P@k of any ranking (all candidates are in the top k').
@@ -657,11 +585,7 @@ mod tests {
             for (i, f) in flags.iter_mut().enumerate() {
                 *f = mask & (1 << i) != 0;
             }
-            let q = RankedQuery {
-                relevant_flags: &flags,
-                relevant_total: r,
-                candidates: m,
-            };
+            let q = RankedQuery { relevant_flags: &flags, relevant_total: r, candidates: m };
             if let Some(s) = score_query(&q, k) {
                 acc.add(&s);
             }
@@ -688,14 +612,7 @@ mod tests {
     fn expectations_match_monte_carlo() {
         const TRIALS: usize = 20_000;
         let mut rng = crate::prng::SplitMix64(0x5EED_0F57_2A7A);
-        for (r, m, k) in [
-            (3, 10, 5),
-            (1, 40, 10),
-            (7, 7, 3),
-            (4, 15, 25),
-            (10, 200, 10),
-            (25, 60, 10),
-        ] {
+        for (r, m, k) in [(3, 10, 5), (1, 40, 10), (7, 7, 3), (4, 15, 25), (10, 200, 10), (25, 60, 10)] {
             let mut perm: Vec<usize> = (0..m).collect();
             let mut flags = vec![false; m];
             // Per metric: sum and sum of squares.
@@ -710,37 +627,21 @@ mod tests {
                     *f = p < r; // items 0..r are the relevant ones
                 }
                 let s = one(&flags, r, m, k);
-                let v = [
-                    s.precision_at_k,
-                    s.map_at_k,
-                    s.ndcg_at_k,
-                    s.mrr,
-                    s.hit_rate_at_k,
-                ];
+                let v = [s.precision_at_k, s.map_at_k, s.ndcg_at_k, s.mrr, s.hit_rate_at_k];
                 for i in 0..5 {
                     sum[i] += v[i];
                     sq[i] += v[i] * v[i];
                 }
             }
             let e = random_expectation([(r, m)], k);
-            let want = [
-                e.precision_at_k,
-                e.map_at_k,
-                e.ndcg_at_k,
-                e.mrr,
-                e.hit_rate_at_k,
-            ];
+            let want = [e.precision_at_k, e.map_at_k, e.ndcg_at_k, e.mrr, e.hit_rate_at_k];
             let n = TRIALS as f64;
             for i in 0..5 {
                 let mean = sum[i] / n;
                 let var = (sq[i] / n - mean * mean).max(0.0);
                 let se = (var / n).sqrt();
                 let tol = (3.0 * se).max(1e-9);
-                assert!(
-                    close(mean, want[i], tol),
-                    "metric {i} (r={r}, m={m}, k={k}): simulated {mean} ± {se}, exact {}",
-                    want[i]
-                );
+                assert!(close(mean, want[i], tol), "metric {i} (r={r}, m={m}, k={k}): simulated {mean} ± {se}, exact {}", want[i]);
             }
         }
     }
@@ -749,13 +650,7 @@ mod tests {
     fn expectation_is_stable_for_large_pools() {
         // Large M must not overflow or produce NaN.
         let e = random_expectation([(3, 1_000_000), (500, 1_000_000), (1, 2)], 10);
-        for x in [
-            e.precision_at_k,
-            e.map_at_k,
-            e.ndcg_at_k,
-            e.mrr,
-            e.hit_rate_at_k,
-        ] {
+        for x in [e.precision_at_k, e.map_at_k, e.ndcg_at_k, e.mrr, e.hit_rate_at_k] {
             assert!(x.is_finite() && (0.0..=1.0).contains(&x), "{e:?}");
         }
         // Single relevant item among M: E[MRR] = H_M / M.
@@ -773,15 +668,7 @@ mod tests {
     #[test]
     fn evaluate_rankings_basic() {
         // Tracks 0,1,2 by "A"; 3,4 by "B"; 5 unlabeled; 6 has an empty label.
-        let labels = labels(&[
-            Some("A"),
-            Some("A"),
-            Some("A"),
-            Some("B"),
-            Some("B"),
-            None,
-            Some(""),
-        ]);
+        let labels = labels(&[Some("A"), Some("A"), Some("A"), Some("B"), Some("B"), None, Some("")]);
         let rankings = vec![
             vec![0, 3, 1, 5, 2, 4, 6], // q0: includes itself; A at ranks 2 and 4
             vec![1, 0, 2, 3, 4, 5, 6], // q1: perfect
@@ -800,14 +687,7 @@ mod tests {
             &[false, false, false, true, false, false],
         ];
         let rs = [2, 2, 2, 1, 1];
-        let want = evaluate(
-            flags.iter().zip(rs).map(|(f, r)| RankedQuery {
-                relevant_flags: f,
-                relevant_total: r,
-                candidates: 6,
-            }),
-            2,
-        );
+        let want = evaluate(flags.iter().zip(rs).map(|(f, r)| RankedQuery { relevant_flags: f, relevant_total: r, candidates: 6 }), 2);
         assert_metrics_close(&got, &want, EPS);
         assert_eq!(got.queries, 5);
         let want_rnd = random_expectation(rs.iter().map(|&r| (r, 6)), 2);
@@ -836,11 +716,7 @@ mod tests {
         assert!(close(got.mrr, (0.5 + 1.0 + 0.5) / 3.0, EPS));
         let want_rnd = random_expectation([(1, 2), (1, 2), (2, 3)], 1);
         assert_metrics_close(&rnd, &want_rnd, EPS);
-        assert!(close(
-            rnd.precision_at_k,
-            (0.5 + 0.5 + 2.0 / 3.0) / 3.0,
-            EPS
-        ));
+        assert!(close(rnd.precision_at_k, (0.5 + 0.5 + 2.0 / 3.0) / 3.0, EPS));
 
         // Excluding every relevant candidate skips the query entirely.
         let Evaluation { metrics: got, random: rnd, .. } = evaluate_rankings(&rankings, &labels, 1, &|q, c| labels[q] == labels[c]);
@@ -882,7 +758,8 @@ mod tests {
     #[test]
     fn metrics_round_trip_through_json_under_their_printed_names() {
         // Values exact in binary and in short decimals, so the text round trip is exact.
-        let metrics = RetrievalMetrics { precision_at_k: 0.625, map_at_k: 0.5, ndcg_at_k: 0.75, mrr: 0.875, hit_rate_at_k: 1.0, queries: 12 };
+        let metrics =
+            RetrievalMetrics { precision_at_k: 0.625, map_at_k: 0.5, ndcg_at_k: 0.75, mrr: 0.875, hit_rate_at_k: 1.0, queries: 12 };
         let text = serde_json::to_string(&metrics).unwrap();
         // `strata eval --json` prints these names; scripts read them.
         let printed: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -50,11 +50,11 @@ pub fn track_labels(tracks: &[Track], label: &str, labels_csv: Option<&Path>) ->
 pub fn read_label_column(csv_path: &Path, column: &str) -> anyhow::Result<HashMap<PathBuf, String>> {
     let mut reader = csv::Reader::from_path(csv_path)?;
     let headers = reader.headers()?.clone();
-    let path_index = headers.iter().position(|h| h == "path").ok_or_else(|| anyhow::anyhow!("{} has no 'path' column", csv_path.display()))?;
-    let value_index = headers
-        .iter()
-        .position(|h| h == column)
-        .ok_or_else(|| anyhow::anyhow!("{} has no '{column}' column (columns: {})", csv_path.display(), headers.iter().collect::<Vec<_>>().join(", ")))?;
+    let path_index =
+        headers.iter().position(|h| h == "path").ok_or_else(|| anyhow::anyhow!("{} has no 'path' column", csv_path.display()))?;
+    let value_index = headers.iter().position(|h| h == column).ok_or_else(|| {
+        anyhow::anyhow!("{} has no '{column}' column (columns: {})", csv_path.display(), headers.iter().collect::<Vec<_>>().join(", "))
+    })?;
     let mut map = HashMap::new();
     for record in reader.records() {
         let record = record?;

@@ -76,11 +76,7 @@ pub fn descriptor_targets(snapshot: &LibrarySnapshot) -> Vec<(String, Vec<f64>)>
     Descriptor::ALL
         .iter()
         .map(|&d| {
-            let values = snapshot
-                .tracks
-                .iter()
-                .map(|t| t.descriptors.map_or(f64::NAN, |v| f64::from(v.get(d))))
-                .collect();
+            let values = snapshot.tracks.iter().map(|t| t.descriptors.map_or(f64::NAN, |v| f64::from(v.get(d)))).collect();
             (d.key().to_string(), values)
         })
         .collect()
@@ -157,7 +153,14 @@ mod tests {
 
     #[test]
     fn a_table_stored_with_the_old_unstable_fingerprint_is_not_read() {
-        let table = ProbeTable { layers: vec!["l".into()], targets: vec!["t".into()], r2: vec![vec![0.5]], alpha: vec![vec![1.0]], folds: 5, tracks: 20 };
+        let table = ProbeTable {
+            layers: vec!["l".into()],
+            targets: vec!["t".into()],
+            r2: vec![vec![0.5]],
+            alpha: vec![vec![1.0]],
+            folds: 5,
+            tracks: 20,
+        };
         let old = serde_json::json!({"fingerprint": 0x1234_u64, "folds": 5, "table": table});
         assert!(serde_json::from_value::<StoredProbe>(old).is_err());
         let current = serde_json::json!({"fingerprint_fnv1a": 0x1234_u64, "folds": 5, "table": table});

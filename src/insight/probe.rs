@@ -87,10 +87,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::prng::SplitMix64;
 use linfa_linalg::cholesky::CholeskyInplace;
 use linfa_linalg::eigh::EighInto;
 use linfa_linalg::triangular::{SolveTriangularInplace, UPLO};
-use crate::prng::SplitMix64;
 use ndarray::{Array1, Array2, ArrayView2, Axis, ShapeBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -124,13 +124,7 @@ pub struct ProbeOptions {
 
 impl Default for ProbeOptions {
     fn default() -> Self {
-        Self {
-            folds: 5,
-            seed: 42,
-            alphas: DEFAULT_ALPHA_GRID,
-            inner_folds: 3,
-            max_tracks: 3000,
-        }
+        Self { folds: 5, seed: 42, alphas: DEFAULT_ALPHA_GRID, inner_folds: 3, max_tracks: 3000 }
     }
 }
 
@@ -175,11 +169,7 @@ impl ProbeTable {
 
     /// R² of one cell; NaN when out of range or not enough data.
     pub fn cell(&self, layer: usize, target: usize) -> f64 {
-        self.r2
-            .get(layer)
-            .and_then(|row| row.get(target))
-            .copied()
-            .unwrap_or(f64::NAN)
+        self.r2.get(layer).and_then(|row| row.get(target)).copied().unwrap_or(f64::NAN)
     }
 }
 
@@ -207,10 +197,7 @@ pub fn probe(
         .map(|(mut rows, members)| {
             if options.max_tracks > 0 && rows.len() > options.max_tracks {
                 let perm = permutation(rows.len(), options.seed ^ SUBSAMPLE_SALT);
-                let mut keep: Vec<usize> = perm[..options.max_tracks]
-                    .iter()
-                    .map(|&k| rows[k])
-                    .collect();
+                let mut keep: Vec<usize> = perm[..options.max_tracks].iter().map(|&k| rows[k]).collect();
                 keep.sort_unstable();
                 rows = keep;
             }
@@ -222,13 +209,7 @@ pub fn probe(
             Group::new(rows, members, targets, fold_of, sub_of, folds)
         })
         .collect::<Vec<_>>();
-    let cfg = Config {
-        folds,
-        inner,
-        grid: grid(options.alphas),
-        fixed_alpha: None,
-        form: Form::Auto,
-    };
+    let cfg = Config { folds, inner, grid: grid(options.alphas), fixed_alpha: None, form: Form::Auto };
     run(layers, targets, &groups, &cfg, progress)
 }
 
@@ -267,13 +248,7 @@ pub fn probe_with_folds(
             Group::new(rows, members, targets, f, s, folds.max(2))
         })
         .collect::<Vec<_>>();
-    let cfg = Config {
-        folds,
-        inner,
-        grid: grid(options.alphas),
-        fixed_alpha,
-        form: Form::Auto,
-    };
+    let cfg = Config { folds, inner, grid: grid(options.alphas), fixed_alpha, form: Form::Auto };
     run(layers, targets, &groups, &cfg, progress)
 }
 
@@ -285,8 +260,6 @@ pub fn kfold_assignment(n: usize, folds: usize, seed: u64) -> Vec<usize> {
 
 // ---------------------------------------------------------------------------
 // Folds and groups
-
-
 
 /// Fisher–Yates permutation of `0..n`.
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
@@ -316,26 +289,12 @@ fn nested_folds(n: usize, folds: usize, inner: usize, seed: u64) -> (Vec<usize>,
 }
 
 fn track_count(layers: &[(String, ArrayView2<f32>)], targets: &[(String, Vec<f64>)]) -> usize {
-    let n = layers
-        .first()
-        .map(|(_, x)| x.nrows())
-        .or_else(|| targets.first().map(|(_, y)| y.len()))
-        .unwrap_or(0);
+    let n = layers.first().map(|(_, x)| x.nrows()).or_else(|| targets.first().map(|(_, y)| y.len())).unwrap_or(0);
     for (name, x) in layers {
-        assert_eq!(
-            x.nrows(),
-            n,
-            "probe: layer {name} has {} rows, expected {n}",
-            x.nrows()
-        );
+        assert_eq!(x.nrows(), n, "probe: layer {name} has {} rows, expected {n}", x.nrows());
     }
     for (name, y) in targets {
-        assert_eq!(
-            y.len(),
-            n,
-            "probe: target {name} has {} values, expected {n}",
-            y.len()
-        );
+        assert_eq!(y.len(), n, "probe: target {name} has {} values, expected {n}", y.len());
     }
     n
 }
@@ -386,21 +345,10 @@ impl Group {
             }
             let mean = col.mean().unwrap_or(0.0);
             col -= mean;
-            let (lo, hi) = col
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                });
+            let (lo, hi) = col.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
             usable.push(rows.len() >= 2 * folds && hi > lo);
         }
-        Self {
-            rows,
-            members,
-            y,
-            fold_of,
-            sub_of,
-            usable,
-        }
+        Self { rows, members, y, fold_of, sub_of, usable }
     }
 }
 
@@ -425,11 +373,7 @@ struct Config {
 }
 
 fn grid(alphas: &[f64]) -> Vec<f64> {
-    let g: Vec<f64> = alphas
-        .iter()
-        .copied()
-        .filter(|a| a.is_finite() && *a >= 0.0)
-        .collect();
+    let g: Vec<f64> = alphas.iter().copied().filter(|a| a.is_finite() && *a >= 0.0).collect();
     if g.is_empty() { vec![1.0] } else { g }
 }
 
@@ -445,10 +389,7 @@ fn run(
     let total = layers.len();
     let mut r2 = vec![Vec::new(); total];
     let mut alpha = vec![Vec::new(); total];
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(total)
-        .max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(total).max(1);
     let next = AtomicUsize::new(0);
     // One slot per layer: a worker never waits on the caller's progress callback.
     let (tx, rx) = crossbeam_channel::bounded::<(usize, LayerResult)>(total);
@@ -494,12 +435,7 @@ fn run(
     }
 }
 
-fn probe_layer(
-    x: ArrayView2<f32>,
-    n_targets: usize,
-    groups: &[Group],
-    cfg: &Config,
-) -> LayerResult {
+fn probe_layer(x: ArrayView2<f32>, n_targets: usize, groups: &[Group], cfg: &Config) -> LayerResult {
     let mut r2 = vec![f64::NAN; n_targets];
     let mut alpha = vec![f64::NAN; n_targets];
     for g in groups.iter().filter(|g| g.usable.iter().any(|&u| u)) {
@@ -577,21 +513,13 @@ fn probe_group(x: ArrayView2<f32>, g: &Group, cfg: &Config) -> LayerResult {
         let mean = xg.mean_axis(Axis(0)).expect("non-empty");
         xg -= &mean;
     }
-    let max_train = (0..cfg.folds)
-        .map(|f| g.fold_of.iter().filter(|&&k| k != f).count())
-        .max()
-        .unwrap_or(0);
+    let max_train = (0..cfg.folds).map(|f| g.fold_of.iter().filter(|&&k| k != f).count()).max().unwrap_or(0);
     let need_blocks = match cfg.form {
         Form::Auto => max_train > d,
         Form::Primal => true,
         Form::Dual => false,
     };
-    let mut data = LayerData {
-        x: xg,
-        g,
-        blocks: None,
-        inner: cfg.inner,
-    };
+    let mut data = LayerData { x: xg, g, blocks: None, inner: cfg.inner };
     if need_blocks {
         data.blocks = Some(blocks(&data, cfg.folds));
     }
@@ -612,25 +540,13 @@ fn probe_group(x: ArrayView2<f32>, g: &Group, cfg: &Config) -> LayerResult {
         distinct.dedup();
         let preds = predict(&sys, &distinct);
         for k in 0..t {
-            let a = distinct
-                .iter()
-                .position(|&v| v == chosen[k])
-                .expect("chosen alpha");
+            let a = distinct.iter().position(|&v| v == chosen[k]).expect("chosen alpha");
             let y = sys.test.iter().map(|&i| g.y[[i, k]]);
             fold_r2[k].push(r2_score(y, preds[a].column(k).iter().copied()));
             fold_alpha[k].push(chosen[k]);
         }
     }
-    let r2 = fold_r2
-        .iter()
-        .map(|v| {
-            if v.is_empty() {
-                f64::NAN
-            } else {
-                v.iter().sum::<f64>() / v.len() as f64
-            }
-        })
-        .collect();
+    let r2 = fold_r2.iter().map(|v| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 }).collect();
     let alpha = fold_alpha.into_iter().map(median).collect();
     (r2, alpha)
 }
@@ -677,11 +593,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] * v[n / 2]).sqrt()
-    }
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] * v[n / 2]).sqrt() }
 }
 
 /// scikit-learn's `r2_score` (with `force_finite=True`).
@@ -697,11 +609,7 @@ fn r2_score(y: impl Iterator<Item = f64> + Clone, pred: impl Iterator<Item = f64
         ss_res += (v - p) * (v - p);
         ss_tot += (v - mean) * (v - mean);
     }
-    if ss_tot == 0.0 {
-        if ss_res == 0.0 { 1.0 } else { 0.0 }
-    } else {
-        1.0 - ss_res / ss_tot
-    }
+    if ss_tot == 0.0 { if ss_res == 0.0 { 1.0 } else { 0.0 } } else { 1.0 - ss_res / ss_tot }
 }
 
 // ---------------------------------------------------------------------------
@@ -727,13 +635,7 @@ fn blocks(data: &LayerData, folds: usize) -> Vec<Block> {
             }
             let xb = data.x.select(Axis(0), idx);
             let yb = g.y.select(Axis(0), idx);
-            Block {
-                gram: xb.t().dot(&xb),
-                sum: xb.sum_axis(Axis(0)),
-                xty: xb.t().dot(&yb),
-                ysum: yb.sum_axis(Axis(0)),
-                count: idx.len(),
-            }
+            Block { gram: xb.t().dot(&xb), sum: xb.sum_axis(Axis(0)), xty: xb.t().dot(&yb), ysum: yb.sum_axis(Axis(0)), count: idx.len() }
         })
         .collect()
 }
@@ -741,11 +643,7 @@ fn blocks(data: &LayerData, folds: usize) -> Vec<Block> {
 /// Mean and standard deviation (population; constant → 1) from the sum,
 /// sum of squares and count of each column. Also returns how many columns
 /// are not constant (= `trace(K)/n` after standardising).
-fn standardiser(
-    sum: &Array1<f64>,
-    sumsq: impl Iterator<Item = f64>,
-    n: usize,
-) -> (Array1<f64>, Array1<f64>, f64) {
+fn standardiser(sum: &Array1<f64>, sumsq: impl Iterator<Item = f64>, n: usize) -> (Array1<f64>, Array1<f64>, f64) {
     let nf = n as f64;
     let mean = sum / nf;
     let mut live = 0usize;
@@ -814,14 +712,7 @@ fn system(data: &LayerData, split: Split, form: Form) -> Option<System> {
         let mut p = data.x.select(Axis(0), &test);
         p -= &mean;
         p /= &sd;
-        Some(System {
-            m: gram,
-            b: xty,
-            p,
-            ymean: ysum / nt,
-            scale,
-            test,
-        })
+        Some(System { m: gram, b: xty, p, ymean: ysum / nt, scale, test })
     } else {
         let mut xt = data.x.select(Axis(0), &train);
         let sum = xt.sum_axis(Axis(0));
@@ -837,14 +728,7 @@ fn system(data: &LayerData, split: Split, form: Form) -> Option<System> {
         let b = &yt - &ymean;
         let m = xt.dot(&xt.t());
         let p = xs.dot(&xt.t());
-        Some(System {
-            m,
-            b,
-            p,
-            ymean,
-            scale,
-            test,
-        })
+        Some(System { m, b, p, ymean, scale, test })
     }
 }
 
@@ -900,11 +784,7 @@ fn predict_eigh(sys: &System, alphas: &[f64]) -> Vec<Array2<f64>> {
             let mut scaled = utb.clone();
             for (mut row, &l) in scaled.rows_mut().into_iter().zip(&lambda) {
                 let den = l.max(0.0) + alpha;
-                let inv = if den > 1e-12 * top.max(f64::MIN_POSITIVE) {
-                    1.0 / den
-                } else {
-                    0.0
-                };
+                let inv = if den > 1e-12 * top.max(f64::MIN_POSITIVE) { 1.0 / den } else { 0.0 };
                 row *= inv;
             }
             pu.dot(&scaled) + &sys.ymean
@@ -919,19 +799,13 @@ mod nan_as_null {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
-        let rows: Vec<Vec<Option<f64>>> = v
-            .iter()
-            .map(|r| r.iter().map(|x| x.is_finite().then_some(*x)).collect())
-            .collect();
+        let rows: Vec<Vec<Option<f64>>> = v.iter().map(|r| r.iter().map(|x| x.is_finite().then_some(*x)).collect()).collect();
         rows.serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
         let rows: Vec<Vec<Option<f64>>> = Deserialize::deserialize(d)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| r.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
-            .collect())
+        Ok(rows.into_iter().map(|r| r.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect()).collect())
     }
 }
 
@@ -945,29 +819,16 @@ mod tests {
         let mut rng = SplitMix64(seed);
         let mut u = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
         let x = Array2::from_shape_fn((n, d), |_| u() as f32);
-        let y = (0..n)
-            .map(|i| f64::from(x[[i, 0]]) * 3.0 + f64::from(x[[i, 1]]) + 0.3 * u())
-            .collect();
+        let y = (0..n).map(|i| f64::from(x[[i, 0]]) * 3.0 + f64::from(x[[i, 1]]) + 0.3 * u()).collect();
         (x, y)
     }
 
-    fn run_form(
-        x: &Array2<f32>,
-        y: &[f64],
-        form: Form,
-        fixed: Option<f64>,
-    ) -> (Vec<f64>, Vec<f64>) {
+    fn run_form(x: &Array2<f32>, y: &[f64], form: Form, fixed: Option<f64>) -> (Vec<f64>, Vec<f64>) {
         let rows: Vec<usize> = (0..y.len()).collect();
         let targets = vec![("y".to_string(), y.to_vec())];
         let (f, s) = nested_folds(y.len(), 5, 3, 7);
         let g = Group::new(rows, vec![0], &targets, f, s, 5);
-        let cfg = Config {
-            folds: 5,
-            inner: 3,
-            grid: grid(DEFAULT_ALPHA_GRID),
-            fixed_alpha: fixed,
-            form,
-        };
+        let cfg = Config { folds: 5, inner: 3, grid: grid(DEFAULT_ALPHA_GRID), fixed_alpha: fixed, form };
         probe_group(x.view(), &g, &cfg)
     }
 
@@ -978,10 +839,7 @@ mod tests {
             for fixed in [None, Some(3.0)] {
                 let (rd, ad) = run_form(&x, &y, Form::Dual, fixed);
                 let (rp, ap) = run_form(&x, &y, Form::Primal, fixed);
-                assert!(
-                    (rd[0] - rp[0]).abs() < 1e-9,
-                    "{n}x{d} {fixed:?}: {rd:?} vs {rp:?}"
-                );
+                assert!((rd[0] - rp[0]).abs() < 1e-9, "{n}x{d} {fixed:?}: {rd:?} vs {rp:?}");
                 assert_eq!(ad, ap);
             }
         }
@@ -993,12 +851,7 @@ mod tests {
         let targets = vec![("y".to_string(), y.clone())];
         let (f, s) = nested_folds(50, 5, 3, 1);
         let g = Group::new((0..50).collect(), vec![0], &targets, f, s, 5);
-        let mut data = LayerData {
-            x: x.mapv(f64::from),
-            g: &g,
-            blocks: None,
-            inner: 3,
-        };
+        let mut data = LayerData { x: x.mapv(f64::from), g: &g, blocks: None, inner: 3 };
         data.blocks = Some(blocks(&data, 5));
         for form in [Form::Dual, Form::Primal] {
             let sys = system(&data, Split { fold: 1, sub: None }, form).unwrap();

@@ -130,8 +130,7 @@ impl Layout {
                 for block in new_rows.chunks(256) {
                     let dots = features.select(Axis(0), block).dot(&features.t());
                     for (row, dots) in block.iter().zip(dots.rows()) {
-                        let mut nearest: Vec<(f32, usize)> =
-                            seen.iter().map(|&j| (norms[*row] + norms[j] - 2.0 * dots[j], j)).collect();
+                        let mut nearest: Vec<(f32, usize)> = seen.iter().map(|&j| (norms[*row] + norms[j] - 2.0 * dots[j], j)).collect();
                         let k = Self::PLACEMENT_NEIGHBOURS.min(nearest.len());
                         nearest.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                         let sum = nearest[..k].iter().fold([0.0f32, 0.0], |acc, &(_, j)| [acc[0] + points[j][0], acc[1] + points[j][1]]);

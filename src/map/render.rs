@@ -94,9 +94,9 @@ pub fn render_png(points: &[[f32; 2]], labels: &[String], title: &str, out: &Pat
     let mut categories: Vec<&str> = labels.iter().map(String::as_str).collect();
     categories.sort_unstable();
     categories.dedup();
-    let (min, max) = points.iter().fold(([f32::MAX; 2], [f32::MIN; 2]), |(lo, hi), p| {
-        ([lo[0].min(p[0]), lo[1].min(p[1])], [hi[0].max(p[0]), hi[1].max(p[1])])
-    });
+    let (min, max) = points
+        .iter()
+        .fold(([f32::MAX; 2], [f32::MIN; 2]), |(lo, hi), p| ([lo[0].min(p[0]), lo[1].min(p[1])], [hi[0].max(p[0]), hi[1].max(p[1])]));
     let span = (max[0] - min[0]).max(max[1] - min[1]).max(1e-9);
     let inner = (PLOT - 2 * MARGIN) as f32;
     for (point, label) in points.iter().zip(labels) {

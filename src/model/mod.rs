@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-
 /// The model Strata uses when none is named.
 pub const DEFAULT_MODEL: &str = "musicnn";
 
@@ -411,9 +410,7 @@ impl ModelSession {
             .with_intra_threads(options.intra_threads.max(1))
             .map_err(|e| e.to_string())?;
         if cuda {
-            builder = builder
-                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-                .map_err(|e| e.to_string())?;
+            builder = builder.with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()]).map_err(|e| e.to_string())?;
         }
         builder.commit_from_file(model_path).map_err(|e| e.to_string())
     }
@@ -445,8 +442,8 @@ impl ModelSession {
                 normalize_zero_mean_unit_var(&mut batch[start..]);
             }
         }
-        let input = ort::value::TensorRef::from_array_view(([windows.len(), samples], batch.as_slice()))
-            .map_err(|e| self.error(e.to_string()))?;
+        let input =
+            ort::value::TensorRef::from_array_view(([windows.len(), samples], batch.as_slice())).map_err(|e| self.error(e.to_string()))?;
         let mut selector = ort::session::OutputSelector::no_default();
         for output in &self.outputs_needed {
             selector = selector.with(output.clone());
@@ -459,13 +456,11 @@ impl ModelSession {
             .run_with_options(ort::inputs![input_name => input], &run_options)
             .map_err(|e| ModelError::Inference { model: model_name.clone(), reason: e.to_string() })?;
 
-        let mut embeddings =
-            vec![WindowEmbedding { layer_vectors: Vec::with_capacity(self.info.manifest.layers.len()) }; windows.len()];
+        let mut embeddings = vec![WindowEmbedding { layer_vectors: Vec::with_capacity(self.info.manifest.layers.len()) }; windows.len()];
         for layer in &self.info.manifest.layers {
-            let value = outputs.get(&layer.output).ok_or_else(|| ModelError::Inference {
-                model: model_name.clone(),
-                reason: format!("output '{}' missing", layer.output),
-            })?;
+            let value = outputs
+                .get(&layer.output)
+                .ok_or_else(|| ModelError::Inference { model: model_name.clone(), reason: format!("output '{}' missing", layer.output) })?;
             let (shape, data) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|e| ModelError::Inference { model: model_name.clone(), reason: e.to_string() })?;

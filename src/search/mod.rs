@@ -165,7 +165,8 @@ impl QueryScores {
     /// weights count as zero), best first, leaving out the query and what
     /// `excluded` rejects. Exact; ties go to the lower track index.
     pub fn rank(&self, weights: &[f32], k: usize, excluded: &dyn Fn(usize) -> bool) -> Vec<SearchResult> {
-        let mut layers: Vec<MutexGuard<'_, LayerScores>> = self.layers.iter().map(|l| l.lock().unwrap_or_else(PoisonError::into_inner)).collect();
+        let mut layers: Vec<MutexGuard<'_, LayerScores>> =
+            self.layers.iter().map(|l| l.lock().unwrap_or_else(PoisonError::into_inner)).collect();
         let mut layer_weights = vec![0.0f32; layers.len()];
         for (&layer, &w) in self.facet_layers.iter().zip(weights) {
             if w > 0.0 {
@@ -237,7 +238,12 @@ impl QueryScores {
     }
 
     /// The top `k` by exact combined score, from complete layers.
-    fn exact_top(layers: &[MutexGuard<'_, LayerScores>], active: &[(usize, f32)], k: usize, eligible: &dyn Fn(usize) -> bool) -> Vec<(usize, f32)> {
+    fn exact_top(
+        layers: &[MutexGuard<'_, LayerScores>],
+        active: &[(usize, f32)],
+        k: usize,
+        eligible: &dyn Fn(usize) -> bool,
+    ) -> Vec<(usize, f32)> {
         let arrays: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].exact.as_slice(), w)).collect();
         let combined = Self::weighted_sum(&arrays);
         let mut top: Vec<(usize, f32)> = combined.into_iter().enumerate().filter(|&(t, _)| eligible(t)).collect();
@@ -252,7 +258,12 @@ impl QueryScores {
     /// The exact top `k`, reading only the rows of tracks whose combined
     /// upper bound reaches the `k`-th best score; `None` when so many tracks
     /// qualify that complete passes are cheaper.
-    fn pruned_top(layers: &mut [MutexGuard<'_, LayerScores>], active: &[(usize, f32)], k: usize, eligible: &dyn Fn(usize) -> bool) -> Option<Vec<(usize, f32)>> {
+    fn pruned_top(
+        layers: &mut [MutexGuard<'_, LayerScores>],
+        active: &[(usize, f32)],
+        k: usize,
+        eligible: &dyn Fn(usize) -> bool,
+    ) -> Option<Vec<(usize, f32)>> {
         if active.iter().all(|&(l, _)| layers[l].is_complete()) {
             return Some(Self::exact_top(layers, active, k, eligible));
         }
@@ -272,11 +283,7 @@ impl QueryScores {
             if floor.is_full() { floor.worst() } else { f32::NEG_INFINITY }
         } else {
             let mut lows: Vec<f32> = lower.iter().enumerate().filter(|&(t, _)| eligible(t)).map(|(_, &lo)| lo).collect();
-            if lows.len() < k {
-                f32::NEG_INFINITY
-            } else {
-                *lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
-            }
+            if lows.len() < k { f32::NEG_INFINITY } else { *lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1 }
         };
         let mut candidates: Vec<(usize, f32)> =
             upper.iter().enumerate().filter(|&(t, &hi)| hi >= threshold && eligible(t)).map(|(t, &hi)| (t, hi)).collect();

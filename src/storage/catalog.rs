@@ -99,9 +99,7 @@ pub struct Track {
 impl Track {
     /// Title, or the file name when untagged.
     pub fn display_title(&self) -> String {
-        self.tags.title.clone().unwrap_or_else(|| {
-            self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-        })
+        self.tags.title.clone().unwrap_or_else(|| self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
     }
 }
 
@@ -240,9 +238,8 @@ impl Catalog {
         )?;
         let rows = statement.query_map(params![model], |r| {
             let failed = r.get::<_, String>(4)? == "failed";
-            let current = r.get::<_, u32>(5)? == model_version
-                && r.get::<_, u32>(6)? == ANALYSIS_VERSION
-                && r.get::<_, String>(7)? == sampling;
+            let current =
+                r.get::<_, u32>(5)? == model_version && r.get::<_, u32>(6)? == ANALYSIS_VERSION && r.get::<_, String>(7)? == sampling;
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
                 AnalysisState {
@@ -365,9 +362,9 @@ impl Catalog {
 
     /// Model and analysis version of each successful analysis for `model`, by track id.
     pub fn analysis_versions(&self, model: &str) -> CatalogResult<std::collections::HashMap<i64, (u32, u32)>> {
-        let mut statement = self.connection.prepare(
-            "SELECT track_id, model_version, analysis_version FROM analyses WHERE model = ?1 AND status = 'done'",
-        )?;
+        let mut statement = self
+            .connection
+            .prepare("SELECT track_id, model_version, analysis_version FROM analyses WHERE model = ?1 AND status = 'done'")?;
         let rows = statement.query_map(params![model], |r| Ok((r.get::<_, i64>(0)?, (r.get::<_, u32>(1)?, r.get::<_, u32>(2)?))))?;
         rows.collect()
     }

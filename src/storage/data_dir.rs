@@ -96,10 +96,7 @@ mod tests {
             data_dir.writer_lock_path(),
         ];
         let names: Vec<_> = names.iter().map(|p| p.strip_prefix("/data").unwrap().to_str().unwrap().to_string()).collect();
-        assert_eq!(
-            names,
-            ["catalog.sqlite", "catalog.sqlite-wal", "vectors/musicnn", "probe-musicnn.json", "models", "writer.lock"]
-        );
+        assert_eq!(names, ["catalog.sqlite", "catalog.sqlite-wal", "vectors/musicnn", "probe-musicnn.json", "models", "writer.lock"]);
         assert_eq!(DataDir::resolve(Some(Path::new("/data"))).unwrap(), data_dir);
     }
 }

@@ -60,9 +60,7 @@ pub enum WriterError {
 fn write_cause(error: &std::io::Error) -> &'static str {
     use std::io::ErrorKind;
     match error.kind() {
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
-            "the disk is full or a file-size limit was reached"
-        }
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => "the disk is full or a file-size limit was reached",
         ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => "Strata may not write there",
         _ => "a write failed",
     }
@@ -122,14 +120,7 @@ impl LibraryWriter {
         let layout = StoreLayout::for_model(&self.data_dir, manifest);
         let (committed_rows, committed_window_rows) = self.catalog.committed_rows(&manifest.name)?;
         let store = StoreWriter::open(&layout, committed_rows, committed_window_rows)?;
-        Ok(TrackWriter {
-            library: self,
-            store,
-            layout,
-            manifest: manifest.clone(),
-            sampling: sampling.to_string(),
-            staged: Vec::new(),
-        })
+        Ok(TrackWriter { library: self, store, layout, manifest: manifest.clone(), sampling: sampling.to_string(), staged: Vec::new() })
     }
 }
 

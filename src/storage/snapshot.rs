@@ -12,8 +12,8 @@ use std::path::Path;
 use half::f16;
 use ndarray::Array2;
 
-use crate::storage::catalog::{Catalog, StoredAnalysis, Track};
 use crate::model::{self, ModelInfo};
+use crate::storage::catalog::{Catalog, StoredAnalysis, Track};
 use crate::storage::data_dir::DataDir;
 use crate::storage::store::{StoreLayout, StoreReader};
 use crate::storage::store_check::{self, StoreDamage};

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::storage::catalog::{ANALYSIS_VERSION, Catalog, StoredAnalysis, Track, path_bytes};
 use crate::model;
+use crate::storage::catalog::{ANALYSIS_VERSION, Catalog, StoredAnalysis, Track, path_bytes};
 use crate::storage::data_dir::DataDir;
 use crate::storage::store::{RowRecord, StoreLayout, StoreReader, owner_key};
 use crate::storage::writer_lock::WriterLock;
@@ -368,7 +368,12 @@ fn has_non_finite(store: &StoreReader, analysis: &StoredAnalysis) -> bool {
 /// `include_unverified`, of tracks whose rows cannot be verified), so the
 /// next `strata index` re-analyses them. Holding `_lock` keeps an indexer
 /// from committing while the catalog changes. Returns how many analyses were forgotten.
-pub fn requeue_damaged(data_dir: &DataDir, report: &CheckReport, include_unverified: bool, _lock: &WriterLock) -> Result<usize, CheckError> {
+pub fn requeue_damaged(
+    data_dir: &DataDir,
+    report: &CheckReport,
+    include_unverified: bool,
+    _lock: &WriterLock,
+) -> Result<usize, CheckError> {
     let mut catalog = Catalog::open(&data_dir.catalog_path())?;
     let mut forgotten = 0;
     for check in &report.models {

@@ -143,13 +143,7 @@ impl WriterLock {
 fn open_lock_file(data_dir: &DataDir) -> Result<File, LockError> {
     let path = data_dir.writer_lock_path();
     std::fs::create_dir_all(data_dir.root()).map_err(|source| LockError::Io { path: path.clone(), source })?;
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .map_err(|source| LockError::Io { path, source })
+    OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(|source| LockError::Io { path, source })
 }
 
 /// `Ok(true)` when the lock was taken, `Ok(false)` when another holds it.

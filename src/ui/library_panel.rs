@@ -219,7 +219,11 @@ impl StrataApp {
         };
         let snapshot = &library.snapshot;
         ui.horizontal(|ui| {
-            let search = ui.add(egui::TextEdit::singleline(&mut self.table.filter).hint_text("🔍 Search title, composer, album, tags  ( / )").desired_width(f32::INFINITY));
+            let search = ui.add(
+                egui::TextEdit::singleline(&mut self.table.filter)
+                    .hint_text("🔍 Search title, composer, album, tags  ( / )")
+                    .desired_width(f32::INFINITY),
+            );
             if std::mem::take(&mut self.table.focus_search) {
                 search.request_focus();
             }
@@ -239,7 +243,15 @@ impl StrataApp {
         let failures = &self.problems.failures;
         let n = snapshot.len();
         let table = &mut self.table;
-        table.rows.update(self.problems.source(), &snapshot.tracks, &library.top_tags, failures, &table.filter, table.sort, table.descending);
+        table.rows.update(
+            self.problems.source(),
+            &snapshot.tracks,
+            &library.top_tags,
+            failures,
+            &table.filter,
+            table.sort,
+            table.descending,
+        );
         let rows = &table.rows;
         let visible = rows.shown();
         ui.label(egui::RichText::new(format!("{} of {} tracks ({} failed)", rows.shown_tracks().count(), n, failures.len())).weak());
@@ -248,7 +260,8 @@ impl StrataApp {
             ui.horizontal(|ui| {
                 for &(column, name, width) in &COLUMNS {
                     let arrow = if table.sort == column { if table.descending { " ⏷" } else { " ⏶" } } else { "" };
-                    let header = ui.add_sized([width, 18.0], egui::Button::new(egui::RichText::new(format!("{name}{arrow}")).strong()).frame(false));
+                    let header =
+                        ui.add_sized([width, 18.0], egui::Button::new(egui::RichText::new(format!("{name}{arrow}")).strong()).frame(false));
                     if header.clicked() {
                         sort_clicked = Some(column);
                     }
@@ -271,10 +284,14 @@ impl StrataApp {
                                 } else if is_result {
                                     rich = rich.color(theme::RESULT);
                                 }
-                                ui.allocate_ui_with_layout(egui::vec2(width, row_height), egui::Layout::left_to_right(egui::Align::Center), |ui| {
-                                    ui.set_width(width);
-                                    ui.add(egui::Label::new(rich).truncate().selectable(false));
-                                });
+                                ui.allocate_ui_with_layout(
+                                    egui::vec2(width, row_height),
+                                    egui::Layout::left_to_right(egui::Align::Center),
+                                    |ui| {
+                                        ui.set_width(width);
+                                        ui.add(egui::Label::new(rich).truncate().selectable(false));
+                                    },
+                                );
                             }
                         })
                         .response
@@ -382,7 +399,8 @@ mod tests {
     #[test]
     fn a_large_table_costs_a_frame_nothing_once_cached() {
         let composers = ["Bach", "Haydn", "Mozart", "Ravel", "Debussy", "Brahms", "Schubert"];
-        let tracks: Vec<Track> = (0..20_000).map(|t| track(&format!("Track {}", (t * 7919) % 20_000), composers[t % 7], (t % 600) as f64)).collect();
+        let tracks: Vec<Track> =
+            (0..20_000).map(|t| track(&format!("Track {}", (t * 7919) % 20_000), composers[t % 7], (t % 600) as f64)).collect();
         let tags: Vec<String> = (0..tracks.len()).map(|t| format!("piano, {}", ["calm", "loud"][t % 2])).collect();
         let (filter, sort) = ("a", Column::Composer);
 
@@ -413,8 +431,9 @@ mod tests {
     fn filter_and_sort_per_frame(tracks: &[Track], tags: &[String], filter: &str, sort: Column) -> Vec<usize> {
         let text = |row: usize, column: Column| cell_text(&tracks[row], &tags[row], column);
         let needle = filter.to_lowercase();
-        let mut visible: Vec<usize> =
-            (0..tracks.len()).filter(|&row| needle.is_empty() || COLUMNS.iter().any(|&(c, _, _)| text(row, c).to_lowercase().contains(&needle))).collect();
+        let mut visible: Vec<usize> = (0..tracks.len())
+            .filter(|&row| needle.is_empty() || COLUMNS.iter().any(|&(c, _, _)| text(row, c).to_lowercase().contains(&needle)))
+            .collect();
         visible.sort_by_key(|&row| text(row, sort));
         visible
     }

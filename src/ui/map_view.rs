@@ -128,7 +128,8 @@ impl MapState {
         self.cache.insert(key, CachedLayout { layout, picker, arrived: self.arrivals });
         while self.cache.len() > Self::MAX_CACHED {
             let keep = self.last_shown.clone();
-            let oldest = self.cache.iter().filter(|(k, _)| Some(*k) != keep.as_ref()).min_by_key(|(_, c)| c.arrived).map(|(k, _)| k.clone());
+            let oldest =
+                self.cache.iter().filter(|(k, _)| Some(*k) != keep.as_ref()).min_by_key(|(_, c)| c.arrived).map(|(k, _)| k.clone());
             match oldest {
                 Some(oldest) => _ = self.cache.remove(&oldest),
                 None => break,
@@ -218,7 +219,10 @@ impl PartialEq for LegendSource {
             (None, None) => true,
             _ => false,
         };
-        self.generation == other.generation && self.colour_by == other.colour_by && Arc::ptr_eq(&self.layout, &other.layout) && same_similarity
+        self.generation == other.generation
+            && self.colour_by == other.colour_by
+            && Arc::ptr_eq(&self.layout, &other.layout)
+            && same_similarity
     }
 }
 
@@ -268,7 +272,11 @@ fn build_series(source: &LegendSource, tracks: &[Track], top_tags: &[String]) ->
             .rev()
             .map(|band| {
                 let members: Vec<usize> = (0..points.len()).filter(|&t| ((by_track[t] * 9.99) as usize) == band).collect();
-                Series { name: format!("similarity {}–{} %", band * 10, band * 10 + 10), colour: theme::ramp(band as f32 / 9.0), xy: xy(&members) }
+                Series {
+                    name: format!("similarity {}–{} %", band * 10, band * 10 + 10),
+                    colour: theme::ramp(band as f32 / 9.0),
+                    xy: xy(&members),
+                }
             })
             .collect();
     }
@@ -599,7 +607,12 @@ mod tests {
         let tracks: Vec<Track> = (0..30).map(|t| track(["Bach", "Haydn", "Ravel"][t % 3], ["A", "B"][t % 2])).collect();
         let tags = vec![String::new(); tracks.len()];
         let (first, second) = (layout(tracks.len()), layout(tracks.len()));
-        let source = |generation, colour_by, layout: &Arc<MapLayout>| LegendSource { generation, colour_by, layout: layout.clone(), similarity: None };
+        let source = |generation, colour_by, layout: &Arc<MapLayout>| LegendSource {
+            generation,
+            colour_by,
+            layout: layout.clone(),
+            similarity: None,
+        };
         let mut cache = LegendCache::default();
         for _ in 0..100 {
             cache.get(source(1, ColourBy::Composer, &first), &tracks, &tags);

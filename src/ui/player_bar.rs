@@ -81,7 +81,14 @@ impl PlaybackState {
     }
 
     /// The player bar. `tracks` are the library's, `selected` and `results` the search's.
-    pub fn ui(&mut self, ui: &mut egui::Ui, tracks: &[Track], selected: Option<usize>, results: &[SearchResult], commands: &mut Vec<AppCommand>) {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        tracks: &[Track],
+        selected: Option<usize>,
+        results: &[SearchResult],
+        commands: &mut Vec<AppCommand>,
+    ) {
         let status = self.status.clone();
         ui.horizontal(|ui| {
             if let Some(reason) = &status.unavailable {
@@ -118,7 +125,8 @@ impl PlaybackState {
             let total = status.duration_s.unwrap_or(0.0);
             ui.label(format!("{} / {}", format_time(status.position_s), format_time(total)));
             let mut position = status.position_s;
-            let seek = ui.add_enabled(total > 0.0, egui::Slider::new(&mut position, 0.0..=total.max(1.0)).show_value(false).trailing_fill(true));
+            let seek =
+                ui.add_enabled(total > 0.0, egui::Slider::new(&mut position, 0.0..=total.max(1.0)).show_value(false).trailing_fill(true));
             seek.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Slider, total > 0.0, "seek"));
             if seek.drag_stopped() || (seek.changed() && !seek.dragged()) {
                 self.player.send(PlayerCommand::Seek(position));

@@ -17,18 +17,27 @@ impl StrataApp {
                 ui.spinner();
             }
         });
-        ui.add(egui::Label::new("How well each layer predicts each descriptor: Ridge regression, 5-fold cross-validated R² on your library.").wrap());
+        ui.add(
+            egui::Label::new("How well each layer predicts each descriptor: Ridge regression, 5-fold cross-validated R² on your library.")
+                .wrap(),
+        );
         let Some(table) = self.probe.clone() else {
             let few = self.library.as_ref().is_some_and(|l| l.snapshot.len() < 10);
             ui.label(if few { "The probe needs at least 10 indexed tracks." } else { "Probing…" });
             return;
         };
-        ui.label(egui::RichText::new(format!("{} tracks, {} folds. ★ = best layer for that descriptor.", table.tracks, table.folds)).weak());
+        ui.label(
+            egui::RichText::new(format!("{} tracks, {} folds. ★ = best layer for that descriptor.", table.tracks, table.folds)).weak(),
+        );
         // What each row is, on hover (the table's layers are the snapshot's by name).
         let descriptions: Vec<String> = match &self.library {
             Some(library) => {
                 let snapshot = &library.snapshot;
-                table.layers.iter().map(|name| snapshot.layer_index(name).map_or("", |l| snapshot.layer_description(l)).to_string()).collect()
+                table
+                    .layers
+                    .iter()
+                    .map(|name| snapshot.layer_index(name).map_or("", |l| snapshot.layer_description(l)).to_string())
+                    .collect()
             }
             None => Vec::new(),
         };

@@ -56,7 +56,8 @@ impl StrataApp {
             if ui.button("💾 Export playlist…").on_hover_text("Save the track and its results as an M3U playlist").clicked() {
                 self.commands.push(AppCommand::ExportPlaylist);
             }
-            ui.checkbox(&mut self.playback.radio, "📻 similar radio").on_hover_text("When a track ends, play the most similar track not yet played");
+            ui.checkbox(&mut self.playback.radio, "📻 similar radio")
+                .on_hover_text("When a track ends, play the most similar track not yet played");
         });
         if let Some((q, r, passage)) = self.search.passage() {
             ui.label(
@@ -99,7 +100,9 @@ impl StrataApp {
                         ui.horizontal(|ui| {
                             ui.add(egui::Label::new(egui::RichText::new(t.display_title()).strong()).truncate());
                         });
-                        ui.label(egui::RichText::new(format!("{} · {:.3}", t.tags.composer.as_deref().unwrap_or("?"), result.score)).small());
+                        ui.label(
+                            egui::RichText::new(format!("{} · {:.3}", t.tags.composer.as_deref().unwrap_or("?"), result.score)).small(),
+                        );
                         // One small bar per aspect: why this result is similar.
                         let (rect, bars) = ui.allocate_exact_size(egui::vec2(ui.available_width().min(220.0), 10.0), egui::Sense::hover());
                         let n = result.facet_scores.len().max(1);
@@ -108,11 +111,19 @@ impl StrataApp {
                             let x = rect.left() + i as f32 * width;
                             let (lo, hi) = ranges[i];
                             let relative = 0.1 + 0.9 * (score - lo) / (hi - lo).max(1e-6);
-                            let bar = egui::Rect::from_min_size(egui::pos2(x + 1.0, rect.top()), egui::vec2((width - 2.0) * relative.clamp(0.0, 1.0), rect.height()));
-                            ui.painter().rect_filled(egui::Rect::from_min_size(egui::pos2(x + 1.0, rect.top()), egui::vec2(width - 2.0, rect.height())), 2.0, ui.visuals().faint_bg_color);
+                            let bar = egui::Rect::from_min_size(
+                                egui::pos2(x + 1.0, rect.top()),
+                                egui::vec2((width - 2.0) * relative.clamp(0.0, 1.0), rect.height()),
+                            );
+                            ui.painter().rect_filled(
+                                egui::Rect::from_min_size(egui::pos2(x + 1.0, rect.top()), egui::vec2(width - 2.0, rect.height())),
+                                2.0,
+                                ui.visuals().faint_bg_color,
+                            );
                             ui.painter().rect_filled(bar, 2.0, theme::category(i));
                         }
-                        let breakdown: Vec<String> = facet_names.iter().zip(&result.facet_scores).map(|(n, s)| format!("{n}: {s:.3}")).collect();
+                        let breakdown: Vec<String> =
+                            facet_names.iter().zip(&result.facet_scores).map(|(n, s)| format!("{n}: {s:.3}")).collect();
                         bars.on_hover_text(breakdown.join("\n"));
                     });
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {

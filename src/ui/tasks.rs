@@ -8,18 +8,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use eframe::egui;
 
-use crate::storage::catalog::{Catalog, Failure};
+use crate::insight::probe::ProbeTable;
 use crate::map::{Layout, MapSource, Method};
 use crate::model::ModelInfo;
-use crate::insight::probe::ProbeTable;
 use crate::search::layer_index::Pruning;
 use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchEngine, SearchResult, best_passage};
+use crate::storage::catalog::{Catalog, Failure};
 use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
 
@@ -322,8 +322,8 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
             let _ = answers.send(first);
             ctx.request_repaint();
             next = requests.try_recv().ok();
-            let replaced = slot.waiting.lock().unwrap_or_else(PoisonError::into_inner).is_some()
-                || matches!(next, Some(SearchRequest::Snapshot(..)));
+            let replaced =
+                slot.waiting.lock().unwrap_or_else(PoisonError::into_inner).is_some() || matches!(next, Some(SearchRequest::Snapshot(..)));
             if !replaced {
                 scores.complete();
                 let _ = answers.send(WorkerMessage::QueryReady(request.generation, Arc::new(scores)));
@@ -382,7 +382,12 @@ fn build_view(data_dir: &DataDir, model: &str, generation: u64) -> anyhow::Resul
 }
 
 /// Probes a snapshot's layers (stored with the library for next time).
-pub fn probe_library(data_dir: DataDir, snapshot: Arc<LibrarySnapshot>, generation: u64, recompute: bool) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+pub fn probe_library(
+    data_dir: DataDir,
+    snapshot: Arc<LibrarySnapshot>,
+    generation: u64,
+    recompute: bool,
+) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
         if snapshot.len() < 10 {
             return;
@@ -412,7 +417,12 @@ pub struct MapLayout {
 }
 
 /// Computes one projection; `cancel` stops it.
-pub fn project(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, cancel: Arc<AtomicBool>, ctx: egui::Context) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+pub fn project(
+    snapshot: Arc<LibrarySnapshot>,
+    key: ProjectionKey,
+    cancel: Arc<AtomicBool>,
+    ctx: egui::Context,
+) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
         let features = crate::map::source_features(&snapshot, &key.map_source());
         let mut last = std::time::Instant::now();
@@ -439,7 +449,12 @@ pub fn project(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, cancel: Arc<A
 }
 
 /// Places a grown library's tracks on `earlier` (made at generation `from`) at once.
-pub fn place(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, earlier: Arc<MapLayout>, from: u64) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+pub fn place(
+    snapshot: Arc<LibrarySnapshot>,
+    key: ProjectionKey,
+    earlier: Arc<MapLayout>,
+    from: u64,
+) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
         let features = crate::map::source_features(&snapshot, &key.map_source());
         let rows: HashMap<i64, usize> = earlier.track_ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
@@ -455,10 +470,7 @@ pub fn place(snapshot: Arc<LibrarySnapshot>, key: ProjectionKey, earlier: Arc<Ma
 /// Lists the models installed.
 pub fn discover_models(data_dir: DataDir) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
-        let models = crate::model::discover_models(&data_dir.model_search_dirs())
-            .into_iter()
-            .filter_map(Result::ok)
-            .collect();
+        let models = crate::model::discover_models(&data_dir.model_search_dirs()).into_iter().filter_map(Result::ok).collect();
         let _ = out.send(WorkerMessage::ModelsFound(models));
     }
 }
@@ -494,10 +506,11 @@ mod tests {
     #[test]
     fn thread_names_fit_linux_and_tell_projections_apart() {
         assert_eq!(thread_name("probe"), "strata-probe");
-        let names: Vec<String> = ["project-musicnn-Tsne-[(3, 1000)]", "project-musicnn-Tsne-[(4, 1000)]", "place-musicnn-Tsne-[(3, 1000)]", "discover-models"]
-            .iter()
-            .map(|task| thread_name(task))
-            .collect();
+        let names: Vec<String> =
+            ["project-musicnn-Tsne-[(3, 1000)]", "project-musicnn-Tsne-[(4, 1000)]", "place-musicnn-Tsne-[(3, 1000)]", "discover-models"]
+                .iter()
+                .map(|task| thread_name(task))
+                .collect();
         assert!(names.iter().all(|n| n.len() <= 15), "{names:?}");
         assert!(names[0].starts_with("project-") && names[2].starts_with("place-") && names[3].starts_with("discover-"), "{names:?}");
         assert_ne!(names[0], names[1]);

@@ -109,7 +109,6 @@ pub fn make_library(root: &Path, tracks: usize) -> PathBuf {
     music
 }
 
-
 /// Writes a model folder (manifest plus an empty model file, enough for
 /// discovery) whose layers have the given dimensions.
 pub fn write_synthetic_model(models_dir: &Path, model: &str, dims: &[usize]) {
@@ -140,8 +139,12 @@ pub fn write_synthetic_store(
     use strata::storage::catalog::{Catalog, FileStamp, TrackTags};
     use strata::storage::store::{StoreLayout, StoreWriter};
     let all_dims: Vec<usize> = layer_dims.iter().copied().chain([strata::analysis::tonal::DIM]).collect();
-    let layout =
-        StoreLayout { dir: strata::storage::data_dir::DataDir::at(root).model_store_dir(model), layer_dims: all_dims, model_layers: layer_dims.len(), passage_layer: layer_dims.len() - 1 };
+    let layout = StoreLayout {
+        dir: strata::storage::data_dir::DataDir::at(root).model_store_dir(model),
+        layer_dims: all_dims,
+        model_layers: layer_dims.len(),
+        passage_layer: layer_dims.len() - 1,
+    };
     let mut writer = StoreWriter::open(&layout, 0, 0).expect("store");
     let mut catalog = Catalog::open(&strata::storage::data_dir::DataDir::at(root).catalog_path()).expect("catalog");
     let batch = catalog.batch().expect("batch");
@@ -213,8 +216,11 @@ impl LibraryLikeEmbeddings {
     }
 
     fn uniform(&self, part: u64, group: u64, layer: usize, i: usize) -> f32 {
-        let key = self.seed ^ part.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ group.wrapping_mul(0xD1B5_4A32_D192_ED03)
-            ^ ((layer as u64) << 48) ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407);
+        let key = self.seed
+            ^ part.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ group.wrapping_mul(0xD1B5_4A32_D192_ED03)
+            ^ ((layer as u64) << 48)
+            ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407);
         strata::prng::SplitMix64(key).symmetric_unit() * 3f32.sqrt()
     }
 

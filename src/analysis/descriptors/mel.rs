@@ -75,10 +75,7 @@ impl MelSpectrogram {
     /// band stored as its run of non-zero weights.
     fn build_bank(&mut self, sr: u32) {
         let srf = sr as f64;
-        let mel_f = linspace(hz_to_mel(0.0), hz_to_mel(srf / 2.0), N_MELS + 2)
-            .into_iter()
-            .map(mel_to_hz)
-            .collect::<Vec<f64>>();
+        let mel_f = linspace(hz_to_mel(0.0), hz_to_mel(srf / 2.0), N_MELS + 2).into_iter().map(mel_to_hz).collect::<Vec<f64>>();
         self.band_start.clear();
         self.band_len.clear();
         self.weight_off.clear();
@@ -166,18 +163,10 @@ fn mel_logstep() -> f64 {
 
 /// Slaney mel scale: linear below 1 kHz, logarithmic above (librosa's `htk=False`).
 fn hz_to_mel(f: f64) -> f64 {
-    if f >= MEL_MIN_LOG_HZ {
-        MEL_MIN_LOG_MEL + (f / MEL_MIN_LOG_HZ).ln() / mel_logstep()
-    } else {
-        f / MEL_F_SP
-    }
+    if f >= MEL_MIN_LOG_HZ { MEL_MIN_LOG_MEL + (f / MEL_MIN_LOG_HZ).ln() / mel_logstep() } else { f / MEL_F_SP }
 }
 
 /// Inverse of [`hz_to_mel`].
 fn mel_to_hz(m: f64) -> f64 {
-    if m >= MEL_MIN_LOG_MEL {
-        MEL_MIN_LOG_HZ * (mel_logstep() * (m - MEL_MIN_LOG_MEL)).exp()
-    } else {
-        MEL_F_SP * m
-    }
+    if m >= MEL_MIN_LOG_MEL { MEL_MIN_LOG_HZ * (mel_logstep() * (m - MEL_MIN_LOG_MEL)).exp() } else { MEL_F_SP * m }
 }

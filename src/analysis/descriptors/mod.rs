@@ -444,4 +444,3 @@ fn scan(y: &[f32]) -> (bool, f32) {
     }
     (all_ok, p)
 }
-

@@ -4,8 +4,8 @@
 //! Owns the per-rate bin frequencies and the per-frame magnitude scratch; sees
 //! one power spectrum at a time.
 
-use super::kernels::{AMIN, N_BINS, dot_f32, sum_f32};
 use super::FRAME_LEN;
+use super::kernels::{AMIN, N_BINS, dot_f32, sum_f32};
 
 /// Fraction of the magnitude sum below the rolloff frequency.
 const ROLL_PERCENT: f32 = 0.85;
@@ -65,11 +65,8 @@ impl Spectral {
     pub(super) fn add_frame(&mut self, power: &[f32]) {
         let st = spectral_stats(power, &self.bin_hz, &mut self.mag, &mut self.exps, &mut self.mants);
         // centroid (librosa leaves all-zero frames unnormalised)
-        self.centroid_sum += if st.mag_sum >= f32::MIN_POSITIVE {
-            st.weighted_sum as f64 / st.mag_sum as f64
-        } else {
-            st.weighted_sum as f64
-        };
+        self.centroid_sum +=
+            if st.mag_sum >= f32::MIN_POSITIVE { st.weighted_sum as f64 / st.mag_sum as f64 } else { st.weighted_sum as f64 };
         self.rolloff_sum += self.bin_hz[rolloff_bin(&self.mag, st.mag_sum)] as f64;
         // flatness: geometric / arithmetic mean of max(power, 1e-10)
         let nb = N_BINS as f64;
@@ -79,11 +76,7 @@ impl Spectral {
     /// Means over the `n_frames` frames added since [`Spectral::start`].
     pub(super) fn finish(&self, n_frames: usize) -> SpectralSummary {
         let nf = n_frames as f64;
-        SpectralSummary {
-            centroid_hz: self.centroid_sum / nf,
-            rolloff_hz: self.rolloff_sum / nf,
-            flatness: self.flatness_sum / nf,
-        }
+        SpectralSummary { centroid_hz: self.centroid_sum / nf, rolloff_hz: self.rolloff_sum / nf, flatness: self.flatness_sum / nf }
     }
 }
 
