@@ -19,18 +19,6 @@ fn index(data: &Path, music: &Path, extra: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn track_vectors(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
-    let snapshot = LibrarySnapshot::load(&DataDir::at(data), "musicnn").unwrap();
-    let mut rows: Vec<(PathBuf, Vec<Vec<f32>>)> = (0..snapshot.len())
-        .map(|t| {
-            let layers = (0..snapshot.layer_names().len()).map(|l| snapshot.layer_matrix(l).row(t).to_vec()).collect();
-            (snapshot.tracks[t].path.clone(), layers)
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows
-}
-
 #[test]
 fn incremental_runs_skip_unchanged_redo_changed_and_drop_deleted() {
     let tmp = tempfile::tempdir().unwrap();
@@ -173,8 +161,8 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert!(kills >= 3, "the indexer finished too fast to be interrupted ({kills} kills, runs timed at {time_scale_s:.1} s)");
     // Finish whatever is left, then compare with the uninterrupted run.
     index(&data, &music, &[]);
-    let expected = track_vectors(&reference);
-    let actual = track_vectors(&data);
+    let expected = vectors_by_path(&reference);
+    let actual = vectors_by_path(&data);
     assert_eq!(expected.iter().map(|(p, _)| p).collect::<Vec<_>>(), actual.iter().map(|(p, _)| p).collect::<Vec<_>>());
     for ((path, a), (_, b)) in expected.iter().zip(&actual) {
         for (la, lb) in a.iter().zip(b) {

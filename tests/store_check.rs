@@ -288,19 +288,6 @@ fn rows_written_before_row_records_are_served_reported_unverifiable_and_requeued
     assert_eq!(damaged_with(&check(tmp.path(), &[]).1, "record_mismatch").len(), TRACKS);
 }
 
-/// Path → every layer's vector, from a fresh snapshot.
-fn vectors_by_path(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
-    let snapshot = LibrarySnapshot::load(&DataDir::at(data), "musicnn").unwrap();
-    let mut rows: Vec<_> = (0..snapshot.len())
-        .map(|t| {
-            let layers = (0..snapshot.layer_names().len()).map(|l| snapshot.layer_matrix(l).row(t).to_vec()).collect();
-            (snapshot.tracks[t].path.clone(), layers)
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows
-}
-
 #[test]
 fn repair_then_index_restores_a_clean_check_and_each_tracks_own_vectors() {
     let tmp = tempfile::tempdir().unwrap();

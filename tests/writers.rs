@@ -137,21 +137,8 @@ fn neighbours(data: &Path) -> Vec<serde_json::Value> {
     lines
 }
 
-/// Every track's vectors on every layer, by path (as tests/indexing.rs reads them).
-fn track_vectors(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
-    let snapshot = LibrarySnapshot::load(&DataDir::at(data), "musicnn").unwrap();
-    let mut rows: Vec<(PathBuf, Vec<Vec<f32>>)> = (0..snapshot.len())
-        .map(|t| {
-            let layers = (0..snapshot.layer_names().len()).map(|l| snapshot.layer_matrix(l).row(t).to_vec()).collect();
-            (snapshot.tracks[t].path.clone(), layers)
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows
-}
-
 fn assert_same_vectors(expected: &Path, actual: &Path) {
-    let (expected, actual) = (track_vectors(expected), track_vectors(actual));
+    let (expected, actual) = (vectors_by_path(expected), vectors_by_path(actual));
     assert_eq!(expected.iter().map(|(p, _)| p).collect::<Vec<_>>(), actual.iter().map(|(p, _)| p).collect::<Vec<_>>());
     for ((path, a), (_, b)) in expected.iter().zip(&actual) {
         for (la, lb) in a.iter().zip(b) {

@@ -256,3 +256,16 @@ impl LibraryLikeEmbeddings {
         v
     }
 }
+
+/// Every indexed track's vectors on every layer of the default model, by path, from a fresh snapshot.
+pub fn vectors_by_path(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
+    let snapshot = strata::storage::snapshot::LibrarySnapshot::load(&strata::storage::data_dir::DataDir::at(data), "musicnn").unwrap();
+    let mut rows: Vec<(PathBuf, Vec<Vec<f32>>)> = (0..snapshot.len())
+        .map(|t| {
+            let layers = (0..snapshot.layer_names().len()).map(|l| snapshot.layer_matrix(l).row(t).to_vec()).collect();
+            (snapshot.tracks[t].path.clone(), layers)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
