@@ -30,8 +30,6 @@ pub enum PlayerCommand {
     Seek(f64),
     /// Volume, 0–1.
     SetVolume(f32),
-    /// Stop and forget the current track.
-    Stop,
 }
 
 /// What the player is doing, as last published.
@@ -157,11 +155,6 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
             Ok(PlayerCommand::SetVolume(v)) => {
                 volume = v.clamp(0.0, 1.0);
                 sink.set_volume(volume);
-            }
-            Ok(PlayerCommand::Stop) => {
-                sink.clear();
-                current = None;
-                publish(&|s| s.track = None);
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,

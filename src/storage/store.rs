@@ -73,11 +73,6 @@ impl StoreLayout {
     pub fn window_dim(&self) -> usize {
         self.layer_dims[self.passage_layer]
     }
-
-    /// Bytes one track takes: its layer rows plus `windows` window rows.
-    pub fn bytes_per_track(&self, windows: usize) -> usize {
-        2 * (self.layer_dims.iter().sum::<usize>() + windows * self.window_dim())
-    }
 }
 
 /// The owner key of a track: a 64-bit FNV-1a hash of its path bytes

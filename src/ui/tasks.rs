@@ -217,11 +217,6 @@ impl Workers {
         messages
     }
 
-    /// A sender for work that reports on its own (the indexer bridge).
-    pub fn sender(&self) -> Sender<WorkerMessage> {
-        self.sender.clone()
-    }
-
     /// Hands a new snapshot to the search thread. `prepare` lists layers to
     /// build while no request waits; a non-empty list also says the library is
     /// settled (no indexing run will replace it shortly), and only then are
