@@ -336,17 +336,21 @@ impl StrataApp {
         if !warnings.is_empty() {
             ui.label(format!("{} files were analysed despite problems (their results may be less reliable).", warnings.len()));
         }
+        // The file name and its reason, wrapped to the panel: full paths are
+        // wider than the panel and would push every reason out of sight.
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            egui::Grid::new("problems").striped(true).num_columns(3).show(ui, |ui| {
-                for (entries, kind, colour) in [(failures, "failed", theme::ERROR), (warnings, "warning", theme::WARNING)] {
-                    for entry in entries {
+            for (entries, kind, colour) in [(failures, "failed", theme::ERROR), (warnings, "warning", theme::WARNING)] {
+                for entry in entries {
+                    ui.separator();
+                    ui.horizontal(|ui| {
                         ui.colored_label(colour, kind);
-                        ui.label(entry.path.display().to_string());
-                        ui.colored_label(colour, &entry.reason);
-                        ui.end_row();
-                    }
+                        let name =
+                            entry.path.file_name().map_or_else(|| entry.path.display().to_string(), |n| n.to_string_lossy().into_owned());
+                        ui.label(egui::RichText::new(name).strong()).on_hover_text(entry.path.display().to_string());
+                    });
+                    ui.add(egui::Label::new(egui::RichText::new(&entry.reason).color(colour)).wrap());
                 }
-            });
+            }
         });
     }
 }
