@@ -18,7 +18,7 @@ mod player_bar;
 mod probe_view;
 mod results_panel;
 mod search_state;
-pub mod tasks;
+pub(crate) mod tasks;
 mod theme;
 
 use std::collections::{HashMap, VecDeque};
