@@ -41,12 +41,13 @@ impl StrataApp {
             }
             None => Vec::new(),
         };
-        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+        // Both ways: a narrow central panel scrolls to the descriptors it cannot show.
+        egui::ScrollArea::both().auto_shrink([false, false]).show(ui, |ui| {
             heatmap(ui, &table, &descriptions);
             ui.add_space(10.0);
             ui.strong("Aspects use these layers:");
             for aspect in self.search.aspects() {
-                ui.label(format!("{}: layer {} (R² {:.3})", aspect.label, aspect.layer_name, aspect.r2));
+                ui.label(format!("{}: layer {} (R² {})", aspect.label, aspect.layer_name, r2_text(aspect.r2, 3)));
             }
         });
     }
@@ -100,7 +101,7 @@ fn heatmap(ui: &mut egui::Ui, table: &crate::insight::probe::ProbeTable, descrip
             if best {
                 painter.rect_stroke(rect, 3.0, egui::Stroke::new(2.0, theme::SELECTED), egui::StrokeKind::Inside);
             }
-            let text = if value.is_finite() { format!("{}{value:.2}", if best { "★ " } else { "" }) } else { "n/a".into() };
+            let text = if value.is_finite() { format!("{}{}", if best { "★ " } else { "" }, r2_text(value, 2)) } else { "n/a".into() };
             let ink = if value.is_finite() && value > 0.55 { egui::Color32::BLACK } else { egui::Color32::WHITE };
             painter.text(rect.center(), egui::Align2::CENTER_CENTER, &text, egui::FontId::proportional(12.0), ink);
             let response = ui.interact(rect, ui.scope_id().with(("probe-cell", l, t)), egui::Sense::hover());
@@ -113,4 +114,11 @@ fn heatmap(ui: &mut egui::Ui, table: &crate::insight::probe::ProbeTable, descrip
             ));
         }
     }
+}
+
+/// R² for a cell or a line: below −1 a layer predicts worse than guessing the
+/// mean by more than the spread itself, and the exact figure (thousands on a
+/// small library) says nothing more while overflowing its cell; hovering shows it.
+fn r2_text(value: f64, decimals: usize) -> String {
+    if value < -1.0 { "< −1".to_string() } else { format!("{value:.decimals$}") }
 }
