@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -68,15 +68,6 @@ fn incremental_runs_skip_unchanged_redo_changed_and_drop_deleted() {
     // Nothing was written into the music folder.
     let written: Vec<_> = walk(&music).into_iter().filter(|p| p.extension().is_some_and(|e| e == "sqlite" || e == "f16")).collect();
     assert!(written.is_empty());
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
-    }
-    out
 }
 
 #[test]

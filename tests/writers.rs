@@ -404,12 +404,3 @@ fn a_write_failure_mid_run_stops_cleanly_and_the_next_run_finishes() {
     assert_same_vectors(&reference, &data);
     assert_no_duplicates(&data, 56);
 }
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
-    }
-    out
-}

@@ -169,27 +169,34 @@ pub fn open_regular_file(path: &Path) -> std::io::Result<File> {
     let file = options.open(path)?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
-        return Err(std::io::Error::other(format!("not a regular file ({})", file_kind(&metadata))));
+        return Err(std::io::Error::other(format!("not a regular file ({})", describe_file_type(metadata.file_type()))));
     }
     Ok(file)
 }
 
-fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+/// What a file that is not a regular file is, in words ("a FIFO", "a folder"…),
+/// for the reasons Strata gives when it refuses one.
+pub fn describe_file_type(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        return "a folder";
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
-        let kind = metadata.file_type();
-        if kind.is_fifo() {
+        if file_type.is_fifo() {
             return "a FIFO";
         }
-        if kind.is_char_device() || kind.is_block_device() {
-            return "a device";
-        }
-        if kind.is_socket() {
+        if file_type.is_socket() {
             return "a socket";
         }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
     }
-    if metadata.is_dir() { "a folder" } else { "not a plain file" }
+    "an unusual entry"
 }
 
 impl AudioFile {

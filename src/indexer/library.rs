@@ -81,29 +81,6 @@ fn stamp_from(metadata: &Metadata) -> FileStamp {
     FileStamp { size: metadata.len(), mtime_ns }
 }
 
-/// What kind of non-regular, non-folder entry `file_type` is, in words.
-#[cfg(unix)]
-fn special_kind(file_type: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if file_type.is_fifo() {
-        "a FIFO"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else if file_type.is_char_device() {
-        "a character device"
-    } else if file_type.is_block_device() {
-        "a block device"
-    } else {
-        "an unusual entry"
-    }
-}
-
-/// What kind of non-regular, non-folder entry `file_type` is, in words.
-#[cfg(not(unix))]
-fn special_kind(_file_type: std::fs::FileType) -> &'static str {
-    "an unusual entry"
-}
-
 /// Why a followed entry that cannot be stat'ed is skipped.
 fn stat_failure(is_symlink: bool, error: &std::io::Error) -> String {
     #[cfg(unix)]
@@ -175,7 +152,7 @@ pub fn scan(roots: &[PathBuf]) -> Scan {
                 if metadata.is_file() {
                     result.files.push(FoundFile { path, stamp: stamp_from(&metadata) });
                 } else {
-                    let kind = special_kind(metadata.file_type());
+                    let kind = crate::audio::describe_file_type(metadata.file_type());
                     let reason = if is_symlink {
                         format!("not a regular file (a symlink to {kind})")
                     } else {
@@ -218,7 +195,12 @@ impl TagRead {
 pub fn read_tags(path: &Path) -> TagRead {
     match std::fs::metadata(path) {
         Ok(metadata) if metadata.is_file() => {}
-        Ok(metadata) => return TagRead::problem(format!("tags not read: not a regular file ({})", special_kind(metadata.file_type()))),
+        Ok(metadata) => {
+            return TagRead::problem(format!(
+                "tags not read: not a regular file ({})",
+                crate::audio::describe_file_type(metadata.file_type())
+            ));
+        }
         Err(e) => return TagRead::problem(format!("tags not read: {e}")),
     }
     crate::isolation::contain(|| read_regular_file_tags(path))

@@ -269,3 +269,13 @@ pub fn vectors_by_path(data: &Path) -> Vec<(PathBuf, Vec<Vec<f32>>)> {
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     rows
 }
+
+/// Every file below `dir`, at any depth.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
