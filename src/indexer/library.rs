@@ -241,6 +241,7 @@ fn read_regular_file_tags(path: &Path) -> TagRead {
         track_no: tag.track(),
         genre: tag.genre().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         date: text(ItemKey::RecordingDate).or_else(|| text(ItemKey::Year)),
+        ..TrackTags::default()
     };
     TagRead { tags, header_duration_s, problem: None }
 }

@@ -6,6 +6,7 @@
 //! a row that points at vectors is committed only after they are durable
 //! (see [`crate::storage::store`]).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
@@ -54,8 +55,10 @@ CREATE TABLE IF NOT EXISTS analyses (
 CREATE INDEX IF NOT EXISTS analyses_model_row ON analyses(model, store_row);
 ";
 
-/// Tags read from a file (lofty). Empty fields are `None`.
+/// Tags read from a file (lofty). Empty fields are `None`; fields an older
+/// catalog or JSON lacks read as empty (`serde(default)`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrackTags {
     /// Title.
     pub title: Option<String>,
@@ -79,6 +82,28 @@ pub struct TrackTags {
     pub genre: Option<String>,
     /// Date or year as written.
     pub date: Option<String>,
+    /// Movement number within its work (`MOVEMENT`, `MVIN` "2/4", `mvi`).
+    pub movement_number: Option<u32>,
+    /// Number of movements in the work (`MOVEMENTTOTAL`, `MVIN` "2/4", `mvc`).
+    pub movement_total: Option<u32>,
+    /// Conductor.
+    pub conductor: Option<String>,
+    /// Performers, each "name (instrument)" as tagged, in tag order.
+    pub performers: Vec<String>,
+    /// Arranger.
+    pub arranger: Option<String>,
+    /// Ensemble or orchestra.
+    pub ensemble: Option<String>,
+    /// MusicBrainz work id.
+    pub musicbrainz_work_id: Option<String>,
+    /// Grouping (content group), when it is not the work.
+    pub grouping: Option<String>,
+    /// Subtitle.
+    pub subtitle: Option<String>,
+    /// Disc subtitle.
+    pub disc_subtitle: Option<String>,
+    /// Every other tag item read, keyed as the container names it (multiple values joined by "; ").
+    pub other: BTreeMap<String, String>,
 }
 
 /// A file as the catalog knows it.
@@ -299,6 +324,7 @@ impl Catalog {
                     track_no: r.get(10)?,
                     genre: r.get(11)?,
                     date: r.get(12)?,
+                    ..TrackTags::default()
                 },
                 duration_s: r.get(13)?,
                 descriptors: r.get::<_, Option<String>>(14)?.and_then(|json| serde_json::from_str(&json).ok()),
