@@ -23,3 +23,4 @@ pub mod prng;
 pub mod search;
 pub mod storage;
 pub mod ui;
+pub mod works;

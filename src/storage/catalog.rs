@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::descriptors::Descriptors;
 use crate::storage::store::AppendedRows;
+use crate::works::WorkEdit;
 
 /// Bumped when the analysis pipeline (decoding, windowing, pooling, descriptors)
 /// changes in a way that alters stored results; older analyses are redone.
@@ -53,6 +54,14 @@ CREATE TABLE IF NOT EXISTS analyses (
     PRIMARY KEY (track_id, model)
 );
 CREATE INDEX IF NOT EXISTS analyses_model_row ON analyses(model, store_row);
+-- The user's corrections to inferred works (crate::works::edits): a row with
+-- path_bytes moves that track into work_id; a row without renames work_id.
+CREATE TABLE IF NOT EXISTS work_edits (
+    id INTEGER PRIMARY KEY,
+    work_id TEXT NOT NULL,
+    path_bytes BLOB,
+    title TEXT
+);
 ";
 
 /// Tags read from a file (lofty). Empty fields are `None`; fields an older
@@ -531,5 +540,54 @@ impl CatalogBatch<'_> {
     /// Makes the batch visible, durably.
     pub fn commit(self) -> CatalogResult<()> {
         self.tx.commit()
+    }
+}
+
+// Work corrections (crate::works::edits): kept apart from the tracks table so
+// re-indexing, which rewrites tracks, never touches them.
+impl Catalog {
+    /// The user's work corrections, in the order they were made.
+    pub fn work_edits(&self) -> CatalogResult<Vec<WorkEdit>> {
+        let mut statement = self.connection.prepare("SELECT work_id, path_bytes, title FROM work_edits ORDER BY id")?;
+        let rows = statement.query_map([], |r| {
+            let work_id: String = r.get(0)?;
+            Ok(match r.get::<_, Option<Vec<u8>>>(1)? {
+                Some(track_path) => WorkEdit::Assign { track_path, work_id },
+                None => WorkEdit::Rename { work_id, title: r.get::<_, Option<String>>(2)?.unwrap_or_default() },
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Records corrections in one transaction; a track's or a work's earlier edit of the same kind is replaced.
+    pub fn add_work_edits(&mut self, edits: &[WorkEdit]) -> CatalogResult<()> {
+        let tx = self.connection.transaction()?;
+        for edit in edits {
+            match edit {
+                WorkEdit::Assign { track_path, work_id } => {
+                    tx.execute("DELETE FROM work_edits WHERE path_bytes = ?1", params![track_path])?;
+                    tx.execute("INSERT INTO work_edits (work_id, path_bytes) VALUES (?1, ?2)", params![work_id, track_path])?;
+                }
+                WorkEdit::Rename { work_id, title } => {
+                    tx.execute("DELETE FROM work_edits WHERE work_id = ?1 AND path_bytes IS NULL", params![work_id])?;
+                    tx.execute("INSERT INTO work_edits (work_id, title) VALUES (?1, ?2)", params![work_id, title])?;
+                }
+            }
+        }
+        tx.commit()
+    }
+
+    /// Forgets the corrections that name any of `work_ids` or move any of `track_paths`; returns how many.
+    pub fn remove_work_edits(&mut self, work_ids: &[String], track_paths: &[Vec<u8>]) -> CatalogResult<usize> {
+        let tx = self.connection.transaction()?;
+        let mut removed = 0;
+        for work_id in work_ids {
+            removed += tx.execute("DELETE FROM work_edits WHERE work_id = ?1", params![work_id])?;
+        }
+        for track_path in track_paths {
+            removed += tx.execute("DELETE FROM work_edits WHERE path_bytes = ?1", params![track_path])?;
+        }
+        tx.commit()?;
+        Ok(removed)
     }
 }

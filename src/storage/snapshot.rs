@@ -17,6 +17,7 @@ use crate::storage::catalog::{Catalog, StoredAnalysis, Track};
 use crate::storage::data_dir::DataDir;
 use crate::storage::store::{StoreLayout, StoreReader};
 use crate::storage::store_check::{self, StoreDamage};
+use crate::works::Works;
 
 /// Tracks of one model with their vectors.
 pub struct LibrarySnapshot {
@@ -28,6 +29,8 @@ pub struct LibrarySnapshot {
     pub analyses: Vec<StoredAnalysis>,
     /// Catalogued tracks left out because the store cannot give them their own vectors.
     pub damage: StoreDamage,
+    /// Every track's work, inferred from [`Self::tracks`] and the user's corrections.
+    pub works: Works,
     store: StoreReader,
 }
 
@@ -52,8 +55,9 @@ impl LibrarySnapshot {
             // A writer that dropped rows (of removed tracks) between the two reads looks like damage once; real damage stays.
             ((served, damage), store) = load()?;
         }
-        let (tracks, analyses) = served.into_iter().unzip();
-        Ok(Self { model, tracks, analyses, damage, store })
+        let (tracks, analyses): (Vec<Track>, _) = served.into_iter().unzip();
+        let works = Works::infer(&tracks, &catalog.work_edits()?);
+        Ok(Self { model, tracks, analyses, damage, works, store })
     }
 
     /// Number of tracks.

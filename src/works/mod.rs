@@ -1,0 +1,145 @@
+//! Works and movements: which tracks belong together, inferred from tags and titles.
+//!
+//! A *work* here is one recording of a work: the tracks of one album that play
+//! together (a symphony's four movements, a mass's sections), in movement
+//! order. Every [`Work`] also carries a [`Work::work_key`] shared by every
+//! recording of the same work (same composer and catalogue number, or same
+//! composer and normalised title), so "other recordings of this work" is a
+//! comparison of keys. Ids are stable: derived from the key and the album,
+//! never from row order, so they survive re-indexing and can key the user's
+//! corrections ([`edits`]).
+//!
+//! Inference ([`infer`]) applies these rules, first match wins, and records
+//! which one in [`Work::source`]:
+//! 1. `tag`: a WORK tag names the work.
+//! 2. `title_separator`: a title `Work: Movement`, `Work - I. Allegro`, whose
+//!    prefix another track of the album shares or which carries a catalogue number.
+//! 3. `catalogue_number`: tracks of one album with the same catalogue number
+//!    ([`catalogue`]; `BWV 153.1` belongs to `BWV 153`).
+//! 4. `shared_prefix`: consecutive tracks of one album whose titles share a long
+//!    enough prefix.
+//! 5. `album_work`: an album that is itself one work (a mass, a madrigal book, a cycle).
+//! 6. `single`: otherwise a track is a work of its own.
+//!
+//! User corrections ([`edits`]) are applied last and mark the works they touch `user`.
+//! Nothing here reads files or the catalog; callers pass tracks and edits in.
+
+pub mod catalogue;
+pub mod edits;
+mod infer;
+
+use serde::{Deserialize, Serialize};
+
+pub use edits::WorkEdit;
+
+use crate::storage::catalog::Track;
+
+/// Where a track's work assignment came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkSource {
+    /// A WORK (or MusicBrainz work id) tag.
+    Tag,
+    /// The part of the title before a separator (`Work: Movement`).
+    TitleSeparator,
+    /// A catalogue number in the title (BWV, K., Op. …).
+    CatalogueNumber,
+    /// Consecutive tracks of one album sharing a title prefix.
+    SharedPrefix,
+    /// The album is one work.
+    AlbumWork,
+    /// A track on its own.
+    Single,
+    /// Found from the audio.
+    Audio,
+    /// The user's correction.
+    User,
+}
+
+impl WorkSource {
+    /// The name as serialized (`tag`, `title_separator`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tag => "tag",
+            Self::TitleSeparator => "title_separator",
+            Self::CatalogueNumber => "catalogue_number",
+            Self::SharedPrefix => "shared_prefix",
+            Self::AlbumWork => "album_work",
+            Self::Single => "single",
+            Self::Audio => "audio",
+            Self::User => "user",
+        }
+    }
+}
+
+/// One recording of a work: its movements (tracks of one album), in movement order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Work {
+    /// Stable id: derived from [`Self::work_key`] and the album, never from row order.
+    pub id: String,
+    /// Shared by every recording of the same work (composer and catalogue number, or composer and normalised title).
+    pub work_key: String,
+    /// Display title.
+    pub title: String,
+    /// Composer, when tagged.
+    pub composer: Option<String>,
+    /// Normalised catalogue number (`BWV 153`, `Op. 18 No. 1`), when known.
+    pub catalogue: Option<String>,
+    /// Which rule (or tag, or user) made it.
+    pub source: WorkSource,
+    /// Indices into the track slice it was inferred from, in movement order.
+    pub tracks: Vec<usize>,
+}
+
+/// Every track's work, for one slice of tracks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Works {
+    /// The works, ordered by their first track's album position.
+    pub works: Vec<Work>,
+    /// For each track, the index of its work in [`Self::works`].
+    pub work_of_track: Vec<usize>,
+    /// For each track, its movement number when known.
+    pub movement_of_track: Vec<Option<u32>>,
+}
+
+impl Works {
+    /// Infers every track's work by the module's rules, then applies the user's `edits`.
+    pub fn infer(tracks: &[Track], edits: &[WorkEdit]) -> Works {
+        let inferred = infer::infer(tracks);
+        edits::apply(inferred, tracks, edits)
+    }
+
+    /// The work `track` belongs to.
+    ///
+    /// # Panics
+    /// When `track` is not an index into the slice these works were inferred from.
+    pub fn work_of(&self, track: usize) -> &Work {
+        &self.works[self.work_of_track[track]]
+    }
+
+    /// Index of the work with this id.
+    pub fn find(&self, id: &str) -> Option<usize> {
+        self.works.iter().position(|w| w.id == id)
+    }
+
+    /// Builds the lookup tables from works whose track lists cover `track_count` tracks exactly once.
+    fn from_works(works: Vec<Work>, movement_of_track: Vec<Option<u32>>) -> Works {
+        let mut work_of_track = vec![0; movement_of_track.len()];
+        for (index, work) in works.iter().enumerate() {
+            for &track in &work.tracks {
+                work_of_track[track] = index;
+            }
+        }
+        Works { works, work_of_track, movement_of_track }
+    }
+}
+
+/// A stable 16-hex-digit id of `parts` (FNV-1a 64 over them, each ended by a zero byte).
+/// Ids are stored in the user's corrections, so this must never change.
+fn stable_id(parts: &[&str]) -> String {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash =
+        parts.iter().flat_map(|part| part.bytes().chain([0])).fold(OFFSET, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(PRIME));
+    format!("{hash:016x}")
+}
