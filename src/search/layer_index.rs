@@ -185,8 +185,10 @@ impl LayerIndex {
         self.exact_all(&self.query_vector(query))
     }
 
-    /// Centred unit vectors of `tracks` as rows of a matrix (zero rows for missing or zero vectors).
-    fn unit_rows(&self, tracks: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
+    /// Centred unit vectors of `tracks` as rows of a matrix (zero rows for
+    /// missing or zero vectors): a block of rows for matrix products, such as
+    /// many queries at once ([`crate::works::similarity`]).
+    pub fn unit_rows(&self, tracks: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
         let data = self.snapshot.layer_data(self.layer);
         let mut rows = Array2::<f32>::zeros((tracks.len(), self.dim));
         for (mut out, track) in rows.rows_mut().into_iter().zip(tracks) {

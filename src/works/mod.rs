@@ -27,6 +27,7 @@
 pub mod catalogue;
 pub mod edits;
 mod infer;
+pub mod similarity;
 
 use serde::{Deserialize, Serialize};
 
