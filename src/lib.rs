@@ -22,5 +22,6 @@ pub mod priority;
 pub mod prng;
 pub mod search;
 pub mod storage;
+pub mod synth;
 pub mod ui;
 pub mod works;

@@ -7,6 +7,7 @@ mod insight;
 mod library;
 mod models;
 mod search;
+mod synth;
 
 use insight::{eval_command, map_command, probe_command};
 use library::{check, index};
@@ -181,6 +182,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a synthetic archive for measuring Strata at scale: a catalog and
+    /// stores (`--tracks`), and/or real short tagged audio files (`--audio`).
+    #[command(hide = true)]
+    SynthLibrary {
+        /// Tracks to write straight into the catalog and store of --data-dir (which must hold no library yet).
+        #[arg(long, value_name = "N")]
+        tracks: Option<usize>,
+        /// Also write a MERT-shaped store (13 × 768 layers, model `mert-synthetic`).
+        #[arg(long)]
+        mert: bool,
+        /// Seed: the same seed writes the same archive.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Folder the catalog's (nonexistent) track paths start with (default: DATA_DIR/synthetic-music).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Audio files to write below --out.
+        #[arg(long, value_name = "N", requires = "out")]
+        audio: Option<usize>,
+        /// Folder for the audio files.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Length of each audio file (s).
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f32,
+        /// Audio formats, cycled file by file (default: all; MP3, Ogg and M4A need ffmpeg).
+        #[arg(long = "format", value_enum)]
+        formats: Vec<crate::synth::audio::AudioFormat>,
+    },
 }
 
 /// Options shared by the commands that rank tracks.
@@ -221,6 +251,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             check(&data_dir, repair, requeue_unverified, model.as_deref(), json)
         }
         Some(Command::Similar { track, query, passages, json }) => similar(&data_dir, &track, &query, passages, json),
+        Some(Command::SynthLibrary { tracks, mert, seed, root, audio, out, seconds, formats }) => {
+            let request =
+                synth::SynthRequest { tracks, mert, seed, root: root.as_deref(), audio, out: out.as_deref(), seconds, formats: &formats };
+            synth::synth_library(&data_dir, &request)
+        }
         Some(Command::Neighbours { query, .. }) => neighbours(&data_dir, &query),
         Some(Command::Map { out, method, query }) => map_command(&data_dir, &out, method, &query),
         Some(Command::Probe { model, folds, json }) => probe_command(&data_dir, &model, folds, json),

@@ -3,6 +3,7 @@
 use super::*;
 use crate::insight::aspects::{ASPECTS, aspect_by_name, resolve_aspects};
 use crate::insight::library_probe;
+use crate::search::all_pairs::all_neighbours;
 use crate::search::layer_index::Pruning;
 use crate::search::{Exclusion, Facet, SearchEngine, best_passage};
 use crate::storage::data_dir::DataDir;
@@ -140,18 +141,17 @@ pub(super) fn similar(data_dir: &DataDir, track: &str, args: &QueryArgs, passage
 }
 
 pub(super) fn neighbours(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<i32> {
-    let mut prepared = prepare_search(data_dir, args, Pruning::Auto)?;
+    // Blocked matrix passes read every row once per block of queries, not once per query: no search heads needed.
+    let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for query in 0..snapshot.len() {
-        let scores = prepared.engine.query(query, &prepared.facets);
-        let excluded = prepared.engine.exclusion_filter(query, prepared.exclusion);
-        let results: Vec<String> =
-            scores.rank(&prepared.weights, args.k, &excluded).iter().map(|r| snapshot.tracks[r.track].path.display().to_string()).collect();
+    let mut write_line = |query: usize, neighbours: &[(usize, f32)]| -> std::io::Result<()> {
+        let results: Vec<String> = neighbours.iter().map(|&(t, _)| snapshot.tracks[t].path.display().to_string()).collect();
         let line = serde_json::json!({"query": snapshot.tracks[query].path.display().to_string(), "results": results});
-        writeln!(out, "{line}")?;
-    }
+        writeln!(out, "{line}")
+    };
+    all_neighbours(&mut prepared.engine, &prepared.facets, &prepared.weights, args.k, prepared.exclusion, &mut write_line)?;
     out.flush()?;
     Ok(0)
 }

@@ -12,6 +12,7 @@
 //! windows between two tracks for passage playback. Reads snapshots;
 //! writes nothing.
 
+pub mod all_pairs;
 pub mod layer_index;
 
 use std::collections::HashMap;

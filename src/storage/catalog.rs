@@ -184,6 +184,34 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// The `tracks` columns [`track_from_row`] reads, first in a query (table alias `t`).
+const TRACK_COLUMNS: &str = "t.id, t.path_bytes, t.title, t.artist, t.album, t.album_artist, t.composer, t.work, t.movement,
+                    t.disc, t.track_no, t.genre, t.date, t.duration_s, t.descriptors";
+
+/// A [`Track`] from a row that starts with [`TRACK_COLUMNS`].
+fn track_from_row(r: &rusqlite::Row) -> rusqlite::Result<Track> {
+    Ok(Track {
+        id: r.get(0)?,
+        path: path_from_bytes(&r.get::<_, Vec<u8>>(1)?),
+        tags: TrackTags {
+            title: r.get(2)?,
+            artist: r.get(3)?,
+            album: r.get(4)?,
+            album_artist: r.get(5)?,
+            composer: r.get(6)?,
+            work: r.get(7)?,
+            movement: r.get(8)?,
+            disc: r.get(9)?,
+            track_no: r.get(10)?,
+            genre: r.get(11)?,
+            date: r.get(12)?,
+            ..TrackTags::default()
+        },
+        duration_s: r.get(13)?,
+        descriptors: r.get::<_, Option<String>>(14)?.and_then(|json| serde_json::from_str(&json).ok()),
+    })
+}
+
 /// The SQLite catalog.
 pub struct Catalog {
     connection: Connection,
@@ -310,41 +338,21 @@ impl Catalog {
 
     /// All tracks with a successful analysis for `model`, with their store pointers, by store row.
     pub fn analysed_tracks(&self, model: &str) -> CatalogResult<Vec<(Track, StoredAnalysis)>> {
-        let mut statement = self.connection.prepare(
-            "SELECT t.id, t.path_bytes, t.title, t.artist, t.album, t.album_artist, t.composer, t.work, t.movement,
-                    t.disc, t.track_no, t.genre, t.date, t.duration_s, t.descriptors,
-                    a.store_row, a.window_row, a.window_starts, a.checksum
+        let mut statement = self.connection.prepare(&format!(
+            "SELECT {TRACK_COLUMNS}, a.store_row, a.window_row, a.window_starts, a.checksum
              FROM analyses a JOIN tracks t ON t.id = a.track_id
-             WHERE a.model = ?1 AND a.status = 'done' ORDER BY a.store_row",
-        )?;
+             WHERE a.model = ?1 AND a.status = 'done' ORDER BY a.store_row"
+        ))?;
         let rows = statement.query_map(params![model], |r| {
-            let track = Track {
-                id: r.get(0)?,
-                path: path_from_bytes(&r.get::<_, Vec<u8>>(1)?),
-                tags: TrackTags {
-                    title: r.get(2)?,
-                    artist: r.get(3)?,
-                    album: r.get(4)?,
-                    album_artist: r.get(5)?,
-                    composer: r.get(6)?,
-                    work: r.get(7)?,
-                    movement: r.get(8)?,
-                    disc: r.get(9)?,
-                    track_no: r.get(10)?,
-                    genre: r.get(11)?,
-                    date: r.get(12)?,
-                    ..TrackTags::default()
-                },
-                duration_s: r.get(13)?,
-                descriptors: r.get::<_, Option<String>>(14)?.and_then(|json| serde_json::from_str(&json).ok()),
-            };
-            let starts: Vec<u8> = r.get::<_, Option<Vec<u8>>>(17)?.unwrap_or_default();
+            let track = track_from_row(r)?;
+            // By name: the track's columns come first and may grow.
+            let starts: Vec<u8> = r.get::<_, Option<Vec<u8>>>("window_starts")?.unwrap_or_default();
             let analysis = StoredAnalysis {
                 track_id: track.id,
-                store_row: r.get::<_, i64>(15)? as u64,
-                window_row: r.get::<_, i64>(16)? as u64,
+                store_row: r.get::<_, i64>("store_row")? as u64,
+                window_row: r.get::<_, i64>("window_row")? as u64,
                 window_starts_s: starts.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-                checksum: r.get::<_, Option<i64>>(18)?.map(|c| c as u64),
+                checksum: r.get::<_, Option<i64>>("checksum")?.map(|c| c as u64),
             };
             Ok((track, analysis))
         })?;
@@ -546,6 +554,13 @@ impl CatalogBatch<'_> {
 // Work corrections (crate::works::edits): kept apart from the tracks table so
 // re-indexing, which rewrites tracks, never touches them.
 impl Catalog {
+    /// Every catalogued track, analysed or not, by path.
+    pub fn tracks(&self) -> CatalogResult<Vec<Track>> {
+        let mut statement = self.connection.prepare(&format!("SELECT {TRACK_COLUMNS} FROM tracks t ORDER BY t.path_bytes"))?;
+        let rows = statement.query_map([], track_from_row)?;
+        rows.collect()
+    }
+
     /// The user's work corrections, in the order they were made.
     pub fn work_edits(&self) -> CatalogResult<Vec<WorkEdit>> {
         let mut statement = self.connection.prepare("SELECT work_id, path_bytes, title FROM work_edits ORDER BY id")?;
