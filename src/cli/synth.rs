@@ -48,7 +48,7 @@ pub(super) fn synth_library(data_dir: &DataDir, request: &SynthRequest<'_>) -> a
         let options = AudioOptions { files, seed: request.seed, seconds: request.seconds, formats };
         let started = Instant::now();
         let summary = crate::synth::audio::write_audio(out, &options, &|done, total| {
-            if done % 1000 == 0 || done == total {
+            if done.is_multiple_of(1000) || done == total {
                 eprintln!("audio: {done}/{total} files");
             }
         })?;

@@ -75,6 +75,9 @@ impl TopK {
     }
 }
 
+/// Receives one query's neighbours: `(query, [(track, score)] best first)`.
+pub type Emit<'a, E> = dyn FnMut(usize, &[(usize, f32)]) -> Result<(), E> + 'a;
+
 /// Calls `emit(query, results)` for every track in order, with its `k` best
 /// `(track, score)` by the combined score of `facets` under `weights`
 /// (negative weights count as zero), leaving out the query and what
@@ -86,7 +89,7 @@ pub fn all_neighbours<E>(
     weights: &[f32],
     k: usize,
     exclusion: Exclusion,
-    emit: &mut dyn FnMut(usize, &[(usize, f32)]) -> Result<(), E>,
+    emit: &mut Emit<'_, E>,
 ) -> Result<(), E> {
     // Distinct layers in facet order and their share of the weight, as a ranking sums them.
     let mut layers: Vec<(usize, f32)> = Vec::new();

@@ -103,7 +103,7 @@ pub fn write_audio(out: &Path, options: &AudioOptions, progress: &(dyn Fn(usize,
             let path = out.join(&plan[i].relative_path).with_extension(format.extension());
             write_file(&path, &plan[i], i, format, options.seconds)?;
             let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if finished % 100 == 0 || finished == plan.len() {
+            if finished.is_multiple_of(100) || finished == plan.len() {
                 progress(finished, plan.len());
             }
         }

@@ -400,7 +400,7 @@ fn plan_song_album(rng: &mut SplitMix64, album: usize, composers: usize, year: u
 }
 
 fn make_work(id: usize, composer: &str, prefix: &str, work_no: usize, seed: u64) -> Work {
-    let mut rng = SplitMix64(seed ^ 0x57_4F52_4B ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ hash_str(composer));
+    let mut rng = SplitMix64(seed ^ 0x574F_524B ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ hash_str(composer));
     let form = &FORMS[rng.below(FORMS.len())];
     let key = pick(&mut rng, KEYS);
     let opus = 1 + work_no * 3 + rng.below(3);
