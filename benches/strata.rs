@@ -6,7 +6,11 @@
 //!   tonal layer, over every audio file in DIR;
 //! - `store`          open time and resident memory of synthetic 100,000-track stores;
 //! - `search`         query and rerank over 100,000 × 13 × 768, beside a plain dot loop;
-//! - `map`            PCA and t-SNE at several sizes.
+//! - `map`            PCA and t-SNE at several sizes;
+//! - `scale DIR…`     on libraries written by `strata synth-library --mert`
+//!   (e.g. 100,000 and 300,000 tracks): open, `similar` over all 13 layers,
+//!   rerank, PCA of one 768-dim layer and blocked `neighbours --all`
+//!   (timed on a part of the queries and scaled up), with resident memory.
 //!
 //! Linux only (CPU time and RSS come from /proc).
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
@@ -345,6 +349,105 @@ fn map() {
     }
 }
 
+/// Every measurement of `scale` on one synthetic library.
+fn scale_library(dir: &Path) {
+    use strata::search::Exclusion;
+    use strata::search::all_pairs::all_neighbours;
+    let data = DataDir::at(dir);
+    let rss_start = rss_mb("VmRSS");
+    let opened = Instant::now();
+    let snapshot = Arc::new(LibrarySnapshot::load(&data, strata::synth::MERT_MODEL).expect("a library written by synth-library --mert"));
+    let n = snapshot.len();
+    println!(
+        "{}: {n} tracks × 13 × 768 (MERT-shaped): open {:.2} s, RSS +{:.0} MB (anonymous {:.0} MB)",
+        dir.display(),
+        opened.elapsed().as_secs_f64(),
+        rss_mb("VmRSS") - rss_start,
+        rss_mb("RssAnon")
+    );
+    let facets: Vec<Facet> = (0..13).map(|l| Facet { name: format!("layer_{l}"), layer: l }).collect();
+    let queries: Vec<usize> = (0..20).map(|q| q * (n / 20) + 7).collect();
+    for pruning in [Pruning::Never, Pruning::Auto] {
+        let mut engine = SearchEngine::with_pruning(snapshot.clone(), true, pruning);
+        let prepared = Instant::now();
+        for facet in &facets {
+            engine.layer(facet.layer);
+        }
+        let prepare_s = prepared.elapsed().as_secs_f64();
+        let (mut query_ms, mut rerank_ms) = (Vec::new(), Vec::new());
+        let mut weights = vec![1.0f32; 13];
+        for (i, &q) in queries.iter().enumerate() {
+            let started = Instant::now();
+            let scores = engine.query(q, &facets);
+            std::hint::black_box(scores.rank(&weights, 50, &|_| false));
+            query_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            for change in 0..5 {
+                weights[(i + change) % 13] = ((i * 5 + change) as f32 * 0.37).fract();
+                let started = Instant::now();
+                std::hint::black_box(scores.rank(&weights, 50, &|_| false));
+                rerank_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        let sorted = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let (query_ms, rerank_ms) = (sorted(query_ms), sorted(rerank_ms));
+        println!(
+            "  similar, 13 layers, top 50, {pruning:?}: p50 {:.1} ms, worst {:.1} ms; rerank p50 {:.2} ms, worst {:.2} ms; layer preparation {prepare_s:.1} s; RSS {:.0} MB (anonymous {:.0} MB)",
+            query_ms[query_ms.len() / 2],
+            query_ms[query_ms.len() - 1],
+            rerank_ms[rerank_ms.len() / 2],
+            rerank_ms[rerank_ms.len() - 1],
+            rss_mb("VmRSS"),
+            rss_mb("RssAnon")
+        );
+    }
+    let started = Instant::now();
+    let features = strata::map::source_features(&snapshot, &strata::map::MapSource::Layer(12));
+    let features_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let layout = strata::map::project(&features, strata::map::Method::Pca, 1, &mut |_, _| {}, &|| false).expect("pca");
+    println!(
+        "  PCA of {n} × 768: {:.2} s (+ {features_s:.2} s to read and centre the layer); RSS {:.0} MB (anonymous {:.0} MB); {} points",
+        started.elapsed().as_secs_f64(),
+        rss_mb("VmRSS"),
+        rss_mb("RssAnon"),
+        layout.points.len()
+    );
+    drop((features, layout));
+    // neighbours --all: a part of the queries (every query costs the same), scaled to all.
+    let mut engine = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Never);
+    let mut reference = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Auto);
+    for (label, facets) in [("1 layer", facets[12..].to_vec()), ("13 layers", facets.clone())] {
+        let part = 2048.min(n);
+        let weights = vec![1.0f32; facets.len()];
+        let started = Instant::now();
+        let mut lines = 0usize;
+        all_neighbours(&mut engine, &facets, &weights, 10, Exclusion::default(), 0..part, &mut |_, results| {
+            lines += usize::from(!results.is_empty());
+            Ok::<(), ()>(())
+        })
+        .expect("neighbours");
+        let part_s = started.elapsed().as_secs_f64();
+        // The per-query search it replaces, on a few queries.
+        let per_query = 8;
+        let started = Instant::now();
+        for q in 0..per_query {
+            std::hint::black_box(reference.query(q, &facets).rank(&weights, 10, &|_| false));
+        }
+        let reference_s = started.elapsed().as_secs_f64() / per_query as f64 * n as f64;
+        println!(
+            "  neighbours --all, k 10, {label}: blocked {part} queries in {part_s:.1} s → all {n} ≈ {:.1} min; one search per query ≈ {:.1} min ({:.0}× longer); RSS {:.0} MB (anonymous {:.0} MB); {lines} lines",
+            part_s * n as f64 / part as f64 / 60.0,
+            reference_s / 60.0,
+            reference_s / (part_s * n as f64 / part as f64),
+            rss_mb("VmRSS"),
+            rss_mb("RssAnon")
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     match args.first().map(String::as_str) {
@@ -352,6 +455,7 @@ fn main() {
         Some("store") => store(),
         Some("search") => search(),
         Some("map") => map(),
-        _ => eprintln!("usage: cargo bench --profile dev --bench strata -- pipeline DIR | store | search | map"),
+        Some("scale") => args[1..].iter().for_each(|dir| scale_library(Path::new(dir))),
+        _ => eprintln!("usage: cargo bench --profile dev --bench strata -- pipeline DIR | store | search | map | scale DIR…"),
     }
 }

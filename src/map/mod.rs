@@ -2,7 +2,10 @@
 //!
 //! PCA (randomised, checked against linfa-reduction's) and Barnes-Hut t-SNE (bhtsne, on ~50 PCA
 //! dimensions, initialised from PCA so a seed gives the same picture) turn
-//! a snapshot's vectors into points; a kiddo tree answers "what is under
+//! a snapshot's vectors into points. t-SNE runs on at most
+//! [`TSNE_MAX_POINTS`] evenly spaced tracks; on a larger library the rest
+//! are placed at the mean point of their nearest fitted tracks (the
+//! [`Layout::fitted`] count says so); a kiddo tree answers "what is under
 //! the cursor" and "what is in this box". Pure computation: no I/O, no UI.
 
 pub mod render;
@@ -79,12 +82,18 @@ enum Placement {
     NearestPlaced,
 }
 
+/// t-SNE fits at most this many tracks (about a minute on one core); the rest are placed beside their nearest fitted ones.
+pub const TSNE_MAX_POINTS: usize = 10_000;
+
 /// A 2D projection: one point per feature row, and the way to place rows added later.
 #[derive(Debug, Clone)]
 pub struct Layout {
     /// One point per row of the projected features.
     pub points: Vec<[f32; 2]>,
     placement: Placement,
+    /// How many rows the projection itself fitted, when it ran on a sample
+    /// (t-SNE on a large library) and placed the others; `None` when it fitted every row.
+    pub fitted: Option<usize>,
 }
 
 impl Layout {
@@ -139,7 +148,7 @@ impl Layout {
                 }
             }
         }
-        Some(Layout { points, placement: self.placement.clone() })
+        Some(Layout { points, placement: self.placement.clone(), fitted: self.fitted })
     }
 }
 
@@ -168,7 +177,7 @@ pub fn project(
         Method::Pca => {
             let (transform, projected) = pca::fit(features, 2)?;
             progress(1, 1);
-            Ok(Layout { points: flat(&projected), placement: Placement::Linear(transform) })
+            Ok(Layout { points: flat(&projected), placement: Placement::Linear(transform), fitted: None })
         }
         Method::Tsne => {
             if n < 5 {
@@ -178,59 +187,101 @@ pub fn project(
             if cancelled() {
                 return Err(MapError::Cancelled);
             }
-            // PCA initialisation, scaled to a small spread (as openTSNE does), makes
-            // the layout depend on the data and the seed only.
-            let init = reduced.slice(s![.., ..2.min(reduced.ncols())]).to_owned();
-            let spread = init.column(0).std(0.0).max(1e-12);
-            let mut jitter = SplitMix64(seed);
-            let initial: Vec<f32> = init
-                .iter()
-                .map(|&v| 1e-4 * v / spread + 1e-6 * jitter.symmetric_unit())
-                .chain(std::iter::repeat(0.0))
-                .take(n * 2)
-                .collect();
-            let rows: Vec<Vec<f32>> = reduced.rows().into_iter().map(|r| r.to_vec()).collect();
-            let samples: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-            let epochs = 750;
-            let perplexity = (((n - 1) as f32) / 3.0).clamp(2.0, 30.0);
-            // Exact neighbours, ordered by (distance, index): bhtsne's own vantage-point
-            // tree picks random vantage points, which made layouts differ run to run.
-            let neighbours = nearest_neighbours(&reduced, ((3.0 * perplexity) as usize).clamp(1, n - 1));
-            // bhtsne has no way to stop early: a cancel unwinds out of the epoch
-            // callback (resume_unwind, so no panic message) and is caught here.
-            struct Stop;
-            let fit = move || {
-                let mut tsne = bhtsne::tSNE::<f32, &[f32], 2>::new(&samples);
-                tsne.perplexity(perplexity).epochs(epochs).initial_embedding(initial);
-                tsne.epoch_callback(|epoch, _| {
-                    progress(epoch, epochs);
-                    if cancelled() {
-                        std::panic::resume_unwind(Box::new(Stop));
-                    }
-                });
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    tsne.barnes_hut_with_neighbors(0.5, &neighbours);
-                }))
-                .map(|()| tsne.embedding())
-            };
-            // bhtsne's parallel passes change their float sums with the thread
-            // timing, and t-SNE amplifies that: on one thread the same seed gives
-            // the same layout bit for bit.
-            let fitted = match rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(|_| "strata-tsne".into()).build() {
-                Ok(pool) => pool.install(fit),
-                Err(e) => {
-                    log::warn!("no single-thread pool for t-SNE ({e}); the layout may vary slightly run to run");
-                    fit()
-                }
-            };
-            let embedding = match fitted {
-                Err(payload) if payload.is::<Stop>() => return Err(MapError::Cancelled),
-                Err(payload) => std::panic::resume_unwind(payload),
-                Ok(embedding) => embedding,
-            };
-            Ok(Layout { points: embedding.chunks_exact(2).map(|p| [p[0], p[1]]).collect(), placement: Placement::NearestPlaced })
+            if n > TSNE_MAX_POINTS {
+                let sample: Vec<usize> = (0..TSNE_MAX_POINTS).map(|i| i * n / TSNE_MAX_POINTS).collect();
+                let fitted = tsne(&reduced.select(Axis(0), &sample), seed, progress, cancelled)?;
+                let points = place_beside_nearest(&reduced, &sample, &fitted);
+                return Ok(Layout { points, placement: Placement::NearestPlaced, fitted: Some(sample.len()) });
+            }
+            let points = tsne(&reduced, seed, progress, cancelled)?;
+            Ok(Layout { points, placement: Placement::NearestPlaced, fitted: None })
         }
     }
+}
+
+/// Barnes-Hut t-SNE of the rows of `reduced` (PCA scores), initialised from their first two columns.
+fn tsne(
+    reduced: &Array2<f32>,
+    seed: u64,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<Vec<[f32; 2]>, MapError> {
+    let n = reduced.nrows();
+    // PCA initialisation, scaled to a small spread (as openTSNE does), makes
+    // the layout depend on the data and the seed only.
+    let init = reduced.slice(s![.., ..2.min(reduced.ncols())]).to_owned();
+    let spread = init.column(0).std(0.0).max(1e-12);
+    let mut jitter = SplitMix64(seed);
+    let initial: Vec<f32> =
+        init.iter().map(|&v| 1e-4 * v / spread + 1e-6 * jitter.symmetric_unit()).chain(std::iter::repeat(0.0)).take(n * 2).collect();
+    let rows: Vec<Vec<f32>> = reduced.rows().into_iter().map(|r| r.to_vec()).collect();
+    let samples: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+    let epochs = 750;
+    let perplexity = (((n - 1) as f32) / 3.0).clamp(2.0, 30.0);
+    // Exact neighbours, ordered by (distance, index): bhtsne's own vantage-point
+    // tree picks random vantage points, which made layouts differ run to run.
+    let neighbours = nearest_neighbours(reduced, ((3.0 * perplexity) as usize).clamp(1, n - 1));
+    // bhtsne has no way to stop early: a cancel unwinds out of the epoch
+    // callback (resume_unwind, so no panic message) and is caught here.
+    struct Stop;
+    let fit = move || {
+        let mut tsne = bhtsne::tSNE::<f32, &[f32], 2>::new(&samples);
+        tsne.perplexity(perplexity).epochs(epochs).initial_embedding(initial);
+        tsne.epoch_callback(|epoch, _| {
+            progress(epoch, epochs);
+            if cancelled() {
+                std::panic::resume_unwind(Box::new(Stop));
+            }
+        });
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tsne.barnes_hut_with_neighbors(0.5, &neighbours);
+        }))
+        .map(|()| tsne.embedding())
+    };
+    // bhtsne's parallel passes change their float sums with the thread
+    // timing, and t-SNE amplifies that: on one thread the same seed gives
+    // the same layout bit for bit.
+    let fitted = match rayon::ThreadPoolBuilder::new().num_threads(1).thread_name(|_| "strata-tsne".into()).build() {
+        Ok(pool) => pool.install(fit),
+        Err(e) => {
+            log::warn!("no single-thread pool for t-SNE ({e}); the layout may vary slightly run to run");
+            fit()
+        }
+    };
+    let embedding = match fitted {
+        Err(payload) if payload.is::<Stop>() => return Err(MapError::Cancelled),
+        Err(payload) => std::panic::resume_unwind(payload),
+        Ok(embedding) => embedding,
+    };
+    Ok(embedding.chunks_exact(2).map(|p| [p[0], p[1]]).collect())
+}
+
+/// Every row's point: a sampled row keeps its fitted point, any other goes to the mean
+/// point of its [`Layout::PLACEMENT_NEIGHBOURS`] nearest sampled rows (Euclidean, ties to the lower row).
+fn place_beside_nearest(reduced: &Array2<f32>, sample: &[usize], fitted: &[[f32; 2]]) -> Vec<[f32; 2]> {
+    let sampled = reduced.select(Axis(0), sample);
+    let sample_norms: Vec<f32> = sampled.rows().into_iter().map(|r| r.dot(&r)).collect();
+    let k = Layout::PLACEMENT_NEIGHBOURS.min(sample.len()).max(1);
+    let place = |rows: std::ops::Range<usize>| -> Vec<[f32; 2]> {
+        let mut points = Vec::with_capacity(rows.len());
+        for start in rows.clone().step_by(1024) {
+            let block = reduced.slice(s![start..(start + 1024).min(rows.end), ..]);
+            let dots = block.dot(&sampled.t());
+            for (row, dots) in block.rows().into_iter().zip(dots.rows()) {
+                let norm = row.dot(&row);
+                let mut nearest: Vec<(f32, usize)> = dots.iter().zip(&sample_norms).map(|(&d, &s)| norm + s - 2.0 * d).zip(0..).collect();
+                nearest.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let sum = nearest[..k].iter().fold([0.0f32, 0.0], |acc, &(_, j)| [acc[0] + fitted[j][0], acc[1] + fitted[j][1]]);
+                points.push([sum[0] / k as f32, sum[1] / k as f32]);
+            }
+        }
+        points
+    };
+    let mut points = crate::parallel::map_ranges("map-place", reduced.nrows(), 1024, place).concat();
+    for (&row, &point) in sample.iter().zip(fitted) {
+        points[row] = point;
+    }
+    points
 }
 
 /// The `k` nearest rows (Euclidean) of every row, by ascending (distance, index),
@@ -314,31 +365,55 @@ impl MapPicker {
     }
 }
 
+/// Points whose neighbourhoods [`neighbourhood_preservation`] compares: every
+/// point of a smaller map, this many evenly spaced ones of a larger map (each costs a pass over all rows).
+pub const PRESERVATION_QUERIES: usize = 2_000;
+
 /// Fraction of each point's `k` nearest neighbours in `features` (cosine on
-/// centred rows, as search uses) that stay among its `k` nearest on the map.
+/// centred rows, as search uses) that stay among its `k` nearest on the map
+/// (ties to the lower row); on maps of more than [`PRESERVATION_QUERIES`]
+/// points, the mean over that many evenly spaced points.
 pub fn neighbourhood_preservation(features: &Array2<f32>, points: &[[f32; 2]], k: usize) -> f64 {
     let n = features.nrows();
-    if n <= k || points.len() != n {
+    if n <= k || points.len() != n || k == 0 {
         return f64::NAN;
     }
     let unit = normalized_rows(features.clone(), false);
+    let queries = n.min(PRESERVATION_QUERIES);
     let mut kept = 0usize;
-    for q in 0..n {
+    for q in (0..queries).map(|i| i * n / queries) {
         let sims = unit.dot(&unit.row(q));
         let mut high: Vec<usize> = (0..n).filter(|&i| i != q).collect();
-        high.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]));
+        high.select_nth_unstable_by(k - 1, |&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
         let mut low: Vec<usize> = (0..n).filter(|&i| i != q).collect();
         let d = |i: usize| (points[i][0] - points[q][0]).powi(2) + (points[i][1] - points[q][1]).powi(2);
-        low.sort_by(|&a, &b| d(a).total_cmp(&d(b)));
+        low.select_nth_unstable_by(k - 1, |&a, &b| d(a).total_cmp(&d(b)).then(a.cmp(&b)));
         let near: std::collections::HashSet<usize> = low[..k].iter().copied().collect();
         kept += high[..k].iter().filter(|i| near.contains(i)).count();
     }
-    kept as f64 / (n * k) as f64
+    kept as f64 / (queries * k) as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_outside_the_sample_land_among_their_nearest_fitted_rows() {
+        let features = clusters();
+        // Every third row fitted; each cluster's fitted rows sit at the cluster's own corner.
+        let sample: Vec<usize> = (0..60).step_by(3).collect();
+        let fitted: Vec<[f32; 2]> = sample.iter().map(|&i| [(i / 20) as f32 * 10.0 + 0.1 * (i % 20) as f32, 0.0]).collect();
+        let points = place_beside_nearest(&features, &sample, &fitted);
+        assert_eq!(points.len(), 60);
+        for (&row, &point) in sample.iter().zip(&fitted) {
+            assert_eq!(points[row], point, "a fitted row keeps its point");
+        }
+        for (row, point) in points.iter().enumerate() {
+            let cluster = (row / 20) as f32 * 10.0;
+            assert!((point[0] - cluster).abs() < 2.0 && point[1] == 0.0, "row {row} at {point:?}, cluster at {cluster}");
+        }
+    }
 
     fn clusters() -> Array2<f32> {
         // Three well-separated clusters of 20 points in 10 dimensions.

@@ -78,17 +78,19 @@ impl TopK {
 /// Receives one query's neighbours: `(query, [(track, score)] best first)`.
 pub type Emit<'a, E> = dyn FnMut(usize, &[(usize, f32)]) -> Result<(), E> + 'a;
 
-/// Calls `emit(query, results)` for every track in order, with its `k` best
+/// Calls `emit(query, results)` for every track in `queries`, in order, with its `k` best
 /// `(track, score)` by the combined score of `facets` under `weights`
 /// (negative weights count as zero), leaving out the query and what
 /// `exclusion` rejects. The same ranking as [`crate::search::QueryScores::rank`]
-/// per query. Stops at the first error `emit` returns.
+/// per query. Stops at the first error `emit` returns. Each query's cost
+/// is the same, so a part of the library's queries times the whole.
 pub fn all_neighbours<E>(
     engine: &mut SearchEngine,
     facets: &[Facet],
     weights: &[f32],
     k: usize,
     exclusion: Exclusion,
+    queries: std::ops::Range<usize>,
     emit: &mut Emit<'_, E>,
 ) -> Result<(), E> {
     // Distinct layers in facet order and their share of the weight, as a ranking sums them.
@@ -107,8 +109,9 @@ pub fn all_neighbours<E>(
     }
     let weight_sum: f32 = layers.iter().map(|&(_, w)| w).sum();
     let n = engine.snapshot().len();
+    let queries = queries.start.min(n)..queries.end.min(n);
     if weight_sum <= 0.0 || k == 0 {
-        for query in 0..n {
+        for query in queries {
             emit(query, &[])?;
         }
         return Ok(());
@@ -119,8 +122,8 @@ pub fn all_neighbours<E>(
     let eligible = |query: usize, track: usize| track != query && !is_excluded(&snapshot.tracks, query, track, exclusion);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get()).min(8);
     // A round gives every core a block of queries; results come back in query order.
-    for round in (0..n).step_by(cores * QUERY_BLOCK) {
-        let round_len = (n - round).min(cores * QUERY_BLOCK);
+    for round in queries.clone().step_by(cores * QUERY_BLOCK) {
+        let round_len = (queries.end - round).min(cores * QUERY_BLOCK);
         let pieces = crate::parallel::map_ranges("all-pairs", round_len, QUERY_BLOCK, |range| {
             let queries = round + range.start..round + range.end;
             queries

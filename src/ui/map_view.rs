@@ -1,5 +1,9 @@
 //! The map tab: a scatter of the library (egui_plot) by layer or aspect mix,
 //! with hover, click-to-play, box selection, colouring and the layer sweep.
+//! A large library (over [`THIN_MIN_POINTS`]) draws at most one marker per
+//! series and cell of about [`THIN_CELL_PX`] pixels: dense regions cost what
+//! the screen can show, not what the library holds; zooming in shows every
+//! point. Hover and click pick among all points (kiddo).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,6 +18,12 @@ use super::{AppCommand, ColourBy, MapChoice, StrataApp, theme};
 use crate::map::{MapPicker, Method};
 use crate::search::QueryScores;
 use crate::storage::catalog::Track;
+
+/// Libraries with more points than this draw their map thinned to one marker per cell.
+const THIN_MIN_POINTS: usize = 20_000;
+
+/// A thinned map's cell side, in pixels: points closer than this draw as one marker.
+const THIN_CELL_PX: f64 = 2.0;
 
 /// A layout ready to draw.
 struct CachedLayout {
@@ -56,6 +66,10 @@ pub struct MapState {
     arrivals: u64,
     /// The series drawn and listed in the legend.
     pub legend: LegendCache,
+    /// The series thinned for the current zoom.
+    thinned: ThinCache,
+    /// Plot units per pixel when the map was last drawn, to thin the next frame for it.
+    units_per_px: Option<f64>,
 }
 
 impl Default for MapState {
@@ -73,6 +87,8 @@ impl Default for MapState {
             last_shown: None,
             arrivals: 0,
             legend: LegendCache::default(),
+            thinned: ThinCache::default(),
+            units_per_px: None,
         }
     }
 }
@@ -254,6 +270,52 @@ impl LegendCache {
     fn builds(&self) -> u64 {
         self.builds
     }
+}
+
+/// The series thinned to one point per cell of side `2^level` plot units, built
+/// once per series (by identity) and zoom level: panning costs nothing, and a
+/// zoom rebuilds only when it crosses a power of two.
+#[derive(Default)]
+struct ThinCache {
+    /// The series thinned (by identity), the zoom level, and each series' points at it.
+    built: Option<(Arc<Vec<Series>>, i32, ThinnedPoints)>,
+}
+
+/// Each series' points, thinned, in series order.
+type ThinnedPoints = Arc<Vec<Vec<PlotPoint>>>;
+
+impl ThinCache {
+    fn get(&mut self, series: &Arc<Vec<Series>>, level: i32) -> ThinnedPoints {
+        if let Some((built_from, built_level, thinned)) = &self.built
+            && Arc::ptr_eq(built_from, series)
+            && *built_level == level
+        {
+            return thinned.clone();
+        }
+        let cell = 2f64.powi(level);
+        let thinned = Arc::new(series.iter().map(|s| thin(&s.xy, cell)).collect::<Vec<_>>());
+        self.built = Some((series.clone(), level, thinned.clone()));
+        thinned
+    }
+}
+
+/// The first point in each occupied `cell × cell` square.
+fn thin(points: &[PlotPoint], cell: f64) -> Vec<PlotPoint> {
+    let mut occupied = HashSet::with_capacity(points.len().min(1 << 16));
+    points.iter().filter(|p| occupied.insert(((p.x / cell).floor() as i64, (p.y / cell).floor() as i64))).copied().collect()
+}
+
+/// The zoom level (a power of two in plot units) whose cells are at most [`THIN_CELL_PX`]
+/// pixels; without a last frame's scale, the whole map is taken to fill `width_px`.
+fn thin_level(units_per_px: Option<f64>, series: &[Series], width_px: f64) -> i32 {
+    let units_per_px = units_per_px.unwrap_or_else(|| {
+        let (low, high) = series
+            .iter()
+            .flat_map(|s| &s.xy)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.x).min(p.y), hi.max(p.x).max(p.y)));
+        (high - low).max(f64::MIN_POSITIVE) / width_px.max(1.0)
+    });
+    (THIN_CELL_PX * units_per_px).log2().floor().clamp(-60.0, 60.0) as i32
 }
 
 /// Groups the layout's tracks into legend series.
@@ -454,8 +516,8 @@ impl StrataApp {
             .then(|| self.current_scores().map(|scores| (scores.clone(), self.search.weights())))
             .flatten();
         let source = LegendSource { generation: library.generation, colour_by, layout: layout.clone(), similarity };
-        let series = self.map.legend.get(source, &snapshot.tracks, &library.top_tags);
-        let series = &series[..];
+        let series_built = self.map.legend.get(source, &snapshot.tracks, &library.top_tags);
+        let series = &series_built[..];
         let highlight = self.map.highlight.clone().filter(|h| series.iter().any(|s| &s.name == h));
         // A layout still being extended to new tracks has fewer points than the library.
         let result_set: HashSet<usize> = self.search.results().iter().take(10).map(|r| r.track).filter(|&t| t < points.len()).collect();
@@ -467,6 +529,8 @@ impl StrataApp {
         let legend_width = 190.0;
         let plot_height = (ui.available_height() - 24.0).max(120.0);
         let plot_width = (ui.available_width() - legend_width - 8.0).max(120.0);
+        let thinned = (points.len() > THIN_MIN_POINTS)
+            .then(|| self.map.thinned.get(&series_built, thin_level(self.map.units_per_px, series, f64::from(plot_width))));
         let mut response = None;
         ui.horizontal_top(|ui| {
             let shown = Plot::new("library-map")
@@ -478,12 +542,15 @@ impl StrataApp {
                 .allow_drag(!shift)
                 .allow_boxed_zoom(false)
                 .show(ui, |plot_ui| {
-                    for entry in series {
+                    for (i, entry) in series.iter().enumerate() {
                         let dimmed = highlight.as_ref().is_some_and(|h| *h != entry.name);
                         let colour = if dimmed { entry.colour.gamma_multiply(0.15) } else { entry.colour };
                         let radius = if highlight.as_ref() == Some(&entry.name) { 5.0 } else { 3.5 };
-                        plot_ui.points(Points::new(entry.name.as_str(), PlotPoints::Borrowed(&entry.xy)).radius(radius).color(colour));
+                        let xy = thinned.as_ref().and_then(|t| t.get(i)).unwrap_or(&entry.xy);
+                        plot_ui.points(Points::new(entry.name.as_str(), PlotPoints::Borrowed(xy)).radius(radius).color(colour));
                     }
+                    // The plot keeps x and y at one scale (data_aspect 1).
+                    self.map.units_per_px = Some(plot_ui.plot_bounds().width() / f64::from(plot_width));
                     if !box_set.is_empty() {
                         let series: Vec<[f64; 2]> = box_set.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
                         plot_ui.points(
@@ -551,6 +618,14 @@ impl StrataApp {
         }
         if !self.map.box_selection.is_empty() {
             ui.label(format!("{} tracks in the box (shift-drag to select another)", self.map.box_selection.len()));
+        } else if let Some(fitted) = layout.layout.fitted {
+            ui.label(
+                egui::RichText::new(format!(
+                    "t-SNE ran on {fitted} evenly spaced tracks of {}; the others are placed beside their nearest fitted tracks",
+                    points.len()
+                ))
+                .weak(),
+            );
         } else {
             ui.label(
                 egui::RichText::new(
@@ -590,6 +665,24 @@ impl StrataApp {
 mod tests {
     use super::*;
     use crate::storage::catalog::TrackTags;
+
+    #[test]
+    fn a_thinned_map_keeps_one_point_per_occupied_cell() {
+        let mut rng = crate::prng::SplitMix64(3);
+        // 100,000 points in a 10 × 10 square, and one far away.
+        let mut points: Vec<PlotPoint> =
+            (0..100_000).map(|_| PlotPoint::new(5.0 + 5.0 * rng.symmetric_unit(), 5.0 + 5.0 * rng.symmetric_unit())).collect();
+        points.push(PlotPoint::new(100.5, 100.5));
+        let thinned = thin(&points, 1.0);
+        assert!(thinned.len() <= 101 && thinned.len() >= 90, "{} points", thinned.len());
+        assert!(thinned.iter().any(|p| p.x == 100.5), "a lone point is never dropped");
+        // Zoomed in far enough, every point is drawn.
+        assert_eq!(thin(&points, 1e-9).len(), points.len());
+        let series = vec![Series { name: "all".into(), colour: egui::Color32::WHITE, xy: points }];
+        // Without a last frame, the map's extent (about 105 units) fills the width: 2 px at 1,000 px is 0.21 units.
+        assert_eq!(thin_level(None, &series, 1000.0), -3);
+        assert_eq!(thin_level(Some(1.0), &series, 1000.0), 1);
+    }
 
     fn track(composer: &str, album: &str) -> Track {
         let tags = TrackTags { composer: Some(composer.into()), album: Some(album.into()), ..TrackTags::default() };
