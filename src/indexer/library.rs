@@ -1,7 +1,9 @@
 //! The user's music folders: finding audio files and reading their tags.
 //!
 //! Walks library roots (no hidden or system files; symlink loops and folders
-//! reached twice are walked once) and reads tags with lofty. Whatever the
+//! reached twice are walked once) and reads tags with lofty, the classical
+//! ones (work, movement, performers, …) from each container's own tag (see
+//! `tags`), every other item kept in [`TrackTags::other`]. Whatever the
 //! file system holds, a scan neither hangs nor stops: FIFOs, sockets and
 //! devices are only ever stat'ed, never opened, and they, broken symlinks
 //! and unlistable folders come back as reported problems beside the files.
@@ -14,9 +16,10 @@ use std::path::{Path, PathBuf};
 
 use lofty::file::FileType;
 use lofty::prelude::*;
-use lofty::probe::Probe;
 
 use crate::storage::catalog::{FileStamp, TrackTags};
+
+mod tags;
 
 /// Extensions Strata tries to decode (lower case). Files with other
 /// extensions are not audio to us; files with these that fail get a reason.
@@ -212,14 +215,11 @@ fn read_regular_file_tags(path: &Path) -> TagRead {
         Ok(file) => file,
         Err(e) => return TagRead::problem(format!("tags not read: {e}")),
     };
-    // The same file type guess from the extension as `lofty::read_from_path`.
-    let mut probe = Probe::new(BufReader::new(file));
-    if let Some(file_type) = FileType::from_path(path) {
-        probe = probe.set_file_type(file_type);
-    }
-    let tagged = match probe.read() {
-        Ok(tagged) => tagged,
-        // A container lofty does not know has no tags we could read; that is no problem of the file.
+    // The same file type guess from the extension as `lofty::read_from_path`;
+    // a container lofty does not know has no tags we could read, which is no problem of the file.
+    let Some(file_type) = FileType::from_path(path) else { return TagRead::default() };
+    let (tagged, container_items) = match tags::read_file(&mut BufReader::new(file), file_type) {
+        Ok(read) => read,
         Err(e) if e.is_unknown_format() => return TagRead::default(),
         Err(e) => return TagRead::problem(format!("tags unreadable: {}", error_chain(&e))),
     };
@@ -229,7 +229,7 @@ fn read_regular_file_tags(path: &Path) -> TagRead {
         return TagRead { header_duration_s, ..TagRead::default() };
     };
     let text = |key: ItemKey| tag.get_string(key).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
-    let tags = TrackTags {
+    let mut tags = TrackTags {
         title: tag.title().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         artist: tag.artist().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
         album: tag.album().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
@@ -243,6 +243,11 @@ fn read_regular_file_tags(path: &Path) -> TagRead {
         date: text(ItemKey::RecordingDate).or_else(|| text(ItemKey::Year)),
         ..TrackTags::default()
     };
+    if container_items.is_empty() {
+        tags::apply(&tags::generic_items(tag), &mut tags);
+    } else {
+        tags::apply(&container_items, &mut tags);
+    }
     TagRead { tags, header_duration_s, problem: None }
 }
 

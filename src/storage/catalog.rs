@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS tracks (
     disc INTEGER, track_no INTEGER, genre TEXT, date TEXT,
     duration_s REAL,
     descriptors TEXT
+    -- and the classical tag columns of ADDED_TAG_COLUMNS
 );
 CREATE TABLE IF NOT EXISTS analyses (
     track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
@@ -63,6 +64,24 @@ CREATE TABLE IF NOT EXISTS work_edits (
     title TEXT
 );
 ";
+
+/// Columns of `tracks` added after its first version (classical tags), with
+/// their types: a new catalog gains them on creation, an older one in place
+/// on opening (its rows kept, these columns empty until the indexer next
+/// writes the row). Lists and maps are JSON text.
+const ADDED_TAG_COLUMNS: &[(&str, &str)] = &[
+    ("movement_number", "INTEGER"),
+    ("movement_total", "INTEGER"),
+    ("conductor", "TEXT"),
+    ("performers", "TEXT"),
+    ("arranger", "TEXT"),
+    ("ensemble", "TEXT"),
+    ("musicbrainz_work_id", "TEXT"),
+    ("grouping", "TEXT"),
+    ("subtitle", "TEXT"),
+    ("disc_subtitle", "TEXT"),
+    ("other", "TEXT"),
+];
 
 /// Tags read from a file (lofty). Empty fields are `None`; fields an older
 /// catalog or JSON lacks read as empty (`serde(default)`).
@@ -186,7 +205,9 @@ pub struct Failure {
 
 /// The `tracks` columns [`track_from_row`] reads, first in a query (table alias `t`).
 const TRACK_COLUMNS: &str = "t.id, t.path_bytes, t.title, t.artist, t.album, t.album_artist, t.composer, t.work, t.movement,
-                    t.disc, t.track_no, t.genre, t.date, t.duration_s, t.descriptors";
+                    t.disc, t.track_no, t.genre, t.date, t.duration_s, t.descriptors,
+                    t.movement_number, t.movement_total, t.conductor, t.performers, t.arranger, t.ensemble,
+                    t.musicbrainz_work_id, t.grouping, t.subtitle, t.disc_subtitle, t.other";
 
 /// A [`Track`] from a row that starts with [`TRACK_COLUMNS`].
 fn track_from_row(r: &rusqlite::Row) -> rusqlite::Result<Track> {
@@ -205,11 +226,26 @@ fn track_from_row(r: &rusqlite::Row) -> rusqlite::Result<Track> {
             track_no: r.get(10)?,
             genre: r.get(11)?,
             date: r.get(12)?,
-            ..TrackTags::default()
+            movement_number: r.get(15)?,
+            movement_total: r.get(16)?,
+            conductor: r.get(17)?,
+            performers: json_column(r, 18)?,
+            arranger: r.get(19)?,
+            ensemble: r.get(20)?,
+            musicbrainz_work_id: r.get(21)?,
+            grouping: r.get(22)?,
+            subtitle: r.get(23)?,
+            disc_subtitle: r.get(24)?,
+            other: json_column(r, 25)?,
         },
         duration_s: r.get(13)?,
         descriptors: r.get::<_, Option<String>>(14)?.and_then(|json| serde_json::from_str(&json).ok()),
     })
+}
+
+/// A JSON list or map column; NULL (nothing tagged) or unreadable JSON reads as empty.
+fn json_column<T: serde::de::DeserializeOwned + Default>(r: &rusqlite::Row, index: usize) -> rusqlite::Result<T> {
+    Ok(r.get::<_, Option<String>>(index)?.and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default())
 }
 
 /// The SQLite catalog.
@@ -271,6 +307,9 @@ impl Catalog {
         add_column_if_missing(&connection, "analyses", "warnings", "TEXT")?;
         // The store's row checksum (u64 bits as i64); NULL for rows an older Strata wrote.
         add_column_if_missing(&connection, "analyses", "checksum", "INTEGER")?;
+        for (column, declaration) in ADDED_TAG_COLUMNS {
+            add_column_if_missing(&connection, "tracks", column, declaration)?;
+        }
         Ok(Self { connection })
     }
 
@@ -450,17 +489,27 @@ impl CatalogBatch<'_> {
         descriptors: Option<&Descriptors>,
     ) -> CatalogResult<i64> {
         let descriptors_json = descriptors.and_then(|d| serde_json::to_string(d).ok());
+        let performers_json = (!tags.performers.is_empty()).then(|| serde_json::to_string(&tags.performers).ok()).flatten();
+        let other_json = (!tags.other.is_empty()).then(|| serde_json::to_string(&tags.other).ok()).flatten();
         self.tx.execute(
             "INSERT INTO tracks (path_bytes, path, size, mtime_ns, title, artist, album, album_artist, composer, work,
-                                 movement, disc, track_no, genre, date, duration_s, descriptors)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                                 movement, disc, track_no, genre, date, duration_s, descriptors,
+                                 movement_number, movement_total, conductor, performers, arranger, ensemble,
+                                 musicbrainz_work_id, grouping, subtitle, disc_subtitle, other)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
              ON CONFLICT(path_bytes) DO UPDATE SET
                 path = excluded.path, size = excluded.size, mtime_ns = excluded.mtime_ns, title = excluded.title,
                 artist = excluded.artist, album = excluded.album, album_artist = excluded.album_artist,
                 composer = excluded.composer, work = excluded.work, movement = excluded.movement, disc = excluded.disc,
                 track_no = excluded.track_no, genre = excluded.genre, date = excluded.date,
                 duration_s = COALESCE(excluded.duration_s, tracks.duration_s),
-                descriptors = COALESCE(excluded.descriptors, tracks.descriptors)",
+                descriptors = COALESCE(excluded.descriptors, tracks.descriptors),
+                movement_number = excluded.movement_number, movement_total = excluded.movement_total,
+                conductor = excluded.conductor, performers = excluded.performers, arranger = excluded.arranger,
+                ensemble = excluded.ensemble, musicbrainz_work_id = excluded.musicbrainz_work_id,
+                grouping = excluded.grouping, subtitle = excluded.subtitle, disc_subtitle = excluded.disc_subtitle,
+                other = excluded.other",
             params![
                 path_bytes(path),
                 path.to_string_lossy(),
@@ -479,6 +528,17 @@ impl CatalogBatch<'_> {
                 tags.date,
                 duration_s,
                 descriptors_json,
+                tags.movement_number,
+                tags.movement_total,
+                tags.conductor,
+                performers_json,
+                tags.arranger,
+                tags.ensemble,
+                tags.musicbrainz_work_id,
+                tags.grouping,
+                tags.subtitle,
+                tags.disc_subtitle,
+                other_json,
             ],
         )?;
         self.tx.query_row("SELECT id FROM tracks WHERE path_bytes = ?1", params![path_bytes(path)], |r| r.get(0))
