@@ -312,20 +312,26 @@ fn text(id: &'static str, value: &str) -> Id3Frame {
     Id3Frame::Text(id, value.to_string())
 }
 
-/// Picard's ID3v2.4 frames: work in TXXX:WORK, grouping in TIT1, performers in TMCL, arranger in TIPL.
-fn id3v24_frames() -> Vec<Id3Frame> {
-    vec![
-        text("TIT2", TITLE),
-        text("TPE1", ARTIST),
-        text("TALB", ALBUM),
-        text("TCOM", COMPOSER),
-        Id3Frame::UserText("WORK", WORK.into()),
-        text("TIT1", GROUPING),
-        text("MVNM", MOVEMENT_NAME),
-        text("MVIN", "2/4"),
-        text("TPE3", CONDUCTOR),
-        Id3Frame::People("TMCL", PERFORMERS.iter().map(|(role, name)| (role.to_string(), name.to_string())).collect()),
-        Id3Frame::People("TIPL", vec![("arranger".into(), ARRANGER.into()), ("producer".into(), "Martin Sauer".into())]),
+/// Picard's ID3v2 frames. Version 4: work in TXXX:WORK, grouping in TIT1,
+/// performers in TMCL, arranger and producer in TIPL. Version 3, with
+/// "iTunes compatible grouping": work in TIT1, grouping in GRP1, TMCL and
+/// TIPL merged into IPLS, year in TYER.
+fn picard_id3_frames(version: u8) -> Vec<Id3Frame> {
+    let musicians: Vec<(String, String)> = PERFORMERS.iter().map(|(role, name)| (role.to_string(), name.to_string())).collect();
+    let involved: Vec<(String, String)> = vec![("arranger".into(), ARRANGER.into()), ("producer".into(), "Martin Sauer".into())];
+    let mut frames = vec![text("TIT2", TITLE), text("TPE1", ARTIST), text("TALB", ALBUM), text("TCOM", COMPOSER)];
+    if version == 4 {
+        frames.extend([Id3Frame::UserText("WORK", WORK.into()), text("TIT1", GROUPING)]);
+    } else {
+        frames.extend([text("TIT1", WORK), text("GRP1", GROUPING)]);
+    }
+    frames.extend([text("MVNM", MOVEMENT_NAME), text("MVIN", "2/4"), text("TPE3", CONDUCTOR)]);
+    if version == 4 {
+        frames.extend([Id3Frame::People("TMCL", musicians), Id3Frame::People("TIPL", involved)]);
+    } else {
+        frames.push(Id3Frame::People("IPLS", [musicians, involved].concat()));
+    }
+    frames.extend([
         Id3Frame::UserText("ENSEMBLE", ENSEMBLE.into()),
         Id3Frame::UserText("MusicBrainz Work Id", WORK_ID.into()),
         text("TIT3", SUBTITLE),
@@ -333,36 +339,9 @@ fn id3v24_frames() -> Vec<Id3Frame> {
         Id3Frame::UserText("CATALOGNUMBER", CATALOGUE_NUMBER.into()),
         text("TRCK", "5/12"),
         text("TPOS", "1/2"),
-        text("TDRC", "2011"),
-    ]
-}
-
-/// Picard's ID3v2.3 frames with "iTunes compatible grouping": work in TIT1,
-/// grouping in GRP1; TMCL and TIPL merged into IPLS.
-fn id3v23_frames() -> Vec<Id3Frame> {
-    let mut people: Vec<(String, String)> = PERFORMERS.iter().map(|(role, name)| (role.to_string(), name.to_string())).collect();
-    people.push(("arranger".into(), ARRANGER.into()));
-    people.push(("producer".into(), "Martin Sauer".into()));
-    vec![
-        text("TIT2", TITLE),
-        text("TPE1", ARTIST),
-        text("TALB", ALBUM),
-        text("TCOM", COMPOSER),
-        text("TIT1", WORK),
-        text("GRP1", GROUPING),
-        text("MVNM", MOVEMENT_NAME),
-        text("MVIN", "2/4"),
-        text("TPE3", CONDUCTOR),
-        Id3Frame::People("IPLS", people),
-        Id3Frame::UserText("ENSEMBLE", ENSEMBLE.into()),
-        Id3Frame::UserText("MusicBrainz Work Id", WORK_ID.into()),
-        text("TIT3", SUBTITLE),
-        text("TSST", DISC_SUBTITLE),
-        Id3Frame::UserText("CATALOGNUMBER", CATALOGUE_NUMBER.into()),
-        text("TRCK", "5/12"),
-        text("TPOS", "1/2"),
-        text("TYER", "2011"),
-    ]
+        if version == 4 { text("TDRC", "2011") } else { text("TYER", "2011") },
+    ]);
+    frames
 }
 
 // ---------------------------------------------------------------- APEv2
@@ -524,8 +503,8 @@ fn write_tagged_library(music: &Path) -> Vec<(&'static str, &'static str)> {
 
     let mp3 = untagged(scratch, "a.mp3", &["-c:a", "libmp3lame", "-id3v2_version", "0", "-write_id3v1", "0"]);
     assert_ne!(&mp3[..3], b"ID3", "ffmpeg wrote an ID3v2 tag of its own");
-    std::fs::write(music.join("id3v24.mp3"), [id3v2_tag(4, &id3v24_frames()), mp3.clone()].concat()).unwrap();
-    std::fs::write(music.join("id3v23.mp3"), [id3v2_tag(3, &id3v23_frames()), mp3.clone()].concat()).unwrap();
+    std::fs::write(music.join("id3v24.mp3"), [id3v2_tag(4, &picard_id3_frames(4)), mp3.clone()].concat()).unwrap();
+    std::fs::write(music.join("id3v23.mp3"), [id3v2_tag(3, &picard_id3_frames(3)), mp3.clone()].concat()).unwrap();
     std::fs::write(music.join("ape.mp3"), [mp3, apev2_tag()].concat()).unwrap();
 
     let m4a = untagged(scratch, "a.m4a", &["-c:a", "aac"]);
@@ -620,9 +599,8 @@ fn every_container_gives_every_classical_tag_through_the_index_and_the_catalog()
     assert_eq!(tags_by_file["id3v23.mp3"].other.get("TIPL:producer").map(String::as_str), Some("Martin Sauer"));
 }
 
-/// The tracks table and everything else as the first Strata made them.
-const OLD_SCHEMA: &str = "
-CREATE TABLE roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE);
+/// The tracks table as Strata made it before the classical tags, with a row.
+const OLD_TRACKS_TABLE: &str = "
 CREATE TABLE tracks (
     id INTEGER PRIMARY KEY,
     path_bytes BLOB NOT NULL UNIQUE,
@@ -634,38 +612,20 @@ CREATE TABLE tracks (
     duration_s REAL,
     descriptors TEXT
 );
-CREATE TABLE analyses (
-    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
-    model TEXT NOT NULL,
-    model_version INTEGER NOT NULL,
-    analysis_version INTEGER NOT NULL,
-    sampling TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
-    error TEXT,
-    store_row INTEGER,
-    window_row INTEGER,
-    window_count INTEGER,
-    window_starts BLOB,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    PRIMARY KEY (track_id, model)
-);
 INSERT INTO tracks (id, path_bytes, path, size, mtime_ns, title, composer, work, movement, disc, track_no)
     VALUES (7, CAST('/music/old.flac' AS BLOB), '/music/old.flac', 1234, 99, 'Kyrie', 'Bach', 'Mass in B minor', 'Kyrie eleison', 1, 1);
-INSERT INTO analyses (track_id, model, model_version, analysis_version, sampling, status, store_row, window_row, window_count, size, mtime_ns)
-    VALUES (7, 'musicnn', 1, 2, 'full', 'done', 0, 0, 0, 1234, 99);
 ";
 
 #[test]
 fn an_old_catalog_gains_the_new_columns_in_place_and_keeps_its_rows() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("catalog.sqlite");
-    rusqlite::Connection::open(&path).unwrap().execute_batch(OLD_SCHEMA).unwrap();
+    rusqlite::Connection::open(&path).unwrap().execute_batch(OLD_TRACKS_TABLE).unwrap();
 
     let mut catalog = Catalog::open(&path).unwrap();
-    let tracks = catalog.analysed_tracks("musicnn").unwrap();
+    let tracks = catalog.tracks().unwrap();
     assert_eq!(tracks.len(), 1);
-    let (old, _) = &tracks[0];
+    let old = &tracks[0];
     assert_eq!((old.id, old.path.as_path()), (7, Path::new("/music/old.flac")));
     let kept = TrackTags {
         title: Some("Kyrie".into()),
@@ -700,7 +660,7 @@ fn an_old_catalog_gains_the_new_columns_in_place_and_keeps_its_rows() {
     drop(catalog);
     // Opening again finds the columns there and adds nothing.
     let catalog = Catalog::open(&path).unwrap();
-    let tracks = catalog.analysed_tracks("musicnn").unwrap();
+    let tracks = catalog.tracks().unwrap();
     assert_eq!(tracks.len(), 1);
-    assert_eq!(tracks[0].0.tags, tags);
+    assert_eq!(tracks[0].tags, tags);
 }
