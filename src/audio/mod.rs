@@ -5,6 +5,13 @@
 //! turning a path into samples, whole or as excerpts found by seeking. It knows
 //! nothing of models, descriptors or the catalog.
 //!
+//! Excerpts are sample-exact: [`AudioFile::read_excerpt`] seeks accurately
+//! and drops the frames before the requested one, and for WAV, AIFF, FLAC,
+//! ALAC, MP3, Ogg Vorbis and AAC (M4A) the excerpt is the same samples a full
+//! decode has there (tests/audio_decoding.rs checks each). A format that
+//! cannot seek makes `read_excerpt` return `None`, and indexing decodes the
+//! whole file instead.
+//!
 //! Every public entry point is safe on hostile bytes: panics inside symphonia
 //! or rubato are contained ([`crate::isolation`]) and become
 //! [`AudioError::Crashed`], non-finite samples are replaced by silence and

@@ -118,8 +118,9 @@ pub(super) fn index(data_dir: &DataDir, options: IndexOptions, json: bool) -> an
                 bar.set_position(p.done as u64);
                 let eta = p.eta_s().map_or_else(|| "?".into(), format_duration);
                 bar.set_message(format!(
-                    "{:.2} h audio  {:.2} tracks/s  ETA {eta}  {}",
+                    "{:.2} h audio  {:.0} audio-s/s  {:.2} tracks/s  ETA {eta}  {}",
                     p.audio_s / 3600.0,
+                    p.audio_s_per_s(),
                     p.tracks_per_s(),
                     p.current.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
                 ));

@@ -2,10 +2,13 @@
 //!
 //! Scans the roots, decides what needs analysing (new, changed, failed with
 //! `retry_failed`, or made by an older model/analysis version), then runs a
-//! pipeline: decode workers (tags, audio, descriptors, tonal profile) feed one inference
-//! thread through a bounded channel; the inference thread embeds and hands
-//! each track to a [`TrackWriter`], committing in batches (the writer owns
-//! the order: vectors fsynced before the catalog rows). Progress leaves as typed [`IndexEvent`]s on a bounded
+//! pipeline: analysis workers, one per core by default, each take a whole
+//! track through tags, decoding, descriptors, tonal profile and the model
+//! (each worker owns its model session, with one ONNX Runtime thread), so
+//! every core stays busy and no stage waits on another; finished tracks go
+//! through a bounded channel to the calling thread, which hands each to a
+//! [`TrackWriter`], committing in batches (the writer owns the order:
+//! vectors fsynced before the catalog rows). Progress leaves as typed [`IndexEvent`]s on a bounded
 //! channel; [`IndexControl`] pauses, resumes and cancels.
 
 pub mod library;
@@ -19,10 +22,9 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 
 use self::library::FoundFile;
 use crate::analysis::descriptors::{DescriptorAnalyzer, Descriptors};
-use crate::analysis::{DecodedExcerpts, Sampling, TrackDescription, TrackEmbedding, decode_excerpts, describe_excerpts, embed_audio};
-use crate::audio::MonoAudio;
+use crate::analysis::{DecodedExcerpts, Sampling, TrackDescription, TrackEmbedding, decode_excerpts, describe_excerpts, embed_excerpts};
 use crate::isolation;
-use crate::model::{self, ModelSession, SessionOptions};
+use crate::model::{self, ModelInfo, ModelSession, SessionOptions};
 use crate::storage::catalog::{Failure, TrackTags, path_bytes};
 use crate::storage::data_dir::DataDir;
 use crate::storage::library_writer::{AnalysedTrack, LibraryWriter, TrackWriter};
@@ -39,7 +41,7 @@ pub struct IndexOptions {
     pub model: String,
     /// Which seconds of each track are analysed.
     pub sampling: Sampling,
-    /// Decode worker threads.
+    /// Analysis worker threads (each decodes, describes and embeds whole tracks).
     pub jobs: usize,
     /// Retry files that failed before even if unchanged.
     pub retry_failed: bool,
@@ -50,14 +52,14 @@ pub struct IndexOptions {
 }
 
 impl IndexOptions {
-    /// Defaults for `roots`: the default model, spread sampling, half the cores decoding.
+    /// Defaults for `roots`: the default model and sampling, one analysis worker per core.
     pub fn new(roots: Vec<PathBuf>) -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         Self {
             roots,
             model: model::DEFAULT_MODEL.to_string(),
             sampling: Sampling::DEFAULT,
-            jobs: (cores / 2).max(1),
+            jobs: cores,
             retry_failed: false,
             provider: model::ProviderPreference::Auto,
             wait_for_writer: true,
@@ -88,7 +90,13 @@ impl IndexProgress {
         if self.elapsed_s > 0.0 { self.done as f64 / self.elapsed_s } else { 0.0 }
     }
 
-    /// Estimated seconds left.
+    /// Seconds of audio analysed per second of wall time (the real-time factor) so far.
+    pub fn audio_s_per_s(&self) -> f64 {
+        if self.elapsed_s > 0.0 { self.audio_s / self.elapsed_s } else { 0.0 }
+    }
+
+    /// Estimated seconds left, from the tracks' pace so far (analysis costs
+    /// about the same per track whatever its length, see [`Sampling::DEFAULT`]).
     pub fn eta_s(&self) -> Option<f64> {
         let rate = self.tracks_per_s();
         (rate > 0.0).then(|| (self.total - self.done) as f64 / rate)
@@ -234,13 +242,13 @@ struct Job {
     file: FoundFile,
 }
 
-/// What a decode worker hands to the inference thread.
-enum Decoded {
+/// What an analysis worker hands to the writing thread.
+enum Analysed {
     Ready {
         file: FoundFile,
         tags: TrackTags,
         duration_s: f64,
-        excerpts: Vec<(f64, MonoAudio)>,
+        embedding: TrackEmbedding,
         descriptors: Descriptors,
         /// The [`crate::analysis::tonal`] layer, computed from the descriptors' chroma.
         tonal: Vec<f32>,
@@ -251,6 +259,12 @@ enum Decoded {
         file: FoundFile,
         tags: TrackTags,
         reason: String,
+    },
+    /// The model crashed on this file and could not be opened again: the run stops.
+    SessionLost {
+        file: FoundFile,
+        reason: String,
+        error: model::ModelError,
     },
 }
 
@@ -312,8 +326,9 @@ pub fn run(
     let info = model::find_model(&options.model, &data_dir.model_search_dirs())?;
     let jobs = options.jobs.max(1);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let session_options = SessionOptions { provider: options.provider, intra_threads: cores.saturating_sub(jobs).max(1) };
-    let mut session = ModelSession::open(&info, session_options)?;
+    // Workers share the cores; ONNX Runtime's own threads would only compete with them.
+    let session_options = SessionOptions { provider: options.provider, intra_threads: (cores / jobs).max(1) };
+    let sessions = (0..jobs).map(|_| ModelSession::open(&info, session_options)).collect::<Result<Vec<_>, _>>()?;
     let manifest = info.manifest.clone();
     let sampling_label = options.sampling.label();
 
@@ -365,31 +380,17 @@ pub fn run(
     let passage_layer = writer.layout().passage_layer;
     let total = to_analyse.len();
     let (job_sender, job_receiver) = bounded::<Job>(jobs * 2);
-    let (decoded_sender, decoded_receiver) = bounded::<Decoded>(jobs * 2);
+    let (decoded_sender, decoded_receiver) = bounded::<Analysed>(jobs * 2);
     let mut workers = Vec::new();
-    for worker in 0..jobs {
+    for (worker, session) in sessions.into_iter().enumerate() {
         let jobs = job_receiver.clone();
-        let decoded = decoded_sender.clone();
-        let sampling = options.sampling;
-        let model_rate = manifest.sample_rate_hz;
-        workers.push(std::thread::Builder::new().name(format!("strata-decode-{worker}")).spawn(move || {
-            let mut analyzer = DescriptorAnalyzer::new();
-            for job in jobs {
-                let file = job.file.clone();
-                let outcome = match isolation::contain(|| decode_track(job.file, sampling, model_rate, &mut analyzer)) {
-                    Ok(outcome) => outcome,
-                    Err(message) => {
-                        // The panic may have left the scratch buffers half-written:
-                        // carry on as a fresh worker would.
-                        analyzer = DescriptorAnalyzer::new();
-                        Decoded::Failed { file, tags: TrackTags::default(), reason: format!("analysis crashed: {message}") }
-                    }
-                };
-                if decoded.send(outcome).is_err() {
-                    break;
-                }
-            }
-        })?);
+        let analysed = decoded_sender.clone();
+        let (sampling, info) = (options.sampling, info.clone());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("strata-analyse-{worker}"))
+                .spawn(move || analysis_worker(&jobs, &analysed, sampling, &info, session_options, session))?,
+        );
     }
     drop(decoded_sender);
     drop(job_receiver);
@@ -409,53 +410,41 @@ pub fn run(
     let mut outcome: anyhow::Result<()> = Ok(());
     let mut session_lost = None;
     let mut committed = 0;
-    for decoded in &decoded_receiver {
+    for analysed in &decoded_receiver {
         if !control.wait_while_paused() {
             summary.cancelled = true;
             break;
         }
-        let finished = match decoded {
-            Decoded::Failed { file, tags, reason } => stage_failure(&mut writer, file, tags, reason),
-            Decoded::Ready { file, tags, duration_s, excerpts, descriptors, tonal, warnings } => {
-                let embedded = match isolation::contain(|| embed_track(&mut session, &excerpts)) {
-                    Ok(embedded) => embedded.map_err(|e| e.to_string()),
-                    Err(message) => {
-                        // A fresh session, as a replaced worker: the crashed one may be unusable.
-                        match ModelSession::open(&info, session_options) {
-                            Ok(fresh) => session = fresh,
-                            Err(e) => session_lost = Some(e),
-                        }
-                        Err(format!("model crashed: {message}"))
-                    }
-                };
-                match embedded {
-                    Ok(track) => match track.pooled_layers() {
-                        Some(mut pooled) => {
-                            pooled.push(tonal);
-                            let windows: Vec<&[f32]> = track.windows.iter().map(|w| w.layer_vectors[passage_layer].as_slice()).collect();
-                            let analysed = AnalysedTrack {
-                                path: file.path.clone(),
-                                stamp: file.stamp,
-                                tags,
-                                duration_s,
-                                descriptors,
-                                window_starts_s: track.window_starts_s.iter().map(|&s| s as f32).collect(),
-                                warnings: warnings.clone(),
-                            };
-                            if let Err(e) = writer.stage_track(analysed, &pooled, &windows) {
-                                outcome = Err(e.into());
-                                break;
-                            }
-                            Finished::Done { path: file.path, duration_s, warnings }
-                        }
-                        None => {
-                            let reason = format!("too short: {duration_s:.2} s is less than one {} s model window", manifest.window_s);
-                            stage_failure(&mut writer, file, tags, reason)
-                        }
-                    },
-                    Err(reason) => stage_failure(&mut writer, file, tags, reason),
-                }
+        let finished = match analysed {
+            Analysed::Failed { file, tags, reason } => stage_failure(&mut writer, file, tags, reason),
+            Analysed::SessionLost { file, reason, error } => {
+                session_lost = Some(error);
+                stage_failure(&mut writer, file, TrackTags::default(), reason)
             }
+            Analysed::Ready { file, tags, duration_s, embedding, descriptors, tonal, warnings } => match embedding.pooled_layers() {
+                Some(mut pooled) => {
+                    pooled.push(tonal);
+                    let windows: Vec<&[f32]> = embedding.windows.iter().map(|w| w.layer_vectors[passage_layer].as_slice()).collect();
+                    let analysed = AnalysedTrack {
+                        path: file.path.clone(),
+                        stamp: file.stamp,
+                        tags,
+                        duration_s,
+                        descriptors,
+                        window_starts_s: embedding.window_starts_s.iter().map(|&s| s as f32).collect(),
+                        warnings: warnings.clone(),
+                    };
+                    if let Err(e) = writer.stage_track(analysed, &pooled, &windows) {
+                        outcome = Err(e.into());
+                        break;
+                    }
+                    Finished::Done { path: file.path, duration_s, warnings }
+                }
+                None => {
+                    let reason = format!("too short: {duration_s:.2} s is less than one {} s model window", manifest.window_s);
+                    stage_failure(&mut writer, file, tags, reason)
+                }
+            },
         };
         progress.done += 1;
         match finished {
@@ -526,45 +515,79 @@ pub fn run(
     Ok(summary)
 }
 
-/// Decodes one track once: the same samples feed the model (resampled to its
-/// rate) and the descriptors and tonal profile (resampled to [`DESCRIPTOR_RATE_HZ`]).
-fn decode_track(file: FoundFile, sampling: Sampling, model_rate: u32, analyzer: &mut DescriptorAnalyzer) -> Decoded {
+/// One analysis worker: takes jobs until they run out or the writing thread
+/// hangs up. A panic in any stage fails only its file; the worker then carries
+/// on with fresh buffers and a fresh model session, as a new worker would.
+fn analysis_worker(
+    jobs: &Receiver<Job>,
+    analysed: &Sender<Analysed>,
+    sampling: Sampling,
+    info: &ModelInfo,
+    session_options: SessionOptions,
+    mut session: ModelSession,
+) {
+    let mut analyzer = DescriptorAnalyzer::new();
+    for job in jobs {
+        let file = job.file.clone();
+        let outcome = match isolation::contain(|| analyse_track(job.file, sampling, &mut analyzer, &mut session)) {
+            Ok(outcome) => outcome,
+            Err(message) => {
+                analyzer = DescriptorAnalyzer::new();
+                let reason = format!("analysis crashed: {message}");
+                match ModelSession::open(info, session_options) {
+                    Ok(fresh) => {
+                        session = fresh;
+                        Analysed::Failed { file, tags: TrackTags::default(), reason }
+                    }
+                    Err(error) => {
+                        let _ = analysed.send(Analysed::SessionLost { file, reason, error });
+                        return;
+                    }
+                }
+            }
+        };
+        if analysed.send(outcome).is_err() {
+            return;
+        }
+    }
+}
+
+/// Analyses one track: decodes the excerpts `sampling` asks for once; the same
+/// samples feed the descriptors and tonal profile (resampled to
+/// [`DESCRIPTOR_RATE_HZ`]) and the model (resampled to its rate).
+fn analyse_track(file: FoundFile, sampling: Sampling, analyzer: &mut DescriptorAnalyzer, session: &mut ModelSession) -> Analysed {
     let library::TagRead { tags, header_duration_s: header_duration, problem: tag_problem } = library::read_tags(&file.path);
     let DecodedExcerpts { excerpts, duration_s: decoded_duration, problems } = match decode_excerpts(&file.path, sampling) {
         Ok(decoded) => decoded,
-        Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
+        Err(e) => return Analysed::Failed { file, tags, reason: e.to_string() },
     };
     let warnings: Vec<String> = tag_problem.into_iter().chain(problems.describe()).collect();
     match library::stamp_of(&file.path) {
         Ok(stamp) if stamp == file.stamp => {}
-        Ok(_) => return Decoded::Failed { file, tags, reason: "the file changed while it was being read".into() },
-        Err(e) => return Decoded::Failed { file, tags, reason: format!("the file vanished while it was being read: {e}") },
+        Ok(_) => return Analysed::Failed { file, tags, reason: "the file changed while it was being read".into() },
+        Err(e) => return Analysed::Failed { file, tags, reason: format!("the file vanished while it was being read: {e}") },
     }
     let duration_s = header_duration.filter(|_| excerpts.len() > 1).unwrap_or(decoded_duration);
     let TrackDescription { descriptors, tonal } = match describe_excerpts(&excerpts, analyzer) {
         Ok(description) => description,
-        Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
+        Err(e) => return Analysed::Failed { file, tags, reason: e.to_string() },
     };
+    let model_rate = session.info().manifest.sample_rate_hz;
     let mut model_excerpts = Vec::with_capacity(excerpts.len());
     for excerpt in excerpts {
         match excerpt.audio.resampled(model_rate) {
             Ok(audio) => model_excerpts.push((excerpt.start_s, audio)),
-            Err(e) => return Decoded::Failed { file, tags, reason: e.to_string() },
+            Err(e) => return Analysed::Failed { file, tags, reason: e.to_string() },
         }
     }
-    Decoded::Ready { file, tags, duration_s, excerpts: model_excerpts, descriptors, tonal, warnings }
+    match embed_excerpts(session, &model_excerpts) {
+        Ok(embedding) => Analysed::Ready { file, tags, duration_s, embedding, descriptors, tonal, warnings },
+        Err(e) => Analysed::Failed { file, tags, reason: e.to_string() },
+    }
 }
 
 /// Stages a file that could not be analysed; what the run reports of it.
 fn stage_failure(writer: &mut TrackWriter, file: FoundFile, tags: TrackTags, reason: String) -> Finished {
     writer.stage_failure(file.path.clone(), file.stamp, tags, reason.clone());
     Finished::Failed(Failure { path: file.path, reason })
-}
-
-fn embed_track(session: &mut ModelSession, excerpts: &[(f64, MonoAudio)]) -> Result<TrackEmbedding, model::ModelError> {
-    let mut track = TrackEmbedding::default();
-    for (start_s, audio) in excerpts {
-        embed_audio(session, audio, *start_s, &mut track)?;
-    }
-    Ok(track)
 }

@@ -175,6 +175,7 @@ impl IndexingState {
             let fraction = if total > 0 { p.done as f32 / total as f32 } else { 0.0 };
             ui.add(egui::ProgressBar::new(fraction).desired_width(260.0).text(format!("{}/{} tracks", p.done, total)));
             ui.label(format!("{:.2} h audio", p.audio_s / 3600.0));
+            ui.label(format!("{:.0} audio-s/s", p.audio_s_per_s()));
             ui.label(format!("{:.2} tracks/s", p.tracks_per_s()));
             if let Some(eta) = p.eta_s() {
                 ui.label(format!("ETA {}", format_time(eta)));
