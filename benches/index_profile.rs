@@ -172,7 +172,7 @@ fn end_to_end(dir: &Path, data_dir: &DataDir, sampling: Sampling) {
     drop(sender);
     drain.join().unwrap();
     println!(
-        "end to end (strata::indexer::run, {} decode jobs, {cores} cores): {} tracks, {:.0} s of audio in {wall_s:.1} s = {:.0}× real time; \
+        "end to end (strata::indexer::run, {} analysis workers, {cores} cores): {} tracks, {:.0} s of audio in {wall_s:.1} s = {:.0}× real time; \
          CPU {cpu_s:.1} s = {:.5} CPU-s/audio-s; idle {:.0}% of {cores} cores; peak RSS {:.0} MB",
         options.jobs,
         summary.indexed,
@@ -197,7 +197,7 @@ fn main() {
         }
         _ => Sampling::DEFAULT,
     };
-    let files: Vec<PathBuf> = library::scan(&[dir.clone()]).files.into_iter().map(|f| f.path).collect();
+    let files: Vec<PathBuf> = library::scan(std::slice::from_ref(&dir)).files.into_iter().map(|f| f.path).collect();
     profile(&files, sampling);
     let scratch = tempfile::tempdir().unwrap();
     let data_dir = DataDir::at(args.get(1).map_or(scratch.path(), Path::new));

@@ -4,10 +4,12 @@
 //! `--json`, for machines. Owns no logic of its own beyond formatting.
 
 mod insight;
+mod journey;
 mod library;
 mod models;
 mod search;
 mod synth;
+mod works_search;
 
 use insight::{eval_command, map_command, probe_command};
 use library::{check, index};
@@ -23,6 +25,7 @@ use crate::map;
 use crate::model::{self, ProviderPreference, SessionOptions};
 use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
+use crate::works::similarity::Unit;
 
 /// `strata` with no command opens the window.
 #[derive(Debug, Parser)]
@@ -211,6 +214,40 @@ pub enum Command {
         #[arg(long = "format", value_enum)]
         formats: Vec<crate::synth::audio::AudioFormat>,
     },
+    /// A path from track A to track B that moves smoothly in the aspect mix: no repeats, no album twice in a row.
+    Path {
+        /// Start: a track's path as indexed, or its catalog id.
+        from: String,
+        /// End: a track's path as indexed, or its catalog id.
+        to: String,
+        /// Tracks (with --unit work, works) between the two ends.
+        #[arg(long, default_value_t = 8)]
+        steps: usize,
+        /// Ranking options (the aspect mix the path moves in; --unit work walks whole works).
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Print JSON: {"path": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Order tracks along an aspect (brightness, rhythm…) or a descriptor, lowest first.
+    Order {
+        /// The aspect (`brightness`, `rhythm`, …) or descriptor key (`spectral_centroid_hz`) to order by.
+        #[arg(long, value_name = "ASPECT")]
+        by: String,
+        /// Highest first (brightest to darkest, busiest to calmest).
+        #[arg(long)]
+        descending: bool,
+        /// Tracks: paths as indexed, or catalog ids.
+        #[arg(required = true)]
+        tracks: Vec<String>,
+        /// Model whose library holds the tracks.
+        #[arg(long, default_value = model::DEFAULT_MODEL)]
+        model: String,
+        /// Print JSON: {"order": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options shared by the commands that rank tracks.
@@ -237,6 +274,12 @@ pub struct QueryArgs {
     /// Per-layer mean-centring: on unless `--no-center` is given.
     #[arg(long = "no-center", action = clap::ArgAction::SetFalse, help = "Turn off per-layer mean-centring")]
     pub center: bool,
+    /// What `similar`, `neighbours`, `eval` and `path` rank: tracks, or whole works.
+    #[arg(long, value_enum, default_value_t = crate::works::similarity::Unit::Track)]
+    pub unit: crate::works::similarity::Unit,
+    /// With --unit work: how movement similarities combine into a work's (`eval --unit work` reports every one).
+    #[arg(long, value_enum, default_value_t = crate::works::similarity::WorkCombination::BestMatch)]
+    pub combination: crate::works::similarity::WorkCombination,
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -249,6 +292,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Models { json }) => models(&data_dir, json, options),
         Some(Command::Check { repair, requeue_unverified, model, json }) => {
             check(&data_dir, repair, requeue_unverified, model.as_deref(), json)
+        }
+        Some(Command::Similar { track, query, json, .. }) if query.unit == Unit::Work => {
+            works_search::similar_works(&data_dir, &track, &query, json)
+        }
+        Some(Command::Neighbours { query, .. }) if query.unit == Unit::Work => works_search::neighbours_works(&data_dir, &query),
+        Some(Command::Eval { label, labels, query, json, .. }) if query.unit == Unit::Work => {
+            works_search::eval_works(&data_dir, &label, labels.as_deref(), &query, json)
+        }
+        Some(Command::Path { from, to, steps, query, json }) => journey::path_command(&data_dir, &from, &to, steps, &query, json),
+        Some(Command::Order { by, descending, tracks, model, json }) => {
+            journey::order_command(&data_dir, &by, descending, &tracks, &model, json)
         }
         Some(Command::Similar { track, query, passages, json }) => similar(&data_dir, &track, &query, passages, json),
         Some(Command::SynthLibrary { tracks, mert, seed, root, audio, out, seconds, formats }) => {

@@ -445,15 +445,11 @@ impl StrataApp {
                 }
                 AppCommand::ExportPlaylist => {
                     if let Some(library) = &self.library {
-                        let tracks = &library.snapshot.tracks;
-                        let items: Vec<_> = self
-                            .search
-                            .selected()
-                            .into_iter()
-                            .chain(self.search.results().iter().map(|r| r.track))
-                            .map(|t| (tracks[t].path.clone(), tracks[t].display_title(), tracks[t].duration_s.unwrap_or(0.0)))
-                            .collect();
-                        self.workers.spawn("save-playlist", tasks::save_playlist(items));
+                        let ranked: Vec<usize> =
+                            self.search.selected().into_iter().chain(self.search.results().iter().map(|r| r.track)).collect();
+                        let order = crate::playlist::keep_works_whole(&ranked, &library.snapshot.works, false);
+                        let entries = crate::playlist::entries(&library.snapshot.tracks, &order);
+                        self.workers.spawn("save-playlist", tasks::save_playlist(entries));
                     }
                 }
                 AppCommand::PauseIndexing(paused) => self.indexing.pause(paused),
@@ -610,7 +606,7 @@ impl StrataApp {
     }
 
     fn similar_radio(&mut self) {
-        if let Some(track) = self.playback.radio_next(self.search.results()) {
+        if let Some(track) = self.playback.radio_next(self.search.results(), self.library.as_ref().map(|l| &l.snapshot.works)) {
             self.commands.push(AppCommand::Select(track));
             self.commands.push(AppCommand::Play(track, 0.0));
         }

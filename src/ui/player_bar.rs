@@ -15,6 +15,7 @@ use super::{AppCommand, theme};
 use crate::audio::player::{PlayerCommand, PlayerHandle, PlayerStatus};
 use crate::search::SearchResult;
 use crate::storage::catalog::Track;
+use crate::works::Works;
 
 /// Tracks "previous" can step back through; older plays are forgotten, so the
 /// history of a window left on radio for days stays small.
@@ -72,12 +73,16 @@ impl PlaybackState {
         results.iter().map(|r| r.track).find(|t| !self.played.contains(t))
     }
 
-    /// With the radio on and the last track finished, the track to play next.
-    pub fn radio_next(&self, results: &[SearchResult]) -> Option<usize> {
+    /// With the radio on and the last track finished, the track to play
+    /// next: the rest of its work in order, then the most similar work not
+    /// yet heard ([`crate::playlist::next_for_radio`]).
+    pub fn radio_next(&self, results: &[SearchResult], works: Option<&Works>) -> Option<usize> {
         if !self.radio || !self.status.finished || self.status.track.is_some() {
             return None;
         }
-        self.next_unplayed(results)
+        let Some(works) = works else { return self.next_unplayed(results) };
+        let ranked: Vec<usize> = results.iter().map(|r| r.track).collect();
+        crate::playlist::next_for_radio(works, self.history.last().copied(), &ranked, &|t| self.played.contains(&t))
     }
 
     /// The player bar. `tracks` are the library's, `selected` and `results` the search's.

@@ -479,17 +479,18 @@ pub fn pick_folders() -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     }
 }
 
-/// Asks where to save, then writes an M3U playlist of `paths`.
-pub fn save_playlist(paths: Vec<(PathBuf, String, f64)>) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+/// Asks where to save, then writes the playlist (M3U, or XSPF for a `.xspf` name).
+pub fn save_playlist(entries: Vec<crate::playlist::PlaylistEntry>) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
-        let Some(target) = rfd::FileDialog::new().set_title("Export playlist").set_file_name("strata.m3u").save_file() else {
+        let dialog = rfd::FileDialog::new()
+            .set_title("Export playlist")
+            .set_file_name("strata.m3u")
+            .add_filter("M3U playlist", &["m3u", "m3u8"])
+            .add_filter("XSPF playlist", &["xspf"]);
+        let Some(target) = dialog.save_file() else {
             return;
         };
-        let mut text = String::from("#EXTM3U\n");
-        for (path, title, duration_s) in &paths {
-            text.push_str(&format!("#EXTINF:{},{}\n{}\n", duration_s.round() as i64, title, path.display()));
-        }
-        let result = std::fs::write(&target, text).map(|()| target).map_err(|e| e.to_string());
+        let result = crate::playlist::save(&target, &entries).map(|()| target).map_err(|e| e.to_string());
         let _ = out.send(WorkerMessage::PlaylistSaved(result));
     }
 }

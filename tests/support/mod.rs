@@ -134,9 +134,21 @@ pub fn write_synthetic_store(
     model: &str,
     layer_dims: &[usize],
     tracks: usize,
-    mut vector: impl FnMut(usize, usize, usize) -> Vec<f32>,
+    vector: impl FnMut(usize, usize, usize) -> Vec<f32>,
 ) -> strata::storage::store::StoreLayout {
-    use strata::storage::catalog::{Catalog, FileStamp, TrackTags};
+    write_tagged_synthetic_store(root, model, layer_dims, tracks, vector, |_| Default::default())
+}
+
+/// [`write_synthetic_store`] with each track's tags from `tags(track)`.
+pub fn write_tagged_synthetic_store(
+    root: &Path,
+    model: &str,
+    layer_dims: &[usize],
+    tracks: usize,
+    mut vector: impl FnMut(usize, usize, usize) -> Vec<f32>,
+    mut tags: impl FnMut(usize) -> strata::storage::catalog::TrackTags,
+) -> strata::storage::store::StoreLayout {
+    use strata::storage::catalog::{Catalog, FileStamp};
     use strata::storage::store::{StoreLayout, StoreWriter};
     let all_dims: Vec<usize> = layer_dims.iter().copied().chain([strata::analysis::tonal::DIM]).collect();
     let layout = StoreLayout {
@@ -155,7 +167,7 @@ pub fn write_synthetic_store(
         let owner = strata::storage::store::owner_key(&strata::storage::catalog::path_bytes(&path));
         let rows = writer.append(owner, &layers, &[&window]).expect("append");
         let stamp = FileStamp { size: 1, mtime_ns: 1 };
-        let id = batch.upsert_track(&path, stamp, &TrackTags::default(), Some(300.0), None).expect("track");
+        let id = batch.upsert_track(&path, stamp, &tags(t), Some(300.0), None).expect("track");
         batch.record_done(id, model, 1, "spread-8x6", stamp, &rows, &[0.0]).expect("analysis");
     }
     batch.commit().expect("commit");
@@ -278,4 +290,58 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
         if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
     }
     out
+}
+
+/// The layers of [`write_works_library`]'s model `synthetic` (the tonal layer follows them).
+pub const WORKS_LIBRARY_DIMS: [usize; 2] = [24, 16];
+
+/// One work of [`write_works_library`]: its composer, album and tracks (store rows) in movement order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntheticWork {
+    pub composer: usize,
+    pub album: usize,
+    pub tracks: Vec<usize>,
+}
+
+/// A small classical library in a synthetic store (model `synthetic`): 3
+/// composers with 4 works each, of 2 to 4 movements, two works per album,
+/// tagged with WORK, COMPOSER, ALBUM and track numbers. A track's vector on
+/// every layer is the composer's direction, plus its work's at 0.6, plus
+/// its own at 0.4, plus an offset all share, so composer and work can be
+/// heard in every layer.
+pub fn write_works_library(root: &Path) -> Vec<SyntheticWork> {
+    let mut works = Vec::new();
+    let mut next_track = 0;
+    for w in 0..12 {
+        let movements = 2 + w % 3;
+        works.push(SyntheticWork { composer: w / 4, album: w / 2, tracks: (next_track..next_track + movements).collect() });
+        next_track += movements;
+    }
+    let of_track = |t: usize| works.iter().enumerate().find(|(_, w)| w.tracks.contains(&t)).map(|(i, w)| (i, w.clone())).unwrap();
+    let direction = |part: u64, which: usize, layer: usize, dim: usize| -> Vec<f32> {
+        let mut rng = strata::prng::SplitMix64(part * 1_000_003 + which as u64 * 7919 + layer as u64 * 104_729);
+        let v: Vec<f32> = (0..dim).map(|_| rng.symmetric_unit()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / norm).collect()
+    };
+    write_synthetic_model(&root.join("models"), "synthetic", &WORKS_LIBRARY_DIMS);
+    let vector = |t: usize, layer: usize, dim: usize| {
+        let (w, work) = of_track(t);
+        let (composer, own, track) = (direction(1, work.composer, layer, dim), direction(2, w, layer, dim), direction(3, t, layer, dim));
+        (0..dim).map(|i| 2.0 + composer[i] + 0.6 * own[i] + 0.4 * track[i]).collect()
+    };
+    let tags = |t: usize| {
+        let (w, work) = of_track(t);
+        let movement = work.tracks.iter().position(|&x| x == t).unwrap() + 1;
+        strata::storage::catalog::TrackTags {
+            title: Some(format!("Work {w}: movement {movement}")),
+            work: Some(format!("Work {w}")),
+            composer: Some(format!("Composer {}", work.composer)),
+            album: Some(format!("Album {}", work.album)),
+            track_no: Some(u32::try_from(t - works[2 * work.album].tracks[0] + 1).unwrap()),
+            ..Default::default()
+        }
+    };
+    write_tagged_synthetic_store(root, "synthetic", &WORKS_LIBRARY_DIMS, next_track, vector, tags);
+    works
 }

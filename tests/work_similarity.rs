@@ -1,0 +1,226 @@
+//! Works like this one, work-level evaluation and playlists that keep works
+//! whole, on a synthetic classical library (tests/support's
+//! `write_works_library`): the library functions against a brute-force
+//! reference, and `similar`, `neighbours` and `eval --unit work` end to end.
+#![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
+
+mod support;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use ndarray::Array2;
+use strata::search::{Facet, SearchEngine, normalized_rows};
+use strata::storage::data_dir::DataDir;
+use strata::storage::snapshot::LibrarySnapshot;
+use strata::works::similarity::{WorkCombination, WorkSearch};
+use support::*;
+
+const LAYERS: [&str; 4] = ["--layer", "layer_0", "--layer", "layer_1"];
+
+fn json_lines(data: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let output = strata_bin().arg("--data-dir").arg(data).args(args).args(["--model", "synthetic"]).output().unwrap();
+    assert!(output.status.success(), "strata {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    if text.trim_start().starts_with("{\n") {
+        return vec![serde_json::from_str(&text).unwrap()];
+    }
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn path_of(track: usize) -> String {
+    format!("/music/{track:06}.flac")
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+/// The works as the snapshot inferred them, as sets of tracks, match the library's.
+fn snapshot_of(data: &Path, works: &[SyntheticWork]) -> Arc<LibrarySnapshot> {
+    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(data), "synthetic").unwrap());
+    let mut inferred: Vec<Vec<usize>> = snapshot.works.works.iter().map(|w| w.tracks.clone()).collect();
+    inferred.sort();
+    let expected: Vec<Vec<usize>> = works.iter().map(|w| w.tracks.clone()).collect();
+    assert_eq!(inferred, expected, "the WORK tags make the works");
+    snapshot
+}
+
+/// Brute force: every combination's score of every other work for `query`,
+/// from f32 centred unit rows of whole layers and plain loops.
+fn reference_scores(snapshot: &LibrarySnapshot, layers: &[(usize, f32)], query: usize, combination: WorkCombination) -> Vec<f32> {
+    let units: Vec<(Array2<f32>, f32)> = layers.iter().map(|&(l, w)| (normalized_rows(snapshot.layer_matrix(l), true), w)).collect();
+    let total: f32 = layers.iter().map(|&(_, w)| w).sum();
+    let pair = |a: usize, b: usize| units.iter().map(|(u, w)| w * u.row(a).dot(&u.row(b))).sum::<f32>() / total;
+    let works = &snapshot.works.works;
+    let q = &works[query].tracks;
+    works
+        .iter()
+        .map(|candidate| {
+            let c = &candidate.tracks;
+            let best_of = |i: usize, pool: &[usize]| pool.iter().map(|&j| pair(i, j)).fold(f32::NEG_INFINITY, f32::max);
+            let forward: Vec<f32> = q.iter().map(|&i| best_of(i, c)).collect();
+            let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+            match combination {
+                WorkCombination::BestMatch => mean(&forward),
+                WorkCombination::Symmetric => 0.5 * (mean(&forward) + mean(&c.iter().map(|&j| best_of(j, q)).collect::<Vec<_>>())),
+                WorkCombination::Weakest => forward.iter().copied().fold(f32::INFINITY, f32::min),
+                WorkCombination::MeanVector => {
+                    let cosines = units.iter().map(|(u, w)| {
+                        let sum = |tracks: &[usize]| tracks.iter().fold(ndarray::Array1::<f32>::zeros(u.ncols()), |acc, &t| acc + u.row(t));
+                        let (a, b) = (sum(q), sum(c));
+                        w * a.dot(&b) / (a.dot(&a).sqrt() * b.dot(&b).sqrt())
+                    });
+                    cosines.sum::<f32>() / total
+                }
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn work_rankings_equal_a_brute_force_reference_with_a_consistent_breakdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let works = write_works_library(tmp.path());
+    let snapshot = snapshot_of(tmp.path(), &works);
+    let mut engine = SearchEngine::new(snapshot.clone(), true);
+    let tonal = snapshot.layer_index(strata::analysis::tonal::LAYER_NAME).unwrap();
+    // Two weighted facets and one at weight 0, which is still broken down.
+    let facets = vec![
+        Facet { name: "first".into(), layer: 0 },
+        Facet { name: "second".into(), layer: 1 },
+        Facet { name: "tonal".into(), layer: tonal },
+    ];
+    let weights = [0.7, 0.3, 0.0];
+    let mut search = WorkSearch::from_works(&snapshot.works);
+    let combinations = [WorkCombination::BestMatch, WorkCombination::Symmetric, WorkCombination::Weakest, WorkCombination::MeanVector];
+    for combination in combinations {
+        for query in 0..search.len() {
+            let expected = reference_scores(&snapshot, &[(0, 0.7), (1, 0.3)], query, combination);
+            let results = search.rank(&mut engine, query, &facets, &weights, combination, 5, &|_| false);
+            assert_eq!(results.len(), 5);
+            let mut order: Vec<usize> = (0..expected.len()).filter(|&w| w != query).collect();
+            order.sort_by(|&a, &b| expected[b].total_cmp(&expected[a]));
+            for (rank, result) in results.iter().enumerate() {
+                assert_ne!(result.work, query, "the query's own work is never a result");
+                assert!(
+                    (result.score - expected[result.work]).abs() < 1e-4,
+                    "{combination:?} q{query}: {result:?} vs {}",
+                    expected[result.work]
+                );
+                // The ranking is the reference's, up to ties within rounding.
+                assert!((result.score - expected[order[rank]]).abs() < 1e-4, "{combination:?} q{query} rank {rank}");
+                let combined = (0.7 * result.facet_scores[0] + 0.3 * result.facet_scores[1]) / 1.0;
+                assert!((combined - result.score).abs() < 1e-4, "{combination:?}: breakdown {:?} vs {}", result.facet_scores, result.score);
+                assert!(result.facet_scores[2].is_finite() && result.facet_scores[2].abs() <= 1.0 + 1e-4);
+            }
+            // Nearest works are the composer's own (the library is built that way).
+            let composer = |w: usize| snapshot.works.works[w].composer.clone();
+            assert!(results[..3].iter().all(|r| composer(r.work) == composer(query)), "{combination:?} q{query}: {results:?}");
+        }
+    }
+    // Batched queries rank as single ones do; an exclusion leaves works out.
+    let all: Vec<usize> = (0..search.len()).collect();
+    let batched = search.rank_many(&mut engine, &all, &facets, &weights, WorkCombination::BestMatch, 4, &|q, c| (q + c) % 5 == 0);
+    for (query, ranked) in batched.iter().enumerate() {
+        let single = search.rank(&mut engine, query, &facets, &weights, WorkCombination::BestMatch, 4, &|c| (query + c) % 5 == 0);
+        assert_eq!(ranked.iter().map(|r| r.work).collect::<Vec<_>>(), single.iter().map(|r| r.work).collect::<Vec<_>>());
+        assert!(ranked.iter().all(|r| (query + r.work) % 5 != 0));
+    }
+}
+
+#[test]
+fn similar_neighbours_and_eval_by_work_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let works = write_works_library(tmp.path());
+    let data = tmp.path();
+    let work_paths = |w: &SyntheticWork| w.tracks.iter().map(|&t| path_of(t)).collect::<Vec<_>>();
+
+    // similar --unit work: the query's work, then whole works, best first, paths as indexed.
+    let query = works[5].tracks[1];
+    let args = ["similar", &path_of(query), "--unit", "work", "--json", "--k", "3"];
+    let report = json_lines(data, &[&args[..], &LAYERS].concat()).remove(0);
+    assert_eq!(strings(&report["tracks"]), work_paths(&works[5]), "{report}");
+    let own_id = report["work"].as_str().unwrap().to_string();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let composer_works: HashSet<Vec<String>> = works.iter().filter(|w| w.composer == works[5].composer).map(work_paths).collect();
+    for result in results {
+        assert_ne!(result["work"].as_str().unwrap(), own_id);
+        assert!(composer_works.contains(&strings(&result["tracks"])), "{result}");
+    }
+    let scores: Vec<f64> = results.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|s| s[0] >= s[1]), "{scores:?}");
+    // The same query by another movement of the work, and again: the same ids (stable, not from row order).
+    let again =
+        json_lines(data, &[&["similar", &path_of(works[5].tracks[0]), "--unit", "work", "--json", "--k", "3"][..], &LAYERS].concat());
+    assert_eq!(again[0]["work"], report["work"]);
+    assert_eq!(again[0]["results"], report["results"]);
+
+    // neighbours --all --unit work: one line per work, every track in exactly one line's work.
+    let lines = json_lines(data, &[&["neighbours", "--all", "--unit", "work", "--json", "--k", "2"][..], &LAYERS].concat());
+    assert_eq!(lines.len(), works.len());
+    let mut seen: Vec<String> = lines.iter().flat_map(|l| strings(&l["tracks"])).collect();
+    seen.sort();
+    let mut all: Vec<String> = works.iter().flat_map(work_paths).collect();
+    all.sort();
+    assert_eq!(seen, all);
+    for line in &lines {
+        let results = line["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|r| r["work"] != line["work"] && !strings(&r["tracks"]).is_empty()));
+        assert!(line["title"].as_str().unwrap().starts_with("Work "));
+    }
+
+    // eval --unit work: every combination beside the exact random expectation.
+    let report =
+        json_lines(data, &[&["eval", "--unit", "work", "--label", "composer", "--k", "3", "--json"][..], &LAYERS].concat()).remove(0);
+    let rows = report["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["best-match", "symmetric", "weakest", "mean-vector"]);
+    for row in rows {
+        assert_eq!(row["metrics"]["queries"], 12);
+        let (precision, random) = (row["metrics"]["precision_at_k"].as_f64().unwrap(), row["random"]["precision_at_k"].as_f64().unwrap());
+        // 3 of the 11 other works share the composer: random P@3 is 3/11.
+        assert!((random - 3.0 / 11.0).abs() < 1e-9, "{row}");
+        assert!(precision > 0.9, "{row}");
+    }
+}
+
+#[test]
+fn playlists_keep_works_whole_in_m3u_and_xspf() {
+    let tmp = tempfile::tempdir().unwrap();
+    let works = write_works_library(tmp.path());
+    let snapshot = snapshot_of(tmp.path(), &works);
+    // A ranking that starts mid-work and interleaves two works.
+    let ranked = [works[5].tracks[2], works[7].tracks[1], works[5].tracks[0], works[7].tracks[0], works[1].tracks[1]];
+    let order = strata::playlist::keep_works_whole(&ranked, &snapshot.works, false);
+    let expected: Vec<usize> = [5, 7, 1].iter().flat_map(|&w| works[w].tracks.clone()).collect();
+    assert_eq!(order, expected);
+    assert_eq!(strata::playlist::keep_works_whole(&ranked, &snapshot.works, true), ranked.to_vec());
+
+    let entries = strata::playlist::entries(&snapshot.tracks, &order);
+    let m3u = tmp.path().join("works.m3u");
+    strata::playlist::save(&m3u, &entries).unwrap();
+    let text = std::fs::read_to_string(&m3u).unwrap();
+    let listed: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(listed, expected.iter().map(|&t| path_of(t)).collect::<Vec<_>>());
+    assert!(text.starts_with("#EXTM3U\n#EXTINF:300,Composer 1 - Work 5: movement 1\n"), "{text}");
+
+    let xspf = tmp.path().join("works.xspf");
+    strata::playlist::save(&xspf, &entries).unwrap();
+    let text = std::fs::read_to_string(&xspf).unwrap();
+    let locations: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("<location>")?.strip_suffix("</location>")).collect();
+    assert_eq!(locations, expected.iter().map(|&t| format!("file://{}", path_of(t))).collect::<Vec<_>>());
+    assert!(text.contains("<duration>300000</duration>") && text.contains("<album>Album 2</album>"), "{text}");
+
+    // Radio: the rest of the work in order, then the most similar work not yet heard, from its first movement.
+    let played: HashSet<usize> = works[5].tracks[..2].iter().copied().collect();
+    let similar = [works[5].tracks[2], works[7].tracks[1], works[5].tracks[0]];
+    let next = strata::playlist::next_for_radio(&snapshot.works, Some(works[5].tracks[1]), &similar, &|t| played.contains(&t));
+    assert_eq!(next, Some(works[5].tracks[2]));
+    let played: HashSet<usize> = works[5].tracks.iter().copied().collect();
+    let next = strata::playlist::next_for_radio(&snapshot.works, Some(works[5].tracks[2]), &similar, &|t| played.contains(&t));
+    assert_eq!(next, Some(works[7].tracks[0]));
+}
