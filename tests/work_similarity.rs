@@ -10,8 +10,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use ndarray::Array2;
-use strata::search::{Facet, SearchEngine, normalized_rows};
+use strata::search::{Facet, SearchEngine};
 use strata::storage::data_dir::DataDir;
 use strata::storage::snapshot::LibrarySnapshot;
 use strata::works::similarity::{WorkCombination, WorkSearch};
@@ -47,12 +46,16 @@ fn snapshot_of(data: &Path, works: &[SyntheticWork]) -> Arc<LibrarySnapshot> {
     snapshot
 }
 
-/// Brute force: every combination's score of every other work for `query`,
-/// from f32 centred unit rows of whole layers and plain loops.
-fn reference_scores(snapshot: &LibrarySnapshot, layers: &[(usize, f32)], query: usize, combination: WorkCombination) -> Vec<f32> {
-    let units: Vec<(Array2<f32>, f32)> = layers.iter().map(|&(l, w)| (normalized_rows(snapshot.layer_matrix(l), true), w)).collect();
+/// Brute force: every combination's score of every work for `query`, from
+/// the track search's own cosines (`LayerIndex::similarities`, one query
+/// at a time) and plain loops; a mean vector's cosine from the same
+/// cosines, as `Σᵢⱼ cos(i, j) / (|Σᵢ uᵢ|·|Σⱼ uⱼ|)` with `|Σ u|² = Σ cos`.
+fn reference_scores(engine: &mut SearchEngine, layers: &[(usize, f32)], query: usize, combination: WorkCombination) -> Vec<f32> {
+    let snapshot = engine.snapshot().clone();
+    let cosines: Vec<(Vec<Vec<f32>>, f32)> =
+        layers.iter().map(|&(l, w)| ((0..snapshot.len()).map(|t| engine.layer(l).similarities(t)).collect(), w)).collect();
     let total: f32 = layers.iter().map(|&(_, w)| w).sum();
-    let pair = |a: usize, b: usize| units.iter().map(|(u, w)| w * u.row(a).dot(&u.row(b))).sum::<f32>() / total;
+    let pair = |a: usize, b: usize| cosines.iter().map(|(c, w)| w * c[a][b]).sum::<f32>() / total;
     let works = &snapshot.works.works;
     let q = &works[query].tracks;
     works
@@ -67,12 +70,11 @@ fn reference_scores(snapshot: &LibrarySnapshot, layers: &[(usize, f32)], query: 
                 WorkCombination::Symmetric => 0.5 * (mean(&forward) + mean(&c.iter().map(|&j| best_of(j, q)).collect::<Vec<_>>())),
                 WorkCombination::Weakest => forward.iter().copied().fold(f32::INFINITY, f32::min),
                 WorkCombination::MeanVector => {
-                    let cosines = units.iter().map(|(u, w)| {
-                        let sum = |tracks: &[usize]| tracks.iter().fold(ndarray::Array1::<f32>::zeros(u.ncols()), |acc, &t| acc + u.row(t));
-                        let (a, b) = (sum(q), sum(c));
-                        w * a.dot(&b) / (a.dot(&a).sqrt() * b.dot(&b).sqrt())
-                    });
-                    cosines.sum::<f32>() / total
+                    let sum = |cos: &Vec<Vec<f32>>, a: &[usize], b: &[usize]| {
+                        a.iter().flat_map(|&i| b.iter().map(move |&j| cos[i][j])).sum::<f32>()
+                    };
+                    let per_layer = cosines.iter().map(|(cos, w)| w * sum(cos, q, c) / (sum(cos, q, q).sqrt() * sum(cos, c, c).sqrt()));
+                    per_layer.sum::<f32>() / total
                 }
             }
         })
@@ -97,7 +99,7 @@ fn work_rankings_equal_a_brute_force_reference_with_a_consistent_breakdown() {
     let combinations = [WorkCombination::BestMatch, WorkCombination::Symmetric, WorkCombination::Weakest, WorkCombination::MeanVector];
     for combination in combinations {
         for query in 0..search.len() {
-            let expected = reference_scores(&snapshot, &[(0, 0.7), (1, 0.3)], query, combination);
+            let expected = reference_scores(&mut engine, &[(0, 0.7), (1, 0.3)], query, combination);
             let results = search.rank(&mut engine, query, &facets, &weights, combination, 5, &|_| false);
             assert_eq!(results.len(), 5);
             let mut order: Vec<usize> = (0..expected.len()).filter(|&w| w != query).collect();
