@@ -29,7 +29,7 @@ use strata::audio::AudioFile;
 use strata::model::{ModelSession, ProviderPreference, SessionOptions, find_model};
 use strata::prng::SplitMix64;
 use strata::search::layer_index::Pruning;
-use strata::search::{Facet, SearchEngine};
+use strata::search::{Facet, Normalization, SearchEngine};
 use strata::storage::data_dir::DataDir;
 use strata::storage::snapshot::LibrarySnapshot;
 
@@ -196,13 +196,15 @@ fn search_store(label: &str, vector: &mut dyn FnMut(usize, usize, usize) -> Vec<
     drop(matrix);
 
     println!(
-        "{label}: {tracks} tracks × 13 layers × 768 (f16, {:.0} MB per layer, written in {build_s:.0} s), exact top 50 by centred cosine (checksum {checksum:x}):",
+        "{label}: {tracks} tracks × 13 layers × 768 (f16, {:.0} MB per layer, written in {build_s:.0} s), exact top 50 by cosine (checksum {checksum:x}):",
         layer_bytes.len() as f64 / 1e6
     );
     println!("  reference: read one layer's mapped bytes once: {read_ms:.2} ms; plain ndarray f32 dot, one layer: {dot_ms:.2} ms");
-    for pruning in [Pruning::Never, Pruning::Auto] {
+    // Issue 21 in the same run: centred (the default), then standardised.
+    let settings = [Normalization::Center, Normalization::Standardize].into_iter().flat_map(|n| [(n, Pruning::Never), (n, Pruning::Auto)]);
+    for (normalization, pruning) in settings {
         let rss_before = rss_mb("RssAnon");
-        let mut engine = SearchEngine::with_pruning(snapshot.clone(), true, pruning);
+        let mut engine = SearchEngine::with_pruning(snapshot.clone(), normalization, pruning);
         for layers in [1, 6, 13] {
             let facets: Vec<Facet> = (0..layers).map(|i| Facet { name: format!("aspect{i}"), layer: i * 13 / layers }).collect();
             let prepared = Instant::now();
@@ -227,8 +229,8 @@ fn search_store(label: &str, vector: &mut dyn FnMut(usize, usize, usize) -> Vec<
             let worst = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
             let (query_mean, rerank_mean) = (mean(&query_ms), mean(&rerank_ms));
             println!(
-                "  {:<5} {layers:>2} layers: query {query_mean:7.2} ms (worst {:6.2}; {:.2}× one-layer dot, {:.2}× reading all its bytes), rerank {rerank_mean:.2} ms (worst {:.2}); read {:.1} % of the cosines; first use {prepare_s:.2} s{}",
-                format!("{pruning:?}"),
+                "  {:<17} {layers:>2} layers: query {query_mean:7.2} ms (worst {:6.2}; {:.2}× one-layer dot, {:.2}× reading all its bytes), rerank {rerank_mean:.2} ms (worst {:.2}); read {:.1} % of the cosines; first use {prepare_s:.2} s{}",
+                format!("{normalization:?}/{pruning:?}"),
                 worst(&query_ms),
                 query_mean / dot_ms,
                 query_mean / (read_ms * layers as f64),
@@ -238,7 +240,7 @@ fn search_store(label: &str, vector: &mut dyn FnMut(usize, usize, usize) -> Vec<
             );
         }
         println!(
-            "  {pruning:?}: anonymous (non-mapped) memory the search added: +{:.0} MB (the store maps {:.0} MB)",
+            "  {normalization:?}/{pruning:?}: anonymous (non-mapped) memory the search added: +{:.0} MB (the store maps {:.0} MB)",
             rss_mb("RssAnon") - rss_before,
             13.0 * layer_bytes.len() as f64 / 1e6
         );

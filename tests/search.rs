@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use strata::prng::SplitMix64;
 use strata::search::layer_index::{LayerIndex, Pruning};
-use strata::search::{Facet, SearchEngine, SearchResult, normalized_rows};
+use strata::search::{Facet, Normalization, SearchEngine, SearchResult, normalize_rows};
 use strata::storage::data_dir::DataDir;
 use strata::storage::snapshot::LibrarySnapshot;
 use support::*;
 
 #[test]
-fn store_scan_equals_in_memory_cosine_with_and_without_centring() {
+fn store_scan_equals_in_memory_cosine_under_every_normalization() {
     let tmp = tempfile::tempdir().unwrap();
     // Dimensions that exercise the kernel's tails; a large shared offset makes
     // centring matter; enough rows for the scan to split across threads.
@@ -31,14 +31,14 @@ fn store_scan_equals_in_memory_cosine_with_and_without_centring() {
     let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
     assert_eq!(snapshot.len(), tracks);
     for layer in 0..dims.len() {
-        for center in [false, true] {
-            let index = LayerIndex::build(snapshot.clone(), layer, center);
-            let reference = normalized_rows(snapshot.layer_matrix(layer), center);
+        for normalization in [Normalization::None, Normalization::Center, Normalization::Standardize] {
+            let index = LayerIndex::build(snapshot.clone(), layer, normalization);
+            let reference = normalize_rows(snapshot.layer_matrix(layer), normalization);
             for query in [0, 1, 1234, tracks - 1] {
                 let got = index.similarities(query);
                 let expected = reference.dot(&reference.row(query));
                 let worst = got.iter().zip(expected.iter()).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-                assert!(worst < 2e-4, "layer {layer}, centred {center}, query {query}: max difference {worst}");
+                assert!(worst < 2e-4, "layer {layer}, {normalization:?}, query {query}: max difference {worst}");
                 assert!((got[query] - 1.0).abs() < 1e-3);
             }
         }
@@ -75,60 +75,84 @@ fn zero_rows_of_an_own_layer_have_no_vector() {
 }
 
 /// Rankings with head pruning are the full passes' rankings, bit for bit,
-/// for any weights, exclusion and k, before and after a weight change, with
-/// and without centring, zero vectors included; on library-like embeddings
+/// for any weights, exclusion and k, before and after a weight change, under
+/// every normalisation, zero vectors included; on library-like embeddings
 /// they read a small part of the store.
 #[test]
 fn pruned_rankings_equal_full_passes() {
+    for (decay, normalization, most_read) in [
+        (2.0, Normalization::Center, 0.4),
+        (2.0, Normalization::None, 0.4),
+        (1.0, Normalization::Center, 1.0),
+        (0.0, Normalization::Center, 1.0),
+    ] {
+        let mut embeddings = LibraryLikeEmbeddings::new(5, decay);
+        let heads = [decay >= 2.0, decay >= 2.0, false];
+        check_pruned_rankings(&mut |t, l, d| embeddings.vector(t, l, d), normalization, heads, most_read, &format!("decay {decay}"));
+    }
+    // Standardised, energy must still concentrate in a few directions for a
+    // head: eight shared directions, not aligned with the axes, and a little noise.
+    let mut rng = SplitMix64(9);
+    let mut directions: std::collections::HashMap<(usize, usize), Vec<Vec<f32>>> = Default::default();
+    let mut low_rank = |t: usize, l: usize, d: usize| -> Vec<f32> {
+        let basis = directions.entry((l, d)).or_insert_with(|| (0..8).map(|_| (0..d).map(|_| rng.symmetric_unit()).collect()).collect());
+        let mut track_rng = SplitMix64(t as u64 * 31 + l as u64);
+        let mut v: Vec<f32> = (0..d).map(|_| 0.05 * track_rng.symmetric_unit()).collect();
+        for direction in basis.iter() {
+            let weight = track_rng.symmetric_unit() + if t.is_multiple_of(7) { 0.5 } else { 0.0 };
+            v.iter_mut().zip(direction).for_each(|(x, b)| *x += weight * b);
+        }
+        v
+    };
+    check_pruned_rankings(&mut low_rank, Normalization::Standardize, [true, true, false], 0.4, "low rank");
+}
+
+/// [`pruned_rankings_equal_full_passes`] on one store of `vector`s.
+fn check_pruned_rankings(
+    vector: &mut dyn FnMut(usize, usize, usize) -> Vec<f32>,
+    normalization: Normalization,
+    expected_heads: [bool; 3],
+    most_read: f32,
+    what: &str,
+) {
     let dims = [768, 256, 50];
     let tracks = 4_000;
-    for (decay, center, most_read) in [(2.0, true, 0.4), (2.0, false, 0.4), (1.0, true, 1.0), (0.0, true, 1.0)] {
-        let tmp = tempfile::tempdir().unwrap();
-        write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
-        let mut embeddings = LibraryLikeEmbeddings::new(5, decay);
-        write_synthetic_store(
-            tmp.path(),
-            "synthetic",
-            &dims,
-            tracks,
-            |t, l, d| {
-                if t % 97 == 5 { vec![0.0; d] } else { embeddings.vector(t, l, d) }
-            },
-        );
-        let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
-        let mut pruned = SearchEngine::with_pruning(snapshot.clone(), center, Pruning::Always);
-        let mut full = SearchEngine::with_pruning(snapshot.clone(), center, Pruning::Never);
-        // Heads only where the energy concentrates enough for their bounds to skip rows, and never on a 50-dim layer.
-        let heads: Vec<bool> = (0..dims.len()).map(|l| pruned.layer(l).head_width().is_some()).collect();
-        assert_eq!(heads, [decay >= 2.0, decay >= 2.0, false], "decay {decay}");
-        let facets: Vec<Facet> = [0, 1, 2, 0].iter().map(|&layer| Facet { name: format!("l{layer}"), layer }).collect();
-        let mut rng = SplitMix64(3);
-        for query in [0, 5, 17, 1999, tracks - 1] {
-            let (bounded, exact) = (pruned.query(query, &facets), full.query(query, &facets));
-            let excluded = |t: usize| t % 5 == query % 5 && t.is_multiple_of(3);
-            for round in 0..6 {
-                let weights: Vec<f32> = match round {
-                    0 => vec![1.0, 0.0, 0.0, 0.0],
-                    1 => vec![0.0, 1.0, 0.0, 0.0],
-                    _ => (0..facets.len()).map(|_| (rng.symmetric_unit() + 0.3).max(0.0)).collect(),
+    let tmp = tempfile::tempdir().unwrap();
+    write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
+    write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, l, d| if t % 97 == 5 { vec![0.0; d] } else { vector(t, l, d) });
+    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
+    let mut pruned = SearchEngine::with_pruning(snapshot.clone(), normalization, Pruning::Always);
+    let mut full = SearchEngine::with_pruning(snapshot.clone(), normalization, Pruning::Never);
+    // Heads only where the energy concentrates enough for their bounds to skip rows, and never on a 50-dim layer.
+    let heads: Vec<bool> = (0..dims.len()).map(|l| pruned.layer(l).head_width().is_some()).collect();
+    assert_eq!(heads, expected_heads, "{what}, {normalization:?}");
+    let facets: Vec<Facet> = [0, 1, 2, 0].iter().map(|&layer| Facet { name: format!("l{layer}"), layer }).collect();
+    let mut rng = SplitMix64(3);
+    for query in [0, 5, 17, 1999, tracks - 1] {
+        let (bounded, exact) = (pruned.query(query, &facets), full.query(query, &facets));
+        let excluded = |t: usize| t % 5 == query % 5 && t.is_multiple_of(3);
+        for round in 0..6 {
+            let weights: Vec<f32> = match round {
+                0 => vec![1.0, 0.0, 0.0, 0.0],
+                1 => vec![0.0, 1.0, 0.0, 0.0],
+                _ => (0..facets.len()).map(|_| (rng.symmetric_unit() + 0.3).max(0.0)).collect(),
+            };
+            for k in [1, 10, 50, 300] {
+                let key = |r: &[SearchResult]| {
+                    r.iter()
+                        .map(|r| (r.track, r.score.to_bits(), r.facet_scores.iter().map(|s| s.to_bits()).collect::<Vec<_>>()))
+                        .collect::<Vec<_>>()
                 };
-                for k in [1, 10, 50, 300] {
-                    let key = |r: &[SearchResult]| {
-                        r.iter()
-                            .map(|r| (r.track, r.score.to_bits(), r.facet_scores.iter().map(|s| s.to_bits()).collect::<Vec<_>>()))
-                            .collect::<Vec<_>>()
-                    };
-                    let (got, expected) = (bounded.rank(&weights, k, &excluded), exact.rank(&weights, k, &excluded));
-                    assert_eq!(key(&got), key(&expected), "decay {decay}, centred {center}, query {query}, weights {weights:?}, k {k}");
-                    assert_eq!(got.len(), k);
-                }
+                let (got, expected) = (bounded.rank(&weights, k, &excluded), exact.rank(&weights, k, &excluded));
+                assert_eq!(key(&got), key(&expected), "{what}, {normalization:?}, query {query}, weights {weights:?}, k {k}");
+                assert_eq!(got.len(), k);
             }
         }
-        // A results list's worth, ranked once: the 50-dim layer is read whole (no head), the others barely.
-        let fresh = pruned.query(1234, &facets);
-        fresh.rank(&[1.0, 1.0, 1.0, 0.0], 10, &|_| false);
-        assert!(fresh.exact_share() <= most_read, "decay {decay}: one ranking read {} of the cosines", fresh.exact_share());
     }
+    // A results list's worth, ranked once: the 50-dim layer is read whole (no head), the others barely.
+    let fresh = pruned.query(1234, &facets);
+    fresh.rank(&[1.0, 1.0, 1.0, 0.0], 10, &|_| false);
+    assert!(fresh.exact_share() <= most_read, "{what}: one ranking read {} of the cosines", fresh.exact_share());
 }
 
 fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {
@@ -204,6 +228,18 @@ fn ranking_commands_on_an_indexed_library() {
         // Two albums of five: 4 of the 9 others share the query's album.
         let random = row["random"]["precision_at_k"].as_f64().unwrap();
         assert!((random - 4.0 / 9.0).abs() < 1e-6, "{random}");
+        // Hubness of every track's 3 nearest: 30 suggestions over 10 tracks.
+        let hubness = &row["hubness"];
+        assert_eq!(hubness["k"], 3);
+        let (largest, never) = (hubness["largest_hub"].as_u64().unwrap(), hubness["never_suggested_share"].as_f64().unwrap());
+        assert!((3..=9).contains(&largest) && (0.0..=0.7).contains(&never), "{hubness}");
+        assert!(hubness["skewness"].as_f64().unwrap().is_finite());
+    }
+    // --within album: only the query's album are candidates, so all of them share its album.
+    let within = run_json(&data, &["eval", "--label", "album", "--k", "3", "--json", "--within", "album"]);
+    for row in within["rows"].as_array().unwrap() {
+        assert_eq!(row["metrics"]["precision_at_k"].as_f64().unwrap(), 1.0, "{row}");
+        assert_eq!(row["random"]["precision_at_k"].as_f64().unwrap(), 1.0, "{row}");
     }
 
     // probe: every layer × descriptor, stored with the library and reused.
@@ -215,13 +251,18 @@ fn ranking_commands_on_an_indexed_library() {
     // in-sample best at least as good as any single layer the aspects use.
     let probe = run_json(&data, &["probe", "--json"]);
     let aspect_layers: HashSet<&str> = probe["aspects"].as_array().unwrap().iter().map(|a| a["layer_name"].as_str().unwrap()).collect();
-    let eval = run_json(&data, &["eval", "--label", "album", "--k", "3", "--json", "--best-mix"]);
+    let eval = run_json(&data, &["eval", "--label", "album", "--k", "3", "--json", "--best-mix", "--collection", "album"]);
     let rows = eval["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), snapshot.layer_names().len() + 3);
+    let names: Vec<&str> = rows.iter().skip(snapshot.layer_names().len() + 1).map(|r| r["name"].as_str().unwrap()).collect();
+    let held_out_names = ["held out by work (5 folds)", "held out one collection out", "in-sample"];
+    let expected: Vec<String> = ["best layer", "best mix"]
+        .iter()
+        .flat_map(|what| held_out_names.map(|how| format!("{what}{}{how}", [", ", " "][usize::from(how == "in-sample")])))
+        .collect();
+    assert_eq!(names, expected);
     let precision = |row: &serde_json::Value| row["metrics"]["precision_at_k"].as_f64().unwrap();
-    let (held_out, in_sample) = (&rows[rows.len() - 2], &rows[rows.len() - 1]);
-    assert!(held_out["name"].as_str().unwrap().starts_with("best mix, held out ["), "{held_out}");
-    assert!(in_sample["name"].as_str().unwrap().starts_with("best mix in-sample ["), "{in_sample}");
+    let (held_out, in_sample) = (&rows[rows.len() - 3], &rows[rows.len() - 1]);
+    assert!(!held_out["chosen"].as_array().unwrap().is_empty() && in_sample["chosen"].as_array().unwrap().len() == 1);
     assert_eq!(held_out["metrics"]["queries"], rows[0]["metrics"]["queries"]);
     let best_single = rows.iter().filter(|r| aspect_layers.contains(r["name"].as_str().unwrap())).map(precision).fold(0.0, f64::max);
     assert!(precision(in_sample) >= best_single - 1e-12, "{in_sample} vs {best_single}");

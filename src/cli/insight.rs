@@ -4,7 +4,8 @@ use super::*;
 use crate::analysis::descriptors::Descriptor;
 use crate::insight::aspects::resolve_aspects;
 use crate::insight::best_mix;
-use crate::insight::eval::{Evaluation, evaluate_rankings};
+use crate::insight::eval::{Evaluation, evaluate_rankings, hubness};
+use crate::insight::held_out::Split;
 use crate::insight::label_source;
 use crate::insight::library_probe;
 use crate::insight::probe::ProbeOptions;
@@ -66,12 +67,25 @@ pub(super) fn short_descriptor(key: &str) -> String {
     Descriptor::from_key(key).map_or_else(|| key.chars().take(9).collect(), |d| d.short_label().to_string())
 }
 
+/// What `strata eval` compares and how, beyond the label and the ranking options.
+pub(super) struct EvalScope<'a> {
+    /// Only tracks sharing the query's value of this label are candidates.
+    pub(super) within: Option<&'a str>,
+    /// With `best_mix`, also leave each collection (this label up to its first '/') out.
+    pub(super) collection: Option<&'a str>,
+    /// Report the best mix and the best layer, chosen held out.
+    pub(super) best_mix: bool,
+}
+
+/// Folds by work for `--best-mix`: whole works dealt into this many folds.
+const WORK_FOLDS: usize = 5;
+
 pub(super) fn eval_command(
     data_dir: &DataDir,
     label: &str,
     labels_csv: Option<&Path>,
     args: &QueryArgs,
-    best_mix: bool,
+    scope: &EvalScope<'_>,
     json: bool,
 ) -> anyhow::Result<i32> {
     // Evaluation ranks every track for every query: heads would only add work.
@@ -81,6 +95,7 @@ pub(super) fn eval_command(
     if labels.iter().all(Option::is_none) {
         anyhow::bail!("no track has a '{label}' label");
     }
+    let within = scope.within.map(|within| label_source::track_labels(&snapshot.tracks, within, labels_csv)).transpose()?;
     let exclusion = prepared.exclusion;
     let rank_all = |engine: &mut SearchEngine, facets: &[Facet], weights: &[f32]| -> Vec<Vec<usize>> {
         (0..snapshot.len())
@@ -90,84 +105,122 @@ pub(super) fn eval_command(
             })
             .collect()
     };
-    // With a labels file that has a `work` column, "same work" means that ground truth.
-    let csv_works = match labels_csv {
-        Some(csv) if exclusion.same_work => label_source::track_labels(&snapshot.tracks, "work", Some(csv)).ok(),
-        _ => None,
-    };
-    let exclude = |q: usize, c: usize| match &csv_works {
-        Some(works) => {
+    // The works: from a labels file with a `work` column (ground truth), else the tags.
+    let works = labels_csv
+        .and_then(|csv| label_source::track_labels(&snapshot.tracks, "work", Some(csv)).ok())
+        .unwrap_or_else(|| snapshot.tracks.iter().map(|t| crate::search::work_label(t).map(str::to_string)).collect());
+    let csv_works = labels_csv.is_some() && works.iter().any(Option::is_some);
+    let exclude = |q: usize, c: usize| {
+        let outside = within.as_ref().is_some_and(|w| w[q].is_none() || w[q] != w[c]);
+        let excluded = if exclusion.same_work && csv_works {
             (works[q].is_some() && works[q] == works[c]) || is_excluded(&snapshot.tracks, q, c, Exclusion { same_work: false, ..exclusion })
-        }
-        None => is_excluded(&snapshot.tracks, q, c, exclusion),
+        } else {
+            is_excluded(&snapshot.tracks, q, c, exclusion)
+        };
+        outside || excluded
     };
+    let k = args.k;
     let mut rows = Vec::new();
     for (layer, name) in snapshot.layer_names().into_iter().enumerate() {
         let facet = [Facet { name: name.clone(), layer }];
         let rankings = rank_all(&mut prepared.engine, &facet, &[1.0]);
-        rows.push((name, evaluate_rankings(&rankings, &labels, args.k, &exclude)));
+        rows.push((name, evaluate_rankings(&rankings, &labels, k, &exclude), hubness(&rankings, k)));
     }
     let mix_name = prepared.facets.iter().zip(&prepared.weights).map(|(f, w)| format!("{}={w}", f.name)).collect::<Vec<_>>().join(",");
     let rankings = rank_all(&mut prepared.engine, &prepared.facets.clone(), &prepared.weights.clone());
-    rows.push((format!("mix[{mix_name}]"), evaluate_rankings(&rankings, &labels, args.k, &exclude)));
-    let mut mix_note = None;
-    if best_mix {
+    rows.push((format!("mix[{mix_name}]"), evaluate_rankings(&rankings, &labels, k, &exclude), hubness(&rankings, k)));
+    let (mut mix_note, mut chosen): (Option<String>, std::collections::HashMap<String, Vec<String>>) = (None, Default::default());
+    if scope.best_mix {
         let resolved = resolve_aspects(&library_probe::probe_or_compute(data_dir, &snapshot));
         let candidates = best_mix::mix_candidates(&resolved);
-        if candidates.is_empty() {
-            mix_note = Some("--best-mix: no aspect has probe evidence on this library yet (too few analysed tracks).".to_string());
-        } else {
-            let rank = |facets: &[Facet]| rank_all(&mut prepared.engine, facets, &vec![1.0; facets.len()]);
-            rows.extend(best_mix::best_mix_rows(&candidates, rank, &labels, args.k, &exclude, &snapshot.layer_names()));
-            mix_note = Some(format!(
-                "{} mixes tried: every set of the layers the aspects use, weight 1 each. \"held out\" ranks the queries of each random\n\
-                 half by the mix chosen within the other half (no pair it scores was used to choose); \"in-sample\" chooses and scores\n\
-                 on the same labels.",
-                candidates.len()
-            ));
+        let mut splits = vec![Split::by_group(&format!("by work ({WORK_FOLDS} folds)"), &works, WORK_FOLDS, best_mix::MIX_SPLIT_SEED)];
+        if let Some(column) = scope.collection {
+            let collections = label_source::track_labels(&snapshot.tracks, column, labels_csv)?
+                .into_iter()
+                .map(|value| value.map(|v| v.split('/').next().unwrap_or_default().to_string()))
+                .collect::<Vec<_>>();
+            splits.push(Split::one_per_group("one collection out", &collections));
         }
+        let layer_names = snapshot.layer_names();
+        let single_layers: Vec<Vec<Facet>> =
+            layer_names.iter().enumerate().map(|(layer, name)| vec![Facet { name: name.clone(), layer }]).collect();
+        let mut rank = |facets: &[Facet]| rank_all(&mut prepared.engine, facets, &vec![1.0; facets.len()]);
+        let mut mix_rows = best_mix::best_mix_rows("best layer", &single_layers, &mut rank, &labels, k, &exclude, &layer_names, &splits);
+        let mut note = if candidates.is_empty() {
+            "--best-mix: no aspect has probe evidence on this library yet (too few analysed tracks), so no mix was tried.".to_string()
+        } else {
+            mix_rows.extend(best_mix::best_mix_rows("best mix", &candidates, &mut rank, &labels, k, &exclude, &layer_names, &splits));
+            format!(
+                "{} mixes tried: every set of the layers the aspects use, weight 1 each. \"held out\" ranks the queries of each fold\n\
+                 by the layer or mix chosen (best P@{k}) on the queries and candidates of the other folds: whole works per fold, or one\n\
+                 collection per fold; \"in-sample\" chooses and scores on the same labels.",
+                candidates.len()
+            )
+        };
+        for row in &mix_rows {
+            note.push_str(&format!("\n  {} chose {}", row.name, row.chosen.join(" | ")));
+        }
+        mix_note = Some(note);
+        chosen = mix_rows.iter().map(|row| (row.name.clone(), row.chosen.clone())).collect();
+        rows.extend(mix_rows.into_iter().map(|row| (row.name, row.evaluation, row.hubness)));
     }
     if json {
         let items: Vec<_> = rows
             .iter()
-            .map(|(n, e)| serde_json::json!({"name": n, "metrics": e.metrics, "random": e.random, "precision_at_k_ci95": e.precision_interval}))
+            .map(|(n, e, h)| {
+                serde_json::json!({"name": n, "metrics": e.metrics, "random": e.random, "precision_at_k_ci95": e.precision_interval,
+                    "hubness": h, "chosen": chosen.get(n)})
+            })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"label": label, "k": args.k, "centered": args.center, "rows": items}))?
-        );
+        let report = serde_json::json!({"label": label, "k": k, "centered": args.center, "normalization": args.normalization(),
+            "within": scope.within, "rows": items});
+        println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(0);
     }
-    let k = args.k;
-    println!("Retrieval by '{label}' (k = {k}, {} tracks, centring {})", snapshot.len(), if args.center { "on" } else { "off" });
+    let within_note = scope.within.map_or_else(String::new, |w| format!(", candidates within the query's '{w}'"));
+    println!("Retrieval by '{label}' (k = {k}, {} tracks, layers normalised: {:?}{within_note})", snapshot.len(), args.normalization());
     // As wide as the longest name (an aspect mix lists its weights), so the columns line up.
-    let width = rows.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0).max(26);
+    let width = rows.iter().map(|(name, _, _)| name.chars().count()).max().unwrap_or(0).max(26);
     println!(
-        "{:<width$} {:>7} {:>14} {:>7} {:>7} {:>7} {:>7}",
+        "{:<width$} {:>7} {:>14} {:>7} {:>7} {:>7} {:>7} {:>8} {:>6} {:>4}",
         "ranking",
         format!("P@{k}"),
         "95 % interval",
         format!("mAP@{k}"),
         format!("nDCG@{k}"),
         "MRR",
-        format!("Hit@{k}")
+        format!("Hit@{k}"),
+        format!("N{k} skew"),
+        "never",
+        "hub"
     );
-    for (name, Evaluation { metrics: m, precision_interval: (lo, hi), .. }) in &rows {
+    for (name, Evaluation { metrics: m, precision_interval: (lo, hi), .. }, h) in &rows {
         let interval = format!("[{lo:.3}, {hi:.3}]");
         println!(
-            "{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}",
-            name, m.precision_at_k, interval, m.map_at_k, m.ndcg_at_k, m.mrr, m.hit_rate_at_k
+            "{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>8.2} {:>6.3} {:>4}",
+            name,
+            m.precision_at_k,
+            interval,
+            m.map_at_k,
+            m.ndcg_at_k,
+            m.mrr,
+            m.hit_rate_at_k,
+            h.skewness,
+            h.never_suggested_share,
+            h.largest_hub
         );
     }
-    if let Some((_, Evaluation { random: r, .. })) = rows.first() {
+    if let Some((_, Evaluation { random: r, .. }, _)) = rows.first() {
         println!(
             "{:<width$} {:>7.3} {:>14} {:>7.3} {:>7.3} {:>7.3} {:>7.3}",
             "random (exact expectation)", r.precision_at_k, "", r.map_at_k, r.ndcg_at_k, r.mrr, r.hit_rate_at_k
         );
     }
     println!(
-        "({} queries; the interval resamples them: rankings whose intervals overlap a lot may not differ)",
-        rows.first().map_or(0, |(_, e)| e.metrics.queries)
+        "({} queries; the interval resamples them: rankings whose intervals overlap a lot may not differ)\n\
+         Hubness, over every track's {k} nearest (no labels, no exclusion): N{k} skew is the skewness of how often each track is\n\
+         suggested, never the share of tracks in nobody's top {k}, hub the most lists one track is in.",
+        rows.first().map_or(0, |(_, e, _)| e.metrics.queries)
     );
     if let Some(note) = mix_note {
         println!("{note}");

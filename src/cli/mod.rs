@@ -23,6 +23,7 @@ use crate::analysis::Sampling;
 use crate::indexer::IndexOptions;
 use crate::map;
 use crate::model::{self, ProviderPreference, SessionOptions};
+use crate::search::Normalization;
 use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
 use crate::works::similarity::Unit;
@@ -142,11 +143,17 @@ pub enum Command {
         /// Ranking options.
         #[command(flatten)]
         query: QueryArgs,
-        /// Also try every set of the layers the aspects use and report the
-        /// best: chosen within one random half of the tracks and scored on
-        /// the other half's queries, and (flattering) in-sample.
+        /// Also try every single layer and every set of the layers the
+        /// aspects use and report the best: chosen on four fifths of the
+        /// works and scored on the other fifth's queries, and (flattering) in-sample.
         #[arg(long)]
         best_mix: bool,
+        /// Count as candidates only the tracks that share the query's value of this label (`--within ensemble`).
+        #[arg(long, value_name = "LABEL")]
+        within: Option<String>,
+        /// With --best-mix, also choose with one collection left out, for each: a collection is this label's value up to its first '/' (`--collection source`).
+        #[arg(long, value_name = "LABEL", requires = "best_mix")]
+        collection: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -271,15 +278,25 @@ pub struct QueryArgs {
     /// Leave out tracks of the query's work (work tag, else album).
     #[arg(long)]
     pub exclude_work: bool,
-    /// Per-layer mean-centring: on unless `--no-center` is given.
-    #[arg(long = "no-center", action = clap::ArgAction::SetFalse, help = "Turn off per-layer mean-centring")]
+    /// Per-layer normalisation: on unless `--no-center` is given.
+    #[arg(long = "no-center", action = clap::ArgAction::SetFalse, help = "Turn off per-layer normalisation (compare the stored vectors)")]
     pub center: bool,
+    /// How each layer is normalised over the library before the cosine.
+    #[arg(long, value_enum, default_value_t = Normalization::default())]
+    pub normalize: Normalization,
     /// What `similar`, `neighbours`, `eval` and `path` rank: tracks, or whole works.
     #[arg(long, value_enum, default_value_t = crate::works::similarity::Unit::Track)]
     pub unit: crate::works::similarity::Unit,
     /// With --unit work: how movement similarities combine into a work's (`eval --unit work` reports every one).
     #[arg(long, value_enum, default_value_t = crate::works::similarity::WorkCombination::BestMatch)]
     pub combination: crate::works::similarity::WorkCombination,
+}
+
+impl QueryArgs {
+    /// The normalisation asked for: `--normalize`, or none with `--no-center`.
+    pub fn normalization(&self) -> Normalization {
+        if self.center { self.normalize } else { Normalization::None }
+    }
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -313,8 +330,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Neighbours { query, .. }) => neighbours(&data_dir, &query),
         Some(Command::Map { out, method, query }) => map_command(&data_dir, &out, method, &query),
         Some(Command::Probe { model, folds, json }) => probe_command(&data_dir, &model, folds, json),
-        Some(Command::Eval { label, labels, query, best_mix, json }) => {
-            eval_command(&data_dir, &label, labels.as_deref(), &query, best_mix, json)
+        Some(Command::Eval { label, labels, query, best_mix, within, collection, json }) => {
+            let scope = insight::EvalScope { within: within.as_deref(), collection: collection.as_deref(), best_mix };
+            eval_command(&data_dir, &label, labels.as_deref(), &query, &scope, json)
         }
         Some(Command::Index { dirs, model, jobs, full, excerpts, excerpt_seconds, retry_failed, json, no_wait }) => {
             let mut index_options = IndexOptions::new(dirs);
@@ -368,5 +386,8 @@ mod tests {
     fn centring_is_on_unless_no_center_is_given() {
         assert!(query_args(&[]).center);
         assert!(!query_args(&["--no-center"]).center);
+        assert_eq!(query_args(&[]).normalization(), Normalization::Center);
+        assert_eq!(query_args(&["--normalize", "standardize"]).normalization(), Normalization::Standardize);
+        assert_eq!(query_args(&["--normalize", "standardize", "--no-center"]).normalization(), Normalization::None);
     }
 }

@@ -65,7 +65,7 @@ pub(super) fn prepare_search(data_dir: &DataDir, args: &QueryArgs, pruning: Prun
         weights.push(1.0);
     }
     let exclusion = Exclusion { same_album: args.exclude_album, same_work: args.exclude_work };
-    Ok(PreparedSearch { engine: SearchEngine::with_pruning(snapshot, args.center, pruning), facets, weights, exclusion })
+    Ok(PreparedSearch { engine: SearchEngine::with_pruning(snapshot, args.normalization(), pruning), facets, weights, exclusion })
 }
 
 pub(super) fn parse_weight(spec: &str) -> anyhow::Result<(String, f32)> {

@@ -1,63 +1,71 @@
 //! Choosing the best mix of layers for a label, and saying how well the choice generalises (`strata eval --best-mix`).
 //!
 //! The candidates are every set of the distinct layers the probe's aspects
-//! resolve to ([`mix_candidates`]). Choosing the best on the same labels it is
-//! scored on flatters it, so [`best_mix_rows`] also reports a held-out
-//! choice: the tracks are split into two random halves, each half's queries
-//! are ranked by the mix chosen within the other half. Ranking is the
-//! caller's (it owns the search engine); this module only chooses and scores.
+//! resolve to ([`mix_candidates`]), or every single layer. Choosing the best
+//! on the same labels it is scored on flatters it, so [`best_mix_rows`]
+//! reports the choice held out under each split it is given (by work, one
+//! collection left out: see [`crate::insight::held_out`]) beside the
+//! flattering in-sample best. Ranking is the caller's (it owns the search
+//! engine); this module only names, chooses and scores.
 
 use crate::insight::aspects::ResolvedAspect;
-use crate::insight::eval::{Evaluation, evaluate_rankings, evaluate_rankings_where};
+use crate::insight::eval::{Evaluation, Hubness, evaluate_rankings, hubness};
+use crate::insight::held_out::{self, Split};
 use crate::search::Facet;
 
-/// The two rows of `eval --best-mix`: the held-out choice and the in-sample best.
+/// One row of `eval --best-mix`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MixRow {
+    /// What was chosen how (`best mix, held out by work (5 folds)`).
+    pub name: String,
+    /// The rankings' retrieval figures.
+    pub evaluation: Evaluation,
+    /// Their hubness.
+    pub hubness: Hubness,
+    /// The distinct candidates chosen (one per fold held out, in fold order), by name.
+    pub chosen: Vec<String>,
+}
+
+/// The rows of `eval --best-mix` for one family of candidates (`what`: "best
+/// mix", "best layer"): one held-out row per split, and the in-sample best.
+#[allow(clippy::too_many_arguments, reason = "the evaluation's parts, each needed once")]
 pub fn best_mix_rows(
+    what: &str,
     candidates: &[Vec<Facet>],
     mut rank: impl FnMut(&[Facet]) -> Vec<Vec<usize>>,
     labels: &[Option<String>],
     k: usize,
     exclude: &dyn Fn(usize, usize) -> bool,
     layer_names: &[String],
-) -> Vec<(String, Evaluation)> {
-    let halves = crate::insight::probe::kfold_assignment(labels.len(), 2, MIX_SPLIT_SEED);
-    // Per candidate: P@k within each half (queries and candidates from that
-    // half only, so no pair a choice is made on is scored later), and the
-    // evaluation over all queries.
-    let scored: Vec<([f64; 2], Evaluation)> = candidates
+    splits: &[Split],
+) -> Vec<MixRow> {
+    let choice = held_out::choose(candidates.len(), |i| rank(&candidates[i]), labels, k, exclude, splits);
+    let name = |i: usize| candidates.get(i).map_or_else(String::new, |c| mix_name_of(c, layer_names));
+    let mut rows: Vec<MixRow> = splits
         .iter()
-        .map(|facets| {
-            let rankings = rank(facets);
-            let within_half = |half: usize| {
-                let exclude_other_half = |q: usize, c: usize| halves[c] != half || exclude(q, c);
-                evaluate_rankings_where(&rankings, labels, k, &exclude_other_half, &|q| halves[q] == half).metrics.precision_at_k
-            };
-            ([within_half(0), within_half(1)], evaluate_rankings(&rankings, labels, k, exclude))
+        .zip(&choice.held_out)
+        .map(|(split, held)| {
+            let mut chosen: Vec<String> = Vec::new();
+            for i in &held.chosen {
+                if !chosen.contains(&name(*i)) {
+                    chosen.push(name(*i));
+                }
+            }
+            MixRow {
+                name: format!("{what}, held out {}", split.name),
+                evaluation: evaluate_rankings(&held.rankings, labels, k, exclude),
+                hubness: hubness(&held.rankings, k),
+                chosen,
+            }
         })
         .collect();
-    // Ties go to the earlier candidate, which compares on fewer layers.
-    let best =
-        |score: &dyn Fn(usize) -> f64| (0..candidates.len()).max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a))).unwrap_or(0);
-    let chosen_within = [best(&|i| scored[i].0[0]), best(&|i| scored[i].0[1])];
-    // The queries of each half, over every candidate track, ranked by the mix the other half chose.
-    let held_out: Vec<Vec<usize>> = if chosen_within[0] == chosen_within[1] {
-        rank(&candidates[chosen_within[0]])
-    } else {
-        let (for_half_0, for_half_1) = (rank(&candidates[chosen_within[1]]), rank(&candidates[chosen_within[0]]));
-        for_half_0.into_iter().zip(for_half_1).zip(&halves).map(|((r0, r1), &half)| if half == 0 { r0 } else { r1 }).collect()
-    };
-    let name = |i: usize| mix_name_of(&candidates[i], layer_names);
-    let in_sample = best(&|i| scored[i].1.metrics.precision_at_k);
-    vec![
-        (
-            format!("best mix, held out [{} | {}]", name(chosen_within[1]), name(chosen_within[0])),
-            evaluate_rankings(&held_out, labels, k, exclude),
-        ),
-        (format!("best mix in-sample [{}]", name(in_sample)), scored[in_sample].1),
-    ]
+    let (in_sample, evaluation) = choice.in_sample;
+    let in_sample_hubness = candidates.get(in_sample).map_or(hubness(&[], k), |c| hubness(&rank(c), k));
+    rows.push(MixRow { name: format!("{what} in-sample"), evaluation, hubness: in_sample_hubness, chosen: vec![name(in_sample)] });
+    rows
 }
 
-/// Seed of the random halves `eval --best-mix` chooses and scores on.
+/// Seed of the random order in which `eval --best-mix` deals works out to folds.
 pub const MIX_SPLIT_SEED: u64 = 7;
 
 /// The mixes `eval --best-mix` tries: every non-empty set of the distinct
@@ -97,12 +105,14 @@ mod tests {
     }
 
     #[test]
-    fn the_held_out_row_ranks_each_half_by_the_mix_the_other_half_chose() {
-        // Two labels; "timbre" retrieves only for the queries of half 0,
-        // "harmony" only for those of half 1, both together for none.
+    fn the_held_out_row_ranks_each_fold_by_the_mix_the_other_folds_chose() {
+        // Two labels in two collections; "timbre" retrieves only for the
+        // queries of collection 0, "harmony" only for those of collection 1,
+        // both together for none.
         let tracks = 16;
         let labels: Vec<Option<String>> = (0..tracks).map(|i| Some(if i % 2 == 0 { "a" } else { "b" }.to_string())).collect();
-        let halves = crate::insight::probe::kfold_assignment(tracks, 2, MIX_SPLIT_SEED);
+        let collection = |t: usize| t / 8;
+        let collections: Vec<Option<String>> = (0..tracks).map(|t| Some(format!("c{}", collection(t)))).collect();
         let ranked = |q: usize, same_label_first: bool| {
             let mut ranking: Vec<usize> = (0..tracks).filter(|&c| c != q).collect();
             ranking.sort_by_key(|&c| ((c % 2 == q % 2) != same_label_first, c));
@@ -110,14 +120,19 @@ mod tests {
         };
         let candidates = mix_candidates(&[aspect("timbre", 0), aspect("harmony", 1)]);
         let rank = |facets: &[Facet]| -> Vec<Vec<usize>> {
-            (0..tracks).map(|q| ranked(q, facets.len() == 1 && facets[0].layer == halves[q])).collect()
+            (0..tracks).map(|q| ranked(q, facets.len() == 1 && facets[0].layer == collection(q))).collect()
         };
-        let rows = best_mix_rows(&candidates, rank, &labels, 1, &|_, _| false, &["mean".into(), "tonal".into()]);
-        let names: Vec<&str> = rows.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(names, ["best mix, held out [harmony@tonal | timbre@mean]", "best mix in-sample [timbre@mean]"]);
+        let splits = [Split::one_per_group("by collection", &collections)];
+        let rows = best_mix_rows("best mix", &candidates, rank, &labels, 1, &|_, _| false, &["mean".into(), "tonal".into()], &splits);
+        let names: Vec<(&str, Vec<&str>)> = rows.iter().map(|r| (r.name.as_str(), r.chosen.iter().map(String::as_str).collect())).collect();
+        assert_eq!(
+            names,
+            [("best mix, held out by collection", vec!["harmony@tonal", "timbre@mean"]), ("best mix in-sample", vec!["timbre@mean"])]
+        );
         // Chosen and scored on the same labels a layer looks right for half the
-        // queries; chosen on the other half it is right for none.
-        assert_eq!(rows[0].1.metrics.precision_at_k, 0.0);
-        assert_eq!(rows[1].1.metrics.precision_at_k, 0.5);
+        // queries; chosen on the other collection it is right for none.
+        assert_eq!(rows[0].evaluation.metrics.precision_at_k, 0.0);
+        assert_eq!(rows[1].evaluation.metrics.precision_at_k, 0.5);
+        assert_eq!(rows[0].hubness.k, 1);
     }
 }

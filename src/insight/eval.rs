@@ -53,6 +53,12 @@
 //!
 //! These identities are checked against exhaustive enumeration and Monte Carlo
 //! simulation in the unit tests.
+//!
+//! # Hubness
+//!
+//! Beside the label metrics, [`hubness`] says how evenly a ranking spreads
+//! its suggestions over the library (k-occurrence skewness, the share of
+//! tracks never suggested, the largest hub); it needs no labels.
 
 use std::collections::HashMap;
 
@@ -426,6 +432,55 @@ pub fn evaluate_rankings_where(
     Evaluation { metrics: acc.finish(), random: random_expectation(shapes, k), precision_interval: acc.precision_interval() }
 }
 
+/// How unevenly a ranking spreads its suggestions: the k-occurrence `N_k(t)`
+/// of a track is how many other tracks have it among their `k` nearest.
+/// In high-dimensional spaces a few tracks (hubs) are everybody's neighbour
+/// and many are nobody's, so "similar" keeps suggesting the same few.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Hubness {
+    /// The `k` of the k-occurrence.
+    pub k: usize,
+    /// Skewness of the `N_k` distribution (0 for a symmetric spread; large and positive when a few hubs take most slots).
+    pub skewness: f64,
+    /// Share of tracks in nobody's top `k`: never suggested.
+    pub never_suggested_share: f64,
+    /// The largest `N_k`: how many tracks list the biggest hub.
+    pub largest_hub: usize,
+}
+
+/// [`Hubness`] of the top `k` of each ranking (`rankings[q]` best first; `q`
+/// itself, indices out of range and repeats are skipped), over the
+/// `rankings.len()` tracks. Every track counts, suggested or not.
+pub fn hubness(rankings: &[Vec<usize>], k: usize) -> Hubness {
+    let n = rankings.len();
+    let mut occurrences = vec![0usize; n];
+    let mut listed = vec![usize::MAX; n];
+    for (q, ranking) in rankings.iter().enumerate() {
+        let mut taken = 0;
+        for &c in ranking {
+            if taken == k {
+                break;
+            }
+            if c == q || c >= n || listed[c] == q {
+                continue;
+            }
+            listed[c] = q;
+            occurrences[c] += 1;
+            taken += 1;
+        }
+    }
+    let count = n.max(1) as f64;
+    let mean = occurrences.iter().sum::<usize>() as f64 / count;
+    let moment = |p: i32| occurrences.iter().map(|&o| (o as f64 - mean).powi(p)).sum::<f64>() / count;
+    let spread = moment(2).sqrt();
+    Hubness {
+        k,
+        skewness: if spread > 0.0 { moment(3) / spread.powi(3) } else { 0.0 },
+        never_suggested_share: occurrences.iter().filter(|&&o| o == 0).count() as f64 / count,
+        largest_hub: occurrences.iter().copied().max().unwrap_or(0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -753,6 +808,27 @@ mod tests {
         let pooled = (even.precision_at_k * 3.0 + odd.precision_at_k * 2.0) / 5.0;
         assert!(close(pooled, whole.precision_at_k, EPS), "{even:?} {odd:?} {whole:?}");
         assert!(evaluate_rankings_where(&rankings, &labels, 2, &|_, _| false, &|_| false).metrics.queries == 0);
+    }
+
+    #[test]
+    fn hubness_counts_how_often_each_track_is_suggested() {
+        // Track 0 is in everybody's top 1; tracks 2 and 3 in nobody's.
+        let rankings = vec![vec![0, 1, 2, 3], vec![0, 2, 3], vec![0, 1, 3], vec![0, 1, 2]];
+        let h = hubness(&rankings, 1);
+        // N₁ = [3, 1, 0, 0]: q0 skips itself and takes 1.
+        assert_eq!((h.k, h.largest_hub), (1, 3));
+        assert!(close(h.never_suggested_share, 0.5, EPS));
+        let (mean, n) = (1.0, [3.0f64, 1.0, 0.0, 0.0]);
+        let m2 = n.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 4.0;
+        let m3 = n.iter().map(|x| (x - mean).powi(3)).sum::<f64>() / 4.0;
+        assert!(close(h.skewness, m3 / m2.powf(1.5), 1e-12));
+        assert!(h.skewness > 0.0, "one hub: a long right tail");
+        // Each track suggested equally (a cycle): no skew, nobody left out.
+        let cycle: Vec<Vec<usize>> = (0..5).map(|q| vec![(q + 1) % 5, (q + 2) % 5]).collect();
+        let flat = hubness(&cycle, 2);
+        assert_eq!((flat.skewness, flat.never_suggested_share, flat.largest_hub), (0.0, 0.0, 2));
+        // Repeats and out-of-range entries do not count twice.
+        assert_eq!(hubness(&[vec![1, 1, 9], vec![0]], 2).largest_hub, 1);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! One layer of a snapshot prepared for exact cosine search straight from
 //! the memory-mapped f16 store.
 //!
-//! No copy of the vectors is made: the index keeps the library mean (for
-//! centring) and one inverse norm per track. With `q̂ = (q − μ)/|q − μ|`,
-//! `cos(q, t) = (q̂·t − q̂·μ) / |t − μ|`, so scoring every track is one pass
-//! over the mapped rows.
+//! No copy of the vectors is made: the index keeps the library mean μ and
+//! per-dimension scale σ⁻¹ ([`Normalization`]) and one inverse norm per
+//! track. With `t′ = (t − μ)⊙σ⁻¹` and `q̂ = q′/|q′|`,
+//! `cos(q′, t′) = ((q̂⊙σ⁻¹)·t − (q̂⊙σ⁻¹)·μ) / |t′|`, so scoring every track
+//! is one pass over the mapped rows, whatever the normalisation.
 //!
 //! Large layers also keep a *head*: the leading principal coordinates of
 //! every centred unit vector. Splitting unit vectors into those coordinates
@@ -60,6 +61,36 @@ const BOUND_MARGIN: f32 = 1e-3;
 /// can only overstate a residual.
 const RESIDUAL_SLACK: f32 = 1e-5;
 
+/// How a layer's vectors are prepared before the cosine, fitted on the
+/// library searched (no labels). On the development library (issue 21)
+/// standardising beat centring on every retrieval figure and spread
+/// suggestions more evenly (hubness), but it flattens the spectrum the
+/// search heads prune by: on the 100,000-track benchmark a query over 13
+/// layers reads every row again. So centring stays the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+pub enum Normalization {
+    /// The stored vectors as they are.
+    None,
+    /// Minus the library mean: removes the direction all tracks share.
+    #[default]
+    Center,
+    /// Minus the library mean, each dimension divided by its standard
+    /// deviation over the library, so that no few loud dimensions decide
+    /// the cosine on their own.
+    Standardize,
+}
+
+impl From<bool> for Normalization {
+    /// `true` is the default normalisation, `false` none (the window's "normalise layers" switch).
+    fn from(on: bool) -> Self {
+        if on { Self::default() } else { Self::None }
+    }
+}
+
+/// A dimension's scale is `1 / (σ + this × the largest σ)`, so that one
+/// whose spread is f16 rounding is not blown up into the loudest.
+const SCALE_FLOOR: f64 = 1e-6;
+
 /// Whether an index keeps a head to bound cosines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pruning {
@@ -100,46 +131,61 @@ pub struct LayerIndex {
     row_offsets: Vec<usize>,
     /// The library mean (zero without centring).
     mean: Vec<f32>,
-    /// `1 / |t − μ|` per track; 0 for zero or missing rows.
+    /// Per-dimension scale σ⁻¹ (all 1 unless standardising).
+    scale: Vec<f32>,
+    /// `1 / |(t − μ)⊙σ⁻¹|` per track; 0 for zero or missing rows.
     inverse_norms: Vec<f32>,
     head: Option<LayerHead>,
 }
 
-/// A query track prepared for one layer: its centred unit vector and head coordinates.
+/// A query track prepared for one layer: its normalised unit vector and head coordinates.
 pub struct QueryVector {
-    unit: Vec<f32>,
+    /// `q̂⊙σ⁻¹`: what the stored rows are multiplied by.
+    row_weights: Vec<f32>,
+    /// `row_weights · μ`.
     unit_dot_mean: f32,
     head: Vec<f32>,
     residual: f32,
 }
 
 impl LayerIndex {
-    /// Prepares `layer` of `snapshot` with [`Pruning::Auto`]; with `center`,
-    /// the library mean is subtracted from every vector, which removes the
-    /// direction all tracks share.
-    pub fn build(snapshot: Arc<LibrarySnapshot>, layer: usize, center: bool) -> Self {
-        Self::build_with(snapshot, layer, center, Pruning::Auto)
+    /// Prepares `layer` of `snapshot` with [`Pruning::Auto`], its vectors
+    /// normalised as `normalization` says (`true`: the default, `false`: none).
+    pub fn build(snapshot: Arc<LibrarySnapshot>, layer: usize, normalization: impl Into<Normalization>) -> Self {
+        Self::build_with(snapshot, layer, normalization, Pruning::Auto)
     }
 
     /// [`Self::build`] with a choice of pruning.
-    pub fn build_with(snapshot: Arc<LibrarySnapshot>, layer: usize, center: bool, pruning: Pruning) -> Self {
+    pub fn build_with(snapshot: Arc<LibrarySnapshot>, layer: usize, normalization: impl Into<Normalization>, pruning: Pruning) -> Self {
+        let normalization = normalization.into();
         let dim = snapshot.layer_dim(layer);
         let row_offsets: Vec<usize> =
             (0..snapshot.len()).map(|track| snapshot.layer_row_offset(layer, track).unwrap_or(MISSING_ROW)).collect();
         let data = snapshot.layer_data(layer);
         let mut row = vec![0.0f32; dim];
         let mut mean = vec![0.0f32; dim];
+        let mut scale = vec![1.0f32; dim];
         let present = row_offsets.iter().filter(|&&o| o != MISSING_ROW).count();
-        if center && present > 1 {
-            let mut sum = vec![0.0f64; dim];
+        if normalization != Normalization::None && present > 1 {
+            let (mut sum, mut squares) = (vec![0.0f64; dim], vec![0.0f64; dim]);
             for &offset in row_offsets.iter().filter(|&&o| o != MISSING_ROW) {
                 data[offset..offset + dim].convert_to_f32_slice(&mut row);
-                for (s, &v) in sum.iter_mut().zip(&row) {
+                for ((s, q), &v) in sum.iter_mut().zip(&mut squares).zip(&row) {
                     *s += f64::from(v);
+                    *q += f64::from(v) * f64::from(v);
                 }
             }
-            for (m, s) in mean.iter_mut().zip(sum) {
-                *m = (s / present as f64) as f32;
+            let count = present as f64;
+            for (m, s) in mean.iter_mut().zip(&sum) {
+                *m = (s / count) as f32;
+            }
+            if normalization == Normalization::Standardize {
+                let deviations: Vec<f64> =
+                    sum.iter().zip(&squares).map(|(s, q)| (q / count - (s / count).powi(2)).max(0.0).sqrt()).collect();
+                let floor = SCALE_FLOOR * deviations.iter().copied().fold(0.0, f64::max);
+                for (out, deviation) in scale.iter_mut().zip(deviations) {
+                    *out = if deviation + floor > 0.0 { (1.0 / (deviation + floor)) as f32 } else { 1.0 };
+                }
             }
         }
         let inverse_norms = row_offsets
@@ -149,11 +195,11 @@ impl LayerIndex {
                     return 0.0;
                 }
                 data[offset..offset + dim].convert_to_f32_slice(&mut row);
-                let norm = row.iter().zip(&mean).map(|(&v, &m)| (v - m) * (v - m)).sum::<f32>().sqrt();
+                let norm = row.iter().zip(&mean).zip(&scale).map(|((&v, &m), &s)| ((v - m) * s).powi(2)).sum::<f32>().sqrt();
                 if norm > 0.0 { 1.0 / norm } else { 0.0 }
             })
             .collect();
-        let mut index = Self { snapshot, layer, dim, row_offsets, mean, inverse_norms, head: None };
+        let mut index = Self { snapshot, layer, dim, row_offsets, mean, scale, inverse_norms, head: None };
         let wants_head = match pruning {
             Pruning::Auto => present * dim >= HEAD_MIN_VALUES,
             Pruning::Always => true,
@@ -200,8 +246,8 @@ impl LayerIndex {
             }
             if let Some(out) = out.as_slice_mut() {
                 data[offset..offset + self.dim].convert_to_f32_slice(out);
-                for (v, &m) in out.iter_mut().zip(&self.mean) {
-                    *v = (*v - m) * inverse_norm;
+                for ((v, &m), &s) in out.iter_mut().zip(&self.mean).zip(&self.scale) {
+                    *v = (*v - m) * s * inverse_norm;
                 }
             }
         }
@@ -273,7 +319,8 @@ impl LayerIndex {
     /// Prepares track `query` (a zero vector if its row is missing).
     pub fn query_vector(&self, query: usize) -> QueryVector {
         let unit = self.unit_rows(std::iter::once(query)).into_raw_vec_and_offset().0;
-        let unit_dot_mean = unit.iter().zip(&self.mean).map(|(u, m)| u * m).sum();
+        let row_weights: Vec<f32> = unit.iter().zip(&self.scale).map(|(u, s)| u * s).collect();
+        let unit_dot_mean = row_weights.iter().zip(&self.mean).map(|(w, m)| w * m).sum();
         let (head, residual) = match &self.head {
             Some(head) => {
                 let coords = ndarray::ArrayView1::from(&unit).dot(&head.axes).to_vec();
@@ -282,14 +329,14 @@ impl LayerIndex {
             }
             None => (Vec::new(), 0.0),
         };
-        QueryVector { unit, unit_dot_mean, head, residual }
+        QueryVector { row_weights, unit_dot_mean, head, residual }
     }
 
     /// Exact cosines of `tracks` to the query, written to `out`. The same
     /// arithmetic as [`Self::exact_all`], so both give identical values.
     pub fn exact_rows(&self, query: &QueryVector, tracks: &[usize], out: &mut [f32]) {
         let offsets: Vec<usize> = tracks.iter().map(|&t| self.row_offsets[t]).collect();
-        f16_kernel::dots(self.snapshot.layer_data(self.layer), offsets.iter().copied(), self.dim, &query.unit, out);
+        f16_kernel::dots(self.snapshot.layer_data(self.layer), offsets.iter().copied(), self.dim, &query.row_weights, out);
         for (s, &t) in out.iter_mut().zip(tracks) {
             *s = (*s - query.unit_dot_mean) * self.inverse_norms[t];
         }
@@ -300,7 +347,7 @@ impl LayerIndex {
         let data = self.snapshot.layer_data(self.layer);
         let piece = |rows: std::ops::Range<usize>| {
             let mut out = vec![0.0f32; rows.len()];
-            f16_kernel::dots(data, self.row_offsets[rows.clone()].iter().copied(), self.dim, &query.unit, &mut out);
+            f16_kernel::dots(data, self.row_offsets[rows.clone()].iter().copied(), self.dim, &query.row_weights, &mut out);
             for (s, &inverse_norm) in out.iter_mut().zip(&self.inverse_norms[rows]) {
                 *s = (*s - query.unit_dot_mean) * inverse_norm;
             }

@@ -1,7 +1,8 @@
 //! Similarity search: compare per layer first, combine after.
 //!
 //! Each facet (an aspect resolved to its layer, or a raw layer) scores every
-//! track by cosine on its own layer; the combined score is
+//! track by cosine on its own layer, normalised to the library
+//! ([`Normalization`]: centred by default); the combined score is
 //! `Σ wᵢ·simᵢ / Σ wᵢ`. Layers are never averaged before comparing. A query
 //! keeps one similarity array per distinct layer, so a weight change only
 //! re-sums them: O(tracks × layers), no model run. On large layers the
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use ndarray::{Array2, Axis};
 use serde::Serialize;
 
+pub use crate::search::layer_index::Normalization;
 use crate::search::layer_index::{LayerIndex, Pruning, QueryVector};
 use crate::storage::snapshot::LibrarySnapshot;
 
@@ -28,12 +30,23 @@ use crate::storage::snapshot::LibrarySnapshot;
 /// `center` is set, so that a dot product between rows is their (centred)
 /// cosine. For in-memory features (maps, passages); library search reads the
 /// store directly through [`LayerIndex`].
-pub fn normalized_rows(mut matrix: Array2<f32>, center: bool) -> Array2<f32> {
-    if center
+pub fn normalized_rows(matrix: Array2<f32>, center: bool) -> Array2<f32> {
+    normalize_rows(matrix, if center { Normalization::Center } else { Normalization::None })
+}
+
+/// Rows of `matrix` normalised over its rows as [`LayerIndex`] normalises a
+/// layer over the library, then made unit length.
+pub fn normalize_rows(mut matrix: Array2<f32>, normalization: Normalization) -> Array2<f32> {
+    if normalization != Normalization::None
         && matrix.nrows() > 1
         && let Some(mean) = matrix.mean_axis(Axis(0))
     {
         matrix -= &mean;
+        if normalization == Normalization::Standardize {
+            let deviations = matrix.map_axis(Axis(0), |column| column.dot(&column).sqrt() / (column.len() as f32).sqrt());
+            let floor = 1e-6 * deviations.iter().copied().fold(0.0f32, f32::max);
+            matrix /= &deviations.mapv(|d| if d + floor > 0.0 { d + floor } else { 1.0 });
+        }
     }
     for mut row in matrix.rows_mut() {
         let norm = row.dot(&row).sqrt();
@@ -370,20 +383,21 @@ impl KBest {
 /// Search over one snapshot; builds each layer's index on first use.
 pub struct SearchEngine {
     snapshot: Arc<LibrarySnapshot>,
-    center: bool,
+    normalization: Normalization,
     pruning: Pruning,
     layers: HashMap<usize, Arc<LayerIndex>>,
 }
 
 impl SearchEngine {
-    /// A search engine over `snapshot`; `center` turns on per-layer mean-centring.
-    pub fn new(snapshot: Arc<LibrarySnapshot>, center: bool) -> Self {
-        Self::with_pruning(snapshot, center, Pruning::Auto)
+    /// A search engine over `snapshot`, each layer normalised as
+    /// `normalization` says (`true`: the default, `false`: none).
+    pub fn new(snapshot: Arc<LibrarySnapshot>, normalization: impl Into<Normalization>) -> Self {
+        Self::with_pruning(snapshot, normalization, Pruning::Auto)
     }
 
     /// [`Self::new`] with a choice of head pruning (the results are the same; only the work differs).
-    pub fn with_pruning(snapshot: Arc<LibrarySnapshot>, center: bool, pruning: Pruning) -> Self {
-        Self { snapshot, center, pruning, layers: HashMap::new() }
+    pub fn with_pruning(snapshot: Arc<LibrarySnapshot>, normalization: impl Into<Normalization>, pruning: Pruning) -> Self {
+        Self { snapshot, normalization: normalization.into(), pruning, layers: HashMap::new() }
     }
 
     /// The snapshot searched.
@@ -393,8 +407,11 @@ impl SearchEngine {
 
     /// The prepared index of `layer`, building it if needed.
     pub fn layer(&mut self, layer: usize) -> Arc<LayerIndex> {
-        let (snapshot, center, pruning) = (&self.snapshot, self.center, self.pruning);
-        self.layers.entry(layer).or_insert_with(|| Arc::new(LayerIndex::build_with(snapshot.clone(), layer, center, pruning))).clone()
+        let (snapshot, normalization, pruning) = (&self.snapshot, self.normalization, self.pruning);
+        self.layers
+            .entry(layer)
+            .or_insert_with(|| Arc::new(LayerIndex::build_with(snapshot.clone(), layer, normalization, pruning)))
+            .clone()
     }
 
     /// Prepares `query`'s similarities for each facet (once per distinct
@@ -529,6 +546,21 @@ mod tests {
         assert!(s.rank(&[0.0, 0.0], 3, &none).is_empty());
         let no_three: Vec<usize> = s.rank(&[1.0, 0.0], 3, &|t| t == 3).iter().map(|r| r.track).collect();
         assert_eq!(no_three, vec![1, 2]);
+    }
+
+    #[test]
+    fn standardising_evens_out_the_dimensions() {
+        // Dimension 0 spreads 100 times wider than dimension 1: centred, it alone decides the cosine.
+        let m = array![[100.0, 1.0], [-100.0, 1.0], [100.0, -1.0], [-100.0, -1.0]];
+        let centred = normalize_rows(m.clone(), Normalization::Center);
+        assert!(centred.row(0).dot(&centred.row(2)) > 0.99);
+        let standardized = normalize_rows(m, Normalization::Standardize);
+        let expected = std::f32::consts::FRAC_1_SQRT_2;
+        // Within the floor that keeps a constant dimension from blowing up (10⁻⁶ of the widest).
+        assert!((standardized.row(0)[0] - expected).abs() < 1e-3 && (standardized.row(0)[1] - expected).abs() < 1e-3);
+        assert!(standardized.row(0).dot(&standardized.row(2)).abs() < 1e-3, "each dimension weighs the same");
+        assert_eq!(Normalization::from(true), Normalization::Center);
+        assert_eq!(Normalization::from(false), Normalization::None);
     }
 
     #[test]
