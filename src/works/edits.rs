@@ -9,8 +9,80 @@
 
 use std::collections::HashMap;
 
-use super::{Work, WorkSource, Works};
+use super::{Work, WorkSource, Works, stable_id};
 use crate::storage::catalog::{Track, path_bytes};
+
+/// Why a correction cannot be made.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EditError {
+    /// No work has this id.
+    #[error("no work has the id '{0}' (see `strata works`)")]
+    UnknownWork(String),
+    /// A merge needs two works or more.
+    #[error("merging needs at least two different works")]
+    NothingToMerge,
+    /// A track to split out is not in the work.
+    #[error("{track} is not in the work '{work}'")]
+    NotInWork {
+        /// The track's path.
+        track: String,
+        /// The work's id.
+        work: String,
+    },
+    /// A split must leave the work at least one track and move at least one.
+    #[error("a split moves some but not all of a work's tracks (to retitle a work, rename it)")]
+    SplitEverything,
+}
+
+/// The edits that merge the works `ids` into the first of them.
+pub fn merge(works: &Works, tracks: &[Track], ids: &[String]) -> Result<Vec<WorkEdit>, EditError> {
+    let indices = ids.iter().map(|id| works.find(id).ok_or_else(|| EditError::UnknownWork(id.clone()))).collect::<Result<Vec<_>, _>>()?;
+    let Some((&target, rest)) = indices.split_first() else { return Err(EditError::NothingToMerge) };
+    let work_id = &works.works[target].id;
+    let edits: Vec<WorkEdit> = rest
+        .iter()
+        .filter(|&&w| w != target)
+        .flat_map(|&w| &works.works[w].tracks)
+        .map(|&t| WorkEdit::Assign { track_path: path_bytes(&tracks[t].path), work_id: work_id.clone() })
+        .collect();
+    if edits.is_empty() {
+        return Err(EditError::NothingToMerge);
+    }
+    Ok(edits)
+}
+
+/// The edits that move `moved` (track indices) out of the work `id` into a new work,
+/// titled after the first of them; the new work's id derives from `id` and that track's path.
+pub fn split(works: &Works, tracks: &[Track], id: &str, moved: &[usize]) -> Result<Vec<WorkEdit>, EditError> {
+    let work = &works.works[works.find(id).ok_or_else(|| EditError::UnknownWork(id.to_string()))?];
+    if let Some(&outside) = moved.iter().find(|t| !work.tracks.contains(t)) {
+        return Err(EditError::NotInWork { track: tracks[outside].path.display().to_string(), work: id.to_string() });
+    }
+    let mut moved = moved.to_vec();
+    moved.sort_by_key(|t| work.tracks.iter().position(|w| w == t));
+    moved.dedup();
+    let Some(&first) = moved.first().filter(|_| moved.len() < work.tracks.len()) else { return Err(EditError::SplitEverything) };
+    let new_id = stable_id(&["split", id, &tracks[first].path.to_string_lossy()]);
+    let title = tracks[first].display_title();
+    let mut edits: Vec<WorkEdit> =
+        moved.iter().map(|&t| WorkEdit::Assign { track_path: path_bytes(&tracks[t].path), work_id: new_id.clone() }).collect();
+    edits.push(WorkEdit::Rename { work_id: new_id, title });
+    Ok(edits)
+}
+
+/// What resetting the work `id` forgets: the edits naming it, and those moving a track
+/// it holds now or held as inferred (`inferred`: the same tracks' works without edits).
+pub fn reset_scope(works: &Works, inferred: &Works, tracks: &[Track], id: &str) -> Result<(Vec<String>, Vec<Vec<u8>>), EditError> {
+    let now = works.find(id).map(|w| works.works[w].tracks.as_slice()).unwrap_or_default();
+    let before = inferred.find(id).map(|w| inferred.works[w].tracks.as_slice()).unwrap_or_default();
+    if now.is_empty() && before.is_empty() {
+        return Err(EditError::UnknownWork(id.to_string()));
+    }
+    let mut paths: Vec<Vec<u8>> = now.iter().chain(before).map(|&t| path_bytes(&tracks[t].path)).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    Ok((vec![id.to_string()], paths))
+}
 
 /// One stored correction.
 #[derive(Debug, Clone, PartialEq, Eq)]

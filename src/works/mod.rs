@@ -27,11 +27,14 @@
 pub mod catalogue;
 pub mod edits;
 mod infer;
+pub mod score;
 pub mod similarity;
+mod title;
 
 use serde::{Deserialize, Serialize};
 
 pub use edits::WorkEdit;
+pub use score::{PairScores, pairwise_scores};
 
 use crate::storage::catalog::Track;
 
