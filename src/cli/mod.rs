@@ -4,11 +4,13 @@
 //! `--json`, for machines. Owns no logic of its own beyond formatting.
 
 mod insight;
+mod journey;
 mod library;
 mod models;
 mod search;
 mod works;
 mod synth;
+mod works_search;
 
 use insight::{eval_command, map_command, probe_command};
 use library::{check, index};
@@ -22,8 +24,10 @@ use crate::analysis::Sampling;
 use crate::indexer::IndexOptions;
 use crate::map;
 use crate::model::{self, ProviderPreference, SessionOptions};
+use crate::search::Normalization;
 use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
+use crate::works::similarity::Unit;
 
 /// `strata` with no command opens the window.
 #[derive(Debug, Parser)]
@@ -158,11 +162,17 @@ pub enum Command {
         /// Ranking options.
         #[command(flatten)]
         query: QueryArgs,
-        /// Also try every set of the layers the aspects use and report the
-        /// best: chosen within one random half of the tracks and scored on
-        /// the other half's queries, and (flattering) in-sample.
+        /// Also try every single layer and every set of the layers the
+        /// aspects use and report the best: chosen on four fifths of the
+        /// works and scored on the other fifth's queries, and (flattering) in-sample.
         #[arg(long)]
         best_mix: bool,
+        /// Count as candidates only the tracks that share the query's value of this label (`--within ensemble`).
+        #[arg(long, value_name = "LABEL")]
+        within: Option<String>,
+        /// With --best-mix, also choose with one collection left out, for each: a collection is this label's value up to its first '/' (`--collection source`).
+        #[arg(long, value_name = "LABEL", requires = "best_mix")]
+        collection: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -230,6 +240,40 @@ pub enum Command {
         #[arg(long = "format", value_enum)]
         formats: Vec<crate::synth::audio::AudioFormat>,
     },
+    /// A path from track A to track B that moves smoothly in the aspect mix: no repeats, no album twice in a row.
+    Path {
+        /// Start: a track's path as indexed, or its catalog id.
+        from: String,
+        /// End: a track's path as indexed, or its catalog id.
+        to: String,
+        /// Tracks (with --unit work, works) between the two ends.
+        #[arg(long, default_value_t = 8)]
+        steps: usize,
+        /// Ranking options (the aspect mix the path moves in; --unit work walks whole works).
+        #[command(flatten)]
+        query: QueryArgs,
+        /// Print JSON: {"path": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Order tracks along an aspect (brightness, rhythm…) or a descriptor, lowest first.
+    Order {
+        /// The aspect (`brightness`, `rhythm`, …) or descriptor key (`spectral_centroid_hz`) to order by.
+        #[arg(long, value_name = "ASPECT")]
+        by: String,
+        /// Highest first (brightest to darkest, busiest to calmest).
+        #[arg(long)]
+        descending: bool,
+        /// Tracks: paths as indexed, or catalog ids.
+        #[arg(required = true)]
+        tracks: Vec<String>,
+        /// Model whose library holds the tracks.
+        #[arg(long, default_value = model::DEFAULT_MODEL)]
+        model: String,
+        /// Print JSON: {"order": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Corrections to inferred works; they are kept in the catalog and survive re-indexing.
@@ -284,9 +328,25 @@ pub struct QueryArgs {
     /// Leave out tracks of the query's work (work tag, else album).
     #[arg(long)]
     pub exclude_work: bool,
-    /// Per-layer mean-centring: on unless `--no-center` is given.
-    #[arg(long = "no-center", action = clap::ArgAction::SetFalse, help = "Turn off per-layer mean-centring")]
+    /// Per-layer normalisation: on unless `--no-center` is given.
+    #[arg(long = "no-center", action = clap::ArgAction::SetFalse, help = "Turn off per-layer normalisation (compare the stored vectors)")]
     pub center: bool,
+    /// How each layer is normalised over the library before the cosine.
+    #[arg(long, value_enum, default_value_t = Normalization::default())]
+    pub normalize: Normalization,
+    /// What `similar`, `neighbours`, `eval` and `path` rank: tracks, or whole works.
+    #[arg(long, value_enum, default_value_t = crate::works::similarity::Unit::Track)]
+    pub unit: crate::works::similarity::Unit,
+    /// With --unit work: how movement similarities combine into a work's (`eval --unit work` reports every one).
+    #[arg(long, value_enum, default_value_t = crate::works::similarity::WorkCombination::BestMatch)]
+    pub combination: crate::works::similarity::WorkCombination,
+}
+
+impl QueryArgs {
+    /// The normalisation asked for: `--normalize`, or none with `--no-center`.
+    pub fn normalization(&self) -> Normalization {
+        if self.center { self.normalize } else { Normalization::None }
+    }
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -302,6 +362,17 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Check { repair, requeue_unverified, model, json }) => {
             check(&data_dir, repair, requeue_unverified, model.as_deref(), json)
         }
+        Some(Command::Similar { track, query, json, .. }) if query.unit == Unit::Work => {
+            works_search::similar_works(&data_dir, &track, &query, json)
+        }
+        Some(Command::Neighbours { query, .. }) if query.unit == Unit::Work => works_search::neighbours_works(&data_dir, &query),
+        Some(Command::Eval { label, labels, query, json, .. }) if query.unit == Unit::Work => {
+            works_search::eval_works(&data_dir, &label, labels.as_deref(), &query, json)
+        }
+        Some(Command::Path { from, to, steps, query, json }) => journey::path_command(&data_dir, &from, &to, steps, &query, json),
+        Some(Command::Order { by, descending, tracks, model, json }) => {
+            journey::order_command(&data_dir, &by, descending, &tracks, &model, json)
+        }
         Some(Command::Similar { track, query, passages, json }) => similar(&data_dir, &track, &query, passages, json),
         Some(Command::SynthLibrary { tracks, mert, seed, root, audio, out, seconds, formats }) => {
             let request =
@@ -311,8 +382,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Neighbours { query, .. }) => neighbours(&data_dir, &query),
         Some(Command::Map { out, method, query }) => map_command(&data_dir, &out, method, &query),
         Some(Command::Probe { model, folds, json }) => probe_command(&data_dir, &model, folds, json),
-        Some(Command::Eval { label, labels, query, best_mix, json }) => {
-            eval_command(&data_dir, &label, labels.as_deref(), &query, best_mix, json)
+        Some(Command::Eval { label, labels, query, best_mix, within, collection, json }) => {
+            let scope = insight::EvalScope { within: within.as_deref(), collection: collection.as_deref(), best_mix };
+            eval_command(&data_dir, &label, labels.as_deref(), &query, &scope, json)
         }
         Some(Command::Index { dirs, model, jobs, full, excerpts, excerpt_seconds, retry_failed, json, no_wait }) => {
             let mut index_options = IndexOptions::new(dirs);
@@ -366,5 +438,8 @@ mod tests {
     fn centring_is_on_unless_no_center_is_given() {
         assert!(query_args(&[]).center);
         assert!(!query_args(&["--no-center"]).center);
+        assert_eq!(query_args(&[]).normalization(), Normalization::Center);
+        assert_eq!(query_args(&["--normalize", "standardize"]).normalization(), Normalization::Standardize);
+        assert_eq!(query_args(&["--normalize", "standardize", "--no-center"]).normalization(), Normalization::None);
     }
 }
