@@ -124,14 +124,19 @@ fn blocked_all_pairs_rank_exactly_as_one_search_per_track() {
                     assert!((a - b).abs() < 1e-5, "query {query}: score {a} vs {b}");
                 }
             }
-            // A part of the queries (how the bench times 300,000 tracks) gives the same lines.
+            // A part of the queries (how the bench times 300,000 tracks) gives the same neighbours
+            // (a query's row in another block may round differently in the last bits).
             let mut part = Vec::new();
             all_neighbours(&mut engine, &facets, &weights, 7, exclusion, 1000..1300, &mut |query, results| {
                 part.push((query, results.to_vec()));
                 Ok::<(), ()>(())
             })
             .unwrap();
-            assert_eq!(part, (1000..1300).map(|q| (q, got[q].clone())).collect::<Vec<_>>());
+            assert_eq!(part.iter().map(|(q, _)| *q).collect::<Vec<_>>(), (1000..1300).collect::<Vec<_>>());
+            for (query, results) in &part {
+                assert_eq!(results.iter().map(|r| r.0).collect::<Vec<_>>(), got[*query].iter().map(|r| r.0).collect::<Vec<_>>());
+                assert!(results.iter().zip(&got[*query]).all(|(a, b)| (a.1 - b.1).abs() < 1e-5), "query {query}");
+            }
         }
     }
 }
