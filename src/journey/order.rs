@@ -70,7 +70,7 @@ mod tests {
         let brightness = descriptors_for("brightness").unwrap();
         assert_eq!(order_along(&tracks, &[0, 1, 2, 3], &brightness, true), vec![0, 3, 2, 1], "brightest to darkest, unmeasured last");
         assert_eq!(order_along(&tracks, &[0, 1, 2, 3], &brightness, false), vec![2, 3, 0, 1]);
-        assert_eq!(order_along(&tracks, &[3, 0], &descriptors_for("onset_rate").unwrap(), false), vec![0, 3]);
+        assert_eq!(order_along(&tracks, &[3, 0], &descriptors_for("onset_rate_per_s").unwrap(), false), vec![0, 3]);
         assert!(descriptors_for("loudness-war").is_none());
     }
 }
