@@ -26,4 +26,5 @@ pub mod search;
 pub mod storage;
 pub mod synth;
 pub mod ui;
+pub mod versions;
 pub mod works;

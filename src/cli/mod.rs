@@ -8,6 +8,7 @@ mod journey;
 mod library;
 mod models;
 mod search;
+mod versions;
 mod works;
 mod synth;
 mod works_search;
@@ -16,6 +17,7 @@ use insight::{eval_command, map_command, probe_command};
 use library::{check, index};
 use models::{models, tag};
 use search::{neighbours, prepare_search, similar};
+use versions::{VersionsRequest, align_command, versions};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -191,6 +193,37 @@ pub enum Command {
     },
     /// List the models found, their layers and the execution provider each will use.
     Models {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Other recordings of the same piece, found from the audio (any key, tempo, instrumentation), with a calibrated confidence.
+    Versions {
+        /// Query track: its path as indexed, or its catalog id.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        track: Option<String>,
+        /// Every indexed track, one JSON line each.
+        #[arg(long)]
+        all: bool,
+        /// Results per query.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Candidates per query that the key-invariant summary passes on to verification.
+        #[arg(long, default_value_t = 32)]
+        candidates: usize,
+        /// Verify every pair of tracks instead of the summary's candidates.
+        #[arg(long)]
+        no_prefilter: bool,
+        /// Print JSON Lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Align two recordings of one piece: a monotone map from times in A to times in B.
+    Align {
+        /// Recording A (any audio file).
+        a: PathBuf,
+        /// Recording B.
+        b: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -386,6 +419,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let scope = insight::EvalScope { within: within.as_deref(), collection: collection.as_deref(), best_mix };
             eval_command(&data_dir, &label, labels.as_deref(), &query, &scope, json)
         }
+        Some(Command::Versions { track, all: _, k, candidates, no_prefilter, json }) => {
+            versions(&data_dir, &VersionsRequest { track: track.as_deref(), k, candidates, prefilter: !no_prefilter, json })
+        }
+        Some(Command::Align { a, b, json }) => align_command(&a, &b, json),
         Some(Command::Index { dirs, model, jobs, full, excerpts, excerpt_seconds, retry_failed, json, no_wait }) => {
             let mut index_options = IndexOptions::new(dirs);
             index_options.wait_for_writer = !no_wait;

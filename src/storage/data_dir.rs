@@ -74,6 +74,11 @@ impl DataDir {
         crate::model::model_search_dirs(Some(&self.models_dir()))
     }
 
+    /// The identification features of the library's files ([`crate::versions::cache`]).
+    pub fn versions_cache_path(&self) -> PathBuf {
+        self.root.join("versions-features.bin")
+    }
+
     /// The lock every writer holds ([`crate::storage::writer_lock`]).
     pub fn writer_lock_path(&self) -> PathBuf {
         self.root.join("writer.lock")

@@ -20,6 +20,8 @@ mod results_panel;
 mod search_state;
 pub(crate) mod tasks;
 mod theme;
+mod work_edit;
+mod works_panel;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -36,6 +38,7 @@ use crate::model::{self, ModelInfo};
 use crate::search::{Exclusion, Facet, QueryScores, SearchResult};
 use crate::storage::catalog::Failure;
 use crate::storage::data_dir::DataDir;
+use crate::works::similarity::Unit;
 use indexing::{IndexingState, Problems};
 use player_bar::PlaybackState;
 use search_state::SearchState;
@@ -163,6 +166,28 @@ pub enum AppCommand {
     CancelIndexing,
     /// Rank by the aspect mix again (after the layer sweep).
     UseAspects,
+    /// Play a work (index in the snapshot's works) from its first movement, its movements in order.
+    PlayWork(usize),
+    /// Play these tracks one after another.
+    PlayQueue(Vec<usize>),
+    /// A path from the selected track (or its work) to this track (or its work), shown as the results.
+    PathTo(usize),
+    /// The marked tracks (else the list shown) ordered along an aspect: (aspect name, highest first).
+    OrderBy(String, bool),
+    /// Back from a path or ordered list to the results.
+    CloseListing,
+    /// Show tracks or works as results.
+    SetUnit(Unit),
+    /// Open the rename dialog for a work.
+    RenameWork(usize),
+    /// Merge works (indices; the first keeps its id).
+    MergeWorks(Vec<usize>),
+    /// Split these tracks off their work into a new one.
+    SplitOff(Vec<usize>),
+    /// Forget the user's corrections of a work.
+    ForgetWorkEdits(usize),
+    /// Write a correction to the catalog, then reload.
+    CorrectWorks(work_edit::WorkCorrection),
 }
 
 /// Frames [`FrameStats`] keeps times of: ten minutes at 60 fps, longer than
@@ -240,6 +265,12 @@ pub struct StrataApp {
     map: map_view::MapState,
     table: library_panel::TableState,
     rescanned_at_start: bool,
+    /// Tracks still to play, after the one playing (a work's movements, a path).
+    queue: VecDeque<usize>,
+    /// The queued track last sent to the player, and whether the player has started it.
+    queue_current: Option<(usize, bool)>,
+    /// The rename dialog.
+    work_editor: work_edit::WorkEditor,
     /// A reload was asked for while one was running.
     reload_pending: bool,
     notice: Option<String>,
@@ -271,6 +302,9 @@ impl StrataApp {
             map: map_view::MapState::default(),
             table: library_panel::TableState::default(),
             rescanned_at_start: false,
+            queue: VecDeque::new(),
+            queue_current: None,
+            work_editor: work_edit::WorkEditor::default(),
             reload_pending: false,
             notice: None,
             frame_stats: FrameStats::default(),
@@ -293,6 +327,31 @@ impl StrataApp {
     /// The selected track.
     pub fn selected(&self) -> Option<usize> {
         self.search.selected()
+    }
+
+    /// Whether results are tracks or works.
+    pub fn unit(&self) -> Unit {
+        self.search.unit()
+    }
+
+    /// The works ranked for the selected track's work (with the Works switch on), once ready.
+    pub fn work_results(&self) -> Option<&[crate::works::similarity::WorkResult]> {
+        self.search.work_results()
+    }
+
+    /// The path or ordered list shown instead of the results: its tracks.
+    pub fn listing(&self) -> Option<&[usize]> {
+        self.search.listing().map(|l| l.tracks.as_slice())
+    }
+
+    /// Tracks queued to play after the current one.
+    pub fn queued(&self) -> Vec<usize> {
+        self.queue.iter().copied().collect()
+    }
+
+    /// The message in the status line, if any.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
     }
 
     /// Aspects resolved on this library (empty until the probe is ready).
@@ -319,6 +378,7 @@ impl StrataApp {
     pub fn is_busy(&self) -> bool {
         self.workers.is_running("load-library")
             || self.workers.is_running("probe")
+            || self.workers.is_running("work-edits")
             || self.indexing.running()
             || self.search.pending(self.library.as_deref())
     }
@@ -344,10 +404,12 @@ impl StrataApp {
         self.weights_changed();
     }
 
-    /// After any weight change: leave the layer sweep, then rerank.
+    /// After any weight change: leave the layer sweep, then rerank (works are ranked again by the worker).
     fn weights_changed(&mut self) {
         if self.search.set_layer_override(None) {
             self.map.choice = MapChoice::Aspects;
+            self.request_query();
+        } else if self.search.unit() == Unit::Work {
             self.request_query();
         }
         self.rerank();
@@ -402,6 +464,16 @@ impl StrataApp {
     }
 
     fn handle_commands(&mut self) {
+        // A command may lead to another (a merge becomes a correction to save): a few rounds each frame.
+        for _ in 0..4 {
+            if self.commands.is_empty() {
+                break;
+            }
+            self.handle_command_round();
+        }
+    }
+
+    fn handle_command_round(&mut self) {
         for command in std::mem::take(&mut self.commands) {
             match command {
                 AppCommand::Select(track) => {
@@ -445,9 +517,15 @@ impl StrataApp {
                 }
                 AppCommand::ExportPlaylist => {
                     if let Some(library) = &self.library {
-                        let ranked: Vec<usize> =
-                            self.search.selected().into_iter().chain(self.search.results().iter().map(|r| r.track)).collect();
-                        let order = crate::playlist::keep_works_whole(&ranked, &library.snapshot.works, false);
+                        let order = match self.search.listing() {
+                            // A path or an ordered list is exported as shown (a path by works lists whole works).
+                            Some(listing) => listing.tracks.clone(),
+                            None => {
+                                let ranked: Vec<usize> =
+                                    self.search.selected().into_iter().chain(self.search.results().iter().map(|r| r.track)).collect();
+                                crate::playlist::keep_works_whole(&ranked, &library.snapshot.works, false)
+                            }
+                        };
                         let entries = crate::playlist::entries(&library.snapshot.tracks, &order);
                         self.workers.spawn("save-playlist", tasks::save_playlist(entries));
                     }
@@ -459,8 +537,117 @@ impl StrataApp {
                     }
                 }
                 AppCommand::CancelIndexing => self.indexing.cancel(),
+                AppCommand::PlayWork(work) => {
+                    if let Some(tracks) = self.library.as_ref().and_then(|l| l.snapshot.works.works.get(work)).map(|w| w.tracks.clone()) {
+                        self.play_queue(tracks);
+                    }
+                }
+                AppCommand::PlayQueue(tracks) => self.play_queue(tracks),
+                AppCommand::PathTo(to) => {
+                    let asked = self.search.request_path(&self.workers, self.library.as_deref(), self.generation, to);
+                    self.notice = Some(if asked { "finding a path…".into() } else { "select the track to start from first".into() });
+                }
+                AppCommand::OrderBy(aspect, descending) => self.order_by(&aspect, descending),
+                AppCommand::CloseListing => self.search.set_listing(None),
+                AppCommand::SetUnit(unit) => {
+                    if self.search.set_unit(unit) {
+                        self.request_query();
+                    }
+                }
+                AppCommand::RenameWork(work) => {
+                    if let Some(work) = self.library.as_ref().and_then(|l| l.snapshot.works.works.get(work)) {
+                        self.work_editor.start_rename(&work.id, &work.title);
+                    }
+                }
+                AppCommand::MergeWorks(works) => {
+                    let Some(library) = &self.library else { continue };
+                    match work_edit::merge(&library.snapshot.works, &library.snapshot.tracks, &works) {
+                        Some(correction) => self.commands.push(AppCommand::CorrectWorks(correction)),
+                        None => self.notice = Some("mark two or more works to merge".into()),
+                    }
+                }
+                AppCommand::SplitOff(tracks) => {
+                    let Some(library) = &self.library else { continue };
+                    let marked = tracks.into_iter().collect();
+                    match work_edit::split(&library.snapshot.works, &library.snapshot.tracks, &marked) {
+                        Ok(correction) => self.commands.push(AppCommand::CorrectWorks(correction)),
+                        Err(reason) => self.notice = Some(format!("not split: {reason}")),
+                    }
+                }
+                AppCommand::ForgetWorkEdits(work) => {
+                    let Some(library) = &self.library else { continue };
+                    if let Some(correction) = work_edit::forget(&library.snapshot.works, &library.snapshot.tracks, work) {
+                        self.commands.push(AppCommand::CorrectWorks(correction));
+                    }
+                }
+                AppCommand::CorrectWorks(correction) => {
+                    if !self.workers.spawn("work-edits", tasks::save_work_edits(self.data_dir.clone(), correction)) {
+                        self.notice = Some("a correction is still being saved; try again in a moment".into());
+                    }
+                }
             }
         }
+    }
+
+    /// Plays the first of `tracks` now and the rest after it, in order.
+    fn play_queue(&mut self, tracks: Vec<usize>) {
+        let mut queue: VecDeque<usize> = tracks.into();
+        let Some(first) = queue.pop_front() else { return };
+        self.queue = queue;
+        self.queue_current = Some((first, false));
+        self.play(first, 0.0);
+    }
+
+    /// When the queued track that was playing has finished, plays the next
+    /// one; true when the queue decided what plays (so the radio does not).
+    fn advance_queue(&mut self) -> bool {
+        let Some((current, started)) = self.queue_current else { return false };
+        let status = self.playback.status();
+        if status.track == Some(current) {
+            self.queue_current = Some((current, true));
+            return true;
+        }
+        // Another track was played by hand: the queue is over.
+        if status.track.is_some() {
+            self.queue.clear();
+            self.queue_current = None;
+            return false;
+        }
+        // Until the player has started the track, its last status may still say "finished".
+        if !started || !status.finished {
+            return true;
+        }
+        match self.queue.pop_front() {
+            Some(next) => {
+                self.queue_current = Some((next, false));
+                self.play(next, 0.0);
+                true
+            }
+            None => {
+                self.queue_current = None;
+                false
+            }
+        }
+    }
+
+    /// Orders the marked tracks (or, with fewer than two marked, the list
+    /// shown) along `aspect`, and shows them as a listing.
+    fn order_by(&mut self, aspect: &str, descending: bool) {
+        let Some(library) = &self.library else { return };
+        let Some(descriptors) = crate::journey::order::descriptors_for(aspect) else { return };
+        let marked: Vec<usize> = self.table.tree.marked_tracks.iter().copied().collect();
+        let selection = if marked.len() > 1 {
+            marked
+        } else if let Some(listing) = self.search.listing() {
+            listing.tracks.clone()
+        } else {
+            self.search.selected().into_iter().chain(self.search.results().iter().map(|r| r.track)).collect()
+        };
+        let tracks = crate::journey::order::order_along(&library.snapshot.tracks, &selection, &descriptors, descending);
+        let label = crate::insight::aspects::aspect_by_name(aspect).map_or(aspect, |a| a.label);
+        let direction = if descending { "most first" } else { "least first" };
+        let title = format!("{} tracks by {label}, {direction}", tracks.len());
+        self.search.set_listing(Some(search_state::Listing { title, tracks, step_similarities: Vec::new() }));
     }
 
     fn play(&mut self, track: usize, start_s: f64) {
@@ -498,6 +685,7 @@ impl StrataApp {
                     self.library_error = view.snapshot.damage.message();
                     self.library = Some(view);
                     self.map.library_changed();
+                    self.table.tree.library_changed(self.generation);
                     self.request_query();
                 }
                 WorkerMessage::LibraryFailed(error) => {
@@ -535,6 +723,28 @@ impl StrataApp {
                     }
                 }
                 WorkerMessage::FoldersChosen(folders) => self.commands.push(AppCommand::AddFolders(folders)),
+                WorkerMessage::WorkResultsReady(generation, track, facets, weights, results) => {
+                    if generation == self.generation && facets == self.facets() {
+                        self.search.work_results_ready(track, weights, results);
+                    }
+                }
+                WorkerMessage::PathReady(generation, from, to, tracks, step_similarities) => {
+                    if generation != self.generation {
+                        continue;
+                    }
+                    let Some(library) = &self.library else { continue };
+                    let name = |t: usize| library.snapshot.tracks.get(t).map(|t| t.display_title()).unwrap_or_default();
+                    let title = format!("Path: {} → {}", name(from), name(to));
+                    self.search.path_ready(from, to, search_state::Listing { title, tracks, step_similarities });
+                    self.notice = None;
+                }
+                WorkerMessage::WorkEditsSaved(result) => match result {
+                    Ok(done) => {
+                        self.notice = Some(done);
+                        self.reload_library();
+                    }
+                    Err(e) => self.notice = Some(format!("work correction not saved: {e}")),
+                },
                 WorkerMessage::PlaylistSaved(result) => {
                     self.notice = Some(match result {
                         Ok(path) => format!("playlist saved to {}", path.display()),
@@ -620,7 +830,9 @@ impl StrataApp {
         self.drain_indexer();
         self.problems.refresh(self.library.as_deref(), &self.indexing);
         self.playback.refresh();
-        self.similar_radio();
+        if !self.advance_queue() {
+            self.similar_radio();
+        }
         self.handle_keys(&ctx);
         for file in ctx.input(|i| i.raw.dropped_files.clone()) {
             let path = file.path();
@@ -656,6 +868,7 @@ impl StrataApp {
                 CentralTab::Problems => self.problems_view(ui),
             }
         });
+        self.work_editor.ui(&ctx, &mut self.commands);
         self.handle_commands();
         // Indexer events arrive on a channel nobody wakes us for: poll while it runs.
         if self.indexing.running() {

@@ -1,18 +1,36 @@
 //! What the window searches for: the selected track, the aspects and their
 //! weights, the layer sweep's override, the similarities kept for reranking,
-//! the ranked results and the matching passage.
+//! the ranked results (tracks, or works with the Works switch), the matching
+//! passage, and a listing that replaces the results for a while (a path, a
+//! selection in order).
 //!
 //! Owns no library data: each method that needs the library is handed the
-//! view the window shows. Queries go to the search worker ([`Workers::query`]);
-//! their answers come back through [`SearchState::results_ready`] and
-//! [`SearchState::scores_ready`].
+//! view the window shows. Queries and paths go to the search worker
+//! ([`Workers::query`], [`Workers::path`]); their answers come back through
+//! [`SearchState::results_ready`], [`SearchState::scores_ready`],
+//! [`SearchState::work_results_ready`] and [`SearchState::path_ready`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::tasks::{LibraryView, QueryRequest, Workers};
+use super::tasks::{LibraryView, PathRequest, QueryRequest, Workers};
 use crate::insight::aspects::ResolvedAspect;
 use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchResult, is_excluded};
+use crate::works::similarity::{Unit, WorkResult};
+
+/// Tracks a path puts between its two ends (works, by works).
+pub const PATH_STEPS: usize = 8;
+
+/// A list shown instead of the results: a path, or a selection in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing {
+    /// What it is, in words ("Path: A → B").
+    pub title: String,
+    /// Tracks in order.
+    pub tracks: Vec<usize>,
+    /// For a path, each entry's similarity to the one before it (one fewer than tracks); else empty.
+    pub step_similarities: Vec<f32>,
+}
 
 /// How many results the results list shows.
 pub const RESULTS_LISTED: usize = 50;
@@ -35,6 +53,16 @@ pub struct SearchState {
     results_facets: Vec<String>,
     /// The passage found for (query, result).
     passage: Option<(usize, usize, PassageMatch)>,
+    /// Rank tracks or whole works.
+    unit: Unit,
+    /// Works ranked for the selected track's work, in [`Unit::Work`].
+    work_results: Vec<WorkResult>,
+    /// What `work_results` were ranked for: the query track and the weights.
+    work_results_for: Option<(usize, Vec<f32>)>,
+    /// A path or ordered selection shown instead of the results.
+    listing: Option<Listing>,
+    /// The path asked for and not answered yet: (from, to).
+    path_pending: Option<(usize, usize)>,
 }
 
 impl SearchState {
@@ -50,7 +78,44 @@ impl SearchState {
             results: Vec::new(),
             results_facets: Vec::new(),
             passage: None,
+            unit: Unit::Track,
+            work_results: Vec::new(),
+            work_results_for: None,
+            listing: None,
+            path_pending: None,
         }
+    }
+
+    /// Whether results are tracks or works.
+    pub fn unit(&self) -> Unit {
+        self.unit
+    }
+
+    /// Ranks tracks or works from now on; true when it changed (the caller asks again).
+    pub fn set_unit(&mut self, unit: Unit) -> bool {
+        std::mem::replace(&mut self.unit, unit) != unit
+    }
+
+    /// Works ranked for the selected track's work, when they belong to the current weights.
+    pub fn work_results(&self) -> Option<&[WorkResult]> {
+        let current =
+            self.work_results_for.as_ref().is_some_and(|(track, weights)| Some(*track) == self.selected && *weights == self.weights());
+        current.then_some(self.work_results.as_slice())
+    }
+
+    /// The path or ordered selection shown instead of the results.
+    pub fn listing(&self) -> Option<&Listing> {
+        self.listing.as_ref()
+    }
+
+    /// Shows a listing instead of the results (`None`: the results again).
+    pub fn set_listing(&mut self, listing: Option<Listing>) {
+        self.listing = listing;
+    }
+
+    /// Whether a path is being computed.
+    pub fn path_pending(&self) -> bool {
+        self.path_pending.is_some()
     }
 
     /// The selected track.
@@ -120,6 +185,10 @@ impl SearchState {
         }
         self.query_scores = None;
         self.results.clear();
+        self.work_results_for = None;
+        // Track indices of a path may mean other tracks in the new view.
+        self.listing = None;
+        self.path_pending = None;
     }
 
     /// The probe resolved the library's aspects.
@@ -139,7 +208,8 @@ impl SearchState {
 
     /// Whether the selected track's similarities are still on their way.
     pub fn pending(&self, library: Option<&LibraryView>) -> bool {
-        self.selected.is_some() && self.current_scores(library).is_none()
+        let works_pending = self.unit == Unit::Work && self.work_results().is_none();
+        self.path_pending.is_some() || (self.selected.is_some() && (self.current_scores(library).is_none() || works_pending))
     }
 
     /// The kept similarities, if they belong to the selected track and the current facets.
@@ -186,7 +256,34 @@ impl SearchState {
     pub fn request(&self, workers: &Workers, library: Option<&LibraryView>, generation: u64) {
         if let Some(track) = self.selected {
             let (facets, weights) = (self.facets(library), self.weights());
-            workers.query(QueryRequest { generation, track, facets, weights, exclusion: self.exclusion, k: RESULTS_LISTED });
+            let (exclusion, unit) = (self.exclusion, self.unit);
+            workers.query(QueryRequest { generation, track, facets, weights, exclusion, k: RESULTS_LISTED, unit });
+        }
+    }
+
+    /// Asks the search worker for a path from the selected track to `to`, by
+    /// the current unit and aspect mix; false when nothing is selected.
+    pub fn request_path(&mut self, workers: &Workers, library: Option<&LibraryView>, generation: u64, to: usize) -> bool {
+        let Some(from) = self.selected.filter(|&from| from != to) else { return false };
+        let (facets, weights) = (self.facets(library), self.weights());
+        workers.path(PathRequest { generation, from, to, steps: PATH_STEPS, facets, weights, unit: self.unit });
+        self.path_pending = Some((from, to));
+        true
+    }
+
+    /// The worker's path (ignored unless it is the one asked for last).
+    pub fn path_ready(&mut self, from: usize, to: usize, listing: Listing) {
+        if self.path_pending == Some((from, to)) {
+            self.path_pending = None;
+            self.listing = Some(listing);
+        }
+    }
+
+    /// The worker's works for `track`'s work at `weights` (ignored when no longer asked for).
+    pub fn work_results_ready(&mut self, track: usize, weights: Vec<f32>, results: Vec<WorkResult>) {
+        if Some(track) == self.selected && weights == self.weights() {
+            self.work_results = results;
+            self.work_results_for = Some((track, weights));
         }
     }
 

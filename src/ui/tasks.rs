@@ -22,6 +22,7 @@ use crate::search::{Exclusion, Facet, PassageMatch, QueryScores, SearchEngine, S
 use crate::storage::catalog::{Catalog, Failure};
 use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
+use crate::works::similarity::{Unit, WorkCombination, WorkResult, WorkSearch};
 
 /// What the window shows of one model's library, swapped in whole.
 pub struct LibraryView {
@@ -94,6 +95,12 @@ pub enum WorkerMessage {
     ResultsReady(u64, usize, Vec<Facet>, Vec<SearchResult>),
     /// Per-facet similarities of a query, complete: reranking reads no vector.
     QueryReady(u64, Arc<QueryScores>),
+    /// Works ranked for the query track's work (generation, query track, facets, weights, results).
+    WorkResultsReady(u64, usize, Vec<Facet>, Vec<f32>, Vec<WorkResult>),
+    /// A path (generation, from, to, its tracks, each step's similarity).
+    PathReady(u64, usize, usize, Vec<usize>, Vec<f32>),
+    /// Work corrections were written to the catalog (what was done), or why not.
+    WorkEditsSaved(Result<String, String>),
     /// The best passage pair between two tracks.
     PassageReady(usize, usize, Option<PassageMatch>),
     /// Folders picked in the dialog.
@@ -119,6 +126,26 @@ pub struct QueryRequest {
     pub exclusion: Exclusion,
     /// How many first results.
     pub k: usize,
+    /// With [`Unit::Work`], works are ranked for the query's work too.
+    pub unit: Unit,
+}
+
+/// A path the window asks for ([`crate::journey::path`]).
+pub struct PathRequest {
+    /// The library generation the track indices belong to.
+    pub generation: u64,
+    /// The first track.
+    pub from: usize,
+    /// The last track.
+    pub to: usize,
+    /// Entries between them (tracks, or works).
+    pub steps: usize,
+    /// What to compare on.
+    pub facets: Vec<Facet>,
+    /// Weight per facet.
+    pub weights: Vec<f32>,
+    /// A path of tracks, or of whole works.
+    pub unit: Unit,
 }
 
 /// The newest query the window asked, waiting for the search thread. Only
@@ -141,6 +168,7 @@ enum SearchRequest {
     /// A query waits in the [`QuerySlot`] (the thread also looks after every other request).
     QueryWaiting,
     Passage(usize, usize),
+    Path(PathRequest),
 }
 
 /// The window's handle on its background threads.
@@ -240,6 +268,11 @@ impl Workers {
     pub fn passage(&self, query: usize, result: usize) {
         let _ = self.search.try_send(SearchRequest::Passage(query, result));
     }
+
+    /// Asks for a path between two tracks.
+    pub fn path(&self, request: PathRequest) {
+        let _ = self.search.try_send(SearchRequest::Path(request));
+    }
 }
 
 /// `strata-<task>` when that fits the 15 bytes Linux keeps of a thread's name
@@ -258,6 +291,8 @@ fn thread_name(task: &str) -> String {
 
 fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: &Sender<WorkerMessage>, ctx: &egui::Context) {
     let mut engine: Option<(u64, SearchEngine)> = None;
+    // Works of the engine's snapshot, with the per-layer work vectors it keeps.
+    let mut work_search = WorkSearch::new(Vec::new());
     // A request taken from the queue early: to learn whether a newer library
     // replaces the one a query was answered on, or while preparing layers.
     let mut next: Option<SearchRequest> = None;
@@ -291,6 +326,7 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
                 // still being indexed is replaced every few seconds.
                 let pruning = if prepare.is_empty() { Pruning::Never } else { Pruning::Auto };
                 to_prepare = prepare.into_iter().rev().collect();
+                work_search = WorkSearch::from_works(&snapshot.works);
                 engine = Some((generation, SearchEngine::with_pruning(snapshot, center, pruning)));
             }
             // Cleared before the slot is read: a query written after this sends a new wake-up.
@@ -299,6 +335,13 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
                 if let Some((_, engine)) = &engine {
                     let passage = best_passage(engine.snapshot(), query, result);
                     let _ = answers.send(WorkerMessage::PassageReady(query, result, passage));
+                }
+            }
+            SearchRequest::Path(request) => {
+                if let Some((generation, engine)) = &mut engine
+                    && *generation == request.generation
+                {
+                    let _ = answers.send(find_path(engine, &request));
                 }
             }
         }
@@ -313,7 +356,7 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
             let scores = engine.query(request.track, &request.facets);
             let excluded = engine.exclusion_filter(request.track, request.exclusion);
             let results = scores.rank(&request.weights, request.k, &excluded);
-            let first = WorkerMessage::ResultsReady(request.generation, request.track, request.facets, results);
+            let first = WorkerMessage::ResultsReady(request.generation, request.track, request.facets.clone(), results);
             let _ = answers.send(first);
             ctx.request_repaint();
             next = requests.try_recv().ok();
@@ -322,10 +365,59 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
             if !replaced {
                 scores.complete();
                 let _ = answers.send(WorkerMessage::QueryReady(request.generation, Arc::new(scores)));
+            } else {
+                drop(scores);
+            }
+            drop(excluded);
+            // Works are ranked once the track similarities are out (they borrow the engine), unless replaced too.
+            if request.unit == Unit::Work && !replaced {
+                let _ = answers.send(rank_works(engine, &mut work_search, &request));
+                ctx.request_repaint();
             }
         }
         ctx.request_repaint();
     }
+}
+
+/// The works most like the query track's work, with its exclusions applied
+/// to each candidate work's first movement.
+fn rank_works(engine: &mut SearchEngine, work_search: &mut WorkSearch, request: &QueryRequest) -> WorkerMessage {
+    let snapshot = engine.snapshot().clone();
+    let works = &snapshot.works;
+    let results = match works.work_of_track.get(request.track) {
+        Some(&query) => {
+            let excluded = |w: usize| {
+                works.works[w]
+                    .tracks
+                    .first()
+                    .is_none_or(|&t| crate::search::is_excluded(&snapshot.tracks, request.track, t, request.exclusion))
+            };
+            let combination = WorkCombination::default();
+            work_search.rank(engine, query, &request.facets, &request.weights, combination, request.k, &excluded)
+        }
+        None => Vec::new(),
+    };
+    WorkerMessage::WorkResultsReady(request.generation, request.track, request.facets.clone(), request.weights.clone(), results)
+}
+
+/// A path of tracks or of whole works, and how smooth each step is.
+fn find_path(engine: &mut SearchEngine, request: &PathRequest) -> WorkerMessage {
+    use crate::journey::path::{step_similarities, track_path, work_path};
+    let PathRequest { generation, from, to, steps, ref facets, ref weights, unit } = *request;
+    let len = engine.snapshot().len();
+    let path = if from >= len || to >= len {
+        Vec::new()
+    } else {
+        match unit {
+            Unit::Track => track_path(engine, facets, weights, from, to, steps),
+            Unit::Work => {
+                let snapshot = engine.snapshot().clone();
+                work_path(engine, &snapshot.works, facets, weights, from, to, steps)
+            }
+        }
+    };
+    let similarities = step_similarities(engine, facets, weights, &path);
+    WorkerMessage::PathReady(generation, from, to, path, similarities)
 }
 
 /// Takes the waiting query if it belongs to library `generation`. One for an
@@ -492,6 +584,20 @@ pub fn save_playlist(entries: Vec<crate::playlist::PlaylistEntry>) -> impl FnOnc
         };
         let result = crate::playlist::save(&target, &entries).map(|()| target).map_err(|e| e.to_string());
         let _ = out.send(WorkerMessage::PlaylistSaved(result));
+    }
+}
+
+/// Writes a work correction to the catalog (off the UI thread: SQLite may wait on an indexing run).
+pub fn save_work_edits(data_dir: DataDir, correction: super::work_edit::WorkCorrection) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    use super::work_edit::WorkCorrection;
+    move |out| {
+        let saved = Catalog::open(&data_dir.catalog_path()).and_then(|mut catalog| match &correction {
+            WorkCorrection::Add(edits) => catalog.add_work_edits(edits).map(|()| format!("{} work corrections saved", edits.len())),
+            WorkCorrection::Forget { work_ids, track_paths } => {
+                catalog.remove_work_edits(work_ids, track_paths).map(|n| format!("{n} work corrections forgotten"))
+            }
+        });
+        let _ = out.send(WorkerMessage::WorkEditsSaved(saved.map_err(|e| e.to_string())));
     }
 }
 

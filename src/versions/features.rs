@@ -1,0 +1,330 @@
+//! What the versions feature reads from a recording: tuned chroma and chroma
+//! onsets at ~50 frames/s (for alignment) and CENS chroma at ~2 frames/s (for
+//! identification).
+//!
+//! Owns its own STFT and pitch mapping rather than the indexer's descriptor
+//! chroma: that one is librosa-exact at one hop for other purposes, while
+//! versions need a tuning estimate fine enough for historical pitch (a quarter
+//! of the library is detuned by up to a semitone), a loudness-independent log
+//! compression, and onsets per pitch class.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use realfft::num_complex::Complex;
+use realfft::{RealFftPlanner, RealToComplex};
+
+use crate::audio::{AudioError, decode_mono};
+
+/// Rate everything is analysed at: music's pitch content up to C8 fits below its Nyquist.
+pub const SAMPLE_RATE_HZ: u32 = 11_025;
+/// FFT length: 186 ms, bins 5.4 Hz apart, less than a semitone from 90 Hz up.
+const FFT_LEN: usize = 2048;
+/// Hop between frames (20 ms, MATCH's and the Sync Toolbox's resolution).
+pub const HOP: usize = 220;
+/// Frames per second of the fine features.
+pub const FRAMES_PER_S: f64 = SAMPLE_RATE_HZ as f64 / HOP as f64;
+/// Lowest frequency counted (bins below it span more than a semitone).
+const MIN_HZ: f64 = 80.0;
+/// Highest frequency counted (C8).
+const MAX_HZ: f64 = 4200.0;
+/// Sub-bins per semitone of the fine pitch-class profile the tuning is read from (10 cents each).
+const SUB: usize = 10;
+/// Pitch classes.
+pub const N_CHROMA: usize = 12;
+/// Log compression `ln(1 + η·E/E_ref)` (Müller's CLP features use η = 100).
+const LOG_ETA: f32 = 100.0;
+/// Frames this far (dB) below the track's loud level count as silence.
+const SILENCE_DB: f32 = 45.0;
+
+/// CENS: frames averaged per identification frame (hop) and the smoothing window
+/// (Müller's CENS²¹₅ at 10 Hz: a 2.1 s window every 0.5 s).
+const CENS_HOP: usize = 25;
+const CENS_WINDOW: usize = 105;
+/// CENS quantisation thresholds on the L1-normalised chroma.
+const CENS_STEPS: [f32; 4] = [0.05, 0.1, 0.2, 0.4];
+
+/// One chroma or onset vector.
+pub type Chroma = [f32; N_CHROMA];
+
+/// Fine features of one recording, for alignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FineFeatures {
+    /// L2-normalised log chroma per frame (uniform in silence).
+    pub chroma: Vec<Chroma>,
+    /// Decaying, locally normalised chroma onsets per frame.
+    pub onsets: Vec<Chroma>,
+    /// Whether each frame is sound (not lead-in silence or a faint tail).
+    pub sounding: Vec<bool>,
+    /// The tuning found, in cents from A440 (−50..50).
+    pub tuning_cents: f32,
+    /// Length of the decoded audio.
+    pub duration_s: f64,
+    /// The identification features of the same recording.
+    pub ident: IdentFeatures,
+}
+
+/// Identification features of one recording (small enough to cache for a whole library).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentFeatures {
+    /// CENS vectors (unit length) of the sounding part, [`IDENT_FRAMES_PER_S`] a second.
+    pub cens: Vec<Chroma>,
+    /// Mean of `cens`, for the key estimate.
+    pub mean: Chroma,
+}
+
+/// Frames per second of [`IdentFeatures::cens`].
+pub const IDENT_FRAMES_PER_S: f64 = FRAMES_PER_S / CENS_HOP as f64;
+
+/// Time in seconds of fine frame `i` (frames are centred on `i · HOP`).
+pub fn frame_time_s(i: usize) -> f64 {
+    i as f64 / FRAMES_PER_S
+}
+
+/// Decodes `path` (gaplessly: [`crate::audio`] trims MP3/AAC priming) and computes its fine features.
+pub fn fine_features(path: &Path) -> Result<FineFeatures, AudioError> {
+    let audio = decode_mono(path, Some(SAMPLE_RATE_HZ))?;
+    Ok(FineFeatures::from_samples(&audio.samples))
+}
+
+impl FineFeatures {
+    /// Features of mono samples at [`SAMPLE_RATE_HZ`].
+    pub fn from_samples(samples: &[f32]) -> Self {
+        let duration_s = samples.len() as f64 / f64::from(SAMPLE_RATE_HZ);
+        let fine = fine_pitch_profiles(samples);
+        let tuning_sub = estimate_tuning(&fine);
+        let energies: Vec<Chroma> = fine.iter().map(|f| fold_semitones(f, tuning_sub)).collect();
+        let totals: Vec<f32> = energies.iter().map(|e| e.iter().sum()).collect();
+        let loud = percentile(&totals, 0.95).max(f32::MIN_POSITIVE);
+        let floor = loud * 10f32.powf(-SILENCE_DB / 10.0);
+        let sounding: Vec<bool> = totals.iter().map(|&t| t > floor).collect();
+        let logs: Vec<Chroma> = energies.iter().map(|e| e.map(|v| (LOG_ETA * v / loud).ln_1p())).collect();
+        let chroma = logs.iter().zip(&sounding).map(|(l, &s)| if s { unit_or_uniform(l) } else { UNIFORM }).collect();
+        let onsets = chroma_onsets(&logs);
+        let tuning_cents = tuning_sub as f32 * (100.0 / SUB as f32);
+        let (start, end) = sounding_span(&sounding);
+        let cens = cens(&energies[start..end], &sounding[start..end]);
+        let mut mean = [0.0f32; N_CHROMA];
+        for v in &cens {
+            for c in 0..N_CHROMA {
+                mean[c] += v[c] / cens.len() as f32;
+            }
+        }
+        FineFeatures { chroma, onsets, sounding, tuning_cents, duration_s, ident: IdentFeatures { cens, mean } }
+    }
+
+    /// Frames from the first to the last sounding one (end exclusive); the whole track if none sounds.
+    pub fn sounding_span(&self) -> (usize, usize) {
+        sounding_span(&self.sounding)
+    }
+}
+
+fn sounding_span(sounding: &[bool]) -> (usize, usize) {
+    let first = sounding.iter().position(|&s| s);
+    let last = sounding.iter().rposition(|&s| s);
+    match (first, last) {
+        (Some(first), Some(last)) => (first, last + 1),
+        _ => (0, sounding.len()),
+    }
+}
+
+const UNIFORM: Chroma = [0.288_675_13; N_CHROMA];
+
+/// `v` scaled to unit length, or the uniform unit vector when it is (nearly) zero.
+pub fn unit_or_uniform(v: &Chroma) -> Chroma {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 1e-9 { v.map(|x| x / norm) } else { UNIFORM }
+}
+
+/// `v` rotated up by `shift` pitch classes (class `c` of the result is class `c - shift` of `v`).
+pub fn rotate(v: &Chroma, shift: usize) -> Chroma {
+    std::array::from_fn(|c| v[(c + N_CHROMA - shift % N_CHROMA) % N_CHROMA])
+}
+
+/// Per frame, spectral power folded onto 120 pitch-class sub-bins (10 cents each, sub-bin 0 = A).
+fn fine_pitch_profiles(samples: &[f32]) -> Vec<[f32; N_CHROMA * SUB]> {
+    let n_frames = samples.len().div_ceil(HOP).max(1);
+    let bin_hz = f64::from(SAMPLE_RATE_HZ) / FFT_LEN as f64;
+    let first_bin = (MIN_HZ / bin_hz).ceil() as usize;
+    let last_bin = ((MAX_HZ / bin_hz).floor() as usize).min(FFT_LEN / 2);
+    let sub_of_bin: Vec<usize> = (first_bin..=last_bin)
+        .map(|k| {
+            let semitones_from_a = 12.0 * (k as f64 * bin_hz / 440.0).log2();
+            ((semitones_from_a * SUB as f64).round() as i64).rem_euclid((N_CHROMA * SUB) as i64) as usize
+        })
+        .collect();
+    let window: Vec<f32> =
+        (0..FFT_LEN).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / FFT_LEN as f64).cos()) as f32).collect();
+    let pieces = crate::parallel::map_ranges("versions-stft", n_frames, 256, |range| {
+        let fft: Arc<dyn RealToComplex<f32>> = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_LEN);
+        let mut frame = vec![0.0f32; FFT_LEN];
+        let mut spectrum: Vec<Complex<f32>> = fft.make_output_vec();
+        let mut scratch = fft.make_scratch_vec();
+        let mut out = Vec::with_capacity(range.len());
+        for i in range {
+            let start = (i * HOP) as isize - (FFT_LEN / 2) as isize;
+            for (j, (f, &w)) in frame.iter_mut().zip(&window).enumerate() {
+                let t = start + j as isize;
+                *f = if t >= 0 && (t as usize) < samples.len() { samples[t as usize] * w } else { 0.0 };
+            }
+            let mut profile = [0.0f32; N_CHROMA * SUB];
+            if fft.process_with_scratch(&mut frame, &mut spectrum, &mut scratch).is_ok() {
+                for (k, &sub) in (first_bin..=last_bin).zip(&sub_of_bin) {
+                    profile[sub] += spectrum[k].norm_sqr();
+                }
+            }
+            out.push(profile);
+        }
+        out
+    });
+    pieces.into_iter().flatten().collect()
+}
+
+/// The tuning, in sub-bins from A440 (−5..=4): the offset whose ±25-cent
+/// windows around the semitones hold the most of the track's (per-frame
+/// normalised) energy.
+fn estimate_tuning(fine: &[[f32; N_CHROMA * SUB]]) -> i32 {
+    let n = N_CHROMA * SUB;
+    let mut profile = vec![0.0f64; n];
+    for frame in fine {
+        let total: f32 = frame.iter().sum();
+        if total > f32::MIN_POSITIVE {
+            for (p, &v) in profile.iter_mut().zip(frame) {
+                *p += f64::from(v / total);
+            }
+        }
+    }
+    let half = (SUB / 4) as i32;
+    let held = |offset: i32| -> f64 {
+        (0..N_CHROMA as i32)
+            .flat_map(|c| (-half..=half).map(move |j| (c * SUB as i32 + offset + j).rem_euclid(n as i32) as usize))
+            .map(|i| profile[i])
+            .sum()
+    };
+    let lo = -(SUB as i32) / 2;
+    (lo..lo + SUB as i32).fold(0, |best, offset| if held(offset) > held(best) { offset } else { best })
+}
+
+/// Energy per pitch class (class 0 = C) with the semitone centres moved by the tuning.
+fn fold_semitones(fine: &[f32; N_CHROMA * SUB], tuning_sub: i32) -> Chroma {
+    let n = (N_CHROMA * SUB) as i32;
+    let lo = -(SUB as i32) / 2;
+    // Sub-bin 0 is A; C is 3 semitones above.
+    std::array::from_fn(|c| {
+        let centre = (c as i32 + 3) * SUB as i32 + tuning_sub;
+        (lo..lo + SUB as i32).map(|j| fine[(centre + j).rem_euclid(n) as usize]).sum()
+    })
+}
+
+/// Chroma onsets: rises of each class's log energy, normalised by the
+/// loudest rise within a second either side (so soft and loud passages
+/// weigh alike) and held with a decay over ~100 ms, which gives DTW a
+/// slope towards each onset (the Sync Toolbox's DLNCO features).
+fn chroma_onsets(logs: &[Chroma]) -> Vec<Chroma> {
+    const NORM_RADIUS: usize = 50;
+    const DECAY: [f32; 5] = [1.0, 0.8, 0.6, 0.4, 0.2];
+    let rises: Vec<Chroma> = (0..logs.len())
+        .map(|i| if i == 0 { [0.0; N_CHROMA] } else { std::array::from_fn(|c| (logs[i][c] - logs[i - 1][c]).max(0.0)) })
+        .collect();
+    let strength: Vec<f32> = rises.iter().map(|r| r.iter().map(|x| x * x).sum::<f32>().sqrt()).collect();
+    let local_max = sliding_max(&strength, NORM_RADIUS);
+    let normalised: Vec<Chroma> =
+        rises.iter().zip(&local_max).map(|(r, &m)| if m > 1e-6 { r.map(|x| x / m) } else { [0.0; N_CHROMA] }).collect();
+    (0..normalised.len())
+        .map(|i| {
+            let mut held = [0.0f32; N_CHROMA];
+            for (k, &w) in DECAY.iter().enumerate().take(i + 1) {
+                for c in 0..N_CHROMA {
+                    held[c] = held[c].max(w * normalised[i - k][c]);
+                }
+            }
+            held
+        })
+        .collect()
+}
+
+/// Maximum of `values` over `[i - radius, i + radius]` for every `i`.
+fn sliding_max(values: &[f32], radius: usize) -> Vec<f32> {
+    (0..values.len())
+        .map(|i| values[i.saturating_sub(radius)..(i + radius + 1).min(values.len())].iter().fold(0.0f32, |a, &b| a.max(b)))
+        .collect()
+}
+
+/// CENS (chroma energy normalised statistics, Müller): L1-normalised chroma
+/// quantised logarithmically, smoothed with a Hann window, downsampled and
+/// unit-normalised. Silent frames count as zero.
+fn cens(energies: &[Chroma], sounding: &[bool]) -> Vec<Chroma> {
+    let (hop, width) = (CENS_HOP, CENS_WINDOW);
+    let quantised: Vec<Chroma> = energies
+        .iter()
+        .zip(sounding)
+        .map(|(energy, &s)| {
+            if !s {
+                return [0.0; N_CHROMA];
+            }
+            let total: f32 = energy.iter().sum();
+            energy.map(|e| {
+                let share = if total > 0.0 { e / total } else { 0.0 };
+                CENS_STEPS.iter().filter(|&&t| share > t).count() as f32
+            })
+        })
+        .collect();
+    let window: Vec<f32> = (0..width).map(|i| (std::f32::consts::PI * (i as f32 + 1.0) / (width as f32 + 1.0)).sin().powi(2)).collect();
+    let mut out = Vec::with_capacity(quantised.len() / hop + 1);
+    let mut centre = 0;
+    while centre < quantised.len() {
+        let mut acc = [0.0f32; N_CHROMA];
+        for (k, &w) in window.iter().enumerate() {
+            let Some(i) = (centre + k).checked_sub(width / 2) else { continue };
+            if let Some(q) = quantised.get(i) {
+                for c in 0..N_CHROMA {
+                    acc[c] += w * q[c];
+                }
+            }
+        }
+        out.push(unit_or_uniform(&acc));
+        centre += hop;
+    }
+    out
+}
+
+/// The `p` quantile (0..1) of `values` (0 when empty).
+fn percentile(values: &[f32], p: f64) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(freq_hz: f64, seconds: f64) -> Vec<f32> {
+        let n = (seconds * f64::from(SAMPLE_RATE_HZ)) as usize;
+        (0..n).map(|i| (2.0 * std::f64::consts::PI * freq_hz * i as f64 / f64::from(SAMPLE_RATE_HZ)).sin() as f32 * 0.3).collect()
+    }
+
+    #[test]
+    fn a_detuned_a_is_still_class_a_and_the_tuning_is_found() {
+        // 440 Hz lowered by 40 cents.
+        let features = FineFeatures::from_samples(&note(440.0 * 2f64.powf(-0.4 / 12.0), 2.0));
+        assert!((features.tuning_cents + 40.0).abs() <= 10.0, "tuning {}", features.tuning_cents);
+        let mid = &features.chroma[features.chroma.len() / 2];
+        let top = (0..N_CHROMA).fold(0, |b, c| if mid[c] > mid[b] { c } else { b });
+        assert_eq!(top, 9, "{mid:?}");
+    }
+
+    #[test]
+    fn silence_before_the_music_is_not_sounding_and_the_span_starts_at_the_music() {
+        let mut samples = vec![0.0f32; SAMPLE_RATE_HZ as usize];
+        samples.extend(note(261.63, 2.0));
+        let features = FineFeatures::from_samples(&samples);
+        let (start, _) = features.sounding_span();
+        let start_s = frame_time_s(start);
+        assert!((0.85..1.0).contains(&start_s), "music found at {start_s} s");
+        assert!(!features.ident.cens.is_empty());
+    }
+}

@@ -1,0 +1,149 @@
+//! Verifying a candidate: how much of two recordings' CENS sequences match in
+//! order, under the best key shift.
+//!
+//! The score is Serrà et al.'s Qmax (2009, "Cross recurrence quantification
+//! for cover song identification"): a binary cross-recurrence plot (pairs of
+//! frames that are each among the other's nearest tenth) and a local
+//! alignment over it that tolerates tempo changes up to 2:1, pays for a gap
+//! and restarts after a cut, so a lead-in, a tail or a skipped passage costs
+//! only what it removes. Qmax is divided by the shorter sequence's length: the
+//! share of it that the longest matching run covers, comparable across
+//! lengths. The key shift comes first from the mean chroma (Serrà's optimal
+//! transposition index); the best two candidates are tried.
+
+use super::features::{Chroma, IdentFeatures, N_CHROMA, rotate};
+
+/// Share of each frame's counterparts that count as its neighbours in the recurrence plot.
+const NEIGHBOUR_SHARE: f32 = 0.1;
+/// Cost of opening a gap and of extending one (Serrà's γo, γe).
+const GAP_OPEN: f32 = 5.0;
+const GAP_EXTEND: f32 = 0.5;
+/// Key shifts tried, best first by the mean chroma.
+const KEYS_TRIED: usize = 2;
+/// Frames stacked into one state before comparing (delay embedding, Serrà's m): a chord
+/// alone is common to many pieces, a few seconds of succession are not.
+const EMBEDDING: usize = 6;
+
+/// How well a candidate matches a query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Match {
+    /// Share (0..1) of the shorter recording that the best in-order match covers.
+    pub score: f32,
+    /// Semitones (0..12) the candidate is shifted up to match the query.
+    pub key_shift: usize,
+}
+
+/// Key shifts of `b` against `a`, best first by the correlation of their mean chroma.
+pub fn key_shifts(a: &Chroma, b: &Chroma) -> Vec<usize> {
+    let mut shifts: Vec<(usize, f32)> = (0..N_CHROMA).map(|s| (s, rotate(b, s).iter().zip(a).map(|(x, y)| x * y).sum::<f32>())).collect();
+    shifts.sort_by(|x, y| y.1.total_cmp(&x.1));
+    shifts.into_iter().map(|(s, _)| s).collect()
+}
+
+/// The best match of `b` against `a` over the most likely key shifts.
+pub fn compare(a: &IdentFeatures, b: &IdentFeatures) -> Match {
+    let mut best = Match { score: 0.0, key_shift: 0 };
+    for shift in key_shifts(&a.mean, &b.mean).into_iter().take(KEYS_TRIED) {
+        let shifted: Vec<Chroma> = b.cens.iter().map(|v| rotate(v, shift)).collect();
+        let score = qmax_share(&a.cens, &shifted);
+        if score > best.score {
+            best = Match { score, key_shift: shift };
+        }
+    }
+    best
+}
+
+/// The same comparison against `b` played backwards: a pair with the same
+/// harmony and no common order, the null that calibration measures chance against.
+pub fn compare_reversed(a: &IdentFeatures, b: &IdentFeatures) -> f32 {
+    let reversed = IdentFeatures { cens: b.cens.iter().rev().copied().collect(), mean: b.mean };
+    compare(a, &reversed).score
+}
+
+/// Qmax of `a` against `b` divided by the shorter length.
+pub fn qmax_share(a: &[Chroma], b: &[Chroma]) -> f32 {
+    let embedding = EMBEDDING;
+    if a.len() < embedding + 3 || b.len() < embedding + 3 {
+        return 0.0;
+    }
+    let (n, m) = (a.len() + 1 - embedding, b.len() + 1 - embedding);
+    let frames = b.len();
+    let single: Vec<f32> = a.iter().flat_map(|x| b.iter().map(move |y| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>())).collect();
+    // Embedded similarity: the mean over the next `embedding` frames along the diagonal.
+    let single = &single;
+    let similarity: Vec<f32> = (0..n)
+        .flat_map(|i| (0..m).map(move |j| (0..embedding).map(|k| single[(i + k) * frames + j + k]).sum::<f32>()))
+        .map(|s| s / embedding as f32)
+        .collect();
+    let row_threshold: Vec<f32> = (0..n).map(|i| top_share_threshold(similarity[i * m..(i + 1) * m].to_vec())).collect();
+    let column_threshold: Vec<f32> = (0..m).map(|j| top_share_threshold((0..n).map(|i| similarity[i * m + j]).collect())).collect();
+    let recurrent = |i: usize, j: usize| similarity[i * m + j] >= row_threshold[i] && similarity[i * m + j] >= column_threshold[j];
+    // Rows i-2, i-1 and i of Q, with two columns of padding on the left.
+    let mut q = vec![vec![0.0f32; m + 2]; 3];
+    let mut r = vec![vec![false; m + 2]; 3];
+    let mut best = 0.0f32;
+    let gap = |was_recurrent: bool| if was_recurrent { GAP_OPEN } else { GAP_EXTEND };
+    for i in 0..n {
+        q.rotate_left(1);
+        r.rotate_left(1);
+        for j in 0..m {
+            let c = j + 2;
+            let here = recurrent(i, j);
+            let value = if here {
+                q[1][c - 1].max(q[0][c - 1]).max(q[1][c - 2]) + 1.0
+            } else {
+                (q[1][c - 1] - gap(r[1][c - 1])).max(q[0][c - 1] - gap(r[0][c - 1])).max(q[1][c - 2] - gap(r[1][c - 2])).max(0.0)
+            };
+            q[2][c] = value;
+            r[2][c] = here;
+            best = best.max(value);
+        }
+    }
+    best / n.min(m) as f32
+}
+
+/// The value above which `share` of `values` lie.
+fn top_share_threshold(mut values: Vec<f32>) -> f32 {
+    let keep = ((values.len() as f32 * NEIGHBOUR_SHARE).ceil() as usize).clamp(1, values.len());
+    let index = values.len() - keep;
+    *values.select_nth_unstable_by(index, f32::total_cmp).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prng::SplitMix64;
+
+    fn random_sequence(seed: u64, n: usize) -> Vec<Chroma> {
+        let mut rng = SplitMix64(seed);
+        (0..n).map(|_| super::super::features::unit_or_uniform(&std::array::from_fn(|_| rng.symmetric_unit().abs()))).collect()
+    }
+
+    fn features(cens: Vec<Chroma>) -> IdentFeatures {
+        let mut mean = [0.0; N_CHROMA];
+        for v in &cens {
+            for c in 0..N_CHROMA {
+                mean[c] += v[c];
+            }
+        }
+        IdentFeatures { cens, mean }
+    }
+
+    #[test]
+    fn a_transposed_slower_copy_with_a_cut_matches_and_an_unrelated_sequence_does_not() {
+        let a = random_sequence(1, 120);
+        // B: a up 3 semitones, every 4th frame doubled (slower), frames 40..60 cut.
+        let b: Vec<Chroma> = a
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(40..60).contains(i))
+            .flat_map(|(i, v)| std::iter::repeat_n(rotate(v, 3), if i % 4 == 0 { 2 } else { 1 }))
+            .collect();
+        let same = compare(&features(a.clone()), &features(b.clone()));
+        assert_eq!(same.key_shift, 9, "B shifted back down 3 = up 9");
+        assert!(same.score > 0.5, "{same:?}");
+        let other = compare(&features(a.clone()), &features(random_sequence(2, 110)));
+        assert!(other.score < 0.2, "{other:?}");
+        assert!(compare_reversed(&features(a), &features(b)) < 0.2);
+    }
+}
