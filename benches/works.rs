@@ -119,7 +119,7 @@ fn main() {
     }
 
     let works = search.len();
-    for (combination, slice) in [(WorkCombination::BestMatch, 256.min(works)), (WorkCombination::MeanVector, works)] {
+    for (combination, slice) in [(WorkCombination::BestMatch, 256.min(works)), (WorkCombination::MeanVector, 1024.min(works))] {
         let queries: Vec<usize> = (0..slice).collect();
         let started = Instant::now();
         std::hint::black_box(search.rank_many(&mut engine, &queries, &facets, &weights, combination, 10, &|_, _| false));
