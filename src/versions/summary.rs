@@ -52,7 +52,7 @@ fn transpose(grid: &[Complex<f32>], rows: usize, cols: usize) -> Vec<Complex<f32
 /// Median over patches of |2D DFT| (chroma × time), square-root compressed.
 fn patch_spectrum(cens: &[Chroma]) -> Vec<f32> {
     let starts: Vec<usize> = if cens.len() <= PATCH { vec![0] } else { (0..=cens.len() - PATCH).step_by(PATCH_HOP).collect() };
-    let mut magnitudes: Vec<Vec<f32>> = vec![Vec::with_capacity(starts.len()); CHROMA_FREQS * TIME_FREQS];
+    let mut magnitudes: Vec<Vec<f32>> = vec![Vec::new(); CHROMA_FREQS * TIME_FREQS];
     for start in starts {
         // Rows: time frames (zero-padded past the end); DFT along chroma, then along time.
         let mut grid = vec![Complex::new(0.0f32, 0.0); PATCH * N_CHROMA];
