@@ -734,7 +734,7 @@ impl StrataApp {
                     }
                     let Some(library) = &self.library else { continue };
                     let name = |t: usize| library.snapshot.tracks.get(t).map(|t| t.display_title()).unwrap_or_default();
-                    let title = format!("Path: {} → {}", name(from), name(to));
+                    let title = format!("Path from {} to {}", name(from), name(to));
                     self.search.path_ready(from, to, search_state::Listing { title, tracks, step_similarities });
                     self.notice = None;
                 }

@@ -270,11 +270,11 @@ impl StrataApp {
                 ui.horizontal(|ui| {
                     ui.label(aspect.label);
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                        if ui.small_button("most → least").clicked() {
+                        if ui.small_button("most first").clicked() {
                             self.commands.push(AppCommand::OrderBy(aspect.name.to_string(), true));
                             ui.close();
                         }
-                        if ui.small_button("least → most").clicked() {
+                        if ui.small_button("least first").clicked() {
                             self.commands.push(AppCommand::OrderBy(aspect.name.to_string(), false));
                             ui.close();
                         }

@@ -257,7 +257,7 @@ impl StrataApp {
         let row_height = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
         let selected = self.search.selected();
         let command_held = ui.input(|i| i.modifiers.command);
-        let mut clicked: Option<(TreeRow, bool)> = None;
+        let mut clicked: Option<(TreeRow, bool, String)> = None;
         egui::ScrollArea::vertical().auto_shrink([false, false]).show_rows(ui, row_height, tree.lines.len(), |ui, range| {
             for line in &tree.lines[range] {
                 let (depth, highlighted, strong) = match line.row {
@@ -343,7 +343,7 @@ impl StrataApp {
                         _ => {}
                     }
                 } else if response.clicked() {
-                    clicked = Some((line.row, command_held));
+                    clicked = Some((line.row, command_held, line.label.clone()));
                 }
                 match line.row {
                     TreeRow::Work(w) => work_menu(&response, w, works, selected, tree, &mut self.commands),
@@ -352,8 +352,8 @@ impl StrataApp {
                 }
             }
         });
-        let Some((row, command_held)) = clicked else { return };
-        let label = tree.lines.iter().find(|l| l.row == row).map(|l| l.label.clone()).unwrap_or_default();
+        // Composer rows are told apart by their text only.
+        let Some((row, command_held, label)) = clicked else { return };
         match row {
             TreeRow::Composer => tree.toggle_composer(&label),
             TreeRow::Work(w) if command_held => tree.toggle_work(w),
