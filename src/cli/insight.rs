@@ -113,9 +113,9 @@ pub(super) fn eval_command(
     let exclude = |q: usize, c: usize| {
         let outside = within.as_ref().is_some_and(|w| w[q].is_none() || w[q] != w[c]);
         let excluded = if exclusion.same_work && csv_works {
-            (works[q].is_some() && works[q] == works[c]) || is_excluded(&snapshot.tracks, q, c, Exclusion { same_work: false, ..exclusion })
+            (works[q].is_some() && works[q] == works[c]) || is_excluded(&snapshot, q, c, Exclusion { same_work: false, ..exclusion })
         } else {
-            is_excluded(&snapshot.tracks, q, c, exclusion)
+            is_excluded(&snapshot, q, c, exclusion)
         };
         outside || excluded
     };

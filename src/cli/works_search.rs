@@ -24,7 +24,7 @@ fn excluded_works(snapshot: &LibrarySnapshot, exclusion: Exclusion) -> impl Fn(u
     move |query: usize, candidate: usize| {
         let first = |w: usize| snapshot.works.works.get(w).and_then(|work| work.tracks.first().copied());
         match (first(query), first(candidate)) {
-            (Some(q), Some(c)) => is_excluded(&snapshot.tracks, q, c, album_only),
+            (Some(q), Some(c)) => is_excluded(snapshot, q, c, album_only),
             _ => false,
         }
     }

@@ -22,7 +22,7 @@
 //!
 //! [`step_similarities`] measures the result (mean and weakest step).
 
-use crate::search::{Exclusion, Facet, SearchEngine, is_excluded};
+use crate::search::{Facet, SearchEngine};
 use crate::storage::catalog::Track;
 use crate::works::Works;
 use crate::works::similarity::layer_weights;
@@ -69,7 +69,7 @@ fn alphas(steps: usize) -> impl Iterator<Item = f32> {
 
 /// Whether two tracks share an album (untagged: a folder), as search's exclusion has it.
 fn same_album(tracks: &[Track], a: usize, b: usize) -> bool {
-    is_excluded(tracks, a, b, Exclusion { same_album: true, same_work: false })
+    crate::search::same_album(tracks, a, b)
 }
 
 /// The best of `candidates` by `score` that `allowed` admits, else the best of all.

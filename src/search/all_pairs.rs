@@ -119,7 +119,7 @@ pub fn all_neighbours<E>(
     let active: Vec<(Arc<LayerIndex>, f32)> =
         layers.iter().filter(|&&(_, w)| w > 0.0).map(|&(l, w)| (engine.layer(l), w / weight_sum)).collect();
     let snapshot = engine.snapshot().clone();
-    let eligible = |query: usize, track: usize| track != query && !is_excluded(&snapshot.tracks, query, track, exclusion);
+    let eligible = |query: usize, track: usize| track != query && !is_excluded(&snapshot, query, track, exclusion);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get()).min(8);
     // A round gives every core a block of queries; results come back in query order.
     for round in queries.clone().step_by(cores * QUERY_BLOCK) {

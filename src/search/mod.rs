@@ -434,17 +434,34 @@ impl SearchEngine {
 
     /// The exclusion test for `query` as a closure over track indices.
     pub fn exclusion_filter(&self, query: usize, exclusion: Exclusion) -> impl Fn(usize) -> bool + '_ {
-        move |candidate: usize| is_excluded(&self.snapshot.tracks, query, candidate, exclusion)
+        move |candidate: usize| is_excluded(&self.snapshot, query, candidate, exclusion)
     }
 }
 
 /// Whether `candidate` is left out of `query`'s results under `exclusion`.
-/// Untagged files count as one album (and work) per folder, the way rips are
-/// kept. Nothing is allocated: a rerank calls this for every track.
-pub fn is_excluded(tracks: &[crate::storage::catalog::Track], query: usize, candidate: usize, exclusion: Exclusion) -> bool {
-    let (a, b) = (&tracks[query], &tracks[candidate]);
-    let same = |group: fn(&crate::storage::catalog::Track) -> Option<Group<'_>>| group(a).is_some_and(|g| Some(g) == group(b));
-    (exclusion.same_album && same(album_group)) || (exclusion.same_work && same(work_group))
+/// "Same work" is the inferred work (see [`crate::works`]): every recording
+/// of it, not only the query's album. Untagged files count as one album per
+/// folder, the way rips are kept. Nothing is allocated: a rerank calls this
+/// for every track.
+pub fn is_excluded(snapshot: &LibrarySnapshot, query: usize, candidate: usize, exclusion: Exclusion) -> bool {
+    (exclusion.same_album && same_album(&snapshot.tracks, query, candidate))
+        || (exclusion.same_work && same_work(snapshot, query, candidate))
+}
+
+/// Whether two tracks share an album (untagged: a folder).
+pub fn same_album(tracks: &[crate::storage::catalog::Track], a: usize, b: usize) -> bool {
+    album_group(&tracks[a]).is_some_and(|g| Some(g) == album_group(&tracks[b]))
+}
+
+/// Whether two tracks belong to the same work, in any recording: the
+/// snapshot's inferred works, else (a snapshot built without them) the work
+/// tag, album or folder.
+fn same_work(snapshot: &LibrarySnapshot, a: usize, b: usize) -> bool {
+    let key = |t: usize| snapshot.works.work_of_track.get(t).and_then(|&w| snapshot.works.works.get(w)).map(|w| w.work_key.as_str());
+    match (key(a), key(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => work_group(&snapshot.tracks[a]).is_some_and(|g| Some(g) == work_group(&snapshot.tracks[b])),
+    }
 }
 
 /// What tracks are grouped by for exclusion: a tag value, or (untagged) their folder.
@@ -513,14 +530,10 @@ mod tests {
             track("/music/tagged/01.flac", Some("Goldberg Variations")),
             track("/music/elsewhere/05.flac", Some("Goldberg Variations")),
         ];
-        let album = Exclusion { same_album: true, same_work: false };
-        assert!(is_excluded(&tracks, 0, 1, album), "same folder, no tags");
-        assert!(!is_excluded(&tracks, 0, 2, album), "another folder");
-        assert!(is_excluded(&tracks, 3, 4, album), "same album tag, any folder");
-        assert!(!is_excluded(&tracks, 0, 3, album), "a tag never equals a folder");
-        let work = Exclusion { same_album: false, same_work: true };
-        assert!(is_excluded(&tracks, 0, 1, work) && !is_excluded(&tracks, 0, 2, work));
-        assert!(!is_excluded(&tracks, 0, 1, Exclusion { same_album: false, same_work: false }));
+        assert!(same_album(&tracks, 0, 1), "same folder, no tags");
+        assert!(!same_album(&tracks, 0, 2), "another folder");
+        assert!(same_album(&tracks, 3, 4), "same album tag, any folder");
+        assert!(!same_album(&tracks, 0, 3), "a tag never equals a folder");
     }
 
     fn scores(arrays: Vec<Vec<f32>>) -> QueryScores {

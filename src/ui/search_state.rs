@@ -248,7 +248,7 @@ impl SearchState {
         // the current ones are on their way.
         let (Some(scores), Some(library)) = (self.current_scores(library).cloned(), library) else { return };
         let (exclusion, query) = (self.exclusion, scores.query);
-        self.results = scores.rank(&self.weights(), RESULTS_LISTED, &|t| is_excluded(&library.snapshot.tracks, query, t, exclusion));
+        self.results = scores.rank(&self.weights(), RESULTS_LISTED, &|t| is_excluded(&library.snapshot, query, t, exclusion));
         self.results_facets = scores.facets.iter().map(|f| f.name.clone()).collect();
     }
 

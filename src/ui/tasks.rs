@@ -387,10 +387,7 @@ fn rank_works(engine: &mut SearchEngine, work_search: &mut WorkSearch, request: 
     let results = match works.work_of_track.get(request.track) {
         Some(&query) => {
             let excluded = |w: usize| {
-                works.works[w]
-                    .tracks
-                    .first()
-                    .is_none_or(|&t| crate::search::is_excluded(&snapshot.tracks, request.track, t, request.exclusion))
+                works.works[w].tracks.first().is_none_or(|&t| crate::search::is_excluded(&snapshot, request.track, t, request.exclusion))
             };
             let combination = WorkCombination::default();
             work_search.rank(engine, query, &request.facets, &request.weights, combination, request.k, &excluded)
