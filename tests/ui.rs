@@ -44,7 +44,7 @@ fn select_rerank_probe_and_failures() {
     });
 
     // Selecting a track in the table shows ranked results.
-    harness.get_by_label("03 Track").click();
+    harness.get_all_by_label("03 Track").next().unwrap().click(); // its Title cell (a single is also its own work)
     step_until(&mut harness, "results", |app| app.selected().is_some() && !app.results().is_empty());
     let selected = harness.state().selected().unwrap();
     let before: Vec<usize> = harness.state().results().iter().map(|r| r.track).collect();
@@ -180,4 +180,164 @@ fn snapshot_above_player_bar(harness: &mut Harness<'_, StrataApp>, name: &str, o
     let (width, height) = window.dimensions();
     let above = image::imageops::crop_imm(&window, 0, 0, width, height - PLAYER_BAR_PX).to_image();
     egui_kittest::image_snapshot_options(&above, name, options);
+}
+
+/// Writes a classical library whose files carry no WORK tag: the works
+/// must come from the titles (a separator, catalogue numbers). Beethoven's
+/// Op. 18 No. 1 is there twice (a studio album and two movements live).
+fn make_classical_library(root: &std::path::Path) -> std::path::PathBuf {
+    let music = root.join("classical");
+    let albums: [(&str, &str, &[&str]); 4] = [
+        (
+            "Beethoven Quartets",
+            "Ludwig van Beethoven",
+            &[
+                "String Quartet in F major, Op. 18 No. 1: I. Allegro con brio",
+                "String Quartet in F major, Op. 18 No. 1: II. Adagio affettuoso ed appassionato",
+                "String Quartet in F major, Op. 18 No. 1: III. Scherzo. Allegro molto",
+                "String Quartet in F major, Op. 18 No. 1: IV. Allegro",
+            ],
+        ),
+        (
+            "Cantatas",
+            "Johann Sebastian Bach",
+            &["Choral: Schau, lieber Gott, BWV 153.1", "Recitativo: Mein liebster Gott, BWV 153.2", "Arie: Fürchte dich nicht, BWV 153.3"],
+        ),
+        (
+            "Hunt",
+            "Wolfgang Amadeus Mozart",
+            &[
+                "Quartet KV 458 'The Hunt' - I. Allegro vivace assai",
+                "Quartet KV 458 'The Hunt' - II. Menuetto",
+                "Quartet KV 458 'The Hunt' - III. Adagio",
+            ],
+        ),
+        (
+            "Quartets Live",
+            "Ludwig van Beethoven",
+            &["String Quartet in F major, Op.18 Nr.1: I. Allegro con brio", "String Quartet in F major, Op.18 Nr.1: II. Adagio"],
+        ),
+    ];
+    let mut tone_index = 0;
+    for (album, composer, titles) in albums {
+        std::fs::create_dir_all(music.join(album)).unwrap();
+        for (i, title) in titles.iter().enumerate() {
+            tone_index += 1;
+            let rate = 22_050;
+            let mut signal = support::tone(130.0 * (1.0 + tone_index as f32 * 0.29), rate, 9.0);
+            if tone_index % 2 == 0 {
+                let period = rate as usize * 60 / (70 + 9 * tone_index);
+                for (n, s) in signal.iter_mut().enumerate() {
+                    if n % period < 300 {
+                        *s += 0.4 * (1.0 - (n % period) as f32 / 300.0) * ((n as f32 * 0.7).sin());
+                    }
+                }
+            }
+            let wav = music.join(album).join(format!("{:02}.wav", i + 1));
+            support::write_wav(&wav, &signal, 1, rate);
+            let metadata = [format!("album={album}"), format!("composer={composer}"), format!("title={title}"), format!("track={}", i + 1)];
+            let mut args: Vec<&str> = vec!["-c:a", "flac"];
+            for m in &metadata {
+                args.extend(["-metadata", m]);
+            }
+            support::ffmpeg(&wav, &wav.with_extension("flac"), &args);
+            std::fs::remove_file(&wav).unwrap();
+        }
+    }
+    music
+}
+
+/// The top of the library panel's (leftmost) widget whose label contains `part`, to check the order rows are drawn in.
+fn top_of(harness: &Harness<'_, StrataApp>, part: &str) -> f32 {
+    let rects = harness.query_all_by_label_contains(part).map(|n| n.rect());
+    rects.min_by(|a, b| a.left().total_cmp(&b.left())).unwrap_or_else(|| panic!("no {part}")).top()
+}
+
+/// Browsing by work, the Works/Tracks switch of the results, a path and
+/// catalogue search, on a library without WORK
+/// tags; with images of the works tree and of the results by work.
+#[test]
+fn works_browse_path_and_catalogue_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = make_classical_library(tmp.path());
+    let data = tmp.path().join("data");
+    let (events, _keep) = crossbeam_channel::bounded(1024);
+    let mut options = IndexOptions::new(vec![music]);
+    options.jobs = 2;
+    let data_dir = DataDir::at(&data);
+    assert_eq!(run(&data_dir, &options, &events, &IndexControl::default()).unwrap().indexed, 12);
+
+    let app_dir = data_dir.clone();
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .wgpu()
+        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), app_dir, Settings::default()));
+    step_until(&mut harness, "the library, its probe and the start-up rescan", |app| {
+        app.library().is_some() && !app.aspects().is_empty() && !app.is_busy()
+    });
+    harness.get_by_label("Dismiss").click();
+    harness.run_steps(2);
+
+    // The works tree: composer → work → movements in movement order, the work's other recording under it.
+    harness.get_by_label("Works").click();
+    harness.run_steps(2);
+    harness.get_by_label("Ludwig van Beethoven").click();
+    harness.run_steps(2);
+    let library = harness.state().library().unwrap().clone();
+    let studio = library.snapshot.works.works.iter().find(|w| w.tracks.len() == 4).unwrap().clone();
+    eprintln!("works: {:?}", library.snapshot.works.works.iter().map(|w| (&w.title, w.source, w.tracks.len())).collect::<Vec<_>>());
+    harness.get_all_by_label(&studio.title).next().unwrap().click();
+    step_until(&mut harness, "results for the work's first movement", |app| !app.results().is_empty() && !app.is_busy());
+    let movements = ["I. Allegro con brio", "II. Adagio affettuoso", "III. Scherzo", "IV. Allegro", "Other recording: Quartets Live"];
+    let tops: Vec<f32> = movements.iter().map(|m| top_of(&harness, m)).collect();
+    assert!(tops.windows(2).all(|w| w[0] < w[1]), "movements out of order: {tops:?}");
+    assert_eq!(harness.state().selected(), Some(studio.tracks[0]));
+    assert_eq!(studio.tracks.len(), 4);
+    assert_eq!(studio.source, strata::works::WorkSource::TitleSeparator);
+    let tolerant = SnapshotOptions::new().threshold(1.5).max_failed_pixels(400);
+    snapshot_above_player_bar(&mut harness, "works_tree", &tolerant);
+
+    // The switch ranks whole works: never the query's own, each with its movements.
+    let tracks_before: Vec<usize> = harness.state().results().iter().map(|r| r.track).collect();
+    harness.get_by_label("Similar works").click();
+    step_until(&mut harness, "works like the quartet", |app| app.work_results().is_some() && !app.is_busy());
+    let works = harness.state().work_results().unwrap().to_vec();
+    assert!(!works.is_empty() && works.iter().all(|r| library.snapshot.works.works[r.work].id != studio.id), "{works:?}");
+    assert_eq!(works[0].facet_scores.len(), harness.state().aspects().len());
+    let first_title = &library.snapshot.works.works[works[0].work].title;
+    assert!(harness.query_all_by_label(first_title).count() >= 1, "the first work result {first_title} is not shown");
+    snapshot_above_player_bar(&mut harness, "results_works", &tolerant);
+    harness.get_by_label("Similar tracks").click();
+    step_until(&mut harness, "track results again", |app| app.unit() == strata::works::similarity::Unit::Track && !app.is_busy());
+    assert_eq!(harness.state().results().iter().map(|r| r.track).collect::<Vec<_>>(), tracks_before);
+
+    // Path to…: right-click a Bach movement (in the Tracks table), "Path to here".
+    harness.get_by_label("Tracks").click();
+    harness.run_steps(2);
+    let bach = "Arie: Fürchte dich nicht, BWV 153.3";
+    // The table comes before the results panel, where the same title may be a result.
+    harness.get_all_by_label(bach).next().unwrap().click_secondary();
+    harness.run_steps(2);
+    harness.get_by_label("Path to here").click();
+    step_until(&mut harness, "the path", |app| app.listing().is_some() && !app.is_busy());
+    let path = harness.state().listing().unwrap().to_vec();
+    let to = library.snapshot.tracks.iter().position(|t| t.tags.title.as_deref() == Some(bach)).unwrap();
+    assert_eq!((path.first(), path.last()), (Some(&studio.tracks[0]), Some(&to)), "{path:?}");
+    let mut distinct = path.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), path.len(), "a path repeats no track: {path:?}");
+    harness.get_by_label("Back to results").click();
+    harness.run_steps(2);
+    assert!(harness.state().listing().is_none());
+
+    // Catalogue search: "op 18 1" finds both recordings however their titles spell it, and nothing else.
+    harness.get_by_label("Tracks").click();
+    harness.run_steps(2);
+    harness.get_by(|node| node.placeholder().is_some_and(|p| p.contains("Search title"))).focus();
+    harness.run_steps(2);
+    harness.get_by(|node| node.placeholder().is_some_and(|p| p.contains("Search title"))).type_text("op 18 1");
+    harness.run_steps(3);
+    assert!(harness.query_all_by_label_contains("6 of 12 tracks").next().is_some(), "op 18 1 should find six tracks");
+    assert!(harness.query_all_by_label("String Quartet in F major, Op.18 Nr.1: II. Adagio").count() >= 1, "the live recording is found");
 }

@@ -8,17 +8,17 @@ mod journey;
 mod library;
 mod models;
 mod search;
-mod works;
-mod versions;
-mod works_search;
 mod synth;
+mod versions;
+mod works;
+mod works_search;
 
 use insight::{eval_command, map_command, probe_command};
 use library::{check, index};
 use models::{models, tag};
 use search::{neighbours, prepare_search, similar};
-use versions::{VersionsRequest, align_command, versions};
 use std::path::PathBuf;
+use versions::{VersionsRequest, align_command, versions};
 
 use clap::{Parser, Subcommand};
 

@@ -151,7 +151,15 @@ pub(super) fn neighbours(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result
         let line = serde_json::json!({"query": snapshot.tracks[query].path.display().to_string(), "results": results});
         writeln!(out, "{line}")
     };
-    all_neighbours(&mut prepared.engine, &prepared.facets, &prepared.weights, args.k, prepared.exclusion, 0..snapshot.len(), &mut write_line)?;
+    all_neighbours(
+        &mut prepared.engine,
+        &prepared.facets,
+        &prepared.weights,
+        args.k,
+        prepared.exclusion,
+        0..snapshot.len(),
+        &mut write_line,
+    )?;
     out.flush()?;
     Ok(0)
 }
