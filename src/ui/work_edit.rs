@@ -130,11 +130,12 @@ impl StrataApp {
         let tree = &self.table.tree;
         let (marked_works, marked_tracks) = (tree.marked_works.len(), tree.marked_tracks.len());
         ui.horizontal_wrapped(|ui| {
-            let merge = ui.add_enabled(marked_works > 1, egui::Button::new(format!("Merge {marked_works} works")).small());
+            let merge = ui.add_enabled(marked_works > 1, egui::Button::new(counted("Merge", marked_works, "work", "works")).small());
             if merge.on_disabled_hover_text("Ctrl-click two or more works to merge them").clicked() {
                 self.commands.push(AppCommand::MergeWorks(tree.marked_works.iter().copied().collect()));
             }
-            let split = ui.add_enabled(marked_tracks > 0, egui::Button::new(format!("Split off {marked_tracks} movements")).small());
+            let split =
+                ui.add_enabled(marked_tracks > 0, egui::Button::new(counted("Split off", marked_tracks, "movement", "movements")).small());
             if split.on_disabled_hover_text("Open a work and ctrl-click the movements to split off").clicked() {
                 self.commands.push(AppCommand::SplitOff(tree.marked_tracks.iter().copied().collect()));
             }
@@ -146,6 +147,16 @@ impl StrataApp {
                 self.commands.push(AppCommand::RenameWork(work));
             }
         });
+    }
+}
+
+/// A button's label with what it acts on: "Merge works" with nothing marked,
+/// "Split off 1 movement", "Merge 3 works".
+fn counted(verb: &str, count: usize, one: &str, many: &str) -> String {
+    match count {
+        0 => format!("{verb} {many}"),
+        1 => format!("{verb} 1 {one}"),
+        n => format!("{verb} {n} {many}"),
     }
 }
 
