@@ -226,3 +226,50 @@ fn playlists_keep_works_whole_in_m3u_and_xspf() {
     let next = strata::playlist::next_for_radio(&snapshot.works, Some(works[5].tracks[2]), &similar, &|t| played.contains(&t));
     assert_eq!(next, Some(works[7].tracks[0]));
 }
+
+/// "Exclude the same work" leaves out every recording of the query's work,
+/// found from the titles (no WORK tag, catalogue numbers spelled two ways),
+/// and keeps other works, even when the other recording is the closest.
+#[test]
+fn excluding_the_same_work_excludes_its_other_recordings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    write_synthetic_model(&data.join("models"), "synthetic", &WORKS_LIBRARY_DIMS);
+    let albums = [
+        ("Studio", "String Quartet in F major, Op. 18 No. 1", ["I. Allegro con brio", "II. Adagio"]),
+        ("Live", "String Quartet in F major, Op.18 Nr.1", ["I. Allegro con brio", "II. Adagio"]),
+        ("Hunt", "Quartet in B-flat, KV 458", ["I. Allegro vivace assai", "II. Menuetto"]),
+    ];
+    // The other recording sits closest to the query, the other work further away.
+    let distance = [0.0, 0.1, 0.2, 0.3, 0.8, 0.9];
+    let vector = |t: usize, _layer: usize, dim: usize| {
+        (0..dim)
+            .map(|i| {
+                if i == 0 {
+                    1.0
+                } else if i == 1 {
+                    distance[t]
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let tags = |t: usize| {
+        let (album, work, movements) = albums[t / 2];
+        strata::storage::catalog::TrackTags {
+            title: Some(format!("{work}: {}", movements[t % 2])),
+            composer: Some(if t < 4 { "Ludwig van Beethoven" } else { "Wolfgang Amadeus Mozart" }.into()),
+            album: Some(album.into()),
+            track_no: Some(u32::try_from(t % 2 + 1).unwrap()),
+            ..Default::default()
+        }
+    };
+    write_tagged_synthetic_store(data, "synthetic", &WORKS_LIBRARY_DIMS, 6, vector, tags);
+    let results = |extra: &[&str]| -> Vec<String> {
+        let lines = json_lines(data, &[&["similar", &path_of(0), "--json", "--k", "5"][..], &LAYERS, extra].concat());
+        lines[0]["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(results(&[])[0], path_of(1), "without the exclusion the query's own work comes first");
+    assert_eq!(results(&["--exclude-work"]), [path_of(4), path_of(5)], "both recordings of Op. 18 No. 1 are left out");
+}
