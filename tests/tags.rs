@@ -664,3 +664,23 @@ fn an_old_catalog_gains_the_new_columns_in_place_and_keeps_its_rows() {
     assert_eq!(tracks.len(), 1);
     assert_eq!(tracks[0].tags, tags);
 }
+
+/// After an upgrade that reads more tags, an unchanged file gets them on the
+/// next index without being analysed again (as an older Strata left it: the
+/// classical columns empty, tags_version 0).
+#[test]
+fn tags_an_older_strata_read_are_read_again_without_a_new_analysis() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = tmp.path().join("music");
+    write_tagged_library(&music);
+    let data = tmp.path().join("data");
+    let first = index(&data, &music);
+    let read_now = catalog_tags(&data);
+    let sql = "UPDATE tracks SET work = NULL, movement_number = NULL, conductor = NULL, performers = NULL, other = NULL, tags_version = 0";
+    rusqlite::Connection::open(DataDir::at(&data).catalog_path()).unwrap().execute_batch(sql).unwrap();
+    assert_ne!(catalog_tags(&data), read_now, "the old catalog lacks the classical tags");
+
+    let again = index(&data, &music);
+    assert_eq!((again["indexed"].as_u64(), again["unchanged"].as_u64()), (Some(0), first["indexed"].as_u64()), "{again}");
+    assert_eq!(catalog_tags(&data), read_now);
+}

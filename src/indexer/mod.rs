@@ -338,13 +338,24 @@ pub fn run(
     let mut to_analyse = Vec::new();
     let mut unchanged = 0;
     let mut failed_before = Vec::new();
+    // Files an older Strata read the tags of (see TAGS_VERSION): read again even when nothing else is redone.
+    let stale_tags = library_writer.catalog().stale_tags()?;
+    let mut retag = Vec::new();
     let found_paths: std::collections::HashSet<&Path> = found.iter().map(|f| f.path.as_path()).collect();
     for file in &found {
         let key = path_bytes(&file.path);
         match states.get(&key) {
-            Some(state) if state.stamp == file.stamp && state.current && !state.failed => unchanged += 1,
+            Some(state) if state.stamp == file.stamp && state.current && !state.failed => {
+                unchanged += 1;
+                if stale_tags.contains(&key) {
+                    retag.push(file);
+                }
+            }
             Some(state) if state.stamp == file.stamp && state.current && state.failed && !options.retry_failed => {
                 failed_before.push(file.path.clone());
+                if stale_tags.contains(&key) {
+                    retag.push(file);
+                }
             }
             _ => to_analyse.push(Job { file: file.clone() }),
         }
@@ -364,6 +375,14 @@ pub fn run(
         .map(|(id, _)| id)
         .collect();
     library_writer.remove_tracks(&removed_ids)?;
+    // A tag reader that panics leaves that file's old tags in place.
+    let retagged: Vec<_> = retag
+        .into_iter()
+        .filter_map(|file| {
+            crate::isolation::contain(|| library::read_tags(&file.path)).ok().map(|read| (file.path.clone(), file.stamp, read.tags))
+        })
+        .collect();
+    library_writer.refresh_tags(&retagged)?;
     let mut summary = IndexSummary { unchanged, removed: removed_ids.len(), found: found.len(), ..IndexSummary::default() };
     summary.found += skipped.len();
     summary.skipped = skipped.into_iter().map(|(path, reason)| Failure { path, reason }).collect();

@@ -21,6 +21,11 @@ use crate::works::WorkEdit;
 /// Version 2 added the tonal layer.
 pub const ANALYSIS_VERSION: u32 = 2;
 
+/// Bumped when tag reading changes (version 1 read the classical tags:
+/// work, movements, people); a track read by an older version has its tags
+/// read again on the next index, without being analysed again.
+pub const TAGS_VERSION: u32 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS roots (
     id INTEGER PRIMARY KEY,
@@ -312,6 +317,8 @@ impl Catalog {
         for (column, declaration) in ADDED_TAG_COLUMNS {
             add_column_if_missing(&connection, "tracks", column, declaration)?;
         }
+        // 0: tags read before TAGS_VERSION existed.
+        add_column_if_missing(&connection, "tracks", "tags_version", "INTEGER NOT NULL DEFAULT 0")?;
         Ok(Self { connection })
     }
 
@@ -353,6 +360,13 @@ impl Catalog {
                 },
             ))
         })?;
+        rows.collect()
+    }
+
+    /// The path bytes of tracks whose tags an older Strata read (see [`TAGS_VERSION`]).
+    pub fn stale_tags(&self) -> CatalogResult<std::collections::HashSet<Vec<u8>>> {
+        let mut statement = self.connection.prepare("SELECT path_bytes FROM tracks WHERE tags_version < ?1")?;
+        let rows = statement.query_map(params![TAGS_VERSION], |r| r.get::<_, Vec<u8>>(0))?;
         rows.collect()
     }
 
@@ -497,9 +511,9 @@ impl CatalogBatch<'_> {
             "INSERT INTO tracks (path_bytes, path, size, mtime_ns, title, artist, album, album_artist, composer, work,
                                  movement, disc, track_no, genre, date, duration_s, descriptors,
                                  movement_number, movement_total, conductor, performers, arranger, ensemble,
-                                 musicbrainz_work_id, grouping, subtitle, disc_subtitle, other)
+                                 musicbrainz_work_id, grouping, subtitle, disc_subtitle, other, tags_version)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)
+                     ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)
              ON CONFLICT(path_bytes) DO UPDATE SET
                 path = excluded.path, size = excluded.size, mtime_ns = excluded.mtime_ns, title = excluded.title,
                 artist = excluded.artist, album = excluded.album, album_artist = excluded.album_artist,
@@ -511,7 +525,7 @@ impl CatalogBatch<'_> {
                 conductor = excluded.conductor, performers = excluded.performers, arranger = excluded.arranger,
                 ensemble = excluded.ensemble, musicbrainz_work_id = excluded.musicbrainz_work_id,
                 grouping = excluded.grouping, subtitle = excluded.subtitle, disc_subtitle = excluded.disc_subtitle,
-                other = excluded.other",
+                other = excluded.other, tags_version = excluded.tags_version",
             params![
                 path_bytes(path),
                 path.to_string_lossy(),
@@ -541,6 +555,7 @@ impl CatalogBatch<'_> {
                 tags.subtitle,
                 tags.disc_subtitle,
                 other_json,
+                TAGS_VERSION,
             ],
         )?;
         self.tx.query_row("SELECT id FROM tracks WHERE path_bytes = ?1", params![path_bytes(path)], |r| r.get(0))

@@ -114,6 +114,16 @@ impl LibraryWriter {
         Ok(self.catalog.remove_tracks(track_ids)?)
     }
 
+    /// Writes tags read again for unchanged files (their analyses and
+    /// descriptors are kept), in one transaction.
+    pub fn refresh_tags(&mut self, files: &[(PathBuf, FileStamp, TrackTags)]) -> Result<(), WriterError> {
+        let batch = self.catalog.batch()?;
+        for (path, stamp, tags) in files {
+            batch.upsert_track(path, *stamp, tags, None, None)?;
+        }
+        Ok(batch.commit()?)
+    }
+
     /// Opens `manifest`'s store after the rows the catalog says are committed (dropping any
     /// later rows an interrupted run left), to stage tracks analysed with `sampling`.
     pub fn for_model(self, manifest: &ModelManifest, sampling: &str) -> Result<TrackWriter, WriterError> {
