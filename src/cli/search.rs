@@ -77,6 +77,11 @@ pub(super) fn parse_weight(spec: &str) -> anyhow::Result<(String, f32)> {
     Ok((name.trim().to_lowercase(), weight))
 }
 
+/// A result's score per facet, by the facet's name, for JSON output.
+pub(super) fn facet_breakdown(facets: &[Facet], scores: &[f32]) -> serde_json::Map<String, serde_json::Value> {
+    facets.iter().zip(scores).map(|(f, s)| (f.name.clone(), serde_json::json!(s))).collect()
+}
+
 pub(super) fn similar(data_dir: &DataDir, track: &str, args: &QueryArgs, passages: bool, json: bool) -> anyhow::Result<i32> {
     let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
@@ -90,8 +95,7 @@ pub(super) fn similar(data_dir: &DataDir, track: &str, args: &QueryArgs, passage
             .iter()
             .map(|r| {
                 let t = &snapshot.tracks[r.track];
-                let facets: serde_json::Map<String, serde_json::Value> =
-                    prepared.facets.iter().zip(&r.facet_scores).map(|(f, s)| (f.name.clone(), serde_json::json!(s))).collect();
+                let facets = facet_breakdown(&prepared.facets, &r.facet_scores);
                 let mut item = serde_json::json!({"path": t.path.display().to_string(), "id": t.id, "title": t.display_title(),
                     "composer": t.tags.composer, "album": t.tags.album, "score": r.score, "facets": facets});
                 if passages && let Some(p) = best_passage(&snapshot, query, r.track) {

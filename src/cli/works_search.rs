@@ -1,7 +1,7 @@
 //! `--unit work` for `strata similar`, `neighbours` and `eval`: whole works
 //! ranked against whole works ([`crate::works::similarity`]).
 
-use super::search::prepare_search;
+use super::search::{facet_breakdown, prepare_search};
 use super::*;
 use crate::insight::eval::Evaluation;
 use crate::insight::label_source;
@@ -50,8 +50,7 @@ pub(super) fn similar_works(data_dir: &DataDir, track: &str, args: &QueryArgs, j
             .iter()
             .map(|r| {
                 let found = &works.works[r.work];
-                let breakdown: serde_json::Map<String, serde_json::Value> =
-                    facets.iter().zip(&r.facet_scores).map(|(f, s)| (f.name.clone(), serde_json::json!(s))).collect();
+                let breakdown = facet_breakdown(facets, &r.facet_scores);
                 serde_json::json!({"work": found.id, "title": found.title, "composer": found.composer,
                     "tracks": track_paths(&snapshot, found), "score": r.score, "facets": breakdown})
             })
