@@ -6,6 +6,7 @@
 //! windows of raw mono audio into one pooled vector per layer. It does not
 //! decode audio or touch the store.
 
+pub mod install;
 pub mod onnx_runtime;
 
 use std::path::{Path, PathBuf};
