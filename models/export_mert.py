@@ -711,6 +711,20 @@ def write_manifest(path: Path, a: MertArch, *, description: str, license: str,
     path.write_text("\n".join(lines) + "\n")
 
 
+def model_text(a: MertArch, kind: str, seed: int) -> tuple[str, str, float]:
+    """(description, licence, window_s) of a manifest; kind is "tiny", "random" or "real"."""
+    if kind == "tiny":
+        return ("Tiny random-weight model with MERT-v1's topology (conv stack 320 samples/frame, pos-conv, "
+                f"{a.num_layers} transformer layers of {a.hidden_size} dims) for tests; outputs are meaningless.",
+                RANDOM_LICENSE, 1.0)
+    if kind == "random":
+        return (f"{a.display_name}: MERT-v1 architecture with RANDOM weights (seed {seed}), for "
+                "benchmarks only; embeddings are meaningless.", RANDOM_LICENSE, 5.0)
+    return (f"{a.display_name} music audio encoder by m-a-p (self-supervised, 24 kHz); "
+            f"{a.num_states} hidden states of {a.hidden_size} dims at {a.frames_per_s:g} frames/s, "
+            "time-averaged in-graph. Analysis window 5 s = pre-training context.", REAL_LICENSE, 5.0)
+
+
 # --------------------------------------------------------------------------- tiny fixture
 
 def reference_input() -> np.ndarray:
@@ -754,6 +768,271 @@ def write_reference(out: Path, model: MertEncoder, onnx_path: Path) -> None:
     (out / "reference.json").write_text(json.dumps(ref, indent=1) + "\n")
 
 
+# --------------------------------------------------------------------------- architecture-only graphs
+
+# Checkpoint keys that are not part of the encoder graph: pre-training heads and
+# the masking embedding (see clean_state_dict). Strata's installer ignores them.
+IGNORED_PREFIXES = ["masked_spec_embed", "label_embs_concat", "final_proj", "feature_extractor_cqt"]
+# variant -> (graph file, execution providers it is meant for)
+ARCH_VARIANTS = {
+    "fp32": ("model.onnx", ["cpu", "cuda"]),
+    "fused": ("model.fused.onnx", ["cpu", "cuda"]),
+    "int8": ("model.int8.onnx", ["cpu"]),
+    "fp16": ("model.fp16.onnx", ["cuda"]),
+}
+ALIGN = 64  # byte alignment of each tensor in a weights file
+INLINE_MAX_ELEMENTS = 16  # unexplained initializers up to this size (or constant fills) are graph constants
+
+
+def hf_config(a: MertArch) -> dict:
+    """config.json in the layout of m-a-p's MERTConfig (MERT-v1-95M's, with this arch's sizes)."""
+    return {
+        "_name_or_path": a.name, "activation_dropout": 0.0, "apply_spec_augment": True,
+        "architectures": ["MERTModel"], "attention_dropout": 0.0, "attention_relax": -1.0,
+        "auto_map": {"AutoConfig": "configuration_MERT.MERTConfig", "AutoModel": "modeling_MERT.MERTModel"},
+        "bos_token_id": 1, "classifier_proj_size": 256, "conv_bias": a.conv_bias, "conv_dim": list(a.conv_dim),
+        "conv_kernel": list(a.conv_kernel), "conv_stride": list(a.conv_stride), "deepnorm": False,
+        "do_stable_layer_norm": a.do_stable_layer_norm, "eos_token_id": 2, "feat_extract_activation": "gelu",
+        "feat_extract_norm": a.feat_extract_norm, "feat_proj_dropout": 0.0,
+        "feat_proj_layer_norm": a.feat_proj_layer_norm, "feature_extractor_cqt": False,
+        "feature_extractor_cqt_bins": 336, "final_dropout": 0.0, "hidden_act": "gelu", "hidden_dropout": 0.0,
+        "hidden_size": a.hidden_size, "initializer_range": 0.02, "intermediate_size": a.intermediate_size,
+        "layer_norm_eps": a.layer_norm_eps, "layerdrop": 0.0, "mask_time_prob": 0.05, "model_type": "mert_model",
+        "num_attention_heads": a.num_heads, "num_conv_pos_embedding_groups": a.num_conv_pos_embedding_groups,
+        "num_conv_pos_embeddings": a.num_conv_pos_embeddings, "num_feat_extract_layers": len(a.conv_dim),
+        "num_hidden_layers": a.num_layers, "pad_token_id": 0, "sample_rate": a.sample_rate,
+        "torch_dtype": "float32", "transformers_version": "4.25.1", "vocab_size": 32,
+    }
+
+
+def arch_config(a: MertArch) -> dict:
+    """The fields Strata's installer checks a checkpoint's config.json against (src/model/install/config.rs)."""
+    return {
+        "hidden_size": a.hidden_size, "num_hidden_layers": a.num_layers, "num_attention_heads": a.num_heads,
+        "intermediate_size": a.intermediate_size, "num_conv_pos_embeddings": a.num_conv_pos_embeddings,
+        "num_conv_pos_embedding_groups": a.num_conv_pos_embedding_groups,
+        "do_stable_layer_norm": a.do_stable_layer_norm, "feat_extract_norm": a.feat_extract_norm,
+        "conv_bias": a.conv_bias, "layer_norm_eps": a.layer_norm_eps,
+    }
+
+
+def hf_state_dict(model: MertEncoder) -> dict:
+    """HF-named float32 tensors of an unfolded model (weight_g / weight_v, as m-a-p's checkpoints)."""
+    sd = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    assert "encoder.pos_conv_embed.conv.weight_g" in sd, "fold_weight_norm() already ran"
+    return sd
+
+
+def quantize_int8(x: np.ndarray) -> tuple[np.ndarray, np.float32]:
+    """ORT quantize_dynamic's QInt8 weights: per tensor, symmetric (zero point 0, range ±127)."""
+    x = x.astype(np.float32)
+    absmax = max(abs(min(float(x.min()), 0.0)), max(float(x.max()), 0.0))
+    absmax = np.float32(absmax)
+    scale = np.float32((np.float64(absmax) * 2.0) / 254.0)
+    if scale < np.finfo(np.float32).tiny:
+        scale = np.float32(1.0)
+    q = np.clip(np.round(x / scale), -128, 127).astype(np.int8)
+    return q, scale
+
+
+def to_fp16(x: np.ndarray) -> np.ndarray:
+    """float16 as onnxruntime.transformers.float16 writes weights: non-zero values below 5.96e-8 in
+    magnitude become ±5.96e-8 (so ±2^-24, the smallest subnormal) instead of 0; finite values beyond
+    ±65504 saturate."""
+    tiny, big = np.float32(5.96e-08), np.float32(65504.0)
+    x = np.where((x > 0) & (x < tiny), tiny, x)
+    x = np.where((x < 0) & (x > -tiny), -tiny, x)
+    x = np.where((x > big) & (x < np.inf), big, x)
+    x = np.where((x < -big) & (x > -np.inf), -big, x)
+    return x.astype(np.float16)
+
+
+def digest(arr: np.ndarray) -> bytes:
+    import hashlib
+    return hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=20).digest()
+
+
+def weight_norm_fold(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return torch._weight_norm(v, g, 2)
+
+
+def candidate_sources(sd: dict, a: MertArch):
+    """Every checkpoint-derived tensor a graph initializer may be: (source expression, float32 array)."""
+    for name, t in sorted(sd.items()):
+        yield {"op": "copy", "tensor": name}, t.numpy()
+        if t.dim() == 2:
+            yield {"op": "transpose", "tensor": name}, t.t().contiguous().numpy()
+    g, v = "encoder.pos_conv_embed.conv.weight_g", "encoder.pos_conv_embed.conv.weight_v"
+    yield {"op": "weight_norm", "g": g, "v": v, "dim": 2}, weight_norm_fold(sd[g], sd[v]).numpy()
+    for i in range(a.num_layers):
+        p = f"encoder.layers.{i}.attention."
+        qkv = [p + f"{n}_proj" for n in "qkv"]
+        yield ({"op": "concat", "axis": 1, "parts": [{"op": "transpose", "tensor": n + ".weight"} for n in qkv]},
+               np.concatenate([sd[n + ".weight"].t().numpy() for n in qkv], axis=1))
+        yield ({"op": "concat", "axis": 0, "parts": [{"op": "copy", "tensor": n + ".bias"} for n in qkv]},
+               np.concatenate([sd[n + ".bias"].numpy() for n in qkv], axis=0))
+
+
+class Explainer:
+    """Finds, by value, which transform of which checkpoint tensor(s) each initializer is."""
+
+    def __init__(self, sd: dict, a: MertArch):
+        self.by_f32, self.by_f16, self.by_i8, self.scales = {}, {}, {}, {}
+        # keyed by a digest of the bytes, so that 330M's candidates need not stay in memory
+        for expr, arr in candidate_sources(sd, a):
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+            self.by_f32.setdefault(digest(arr), expr)
+            self.by_f16.setdefault(digest(to_fp16(arr)), expr)
+            if arr.ndim == 2:
+                q, scale = quantize_int8(arr)
+                self.by_i8.setdefault(digest(q), (expr, scale))
+
+    def explain(self, init, quantized_of: dict) -> dict | None:
+        from onnx import TensorProto, numpy_helper
+        raw = digest(numpy_helper.to_array(init))
+        if init.data_type == TensorProto.FLOAT and raw in self.by_f32:
+            return {"encode": "f32", "source": self.by_f32[raw]}
+        if init.data_type == TensorProto.FLOAT16 and raw in self.by_f16:
+            return {"encode": "f16", "source": self.by_f16[raw]}
+        if init.data_type == TensorProto.INT8 and raw in self.by_i8:
+            expr, scale = self.by_i8[raw]
+            quantized_of[json.dumps(expr, sort_keys=True)] = scale
+            return {"encode": "int8", "source": expr}
+        return None
+
+    def explain_scale(self, init, quantized_of: dict) -> dict | None:
+        from onnx import TensorProto, numpy_helper
+        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) != 1:
+            return None
+        value = np.float32(numpy_helper.to_array(init).reshape(()))
+        found = [k for k, s in quantized_of.items() if s.tobytes() == value.tobytes()]
+        if len(found) >= 1:
+            return {"encode": "int8_scale", "source": json.loads(found[0])}
+        return None
+
+
+def externalize(model, explainer: Explainer, weights_file: str) -> list:
+    """Move every checkpoint-derived initializer to external data; returns the recipe's tensor list."""
+    from onnx import TensorProto, numpy_helper
+    inits = list(model.graph.initializer)
+    quantized_of: dict = {}
+    found = {id(i): explainer.explain(i, quantized_of) for i in inits}
+    for i in inits:  # scales after every quantized weight was seen
+        if found[id(i)] is None:
+            found[id(i)] = explainer.explain_scale(i, quantized_of)
+    tensors, offset, inline = [], 0, []
+    for init in inits:
+        how = found[id(init)]
+        arr = numpy_helper.to_array(init)
+        if how is None:
+            fill = arr.size > 0 and bool(np.all(arr.reshape(-1) == arr.reshape(-1)[0]))
+            if arr.size > INLINE_MAX_ELEMENTS and not fill:
+                raise SystemExit(f"FAIL: initializer {init.name} {list(init.dims)} (dtype {init.data_type}) "
+                                 "is not explained by any transform of the checkpoint's tensors")
+            inline.append(init.name)
+            continue
+        length = arr.nbytes
+        offset = (offset + ALIGN - 1) // ALIGN * ALIGN
+        dtype = {TensorProto.FLOAT: "f32", TensorProto.FLOAT16: "f16", TensorProto.INT8: "i8"}[init.data_type]
+        tensors.append({"name": init.name, "dtype": dtype, "shape": list(init.dims), "offset": offset,
+                        "length": length, **how})
+        init.ClearField("raw_data")
+        for field in ("float_data", "int32_data", "int64_data", "double_data"):
+            init.ClearField(field)
+        init.data_location = TensorProto.EXTERNAL
+        del init.external_data[:]
+        for k, v in (("location", weights_file), ("offset", str(offset)), ("length", str(length))):
+            e = init.external_data.add()
+            e.key, e.value = k, v
+        offset += length
+    print(f"  {weights_file}: {len(tensors)} external tensors, {offset / 1e6:.1f} MB; inline constants: {len(inline)}")
+    return tensors
+
+
+def convert_fp16(src: Path, dst: Path) -> None:
+    """fp16 weights and compute for CUDA; inputs and outputs stay float32 as Strata feeds and reads them."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    m = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.save(m, str(dst))
+    print(f"fp16 (onnxruntime.transformers.float16, float32 inputs/outputs) -> {dst}")
+
+
+def write_arch_only(a: MertArch, out: Path, opset: int, seed: int) -> None:
+    """assets/models/<name>/: every variant's graph without weights + recipe.json (how install makes them)."""
+    import tempfile
+    import onnx
+    model = random_init_(MertEncoder(a), seed).eval()
+    explainer = Explainer(hf_state_dict(model), a)
+    expected = [{"name": k, "shape": list(v.shape)} for k, v in sorted(hf_state_dict(model).items())]
+    model.fold_weight_norm()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {v: Path(tmp) / f for v, (f, _) in ARCH_VARIANTS.items()}
+        export_onnx(model, paths["fp32"], opset)
+        verify(model, paths["fp32"])
+        fuse(paths["fp32"], paths["fused"], a)
+        verify(model, paths["fused"])
+        quantize(paths["fused"], paths["int8"])
+        convert_fp16(paths["fused"], paths["fp16"])
+        variants = []
+        for v, (file, providers) in ARCH_VARIANTS.items():
+            m = onnx.load(str(paths[v]))
+            weights = file + ".data"
+            tensors = externalize(m, explainer, weights)
+            for node in m.graph.node:  # the exporter's per-node provenance (stack traces) is most of the bytes
+                del node.metadata_props[:]
+                node.doc_string = ""
+            onnx.save(m, str(out / file))
+            variants.append({"name": v, "file": file, "weights": weights, "providers": providers,
+                             "weights_bytes": max(t["offset"] + t["length"] for t in tensors), "tensors": tensors})
+            print(f"  {v}: {out / file} ({(out / file).stat().st_size / 1e3:.0f} kB)")
+    recipe = {
+        "description": f"How Strata's installer writes {a.display_name}'s weights for these architecture-only "
+                       "graphs from an m-a-p checkpoint; written by models/export_mert.py --arch-only, which "
+                       "found each transform by value on random-init weights.",
+        "name": a.name,
+        "config": arch_config(a),
+        "expected_tensors": expected,
+        "ignored_prefixes": IGNORED_PREFIXES,
+        "variants": variants,
+    }
+    (out / "recipe.json").write_text(json.dumps(recipe, indent=1) + "\n")
+    desc, lic, window = model_text(a, "tiny" if a.name == "mert-tiny" else "real", seed)
+    write_manifest(out / "manifest.toml", a, description=desc, license=lic, window_s=window,
+                   normalize_mode="zero-mean-unit-var")
+
+
+def write_checkpoint(a: MertArch, out: Path, seed: int) -> None:
+    """A random-init checkpoint as m-a-p ships one (both formats, config.json) and PyTorch's own outputs."""
+    from safetensors.torch import save_file
+    model = random_init_(MertEncoder(a), seed).eval()
+    sd = hf_state_dict(model)
+    g = torch.Generator().manual_seed(seed + 1)
+    extra = {"masked_spec_embed": torch.rand(a.hidden_size, generator=g),
+             "label_embs_concat": torch.randn(4, 8, generator=g),
+             "final_proj.weight": torch.randn(8, a.hidden_size, generator=g),
+             "final_proj.bias": torch.randn(8, generator=g)}
+    full = {**sd, **extra}
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(full, str(out / "model.safetensors"), metadata={"format": "pt"})
+    torch.save(full, str(out / "pytorch_model.bin"))
+    (out / "config.json").write_text(json.dumps(hf_config(a), indent=2) + "\n")
+    x = torch.from_numpy(reference_input()[None])
+    with torch.no_grad():
+        _, lm = model(x)  # eager PyTorch, weight norm unfolded
+    ref = {
+        "description": f"PyTorch eager layer_means of this random-init {a.display_name} checkpoint (seed {seed}) "
+                       "for the closed-form input of tests/fixtures/mert-tiny/reference.json",
+        "input": "x[n] = 0.5*sin(2*pi*440*n/24000) + 0.25*sin(2*pi*660*n/24000), n = 0..23999, then "
+                 "(x - mean) / sqrt(var + 1e-7)",
+        "shape": list(lm.shape),
+        "layer_means": lm[0].tolist(),
+    }
+    (out / "reference.json").write_text(json.dumps(ref) + "\n")
+    print(f"checkpoint ({sum(t.numel() for t in sd.values()) / 1e6:.2f} M params) -> {out}")
+
+
 # --------------------------------------------------------------------------- main
 
 def main(argv=None) -> int:
@@ -771,9 +1050,23 @@ def main(argv=None) -> int:
     p.add_argument("--quantize", action="store_true",
                    help="also write model.int8.onnx (dynamic int8 MatMul/Attention; from the fused model with --fuse)")
     p.add_argument("--no-hf-check", action="store_true", help="skip the transformers.HubertModel cross-check")
+    p.add_argument("--arch-only", action="store_true",
+                   help="write assets/models/<name>/ (or --out): every variant's graph with its weights as "
+                        "external data Strata's installer writes, and recipe.json saying how (random init)")
+    p.add_argument("--write-checkpoint", type=Path, metavar="DIR",
+                   help="write a random-init checkpoint as m-a-p ships one (model.safetensors, pytorch_model.bin, "
+                        "config.json) and PyTorch's layer_means for the reference input (reference.json)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     t0 = time.time()
+    if args.arch_only or args.write_checkpoint:
+        a = arch_for(args.variant, tiny=args.tiny)
+        if args.arch_only:
+            write_arch_only(a, args.out or REPO_ROOT / "assets" / "models" / a.name, args.opset, args.seed)
+        if args.write_checkpoint:
+            write_checkpoint(a, args.write_checkpoint, args.seed)
+        print(f"done in {time.time() - t0:.0f} s")
+        return 0
 
     if args.tiny or args.random_init:
         a = arch_for(args.variant, tiny=args.tiny)
@@ -823,21 +1116,7 @@ def main(argv=None) -> int:
         quantize(int8_src, q)
         cosine_drift(onnx_path, q, a, seconds=5.0)
 
-    if args.tiny:
-        window, desc = 1.0, ("Tiny random-weight model with MERT-v1's topology (conv stack 320 samples/frame, "
-                             "pos-conv, 2 transformer layers of 32 dims) for tests; outputs are meaningless.")
-        lic = RANDOM_LICENSE
-    elif args.random_init:
-        window = 5.0
-        desc = (f"{a.display_name}: MERT-v1 architecture with RANDOM weights (seed {args.seed}), for "
-                "benchmarks only; embeddings are meaningless.")
-        lic = RANDOM_LICENSE
-    else:
-        window = 5.0
-        desc = (f"{a.display_name} music audio encoder by m-a-p (self-supervised, 24 kHz); "
-                f"{a.num_states} hidden states of {a.hidden_size} dims at {a.frames_per_s:g} frames/s, "
-                "time-averaged in-graph. Analysis window 5 s = pre-training context.")
-        lic = REAL_LICENSE
+    desc, lic, window = model_text(a, "tiny" if args.tiny else "random" if args.random_init else "real", args.seed)
     norm_mode = "zero-mean-unit-var" if info["do_normalize"] else "none"
     write_manifest(out / "manifest.toml", a, description=desc, license=lic, window_s=window,
                    normalize_mode=norm_mode)
