@@ -11,7 +11,7 @@ use strata::model::{ModelSession, Pooling, ProviderPreference, SessionOptions, f
 fn musicnn() -> ModelSession {
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let info = find_model("musicnn", &[models]).expect("models/musicnn ships with the repository");
-    ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1 })
+    ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None })
         .expect("ONNX Runtime is set up by `make test`")
 }
 

@@ -41,6 +41,9 @@ pub struct Cli {
     /// Execution provider for models.
     #[arg(long, global = true, value_enum, default_value_t = ProviderPreference::Auto)]
     pub provider: ProviderPreference,
+    /// Graph variant of the model to run (fp32, fused, int8, fp16; default: the model's choice for the provider).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub model_variant: Option<String>,
     /// More log output: -v shows Strata's debug messages and the libraries' warnings, -vv everything (RUST_LOG overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -388,7 +391,7 @@ impl QueryArgs {
 /// Runs a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     let data_dir = DataDir::resolve(cli.data_dir.as_deref())?;
-    let options = SessionOptions { provider: cli.provider, ..SessionOptions::default() };
+    let options = SessionOptions { provider: cli.provider, variant: cli.model_variant.clone(), ..SessionOptions::default() };
     match cli.command {
         None => Ok(0),
         Some(Command::Tag { files, model, top, json }) => tag(&data_dir, &files, &model, top, json, options),
@@ -432,6 +435,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             index_options.model = model;
             index_options.retry_failed = retry_failed;
             index_options.provider = cli.provider;
+            index_options.variant = cli.model_variant;
             if let Some(jobs) = jobs {
                 index_options.jobs = jobs.max(1);
             }

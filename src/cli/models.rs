@@ -97,7 +97,7 @@ pub(super) fn models(data_dir: &DataDir, json: bool, options: SessionOptions) ->
         match found {
             Ok(info) => {
                 let (provider, error) = match runtime {
-                    Ok(_) => match ModelSession::open(&info, options) {
+                    Ok(_) => match ModelSession::open(&info, options.clone()) {
                         Ok(session) => (Some(session.provider().to_string()), None),
                         Err(e) => (None, Some(e.to_string())),
                     },

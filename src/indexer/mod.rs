@@ -47,6 +47,8 @@ pub struct IndexOptions {
     pub retry_failed: bool,
     /// Execution provider preference.
     pub provider: model::ProviderPreference,
+    /// Graph variant of the model (`--model-variant`); none: the model's default for the provider.
+    pub variant: Option<String>,
     /// Wait while another process writes this library (`false`: fail at once).
     pub wait_for_writer: bool,
 }
@@ -62,6 +64,7 @@ impl IndexOptions {
             jobs: cores,
             retry_failed: false,
             provider: model::ProviderPreference::Auto,
+            variant: None,
             wait_for_writer: true,
         }
     }
@@ -327,9 +330,12 @@ pub fn run(
     let jobs = options.jobs.max(1);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     // Workers share the cores; ONNX Runtime's own threads would only compete with them.
-    let session_options = SessionOptions { provider: options.provider, intra_threads: (cores / jobs).max(1) };
-    let sessions = (0..jobs).map(|_| ModelSession::open(&info, session_options)).collect::<Result<Vec<_>, _>>()?;
-    let manifest = info.manifest.clone();
+    let session_options =
+        SessionOptions { provider: options.provider, intra_threads: (cores / jobs).max(1), variant: options.variant.clone() };
+    let sessions = (0..jobs).map(|_| ModelSession::open(&info, session_options.clone())).collect::<Result<Vec<_>, _>>()?;
+    let mut manifest = info.manifest.clone();
+    // An int8 or fp16 variant records its own version, so changing variant re-analyses instead of mixing vectors.
+    manifest.version = sessions.first().map_or(manifest.version, ModelSession::stored_version);
     let sampling_label = options.sampling.label();
 
     // Decide the work.
@@ -404,7 +410,7 @@ pub fn run(
     for (worker, session) in sessions.into_iter().enumerate() {
         let jobs = job_receiver.clone();
         let analysed = decoded_sender.clone();
-        let (sampling, info) = (options.sampling, info.clone());
+        let (sampling, info, session_options) = (options.sampling, info.clone(), session_options.clone());
         workers.push(
             std::thread::Builder::new()
                 .name(format!("strata-analyse-{worker}"))
@@ -553,7 +559,7 @@ fn analysis_worker(
             Err(message) => {
                 analyzer = DescriptorAnalyzer::new();
                 let reason = format!("analysis crashed: {message}");
-                match ModelSession::open(info, session_options) {
+                match ModelSession::open(info, session_options.clone()) {
                     Ok(fresh) => {
                         session = fresh;
                         Analysed::Failed { file, tags: TrackTags::default(), reason }

@@ -1,10 +1,12 @@
 //! Embedding models: their manifests, discovery, and running them.
 //!
 //! A model is a folder `<name>/` holding `model.onnx` and `manifest.toml`
-//! (DESIGN.md's contract). This module reads manifests, finds model folders,
-//! opens ONNX Runtime sessions on the best execution provider, and turns
-//! windows of raw mono audio into one pooled vector per layer. It does not
-//! decode audio or touch the store.
+//! (DESIGN.md's contract); an installed model may instead hold several
+//! graph variants (fp32, fused, int8, fp16) that its manifest lists. This
+//! module reads manifests, finds model folders, picks the variant for the
+//! execution provider, opens ONNX Runtime sessions on the best provider, and
+//! turns windows of raw mono audio into one pooled vector per layer. It does
+//! not decode audio or touch the store.
 
 pub mod install;
 pub mod onnx_runtime;
@@ -135,6 +137,46 @@ pub struct ModelManifest {
     pub passage_layer: Option<String>,
     /// The layers, from low level to high level.
     pub layers: Vec<LayerSpec>,
+    /// Graph variants install wrote and checked; empty: the folder's `model.onnx` only.
+    #[serde(default)]
+    pub variants: Vec<VariantSpec>,
+    /// Variant run on the CPU when none is asked for (none: `model.onnx`).
+    #[serde(default)]
+    pub default_cpu: Option<String>,
+    /// Variant run on CUDA when none is asked for (none: fp16 when checked, else the CPU's).
+    #[serde(default)]
+    pub default_cuda: Option<String>,
+}
+
+/// One graph of a model, as install converted and checked it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantSpec {
+    /// `fp32`, `fused` (fp32 with ONNX Runtime's fused operators), `int8` (dynamic) or `fp16`.
+    pub name: String,
+    /// Graph file beside the manifest (its weights file, if any, beside it).
+    pub file: String,
+    /// Providers it may run on (`cpu`, `cuda`); empty: any.
+    #[serde(default)]
+    pub providers: Vec<String>,
+    /// Lowest per-layer cosine against fp32 on the built-in test signal, measured at install.
+    #[serde(default)]
+    pub min_layer_cosine: Option<f64>,
+    /// Whether that drift check ran and passed.
+    #[serde(default)]
+    pub checked: bool,
+}
+
+/// Variant names a manifest may use; the index is the variant's numeric class (see [`ModelManifest::stored_version`]).
+const VARIANT_NAMES: [&str; 4] = ["fp32", "fused", "int8", "fp16"];
+
+/// Stored versions of the int8 and fp16 variants are offset by multiples of this, above any manifest version.
+const VARIANT_VERSION_STEP: u32 = 1_000_000;
+
+impl VariantSpec {
+    /// Whether the manifest lets this variant run on `provider`.
+    pub fn runs_on(&self, provider: Provider) -> bool {
+        self.providers.is_empty() || self.providers.iter().any(|p| p.eq_ignore_ascii_case(provider.id()))
+    }
 }
 
 fn default_version() -> u32 {
@@ -166,6 +208,57 @@ impl ModelManifest {
         self.layers.iter().position(|l| l.name == name)
     }
 
+    /// The variant called `name`.
+    pub fn variant(&self, name: &str) -> Option<&VariantSpec> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+
+    /// The model version analyses made with `variant` (none: `model.onnx`) are recorded under.
+    ///
+    /// fp32 and fused compute the same numbers up to rounding and share the
+    /// manifest's version; int8 and fp16 drift measurably (up to 1 % cosine),
+    /// so each has its own, and switching to or from them re-analyses the
+    /// library rather than mixing its vectors with fp32's.
+    pub fn stored_version(&self, variant: Option<&str>) -> u32 {
+        let class = match variant {
+            Some("int8") => 1,
+            Some("fp16") => 2,
+            _ => 0,
+        };
+        self.version + class * VARIANT_VERSION_STEP
+    }
+
+    /// The variant to run on `provider`: `requested` when given (an error if
+    /// the manifest lacks it or keeps it off that provider), else the
+    /// provider's default. `None` means the folder's `model.onnx`, or when the
+    /// manifest lists variants but no default, the first that runs there.
+    pub fn choose_variant(&self, requested: Option<&str>, provider: Provider) -> Result<Option<&VariantSpec>, String> {
+        if let Some(name) = requested {
+            let variant = self.variant(name).ok_or_else(|| {
+                let names: Vec<&str> = self.variants.iter().map(|v| v.name.as_str()).collect();
+                let has = if names.is_empty() { "none; it has only model.onnx".to_string() } else { names.join(", ") };
+                format!("model '{}' has no variant '{name}' (variants: {has})", self.name)
+            })?;
+            if !variant.runs_on(provider) {
+                return Err(format!(
+                    "variant '{name}' of model '{}' does not run on {provider} (only on {})",
+                    self.name,
+                    variant.providers.join(", ")
+                ));
+            }
+            return Ok(Some(variant));
+        }
+        let candidates: Vec<Option<&VariantSpec>> = match provider {
+            Provider::Cuda => vec![
+                self.default_cuda.as_deref().and_then(|n| self.variant(n)),
+                self.variant("fp16").filter(|v| v.checked),
+                self.default_cpu.as_deref().and_then(|n| self.variant(n)),
+            ],
+            Provider::Cpu => vec![self.default_cpu.as_deref().and_then(|n| self.variant(n))],
+        };
+        Ok(candidates.into_iter().flatten().find(|v| v.runs_on(provider)))
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.layers.is_empty() {
             return Err("no [[layers]]".into());
@@ -180,6 +273,29 @@ impl ModelManifest {
             && self.layer_index(name).is_none()
         {
             return Err(format!("passage_layer '{name}' is not a layer"));
+        }
+        if self.version >= VARIANT_VERSION_STEP {
+            return Err(format!("version must be below {VARIANT_VERSION_STEP}"));
+        }
+        for (index, variant) in self.variants.iter().enumerate() {
+            if !VARIANT_NAMES.contains(&variant.name.as_str()) {
+                return Err(format!("variant '{}' is none of {}", variant.name, VARIANT_NAMES.join(", ")));
+            }
+            if self.variants[..index].iter().any(|v| v.name == variant.name) {
+                return Err(format!("variant '{}' is listed twice", variant.name));
+            }
+            // A plain file name: a manifest never points outside its folder.
+            if !matches!(Path::new(&variant.file).components().collect::<Vec<_>>().as_slice(), [std::path::Component::Normal(_)]) {
+                return Err(format!("variant '{}': file '{}' is not a file name", variant.name, variant.file));
+            }
+            if let Some(provider) = variant.providers.iter().find(|p| !["cpu", "cuda"].contains(&p.to_ascii_lowercase().as_str())) {
+                return Err(format!("variant '{}': provider '{provider}' is neither cpu nor cuda", variant.name));
+            }
+        }
+        for default in [&self.default_cpu, &self.default_cuda].into_iter().flatten() {
+            if self.variant(default).is_none() {
+                return Err(format!("default variant '{default}' is not among [[variants]]"));
+            }
         }
         Ok(())
     }
@@ -204,7 +320,8 @@ impl ModelInfo {
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| manifest_error(e.to_string()))?;
         let manifest: ModelManifest = toml::from_str(&text).map_err(|e| manifest_error(e.to_string()))?;
         manifest.validate().map_err(manifest_error)?;
-        if !dir.join("model.onnx").is_file() {
+        // A missing variant file is reported when that variant is opened.
+        if manifest.variants.is_empty() && !dir.join("model.onnx").is_file() {
             return Err(manifest_error("model.onnx is missing beside it".into()));
         }
         let tags = match &manifest.tags_file {
@@ -325,6 +442,16 @@ pub enum Provider {
     Cuda,
 }
 
+impl Provider {
+    /// The provider's name in manifests: `cpu` or `cuda`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Provider::Cpu => "cpu",
+            Provider::Cuda => "cuda",
+        }
+    }
+}
+
 impl std::fmt::Display for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -335,18 +462,20 @@ impl std::fmt::Display for Provider {
 }
 
 /// How a session is opened.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     /// Provider to ask for.
     pub provider: ProviderPreference,
     /// ONNX Runtime intra-op threads (CPU provider).
     pub intra_threads: usize,
+    /// Graph variant to run (`--model-variant`); none: the manifest's default for the provider.
+    pub variant: Option<String>,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Self { provider: ProviderPreference::Auto, intra_threads: cores }
+        Self { provider: ProviderPreference::Auto, intra_threads: cores, variant: None }
     }
 }
 
@@ -362,26 +491,66 @@ pub struct ModelSession {
     info: ModelInfo,
     session: ort::session::Session,
     provider: Provider,
+    variant: Option<String>,
     outputs_needed: Vec<String>,
 }
 
 impl ModelSession {
-    /// Opens `info`'s model on the preferred provider, falling back to the
-    /// CPU with one log line when CUDA is absent or fails.
+    /// Opens `info`'s model on the preferred provider, running the variant
+    /// `options` asks for or the manifest's default for that provider, and
+    /// falling back to the CPU (and its default) with one log line when CUDA
+    /// is absent or fails.
     pub fn open(info: &ModelInfo, options: SessionOptions) -> Result<Self, ModelError> {
+        let requested = options.variant.as_deref();
+        let graph = |provider: Provider| -> Result<(Option<String>, PathBuf), String> {
+            let variant = info.manifest.choose_variant(requested, provider)?;
+            match variant {
+                Some(variant) => Ok((Some(variant.name.clone()), info.dir.join(&variant.file))),
+                None if info.dir.join("model.onnx").is_file() => Ok((None, info.dir.join("model.onnx"))),
+                // Installed folders may hold variants only.
+                None => match info.manifest.variants.iter().find(|v| v.runs_on(provider)) {
+                    Some(first) => Ok((Some(first.name.clone()), info.dir.join(&first.file))),
+                    None => Err(format!("no model.onnx and no variant that runs on {provider}")),
+                },
+            }
+        };
+        // An explicit variant kept off CUDA runs on the CPU without trying the GPU.
+        let cuda_allowed = requested.and_then(|name| info.manifest.variant(name)).is_none_or(|v| v.runs_on(Provider::Cuda));
+        Self::open_graph_with(info, &options, cuda_allowed, graph)
+    }
+
+    /// Opens one graph file of `info`'s folder (a variant being checked), on
+    /// the preferred provider with the same CPU fallback as [`Self::open`].
+    pub fn open_file(info: &ModelInfo, file: &str, options: SessionOptions) -> Result<Self, ModelError> {
+        let variant = info.manifest.variants.iter().find(|v| v.file == file).map(|v| v.name.clone());
+        Self::open_graph_with(info, &options, true, |_| Ok((variant.clone(), info.dir.join(file))))
+    }
+
+    fn open_graph_with(
+        info: &ModelInfo,
+        options: &SessionOptions,
+        cuda_allowed: bool,
+        graph: impl Fn(Provider) -> Result<(Option<String>, PathBuf), String>,
+    ) -> Result<Self, ModelError> {
         let runtime = onnx_runtime::init()?;
         let inference_error = |reason: String| ModelError::Inference { model: info.name().to_string(), reason };
         let want_cuda = match options.provider {
             ProviderPreference::Cpu => false,
             ProviderPreference::Cuda => true,
-            ProviderPreference::Auto => runtime.has_cuda(),
+            ProviderPreference::Auto => runtime.has_cuda() && cuda_allowed,
         };
-        let model_path = info.dir.join("model.onnx");
         let mut attempt_cuda = want_cuda;
         loop {
-            match Self::build_session(&model_path, options, attempt_cuda) {
-                Ok(session) => {
-                    let provider = if attempt_cuda { Provider::Cuda } else { Provider::Cpu };
+            let provider = if attempt_cuda { Provider::Cuda } else { Provider::Cpu };
+            let attempt = graph(provider).and_then(|(variant, path)| {
+                if !path.is_file() {
+                    let which = variant.as_deref().map(|name| format!("variant '{name}': ")).unwrap_or_default();
+                    return Err(format!("{which}the graph {} is missing (reinstall the model)", path.display()));
+                }
+                Self::build_session(&path, options, attempt_cuda).map(|session| (variant, session))
+            });
+            match attempt {
+                Ok((variant, session)) => {
                     let mut outputs_needed: Vec<String> = info.manifest.layers.iter().map(|l| l.output.clone()).collect();
                     outputs_needed.sort();
                     outputs_needed.dedup();
@@ -390,7 +559,10 @@ impl ModelSession {
                             return Err(inference_error(format!("the ONNX graph has no output '{output}'")));
                         }
                     }
-                    return Ok(Self { info: info.clone(), session, provider, outputs_needed });
+                    if let Some(name) = &variant {
+                        log::debug!("model '{}' runs variant '{name}' on {provider}", info.name());
+                    }
+                    return Ok(Self { info: info.clone(), session, provider, variant, outputs_needed });
                 }
                 Err(reason) if attempt_cuda && options.provider == ProviderPreference::Auto => {
                     log::warn!("CUDA unavailable for model '{}' ({reason}); using the CPU", info.name());
@@ -401,7 +573,7 @@ impl ModelSession {
         }
     }
 
-    fn build_session(model_path: &Path, options: SessionOptions, cuda: bool) -> Result<ort::session::Session, String> {
+    fn build_session(model_path: &Path, options: &SessionOptions, cuda: bool) -> Result<ort::session::Session, String> {
         use ort::session::builder::GraphOptimizationLevel;
         let environment = onnx_runtime::environment().map_err(|e| e.to_string())?;
         let mut builder = ort::session::Session::builder(environment)
@@ -424,6 +596,16 @@ impl ModelSession {
     /// The provider the session runs on.
     pub fn provider(&self) -> Provider {
         self.provider
+    }
+
+    /// The manifest variant the session runs; `None`: the folder's `model.onnx`.
+    pub fn variant(&self) -> Option<&str> {
+        self.variant.as_deref()
+    }
+
+    /// The model version this session's vectors are recorded under ([`ModelManifest::stored_version`]).
+    pub fn stored_version(&self) -> u32 {
+        self.info.manifest.stored_version(self.variant())
     }
 
     /// Embeds equal-length windows of mono audio at the model's rate in one

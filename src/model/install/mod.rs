@@ -13,6 +13,7 @@ pub mod catalogue;
 pub mod checkpoint;
 pub mod config;
 pub mod convert;
+pub mod drift;
 pub mod hub;
 
 use std::sync::Mutex;
