@@ -197,10 +197,13 @@ pub enum Command {
         #[command(flatten)]
         query: QueryArgs,
     },
-    /// List the models found, their layers and the execution provider each will use.
+    /// List the models found, their layers and the execution provider each will use, and those that can be installed.
     Models {
+        /// Install or remove a model; none lists them.
+        #[command(subcommand)]
+        action: Option<ModelsAction>,
         /// Print JSON.
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
     },
     /// Other recordings of the same piece, found from the audio (any key, tempo, instrumentation), with a calibrated confidence.
@@ -346,6 +349,27 @@ pub enum WorksAction {
     },
 }
 
+/// Installing and removing optional models (MERT-v1) in the data folder.
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// Download a model's checkpoint from the Hugging Face hub (or read one with --from), check it and convert it.
+    Install {
+        /// The model, e.g. `mert-v1-95m` (`strata models` lists them).
+        name: String,
+        /// A checkpoint you downloaded: a folder with config.json and model.safetensors or pytorch_model.bin, or one of those files.
+        #[arg(long, value_name = "PATH")]
+        from: Option<PathBuf>,
+        /// Accept the weights' licence without being asked (for scripts).
+        #[arg(long)]
+        accept_licence: bool,
+    },
+    /// Delete an installed model from the data folder.
+    Remove {
+        /// The model's name.
+        name: String,
+    },
+}
+
 /// Options shared by the commands that rank tracks.
 #[derive(Debug, Clone, clap::Args)]
 pub struct QueryArgs {
@@ -395,7 +419,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         None => Ok(0),
         Some(Command::Tag { files, model, top, json }) => tag(&data_dir, &files, &model, top, json, options),
-        Some(Command::Models { json }) => models(&data_dir, json, options),
+        Some(Command::Models { action, json }) => models(&data_dir, action, json, options),
         Some(Command::Works { action, score, json }) => works::works(&data_dir, action, score.as_deref(), json),
         Some(Command::Tracks { json }) => works::tracks(&data_dir, json),
         Some(Command::Check { repair, requeue_unverified, model, json }) => {

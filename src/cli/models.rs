@@ -1,7 +1,10 @@
-//! `strata tag` and `strata models`: what the models hear in files, and which models there are.
+//! `strata tag` and `strata models`: what the models hear in files, which models
+//! there are, and installing or removing the optional ones ([`crate::model::install`]).
 
+use super::ModelsAction;
 use crate::analysis::{TrackEmbedding, embed_audio};
 use crate::audio::decode_mono;
+use crate::model::install::{self, InstallProgress, InstallableModel, Source};
 use crate::model::onnx_runtime;
 use crate::model::{self, ModelSession, SessionOptions};
 use crate::storage::data_dir::DataDir;
@@ -89,7 +92,15 @@ pub(super) struct ModelReport {
     error: Option<String>,
 }
 
-pub(super) fn models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Result<i32> {
+pub(super) fn models(data_dir: &DataDir, action: Option<ModelsAction>, json: bool, options: SessionOptions) -> anyhow::Result<i32> {
+    match action {
+        Some(ModelsAction::Install { name, from, accept_licence }) => install_command(data_dir, &name, from, accept_licence, json),
+        Some(ModelsAction::Remove { name }) => remove_command(data_dir, &name, json),
+        None => list_models(data_dir, json, options),
+    }
+}
+
+fn list_models(data_dir: &DataDir, json: bool, options: SessionOptions) -> anyhow::Result<i32> {
     let runtime = onnx_runtime::init();
     let mut reports = Vec::new();
     let mut broken = Vec::new();
@@ -123,7 +134,13 @@ pub(super) fn models(data_dir: &DataDir, json: bool, options: SessionOptions) ->
             Ok(info) => serde_json::json!({"library": info.library_path.display().to_string(), "providers": info.available_providers}),
             Err(e) => serde_json::json!({"error": e.to_string()}),
         };
-        let doc = serde_json::json!({"runtime": runtime_json, "models": reports, "broken": broken});
+        let installable: Vec<_> = not_installed(&reports)
+            .map(|m| {
+                serde_json::json!({"name": m.name, "display_name": m.display_name, "license": m.license,
+                    "download_bytes": m.download_bytes, "layers": m.layers, "hf_repo": m.hf_repo, "revision": m.revision})
+            })
+            .collect();
+        let doc = serde_json::json!({"runtime": runtime_json, "models": reports, "broken": broken, "installable": installable});
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(0);
     }
@@ -159,6 +176,110 @@ pub(super) fn models(data_dir: &DataDir, json: bool, options: SessionOptions) ->
     }
     for error in &broken {
         println!("\nbroken model folder: {error}");
+    }
+    let installable: Vec<_> = not_installed(&reports).collect();
+    if !installable.is_empty() {
+        println!("\nInstallable (strata models install NAME):");
+        for model in installable {
+            let megabytes = model.download_bytes / 1_000_000;
+            println!(
+                "  {:<14} {}, {} layers, about {megabytes} MB to download, {}",
+                model.name, model.display_name, model.layers, model.license
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// Installable models (hidden ones left out) that no model folder found provides.
+fn not_installed(found: &[ModelReport]) -> impl Iterator<Item = &'static InstallableModel> + '_ {
+    install::installable().iter().filter(|m| !m.hidden && !found.iter().any(|r| r.name == m.name))
+}
+
+fn install_command(data_dir: &DataDir, name: &str, from: Option<PathBuf>, accept_licence: bool, json: bool) -> anyhow::Result<i32> {
+    let Some(model) = install::find(name) else {
+        let known: Vec<&str> = install::installable().iter().filter(|m| !m.hidden).map(|m| m.name).collect();
+        return Err(install::InstallError::Unknown { name: name.into(), known: known.join(", ") }.into());
+    };
+    if install::is_installed(data_dir, model.name) {
+        let dir = data_dir.installed_model_dir(model.name);
+        return Err(install::InstallError::AlreadyInstalled { name: model.name.into(), dir }.into());
+    }
+    eprintln!("{}", model.license_notice());
+    if !accept_licence && !ask_consent()? {
+        return Ok(1);
+    }
+    let progress = std::sync::Arc::new(InstallProgress::default());
+    let on_interrupt = std::sync::Arc::clone(&progress);
+    ctrlc::set_handler(move || {
+        if on_interrupt.cancel.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            // A second Ctrl-C: the user wants out now (the next install cleans up).
+            std::process::exit(130);
+        }
+        eprintln!("\ncancelling…");
+    })?;
+    let source = from.map_or(Source::Hub, Source::Path);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        let bar =
+            std::thread::Builder::new().name("install-progress".into()).spawn_scoped(scope, || show_progress(&progress, &finished))?;
+        let outcome = install::install(data_dir, model, &source, &progress);
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = bar.join();
+        anyhow::Ok(outcome)
+    })?;
+    let report = outcome?;
+    if json {
+        let doc = serde_json::json!({"name": model.name, "dir": report.dir.display().to_string(),
+            "downloaded_bytes": report.downloaded_bytes, "seconds": report.seconds});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(0);
+    }
+    println!("Installed {} in {} ({:.1} s).", model.display_name, report.dir.display(), report.seconds);
+    Ok(0)
+}
+
+/// Asks on the terminal whether the licence is accepted; refuses without a terminal to ask on.
+fn ask_consent() -> anyhow::Result<bool> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("not installed: the licence must be accepted; run this in a terminal to answer, or pass --accept-licence");
+    }
+    eprint!("Accept this licence and install? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    let accepted = matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+    if !accepted {
+        eprintln!("Not installed: the licence was not accepted.");
+    }
+    Ok(accepted)
+}
+
+/// Draws the install's progress on stderr (hidden when stderr is not a terminal) until `finished`.
+fn show_progress(progress: &InstallProgress, finished: &std::sync::atomic::AtomicBool) {
+    use std::sync::atomic::Ordering;
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template("{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+        .map(|s| s.progress_chars("=> "));
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    while !finished.load(Ordering::Relaxed) {
+        bar.set_message(progress.stage());
+        bar.set_length(progress.total.load(Ordering::Relaxed));
+        bar.set_position(progress.done.load(Ordering::Relaxed));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+}
+
+fn remove_command(data_dir: &DataDir, name: &str, json: bool) -> anyhow::Result<i32> {
+    install::remove(data_dir, name)?;
+    if json {
+        println!("{}", serde_json::json!({"removed": name}));
+    } else {
+        println!("Removed {name} from {}.", data_dir.models_dir().display());
     }
     Ok(0)
 }

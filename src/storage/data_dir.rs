@@ -69,6 +69,37 @@ impl DataDir {
         self.root.join("models")
     }
 
+    /// The folder of the model `name` installed by `strata models install` ([`crate::model::install`]).
+    pub fn installed_model_dir(&self, name: &str) -> PathBuf {
+        self.models_dir().join(name)
+    }
+
+    /// Where installs build a model folder before renaming it into place, and hold their locks;
+    /// a dot folder, so model discovery never sees a half-built model.
+    pub fn model_staging_dir(&self) -> PathBuf {
+        self.models_dir().join(".staging")
+    }
+
+    /// The folder one install process builds `name` in.
+    pub fn model_install_staging_dir(&self, name: &str, pid: u32) -> PathBuf {
+        self.model_staging_dir().join(format!("{name}-{pid}"))
+    }
+
+    /// The lock an install or removal of `name` holds.
+    pub fn model_install_lock_path(&self, name: &str) -> PathBuf {
+        self.model_staging_dir().join(format!("{name}.lock"))
+    }
+
+    /// Where checkpoints are downloaded ([`crate::model::install::hub`]), kept until their install succeeds.
+    pub fn downloads_dir(&self) -> PathBuf {
+        self.root.join("downloads")
+    }
+
+    /// The download folder of hub repository `repo` at `revision`: `owner--name@revision`.
+    pub fn checkpoint_download_dir(&self, repo: &str, revision: &str) -> PathBuf {
+        self.downloads_dir().join(format!("{}@{revision}", repo.replace('/', "--")))
+    }
+
     /// The folders searched for models, this folder's [`DataDir::models_dir`] among them ([`crate::model::model_search_dirs`]).
     pub fn model_search_dirs(&self) -> Vec<PathBuf> {
         crate::model::model_search_dirs(Some(&self.models_dir()))
@@ -99,9 +130,11 @@ mod tests {
             data_dir.probe_cache_path("musicnn"),
             data_dir.models_dir(),
             data_dir.writer_lock_path(),
+            data_dir.checkpoint_download_dir("m-a-p/MERT-v1-95M", "12af"),
+            data_dir.model_install_staging_dir("mert-v1-95m", 7),
         ];
         let names: Vec<_> = names.iter().map(|p| p.strip_prefix("/data").unwrap().to_str().unwrap().to_string()).collect();
-        assert_eq!(names, ["catalog.sqlite", "catalog.sqlite-wal", "vectors/musicnn", "probe-musicnn.json", "models", "writer.lock"]);
+        assert_eq!(names, ["catalog.sqlite", "catalog.sqlite-wal", "vectors/musicnn", "probe-musicnn.json", "models", "writer.lock", "downloads/m-a-p--MERT-v1-95M@12af", "models/.staging/mert-v1-95m-7"]);
         assert_eq!(DataDir::resolve(Some(Path::new("/data"))).unwrap(), data_dir);
     }
 }
