@@ -170,3 +170,24 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_eq!(analysed.len(), 24);
     assert_eq!(catalog.failures("musicnn").unwrap().len(), 3);
 }
+
+#[test]
+fn a_track_shorter_than_one_model_window_is_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = tmp.path().join("music");
+    std::fs::create_dir_all(&music).unwrap();
+    // MusicNN hears 3 s windows; these last 1.2 s, 5 s and 0.1 s.
+    write_wav(&music.join("cadenza.wav"), &tone(330.0, 22_050, 1.2), 1, 22_050);
+    write_wav(&music.join("movement.wav"), &tone(220.0, 22_050, 5.0), 1, 22_050);
+    write_wav(&music.join("click.wav"), &tone(330.0, 22_050, 0.1), 1, 22_050);
+    let data = tmp.path().join("data");
+    let report = index(&data, &music, &[]);
+    assert_eq!(report["indexed"], 2, "{report}");
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{report}");
+    assert!(failed[0]["path"].as_str().unwrap().ends_with("click.wav") && failed[0]["reason"].as_str().unwrap().contains("too short"));
+    // The short track has vectors like any other: it is a query and a result.
+    let similar = strata_bin().arg("--data-dir").arg(&data).args(["similar", "--json"]).arg(music.join("cadenza.wav")).output().unwrap();
+    assert!(similar.status.success(), "{}", String::from_utf8_lossy(&similar.stderr));
+    assert!(String::from_utf8_lossy(&similar.stdout).contains("movement.wav"));
+}

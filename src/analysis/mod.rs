@@ -215,12 +215,39 @@ impl TrackEmbedding {
 
 /// Embeds a track's excerpts (already at the model's rate, each with its
 /// start in the track): every window that fits in each, as [`embed_audio`].
+/// A track shorter than one window (a jingle, a short cadenza track) is
+/// repeated to fill one window, so it is indexed rather than failed, when it
+/// lasts at least [`MIN_TRACK_S`].
 pub fn embed_excerpts(session: &mut ModelSession, excerpts: &[(f64, MonoAudio)]) -> Result<TrackEmbedding, ModelError> {
     let mut track = TrackEmbedding::default();
     for (start_s, audio) in excerpts {
         embed_audio(session, audio, *start_s, &mut track)?;
     }
+    if track.windows.is_empty()
+        && let Some((start_s, longest)) = excerpts.iter().max_by_key(|(_, audio)| audio.samples.len())
+        && let Some(looped) = loop_to_length(longest, session.info().manifest.window_samples())
+    {
+        embed_audio(session, &looped, *start_s, &mut track)?;
+    }
     Ok(track)
+}
+
+/// The shortest track Strata analyses: below a quarter of a second there
+/// is no note, rhythm or timbre to describe (a click, a truncated rip).
+pub const MIN_TRACK_S: f64 = 0.25;
+
+/// `audio` repeated end to end until it is `samples` long; `None` when it
+/// is shorter than [`MIN_TRACK_S`].
+///
+/// Repeating keeps the clip's spectrum and loudness, which the pooled
+/// vectors describe; padding with silence would pull every short track
+/// towards the embedding of silence.
+fn loop_to_length(audio: &MonoAudio, samples: usize) -> Option<MonoAudio> {
+    if audio.samples.is_empty() || audio.duration_s() < MIN_TRACK_S {
+        return None;
+    }
+    let looped = audio.samples.iter().copied().cycle().take(samples).collect();
+    Some(MonoAudio { samples: looped, sample_rate_hz: audio.sample_rate_hz })
 }
 
 /// Cuts `audio` (already at the model's rate, starting at `offset_s` in the
@@ -249,6 +276,17 @@ pub fn embed_audio(session: &mut ModelSession, audio: &MonoAudio, offset_s: f64,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_audio_is_looped_to_one_window() {
+        // Four samples at 16 Hz: a quarter of a second, the shortest track analysed.
+        let clip = MonoAudio { samples: vec![0.1, 0.2, 0.3, 0.4], sample_rate_hz: 16 };
+        let looped = loop_to_length(&clip, 10).unwrap();
+        assert_eq!(looped.samples, vec![0.1, 0.2, 0.3, 0.4, 0.1, 0.2, 0.3, 0.4, 0.1, 0.2]);
+        assert_eq!(looped.sample_rate_hz, 16);
+        assert!(loop_to_length(&MonoAudio { samples: vec![0.1, 0.2, 0.3], sample_rate_hz: 16 }, 10).is_none());
+        assert!(loop_to_length(&MonoAudio { samples: Vec::new(), sample_rate_hz: 16 }, 10).is_none());
+    }
 
     #[test]
     fn spread_excerpts_cover_the_track_evenly() {
