@@ -6,6 +6,7 @@
 //! rather than trusted. The fingerprint is FNV-1a 64 over a byte encoding
 //! written out here, so it is the same in every build of Strata.
 
+use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::descriptors::Descriptor;
@@ -83,11 +84,19 @@ pub fn descriptor_targets(snapshot: &LibrarySnapshot) -> Vec<(String, Vec<f64>)>
 }
 
 /// Probes every layer of the snapshot against every descriptor.
+///
+/// Tracks enter the probe in path order, not catalog order: several
+/// analysis workers commit tracks in whatever order they finish, and the
+/// folds (a seeded shuffle of row positions) must not change with it.
 pub fn run_probe(snapshot: &LibrarySnapshot, options: &ProbeOptions, progress: &mut dyn FnMut(usize, usize)) -> ProbeTable {
+    let mut by_path: Vec<usize> = (0..snapshot.tracks.len()).collect();
+    by_path.sort_by(|&a, &b| snapshot.tracks[a].path.cmp(&snapshot.tracks[b].path));
     let names = snapshot.layer_names();
-    let matrices: Vec<_> = (0..names.len()).map(|l| snapshot.layer_matrix(l)).collect();
+    let matrices: Vec<_> = (0..names.len()).map(|l| snapshot.layer_matrix(l).select(Axis(0), &by_path)).collect();
     let layers: Vec<_> = names.into_iter().zip(matrices.iter().map(|m| m.view())).collect();
-    probe(&layers, &descriptor_targets(snapshot), options, progress)
+    let targets: Vec<_> =
+        descriptor_targets(snapshot).into_iter().map(|(name, values)| (name, by_path.iter().map(|&t| values[t]).collect())).collect();
+    probe(&layers, &targets, options, progress)
 }
 
 /// The stored table, if it was made from exactly this snapshot's tracks with `folds` folds.
