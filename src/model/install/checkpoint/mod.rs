@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
+/// How torch's pre-1.6 format begins: PROTO 2, then LONG1 of its 10-byte magic number.
+const LEGACY_TORCH_MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
 /// The weights file names looked for in a checkpoint folder, in order of preference.
 pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
@@ -235,7 +238,7 @@ impl Checkpoint {
         let data = bytes.as_slice();
         let (format, raw) = if data.starts_with(b"PK\x03\x04") {
             (CheckpointFormat::PytorchZip, pytorch_zip::read(data)?)
-        } else if data.first() == Some(&0x80) {
+        } else if data.starts_with(LEGACY_TORCH_MAGIC) {
             return Err(CheckpointError::Unsupported(
                 "this pytorch_model.bin is in torch's legacy (pre-1.6) format; re-save it with torch>=1.6: \
                  torch.save(torch.load(f, weights_only=True), f)"
