@@ -484,26 +484,94 @@ fn tiny_checkpoint() -> Option<PathBuf> {
     dir.join("config.json").is_file().then_some(dir)
 }
 
+/// A fake hub serving the tiny model's config.json (as given) and one weights file (as given).
+fn tiny_hub(config: &[u8], weights_name: &str, weights: &[u8]) -> FakeHub {
+    let model = install::find("mert-tiny").unwrap();
+    FakeHub::start(model.hf_repo, model.revision, vec![("config.json", Served::small(config)), (weights_name, Served::large(weights))])
+}
+
+/// Asserts the data folder holds no trace of a mert-tiny install but the lock (and downloads).
+fn assert_nothing_installed(data: &Path) {
+    let data_dir = strata::storage::data_dir::DataDir::at(data);
+    assert!(!install::is_installed(&data_dir, "mert-tiny"));
+    assert_eq!(files_under(&data_dir.models_dir()), [".staging/mert-tiny.lock"]);
+}
+
 #[test]
-fn a_failed_install_leaves_nothing_installed_and_keeps_the_download() {
+fn a_checkpoint_of_another_architecture_or_a_truncated_one_installs_nothing() {
     let Some(fixture) = tiny_checkpoint() else { return };
     let model = install::find("mert-tiny").unwrap();
-    let mut config: serde_json::Value = serde_json::from_slice(&read(&fixture.join("config.json"))).unwrap();
-    config["hidden_size"] = serde_json::json!(48);
-    let hub = FakeHub::start(
-        model.hf_repo,
-        model.revision,
-        vec![
-            ("config.json", Served::small(config.to_string().as_bytes())),
-            ("model.safetensors", Served::large(&read(&fixture.join("model.safetensors")))),
-        ],
-    );
+    let config = read(&fixture.join("config.json"));
+    let weights = read(&fixture.join("model.safetensors"));
+    let mut wider: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    wider["hidden_size"] = serde_json::json!(48);
+
+    let hub = tiny_hub(wider.to_string().as_bytes(), "model.safetensors", &weights);
     let data = tempfile::tempdir().unwrap();
     let (output, text) = run(strata(data.path(), &hub.endpoint()).args(["models", "install", "mert-tiny", "--accept-licence"]));
     assert!(!output.status.success());
-    assert!(text.contains("hidden_size"), "{text}");
-    let data_dir = strata::storage::data_dir::DataDir::at(data.path());
-    assert!(!install::is_installed(&data_dir, "mert-tiny"));
-    assert_eq!(files_under(&data_dir.models_dir()), [".staging/mert-tiny.lock"]);
-    assert!(data_dir.checkpoint_download_dir(model.hf_repo, model.revision).join("model.safetensors").is_file());
+    assert!(text.contains("config.json does not match the architecture: hidden_size: checkpoint 48, expected 32"), "{text}");
+    assert_nothing_installed(data.path());
+    // The download stays for a later try (here it would fail again; a fixed mirror would not need it again).
+    let download_dir = strata::storage::data_dir::DataDir::at(data.path()).checkpoint_download_dir(model.hf_repo, model.revision);
+    assert_eq!(read(&download_dir.join("model.safetensors")), weights);
+
+    let hub = tiny_hub(&config, "model.safetensors", &weights[..weights.len() / 2]);
+    let data = tempfile::tempdir().unwrap();
+    let (output, text) = run(strata(data.path(), &hub.endpoint()).args(["models", "install", "mert-tiny", "--accept-licence"]));
+    assert!(!output.status.success());
+    assert!(text.contains("cannot be installed: corrupt safetensors checkpoint"), "{text}");
+    assert_nothing_installed(data.path());
+}
+
+#[test]
+fn install_from_the_hub_in_either_format_then_remove() {
+    let Some(fixture) = tiny_checkpoint() else { return };
+    for weights_name in ["model.safetensors", "pytorch_model.bin"] {
+        let hub = tiny_hub(&read(&fixture.join("config.json")), weights_name, &read(&fixture.join(weights_name)));
+        let data = tempfile::tempdir().unwrap();
+        let data_dir = strata::storage::data_dir::DataDir::at(data.path());
+        let (output, text) =
+            run(strata(data.path(), &hub.endpoint()).args(["models", "install", "mert-tiny", "--accept-licence", "--json"]));
+        assert!(output.status.success(), "{text}");
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let dir = data_dir.installed_model_dir("mert-tiny");
+        assert_eq!(report["dir"], dir.display().to_string());
+        assert!(report["variants"].as_array().unwrap().iter().any(|v| v["name"] == "fp32" && v["kept"] == true), "{report}");
+        let record: serde_json::Value = serde_json::from_slice(&read(&dir.join("install.json"))).unwrap();
+        assert_eq!(record["source"]["weights"], weights_name);
+        assert_eq!(record["source"]["commit"], SERVED_COMMIT);
+        assert_eq!(record["checkpoint_format"], if weights_name == "model.safetensors" { "safetensors" } else { "pytorch-zip" });
+        assert!(String::from_utf8(read(&dir.join("LICENSE"))).unwrap().contains("CC0-1.0"));
+        assert!(install::is_installed(&data_dir, "mert-tiny"));
+        // Installed: the download is gone, and nothing is left in staging but the lock.
+        assert!(!data_dir.downloads_dir().join("strata-tests--mert-tiny@0123456789abcdef0123456789abcdef01234567").exists());
+        assert!(files_under(&data_dir.model_staging_dir()) == ["mert-tiny.lock"]);
+
+        let (output, text) = run(strata(data.path(), &hub.endpoint()).args(["models", "install", "mert-tiny", "--accept-licence"]));
+        assert!(!output.status.success());
+        assert!(text.contains("mert-tiny is already installed"), "{text}");
+
+        let (output, text) = run(strata(data.path(), &hub.endpoint()).args(["models", "remove", "mert-tiny"]));
+        assert!(output.status.success(), "{text}");
+        assert_nothing_installed(data.path());
+    }
+}
+
+#[test]
+fn install_from_a_checkpoint_folder_or_a_weights_file() {
+    let Some(fixture) = tiny_checkpoint() else { return };
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    for from in [fixture.clone(), fixture.join("pytorch_model.bin")] {
+        let data = tempfile::tempdir().unwrap();
+        let (output, text) =
+            run(strata(data.path(), &endpoint).args(["models", "install", "mert-tiny", "--accept-licence", "--from"]).arg(&from));
+        assert!(output.status.success(), "{text}");
+        let dir = strata::storage::data_dir::DataDir::at(data.path()).installed_model_dir("mert-tiny");
+        let record: serde_json::Value = serde_json::from_slice(&read(&dir.join("install.json"))).unwrap();
+        assert_eq!(record["source"]["path"], from.display().to_string());
+        let expected_format = if from.is_dir() { "safetensors" } else { "pytorch-zip" };
+        assert_eq!(record["checkpoint_format"], expected_format);
+        assert!(!data.path().join("downloads").exists(), "--from downloads nothing");
+    }
 }

@@ -230,12 +230,26 @@ fn install_command(data_dir: &DataDir, name: &str, from: Option<PathBuf>, accept
     })?;
     let report = outcome?;
     if json {
-        let doc = serde_json::json!({"name": model.name, "dir": report.dir.display().to_string(),
-            "downloaded_bytes": report.downloaded_bytes, "seconds": report.seconds});
+        let variants: Vec<_> = report
+            .convert
+            .variants
+            .iter()
+            .map(|v| serde_json::json!({"name": v.name, "kept": v.kept, "min_layer_cosine": v.min_layer_cosine, "bytes": v.bytes, "reason": v.reason}))
+            .collect();
+        let doc = serde_json::json!({"name": model.name, "dir": report.dir.display().to_string(), "downloaded_bytes": report.downloaded_bytes,
+            "seconds": report.seconds, "variants": variants, "default_cpu": report.convert.default_cpu});
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(0);
     }
     println!("Installed {} in {} ({:.1} s).", model.display_name, report.dir.display(), report.seconds);
+    for variant in &report.convert.variants {
+        let drift = variant.min_layer_cosine.map(|c| format!(", lowest layer cosine to fp32 {c:.4}")).unwrap_or_default();
+        match (&variant.kept, &variant.reason) {
+            (true, _) => println!("  {:<6} kept ({:.0} MB{drift})", variant.name, variant.bytes as f64 / 1e6),
+            (false, reason) => println!("  {:<6} left out: {}", variant.name, reason.as_deref().unwrap_or("not kept")),
+        }
+    }
+    println!("  default on the CPU: {}", report.convert.default_cpu);
     Ok(0)
 }
 

@@ -24,6 +24,7 @@ pub mod hub;
 pub use catalogue::{InstallableModel, find, installable};
 
 use crate::storage::data_dir::DataDir;
+use convert::ConvertReport;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -168,6 +169,8 @@ pub enum Source {
 pub struct InstallReport {
     /// The installed model's folder.
     pub dir: PathBuf,
+    /// The variants written, checked and kept.
+    pub convert: ConvertReport,
     /// Bytes downloaded by this install (0 with `--from` or a finished earlier download).
     pub downloaded_bytes: u64,
     /// Wall time of the whole install.
@@ -204,7 +207,7 @@ pub fn install(
     let acquired = acquire(data_dir, model, source, progress)?;
     progress.check_cancel()?;
     let staging = Staging::create(data_dir.model_install_staging_dir(model.name, std::process::id()))?;
-    build(model, &acquired, staging.path(), progress)?;
+    let convert = build(model, &acquired, staging.path(), progress)?;
     progress.check_cancel()?;
     std::fs::rename(staging.path(), &target).map_err(io_error(&target))?;
     staging.disarm();
@@ -214,7 +217,7 @@ pub fn install(
             log::warn!("{}: {e}", download_dir.display());
         }
     }
-    Ok(InstallReport { dir: target, downloaded_bytes: acquired.downloaded_bytes, seconds: started.elapsed().as_secs_f64() })
+    Ok(InstallReport { dir: target, convert, downloaded_bytes: acquired.downloaded_bytes, seconds: started.elapsed().as_secs_f64() })
 }
 
 /// The checkpoint from the hub (downloaded or resumed) or from the user's path.
@@ -253,11 +256,44 @@ fn acquire(data_dir: &DataDir, model: &InstallableModel, source: &Source, progre
     }
 }
 
-/// Reads and checks the checkpoint and converts it into `staging` (lands with the checkpoint reader and the converter).
-fn build(model: &InstallableModel, acquired: &Acquired, staging: &Path, progress: &InstallProgress) -> Result<(), InstallError> {
+/// Reads and checks the checkpoint, converts it into `staging`, and records what was installed there.
+fn build(model: &InstallableModel, acquired: &Acquired, staging: &Path, progress: &InstallProgress) -> Result<ConvertReport, InstallError> {
+    let refuse = |reason: String| InstallError::Checkpoint { path: acquired.path.clone(), reason };
     progress.set_stage("reading the checkpoint");
-    let _ = (&acquired.path, &acquired.source, staging);
-    Err(InstallError::Convert(format!("converting {} is not built yet", model.name)))
+    let arch = convert::architecture(model.name).map_err(InstallError::Convert)?;
+    let ckpt = checkpoint::Checkpoint::open(&acquired.path).map_err(|e| refuse(e.to_string()))?;
+    let config_path = ckpt.config_path().ok_or_else(|| refuse(format!("no {} beside the weights", catalogue::CONFIG_FILE)))?;
+    // The weights decide the feature extractor's norm and bias where config.json describes them differently (MERT-v1-330M).
+    let found = config::infer_from_tensors(&config::read_config(config_path).map_err(refuse)?, &ckpt);
+    config::check_config(&found, arch.config()).map_err(refuse)?;
+    config::check_tensors(&ckpt, &arch.expected_tensors(), arch.ignored_prefixes()).map_err(refuse)?;
+    progress.check_cancel()?;
+    let report = convert::convert(&arch, &ckpt, staging, progress).map_err(|reason| match progress.check_cancel() {
+        Err(cancelled) => cancelled,
+        Ok(()) => InstallError::Convert(reason),
+    })?;
+    let license_path = staging.join("LICENSE");
+    std::fs::write(&license_path, format!("{}\n", model.license_notice())).map_err(io_error(&license_path))?;
+    let variants: Vec<serde_json::Value> = report
+        .variants
+        .iter()
+        .map(|v| {
+            serde_json::json!({"name": v.name, "kept": v.kept, "min_layer_cosine": v.min_layer_cosine, "bytes": v.bytes, "reason": v.reason})
+        })
+        .collect();
+    let record = serde_json::json!({
+        "model": model.name,
+        "source": acquired.source,
+        "checkpoint_format": ckpt.format().label(),
+        "strata_version": env!("CARGO_PKG_VERSION"),
+        "installed_unix_s": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "variants": variants,
+        "default_cpu": report.default_cpu,
+    });
+    let record_path = staging.join("install.json");
+    let text = serde_json::to_string_pretty(&record).map_err(|e| InstallError::Convert(e.to_string()))?;
+    std::fs::write(&record_path, text).map_err(io_error(&record_path))?;
+    Ok(report)
 }
 
 /// Deletes the installed model `name` from the data folder's models folder.
