@@ -14,6 +14,7 @@
 mod indexing;
 mod library_panel;
 mod map_view;
+mod models_dialog;
 mod player_bar;
 mod probe_view;
 mod results_panel;
@@ -188,6 +189,8 @@ pub enum AppCommand {
     ForgetWorkEdits(usize),
     /// Write a correction to the catalog, then reload.
     CorrectWorks(work_edit::WorkCorrection),
+    /// Install from this checkpoint folder or weights file (the Models dialog's picker answers with it).
+    CheckpointChosen(PathBuf),
 }
 
 /// Frames [`FrameStats`] keeps times of: ten minutes at 60 fps, longer than
@@ -271,6 +274,8 @@ pub struct StrataApp {
     queue_current: Option<(usize, bool)>,
     /// The rename dialog.
     work_editor: work_edit::WorkEditor,
+    /// The Models dialog (install, remove, choose).
+    models_dialog: models_dialog::ModelsDialog,
     /// A reload was asked for while one was running.
     reload_pending: bool,
     notice: Option<String>,
@@ -285,6 +290,7 @@ impl StrataApp {
         let playback = PlaybackState::start(settings.volume, move || repaint_ctx.request_repaint());
         let exclusion = Exclusion { same_album: settings.exclude_album, same_work: settings.exclude_work };
         let mut app = Self {
+            models_dialog: models_dialog::ModelsDialog::new(ctx.clone()),
             workers: Workers::new(ctx),
             data_dir,
             search: SearchState::new(settings.aspect_weights.clone(), exclusion),
@@ -380,6 +386,7 @@ impl StrataApp {
             || self.workers.is_running("probe")
             || self.workers.is_running("work-edits")
             || self.indexing.running()
+            || self.models_dialog.busy()
             || self.search.pending(self.library.as_deref())
     }
 
@@ -580,6 +587,7 @@ impl StrataApp {
                         self.commands.push(AppCommand::CorrectWorks(correction));
                     }
                 }
+                AppCommand::CheckpointChosen(path) => self.models_dialog.checkpoint_chosen(path),
                 AppCommand::CorrectWorks(correction) => {
                     if !self.workers.spawn("work-edits", tasks::save_work_edits(self.data_dir.clone(), correction)) {
                         self.notice = Some("a correction is still being saved; try again in a moment".into());
@@ -869,6 +877,15 @@ impl StrataApp {
             }
         });
         self.work_editor.ui(&ctx, &mut self.commands);
+        let models = models_dialog::ModelsContext {
+            data_dir: &self.data_dir,
+            active_model: &self.settings.model,
+            has_folders: !self.settings.roots.is_empty(),
+            indexing: self.indexing.running(),
+        };
+        if self.models_dialog.ui(&ctx, &models, &mut self.commands) {
+            self.workers.spawn("discover-models", tasks::discover_models(self.data_dir.clone()));
+        }
         self.handle_commands();
         // Indexer events arrive on a channel nobody wakes us for: poll while it runs.
         if self.indexing.running() {
@@ -896,6 +913,9 @@ impl StrataApp {
                     }
                 }
             });
+            if ui.button("Models…").on_hover_text("Install, remove and choose models (MERT)").clicked() {
+                self.models_dialog.open(&self.data_dir);
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 let label = if self.settings.dark { "☀ Light" } else { "🌙 Dark" };
                 if ui.button(label).clicked() {
