@@ -188,6 +188,34 @@ fn similar_neighbours_and_eval_by_work_from_the_command_line() {
         assert!((random - 3.0 / 11.0).abs() < 1e-9, "{row}");
         assert!(precision > 0.9, "{row}");
     }
+    assert!(report["work_inference"].is_null(), "no labels CSV, no inference score: {report}");
+
+    // With a labels CSV that has a work column, the inference is scored too.
+    // The labels join works 0 and 1 into one: every pair the inference makes
+    // is right (precision 1), and the pairs across the two are missed.
+    let csv = data.join("labels.csv");
+    let mut rows = String::from("path,composer,work\n");
+    for (w, work) in works.iter().enumerate() {
+        for &t in &work.tracks {
+            rows.push_str(&format!("{},Composer {},Work {}\n", path_of(t), work.composer, w.max(1) - 1));
+        }
+    }
+    std::fs::write(&csv, rows).unwrap();
+    let csv_arg = csv.to_str().unwrap();
+    let eval = ["eval", "--unit", "work", "--label", "composer", "--labels", csv_arg, "--k", "3"];
+    let report = json_lines(data, &[&eval[..], &["--json"], &LAYERS].concat()).remove(0);
+    let pairs = |n: usize| (n * (n - 1) / 2) as u64;
+    let inferred: u64 = works.iter().map(|w| pairs(w.tracks.len())).sum();
+    let labelled =
+        inferred - pairs(works[0].tracks.len()) - pairs(works[1].tracks.len()) + pairs(works[0].tracks.len() + works[1].tracks.len());
+    let scores = &report["work_inference"];
+    assert_eq!(scores["inferred_pairs"], inferred, "{report}");
+    assert_eq!(scores["labelled_pairs"], labelled, "{report}");
+    assert_eq!(scores["precision"], 1.0);
+    assert!((scores["recall"].as_f64().unwrap() - inferred as f64 / labelled as f64).abs() < 1e-12, "{scores}");
+    let output = strata_bin().arg("--data-dir").arg(data).args(eval).args(LAYERS).args(["--model", "synthetic"]).output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("Work inference") && text.contains("precision 1.000"), "{text}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `strata path` and `strata order`: sequences through the library ([`crate::journey`]).
 
 use super::search::prepare_search;
+use super::works_search::prepare_layers;
 use super::*;
 use crate::journey::order::{descriptors_for, order_along};
 use crate::journey::path::{step_similarities, track_path, work_path};
@@ -15,11 +16,13 @@ pub(super) fn path_command(data_dir: &DataDir, from: &str, to: &str, steps: usiz
     let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
     let (from, to) = (find_track(&snapshot, from)?, find_track(&snapshot, to)?);
+    let started = prepare_layers(&mut prepared);
     let (facets, weights) = (&prepared.facets, &prepared.weights);
     let path = match args.unit {
         Unit::Track => track_path(&mut prepared.engine, facets, weights, from, to, steps),
         Unit::Work => work_path(&mut prepared.engine, &snapshot.works, facets, weights, from, to, steps),
     };
+    log::debug!("path found in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     let steps_similarity = step_similarities(&mut prepared.engine, facets, weights, &path);
     let paths: Vec<String> = path.iter().map(|&t| snapshot.tracks[t].path.display().to_string()).collect();
     if json {

@@ -10,7 +10,7 @@ use super::WorksAction;
 use crate::insight::label_source::track_labels;
 use crate::storage::catalog::{Catalog, Track};
 use crate::storage::data_dir::DataDir;
-use crate::works::{Works, edits, pairwise_scores};
+use crate::works::{PairScores, Works, edits, pairwise_scores};
 
 /// The catalog, its tracks and their works.
 struct Library {
@@ -99,18 +99,23 @@ fn print_score(library: &Library, labels_csv: &Path, json: bool) -> anyhow::Resu
     if json {
         println!("{}", serde_json::to_string_pretty(&scores)?);
     } else {
-        println!(
-            "{} labelled tracks; pairs: {} labelled, {} inferred, {} agreeing\nprecision {:.3}  recall {:.3}  F1 {:.3}",
-            scores.labelled_tracks,
-            scores.labelled_pairs,
-            scores.inferred_pairs,
-            scores.agreeing_pairs,
-            scores.precision,
-            scores.recall,
-            scores.f1
-        );
+        println!("{}", describe_scores(&scores));
     }
     Ok(0)
+}
+
+/// The pairwise scores in words, as `strata works --score` and `strata eval --unit work` print them.
+pub(super) fn describe_scores(scores: &PairScores) -> String {
+    format!(
+        "{} labelled tracks; pairs: {} labelled, {} inferred, {} agreeing\nprecision {:.3}  recall {:.3}  F1 {:.3}",
+        scores.labelled_tracks,
+        scores.labelled_pairs,
+        scores.inferred_pairs,
+        scores.agreeing_pairs,
+        scores.precision,
+        scores.recall,
+        scores.f1
+    )
 }
 
 /// `strata tracks [--json]`: every catalogued track with its work and every tag read.

@@ -1,17 +1,29 @@
 //! `--unit work` for `strata similar`, `neighbours` and `eval`: whole works
 //! ranked against whole works ([`crate::works::similarity`]).
 
-use super::search::{facet_breakdown, prepare_search};
+use super::search::{PreparedSearch, facet_breakdown, prepare_search};
 use super::*;
 use crate::insight::eval::Evaluation;
 use crate::insight::label_source;
 use crate::search::layer_index::Pruning;
 use crate::search::{Exclusion, is_excluded};
-use crate::works::Work;
 use crate::works::similarity::{WorkCombination, WorkSearch, work_labels};
+use crate::works::{Work, pairwise_scores};
 use clap::ValueEnum;
 use std::io::Write;
 use std::path::Path;
+use std::time::Instant;
+
+/// Builds the layer indexes of the query's facets before the query, so that
+/// `-v` can tell the query's time from the loading's; returns when it began.
+pub(super) fn prepare_layers(prepared: &mut PreparedSearch) -> Instant {
+    let started = Instant::now();
+    for facet in &prepared.facets {
+        prepared.engine.layer(facet.layer);
+    }
+    log::debug!("layer indexes of {} facets built in {:.0} ms", prepared.facets.len(), started.elapsed().as_secs_f64() * 1e3);
+    Instant::now()
+}
 
 /// A work's tracks, paths exactly as indexed, in movement order.
 fn track_paths(snapshot: &LibrarySnapshot, work: &Work) -> Vec<String> {
@@ -42,8 +54,10 @@ pub(super) fn similar_works(data_dir: &DataDir, track: &str, args: &QueryArgs, j
         .ok_or_else(|| anyhow::anyhow!("'{track}' belongs to no work (the works are out of date)"))?;
     let excluded = excluded_works(&snapshot, prepared.exclusion);
     let mut search = WorkSearch::from_works(works);
+    let started = prepare_layers(&mut prepared);
     let (facets, weights) = (&prepared.facets, &prepared.weights);
     let results = search.rank(&mut prepared.engine, query_work, facets, weights, args.combination, args.k, &|c| excluded(query_work, c));
+    log::debug!("work query ranked in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
     let work = &works.works[query_work];
     if json {
         let items: Vec<_> = results
@@ -85,9 +99,10 @@ pub(super) fn neighbours_works(data_dir: &DataDir, args: &QueryArgs) -> anyhow::
     let excluded = excluded_works(&snapshot, prepared.exclusion);
     let mut search = WorkSearch::from_works(works);
     let queries: Vec<usize> = (0..works.works.len()).collect();
-    let (facets, weights) = (&prepared.facets, &prepared.weights);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let started = prepare_layers(&mut prepared);
+    let (facets, weights) = (&prepared.facets, &prepared.weights);
     // A slice of queries at a time, so lines stream out and memory stays bounded.
     for slice in queries.chunks(256) {
         let ranked = search.rank_many(&mut prepared.engine, slice, facets, weights, args.combination, args.k, &excluded);
@@ -103,6 +118,7 @@ pub(super) fn neighbours_works(data_dir: &DataDir, args: &QueryArgs) -> anyhow::
         }
     }
     out.flush()?;
+    log::debug!("{} works ranked in {:.1} s", queries.len(), started.elapsed().as_secs_f64());
     Ok(0)
 }
 
@@ -123,14 +139,19 @@ pub(super) fn eval_works(data_dir: &DataDir, label: &str, labels_csv: Option<&Pa
             (name, search.evaluate(&mut prepared.engine, facets, weights, combination, &labels, args.k))
         })
         .collect();
+    // The inference's own score, when the labels say which work each track is.
+    let inference = labels_csv
+        .and_then(|csv| label_source::track_labels(&snapshot.tracks, "work", Some(csv)).ok())
+        .filter(|work_labels| work_labels.iter().any(Option::is_some))
+        .map(|work_labels| pairwise_scores(&snapshot.works, &work_labels));
     let k = args.k;
     if json {
         let items: Vec<_> = rows
             .iter()
             .map(|(n, e)| serde_json::json!({"name": n, "metrics": e.metrics, "random": e.random, "precision_at_k_ci95": e.precision_interval}))
             .collect();
-        let report =
-            serde_json::json!({"label": label, "k": k, "unit": "work", "works": search.len(), "centered": args.center, "rows": items});
+        let report = serde_json::json!({"label": label, "k": k, "unit": "work", "works": search.len(), "centered": args.center, "rows": items,
+            "work_inference": inference});
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(0);
     }
@@ -162,5 +183,8 @@ pub(super) fn eval_works(data_dir: &DataDir, label: &str, labels_csv: Option<&Pa
         "({} queries: works with a label that another work shares; the query's own work is never a candidate)",
         rows.first().map_or(0, |(_, e)| e.metrics.queries)
     );
+    if let Some(scores) = inference {
+        println!("\nWork inference against the labels' work column (pairwise \"same work\"):\n{}", super::works::describe_scores(&scores));
+    }
     Ok(0)
 }

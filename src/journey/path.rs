@@ -38,9 +38,10 @@ impl Waypoints {
         let layers = layer_weights(facets, weights)
             .into_iter()
             .map(|(layer, w)| {
+                // Both ends in one pass over the layer.
                 let index = engine.layer(layer);
-                let to_from = index.similarities(from);
-                let to_to = index.similarities(to);
+                let both = index.exact_all_many(&[index.query_vector(from), index.query_vector(to)]);
+                let (to_from, to_to) = (both.column(0).to_vec(), both.column(1).to_vec());
                 let ends = to_from.get(to).copied().unwrap_or(0.0);
                 (w, to_from, to_to, ends)
             })

@@ -356,6 +356,29 @@ impl LayerIndex {
         crate::parallel::map_ranges("search-scan", self.len(), PARALLEL_MIN_VALUES / self.dim.max(1), piece).concat()
     }
 
+    /// Exact cosines of every track to each of `queries`, `tracks × queries`
+    /// (row `t`: track `t`'s cosine with each query, in order): one pass over
+    /// the layer for all of them, each row converted from f16 once. Every
+    /// value is identical to [`Self::exact_all`]'s for that query.
+    pub fn exact_all_many(&self, queries: &[QueryVector]) -> Array2<f32> {
+        let data = self.snapshot.layer_data(self.layer);
+        let weights: Vec<&[f32]> = queries.iter().map(|q| q.row_weights.as_slice()).collect();
+        let m = queries.len();
+        let piece = |rows: std::ops::Range<usize>| {
+            let mut out = vec![0.0f32; rows.len() * m];
+            f16_kernel::dots_many(data, self.row_offsets[rows.clone()].iter().copied(), self.dim, &weights, &mut out);
+            for (scores, &inverse_norm) in out.chunks_exact_mut(m.max(1)).zip(&self.inverse_norms[rows]) {
+                for (s, query) in scores.iter_mut().zip(queries) {
+                    *s = (*s - query.unit_dot_mean) * inverse_norm;
+                }
+            }
+            out
+        };
+        let per_thread = PARALLEL_MIN_VALUES / (self.dim * m).max(1);
+        let values = crate::parallel::map_ranges("search-scan", self.len(), per_thread.max(1), piece).concat();
+        Array2::from_shape_vec((self.len(), m), values).unwrap_or_else(|_| Array2::zeros((self.len(), m)))
+    }
+
     /// Lower and upper bounds of every track's cosine from the head, if the
     /// layer has one: `c_q·c_t ∓ (|r_q|·|r_t| + margin)`.
     pub fn bounds(&self, query: &QueryVector) -> Option<(Vec<f32>, Vec<f32>)> {
@@ -407,6 +430,35 @@ mod f16_kernel {
         }
     }
 
+    /// `out[i·m + j] = data[offsets[i]..][..dim] · queries[j]` for the `m`
+    /// queries, each row read and converted once; every value equals what
+    /// [`dots`] gives for that query alone (the same sums in the same order).
+    pub fn dots_many(data: &[f16], offsets: impl Iterator<Item = usize>, dim: usize, queries: &[&[f32]], out: &mut [f32]) {
+        if queries.is_empty() {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
+            // SAFETY: the features the function is compiled for were just detected.
+            unsafe { x86::dots_many(data, offsets, dim, queries, out) };
+            return;
+        }
+        let mut row = vec![0.0f32; dim];
+        for (o, offset) in out.chunks_exact_mut(queries.len()).zip(offsets) {
+            if offset == MISSING_ROW {
+                o.fill(0.0);
+                continue;
+            }
+            data[offset..offset + dim].convert_to_f32_slice(&mut row);
+            for (o, query) in o.iter_mut().zip(queries) {
+                *o = row.iter().zip(*query).map(|(a, b)| a * b).sum();
+            }
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     mod x86 {
         use std::arch::x86_64::*;
@@ -448,6 +500,45 @@ mod f16_kernel {
                 *o = lanes.iter().sum::<f32>() + tail;
             }
         }
+        /// See [`super::dots_many`]; needs AVX2, FMA and F16C. Per query, the
+        /// accumulators and their reduction are [`dots`]'s.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn dots_many(data: &[f16], offsets: impl Iterator<Item = usize>, dim: usize, queries: &[&[f32]], out: &mut [f32]) {
+            let body = dim / 32 * 32;
+            let mut acc = vec![[_mm256_setzero_ps(); 4]; queries.len()];
+            for (o, offset) in out.chunks_exact_mut(queries.len()).zip(offsets) {
+                if offset == MISSING_ROW {
+                    o.fill(0.0);
+                    continue;
+                }
+                let row = &data[offset..offset + dim];
+                acc.fill([_mm256_setzero_ps(); 4]);
+                let mut i = 0;
+                while i < body {
+                    let mut halves = [_mm256_setzero_ps(); 4];
+                    for (lane, h) in halves.iter_mut().enumerate() {
+                        // SAFETY: `i + 8 * lane + 8 <= body <= dim` = the length of `row`; unaligned loads are allowed.
+                        *h = unsafe { _mm256_cvtph_ps(_mm_loadu_si128(row.as_ptr().add(i + 8 * lane).cast())) };
+                    }
+                    for (a, query) in acc.iter_mut().zip(queries) {
+                        for (lane, (a, h)) in a.iter_mut().zip(&halves).enumerate() {
+                            // SAFETY: as above, `query` has `dim` values.
+                            let q = unsafe { _mm256_loadu_ps(query.as_ptr().add(i + 8 * lane)) };
+                            *a = _mm256_fmadd_ps(*h, q, *a);
+                        }
+                    }
+                    i += 32;
+                }
+                for ((o, a), query) in o.iter_mut().zip(&acc).zip(queries) {
+                    let sum = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+                    let mut lanes = [0.0f32; 8];
+                    // SAFETY: `lanes` holds exactly 8 f32.
+                    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+                    let tail: f32 = row[body..].iter().zip(&query[body..]).map(|(a, b)| a.to_f32() * b).sum();
+                    *o = lanes.iter().sum::<f32>() + tail;
+                }
+            }
+        }
     }
 
     #[cfg(test)]
@@ -472,6 +563,15 @@ mod f16_kernel {
                         data[offset..offset + dim].iter().zip(&query).map(|(a, b)| a.to_f32() * b).sum()
                     };
                     assert!((got - expected).abs() <= 1e-4 * (1.0 + expected.abs()), "dim {dim}: {got} vs {expected}");
+                }
+                let other: Vec<f32> = query.iter().map(|v| 0.5 - v).collect();
+                let mut many = vec![f32::NAN; 2 * offsets.len()];
+                dots_many(&data, offsets.iter().copied(), dim, &[&query, &other], &mut many);
+                let mut second = vec![f32::NAN; offsets.len()];
+                dots(&data, offsets.iter().copied(), dim, &other, &mut second);
+                for (i, pair) in many.chunks_exact(2).enumerate() {
+                    assert_eq!(pair[0].to_bits(), out[i].to_bits(), "dim {dim}: many queries sum as one does");
+                    assert_eq!(pair[1].to_bits(), second[i].to_bits(), "dim {dim}");
                 }
             }
         }

@@ -48,6 +48,16 @@ const BATCH_MOVEMENTS: usize = 128;
 /// Fewer candidate rows than this per thread, and starting the thread costs more than it saves.
 const PARALLEL_MIN_ROWS: usize = 4 * BLOCK_ROWS;
 
+/// Up to this many query movements, a batch is scored straight from the f16
+/// rows ([`kernel_cosines`]); more, and matrix products on converted rows
+/// ([`combined_cosines`]) do the larger arithmetic faster.
+const KERNEL_MAX_MOVEMENTS: usize = 32;
+
+/// With search heads, a query reads the exact rows of its candidate works'
+/// tracks only while they are fewer than one in this many tracks; more, and
+/// one pass over every layer costs less.
+const PRUNED_MAX_ONE_IN: usize = 8;
+
 /// What similarity, radio and paths rank: single tracks, or whole works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -138,6 +148,20 @@ pub fn combined_cosines(engine: &mut SearchEngine, layers: &[(usize, f32)], quer
     let pieces = crate::parallel::map_ranges("work-scan", n, PARALLEL_MIN_ROWS, piece);
     let views: Vec<ArrayView2<'_, f32>> = pieces.iter().map(Array2::view).collect();
     ndarray::concatenate(Axis(0), &views).unwrap_or_else(|_| Array2::zeros((n, queries.len())))
+}
+
+/// [`combined_cosines`] read straight from the f16 store, one pass per
+/// layer for all `queries` ([`crate::search::layer_index::LayerIndex::exact_all_many`]):
+/// no converted copy of the rows, so a few queries cost about one track
+/// search's full pass. Each cosine is the track search's own value.
+pub fn kernel_cosines(engine: &mut SearchEngine, layers: &[(usize, f32)], queries: &[usize]) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((engine.snapshot().len(), queries.len()));
+    for &(layer, w) in layers {
+        let index = engine.layer(layer);
+        let vectors: Vec<_> = queries.iter().map(|&q| index.query_vector(q)).collect();
+        out.scaled_add(w, &index.exact_all_many(&vectors));
+    }
+    out
 }
 
 /// One query work's movement matches in one candidate work, found from pair
@@ -296,10 +320,19 @@ impl WorkSearch {
             }
             return out;
         }
+        if let &[query] = queries
+            && let Some(ranked) = self.pruned_rank(engine, query, &layers, combination, k, &eligible(query))
+        {
+            return vec![ranked];
+        }
         let mut out = Vec::with_capacity(queries.len());
         for batch in self.batches(queries) {
             let movements: Vec<usize> = batch.iter().flat_map(|&q| self.work_tracks[q].iter().copied()).collect();
-            let pairs = combined_cosines(engine, &layers, &movements);
+            let pairs = if movements.len() <= KERNEL_MAX_MOVEMENTS {
+                kernel_cosines(engine, &layers, &movements)
+            } else {
+                combined_cosines(engine, &layers, &movements)
+            };
             let mut column = 0;
             for &query in &batch {
                 let columns = column..column + self.work_tracks[query].len();
@@ -315,6 +348,84 @@ impl WorkSearch {
             }
         }
         out
+    }
+
+    /// The exact top `k` works for one query work, reading few rows: on
+    /// layers with a search head ([`crate::search::layer_index`]) every
+    /// movement pair's cosine is first bounded from the head, and since every
+    /// combination only takes means, maxima and minima of pair scores, bounds
+    /// on pair scores bound each work's score. Only the works whose upper
+    /// bound reaches the `k`-th best lower bound are scored exactly, with the
+    /// same values, summed in the same order, as a full pass
+    /// ([`kernel_cosines`]), so the results are identical. `None` when no
+    /// layer has a head, the query is long, or the bounds leave too many
+    /// candidates (then a full pass is cheaper).
+    fn pruned_rank(
+        &self,
+        engine: &mut SearchEngine,
+        query: usize,
+        layers: &[(usize, f32)],
+        combination: WorkCombination,
+        k: usize,
+        eligible: &dyn Fn(usize) -> bool,
+    ) -> Option<Vec<WorkResult>> {
+        let movements = &self.work_tracks[query];
+        let (n, m) = (engine.snapshot().len(), movements.len());
+        let indexes: Vec<_> = layers.iter().map(|&(layer, w)| (engine.layer(layer), w)).collect();
+        if m == 0 || m > KERNEL_MAX_MOVEMENTS || indexes.iter().all(|(index, _)| index.head_width().is_none()) {
+            return None;
+        }
+        let (mut lower, mut upper) = (Array2::<f32>::zeros((n, m)), Array2::<f32>::zeros((n, m)));
+        let mut vectors = Vec::with_capacity(indexes.len());
+        for (index, w) in &indexes {
+            let query_vectors: Vec<_> = movements.iter().map(|&t| index.query_vector(t)).collect();
+            if index.head_width().is_some() {
+                for (i, vector) in query_vectors.iter().enumerate() {
+                    let (low, high) = index.bounds(vector)?;
+                    lower.column_mut(i).scaled_add(*w, &ndarray::ArrayView1::from(&low));
+                    upper.column_mut(i).scaled_add(*w, &ndarray::ArrayView1::from(&high));
+                }
+            } else {
+                let exact = index.exact_all_many(&query_vectors);
+                lower.scaled_add(*w, &exact);
+                upper.scaled_add(*w, &exact);
+            }
+            vectors.push(query_vectors);
+        }
+        let symmetric = combination == WorkCombination::Symmetric;
+        let score = |pairs: &Array2<f32>, rows: &mut dyn Iterator<Item = usize>| {
+            Matches::find(pairs, 0..m, rows, symmetric).combine(combination, |i, row| pairs[[row, i]])
+        };
+        let works: Vec<usize> = (0..self.work_tracks.len()).filter(|&w| !self.work_tracks[w].is_empty() && eligible(w)).collect();
+        let mut lows: Vec<f32> = works.iter().map(|&w| score(&lower, &mut self.work_tracks[w].iter().copied())).collect();
+        // The k-th best lower bound: the k-th best score is at least this.
+        let threshold = if lows.len() >= k { *lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1 } else { f32::NEG_INFINITY };
+        let candidates: Vec<usize> =
+            works.into_iter().filter(|&w| score(&upper, &mut self.work_tracks[w].iter().copied()) >= threshold).collect();
+        let tracks: Vec<usize> = candidates.iter().flat_map(|&w| self.work_tracks[w].iter().copied()).collect();
+        if tracks.len() * PRUNED_MAX_ONE_IN > n {
+            return None;
+        }
+        let mut pairs = Array2::<f32>::zeros((tracks.len(), m));
+        for ((index, w), query_vectors) in indexes.iter().zip(&vectors) {
+            let mut cosines = Array2::<f32>::zeros((tracks.len(), m));
+            let mut column = vec![0.0f32; tracks.len()];
+            for (i, vector) in query_vectors.iter().enumerate() {
+                index.exact_rows(vector, &tracks, &mut column);
+                cosines.column_mut(i).assign(&ndarray::ArrayView1::from(&column));
+            }
+            pairs.scaled_add(*w, &cosines);
+        }
+        let mut first_row = 0;
+        let scores: Vec<(usize, f32)> = candidates
+            .iter()
+            .map(|&w| {
+                let rows = first_row..first_row + self.work_tracks[w].len();
+                first_row = rows.end;
+                (w, score(&pairs, &mut rows.into_iter()))
+            })
+            .collect();
+        Some(top_k(scores.into_iter(), k, |_| true))
     }
 
     /// How well work rankings retrieve works that share a label with the
