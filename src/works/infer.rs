@@ -56,7 +56,11 @@ pub(super) fn infer(tracks: &[Track]) -> Works {
         for (&track, assignment) in members.iter().zip(assignments) {
             // Loose tracks titled alike are still two works.
             let group = if assignment.source == WorkSource::Single { format!("single {track}") } else { assignment.key.clone() };
-            match by_key.get(&group) {
+            // A movement the work already has starts another recording of it (two performances on one album).
+            let repeats = |draft: &Draft| {
+                movement_of_track[track].is_some() && draft.tracks.iter().any(|&t| movement_of_track[t] == movement_of_track[track])
+            };
+            match by_key.get(&group).filter(|&&draft| !repeats(&drafts[draft])) {
                 Some(&draft) => {
                     let work = &mut drafts[draft].assignment;
                     // Pieces of one catalogue number titled differently (a cantata's chorales): the number names the work.
@@ -123,13 +127,26 @@ fn infer_album(tracks: &[Track], members: &[usize], movement_of_track: &mut [Opt
         if assigned[k].is_some() {
             continue;
         }
-        let chosen = track_splits
-            .iter()
-            .find(|(work, _)| sharing.get(&normalise(work)).is_some_and(|&n| n >= 2))
-            .or_else(|| track_splits.iter().find(|(_, movement)| leading_movement_number(movement).is_some()))
-            .or_else(|| track_splits.iter().find(|(work, _)| catalogue::find(work).is_some()));
+        let shared = |work: &str| sharing.get(&normalise(work)).is_some_and(|&n| n >= 2);
+        let first_shared = track_splits.iter().find(|(work, _)| shared(work)).copied();
+        // A set's title before its piece's ("6 Quartets, Op. 76: No. 2 in D minor - I. Allegro"): the
+        // longest prefix shared is the work, and the number after the set's title is its piece.
+        let set_piece = first_shared.filter(|(set, _)| names_collection(set)).and_then(|(set, rest)| {
+            let deeper = track_splits.iter().rev().find(|(work, _)| shared(work) && work.len() > set.len())?;
+            Some((*deeper, leading_movement_number(rest)))
+        });
+        let chosen = set_piece
+            .map(|(split, _)| split)
+            .or(first_shared)
+            .or_else(|| track_splits.iter().find(|(_, movement)| leading_movement_number(movement).is_some()).copied())
+            .or_else(|| track_splits.iter().find(|(work, _)| catalogue::find(work).is_some()).copied());
         if let Some((work, movement)) = chosen {
-            let found = catalogue::find(work);
+            let mut found = catalogue::find(work);
+            if let (Some(found), Some((_, Some(piece)))) = (found.as_mut(), set_piece)
+                && found.piece.is_none()
+            {
+                found.piece = Some(piece.to_string());
+            }
             movements[k] = leading_movement_number(movement).or(found.as_ref().and_then(|c| c.movement));
             assigned[k] = Some(Assignment::new(work, found, WorkSource::TitleSeparator));
         }
@@ -177,8 +194,10 @@ fn infer_album(tracks: &[Track], members: &[usize], movement_of_track: &mut [Opt
     let first_key = keys.next().flatten();
     let one_work_already = first_key.is_some() && keys.all(|k| k == first_key);
     if !one_work_already && let Some(album) = album_as_work(tracks, members, &assigned) {
+        // Where titles name the album's work themselves, a track whose title does not is another piece (a mass, then a motet).
+        let named_in_titles = assigned.iter().flatten().any(|a| a.source != WorkSource::Tag && a.key == album.key);
         for k in 0..members.len() {
-            if assigned[k].as_ref().is_some_and(|a| a.source == WorkSource::Tag) {
+            if assigned[k].as_ref().is_some_and(|a| a.source == WorkSource::Tag) || (named_in_titles && assigned[k].is_none()) {
                 continue;
             }
             // A set's pieces are its movements ("Op. 1 No. 3" of "Op. 1").
@@ -332,6 +351,11 @@ fn album_as_work(tracks: &[Track], members: &[usize], assigned: &[Option<Assignm
         })
     });
     (named || numbered).then(|| Assignment::new(album, album_catalogue, WorkSource::AlbumWork))
+}
+
+/// Whether a title names a collection by a plural genre word ("6 Quartets, Op. 76", "Nocturnes").
+fn names_collection(title: &str) -> bool {
+    normalise(title).split(' ').any(|w| COLLECTION_WORDS.contains(&w))
 }
 
 /// Whether a title names a work by a genre word ("Symphony No. 5", "Missa brevis").
