@@ -237,7 +237,7 @@ impl Machine {
         if dict.sealed.get() {
             return Err(corrupt("a dict changed after it was placed inside another value"));
         }
-        if pairs.len() % 2 != 0 {
+        if !pairs.len().is_multiple_of(2) {
             return Err(corrupt("SETITEMS with an odd number of values"));
         }
         let depth = 1 + pairs.iter().map(Value::depth).max().unwrap_or(0);
