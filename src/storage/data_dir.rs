@@ -134,7 +134,19 @@ mod tests {
             data_dir.model_install_staging_dir("mert-v1-95m", 7),
         ];
         let names: Vec<_> = names.iter().map(|p| p.strip_prefix("/data").unwrap().to_str().unwrap().to_string()).collect();
-        assert_eq!(names, ["catalog.sqlite", "catalog.sqlite-wal", "vectors/musicnn", "probe-musicnn.json", "models", "writer.lock", "downloads/m-a-p--MERT-v1-95M@12af", "models/.staging/mert-v1-95m-7"]);
+        assert_eq!(
+            names,
+            [
+                "catalog.sqlite",
+                "catalog.sqlite-wal",
+                "vectors/musicnn",
+                "probe-musicnn.json",
+                "models",
+                "writer.lock",
+                "downloads/m-a-p--MERT-v1-95M@12af",
+                "models/.staging/mert-v1-95m-7"
+            ]
+        );
         assert_eq!(DataDir::resolve(Some(Path::new("/data"))).unwrap(), data_dir);
     }
 }

@@ -415,12 +415,12 @@ mod tests {
             move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
         };
         let both = env(&[("HTTPS_PROXY", "http://secure:1"), ("http_proxy", "http://plain:2"), ("NO_PROXY", "localhost, .internal.org")]);
-        assert_eq!(proxy_for("https://huggingface.co/x", &both).as_deref(), Some("http://secure:1"));
-        assert_eq!(proxy_for("http://mirror.example:8080/x", &both).as_deref(), Some("http://plain:2"));
-        assert_eq!(proxy_for("http://localhost:8080/x", &both), None);
-        assert_eq!(proxy_for("https://hub.internal.org/x", &both), None);
-        assert_eq!(proxy_for("https://user@internal.org:443/x", &both), None);
-        assert_eq!(proxy_for("https://notinternal.org/x", &both).as_deref(), Some("http://secure:1"));
+        assert_eq!(proxy_for("https://huggingface.co/x", both).as_deref(), Some("http://secure:1"));
+        assert_eq!(proxy_for("http://mirror.example:8080/x", both).as_deref(), Some("http://plain:2"));
+        assert_eq!(proxy_for("http://localhost:8080/x", both), None);
+        assert_eq!(proxy_for("https://hub.internal.org/x", both), None);
+        assert_eq!(proxy_for("https://user@internal.org:443/x", both), None);
+        assert_eq!(proxy_for("https://notinternal.org/x", both).as_deref(), Some("http://secure:1"));
         assert_eq!(proxy_for("https://h/x", env(&[("ALL_PROXY", "socks5://s:3")])).as_deref(), Some("socks5://s:3"));
         assert_eq!(proxy_for("https://h/x", env(&[("ALL_PROXY", "socks5://s:3"), ("no_proxy", "*")])), None);
         assert_eq!(proxy_for("https://h/x", env(&[])), None);
