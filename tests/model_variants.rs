@@ -152,4 +152,8 @@ fn indexing_with_another_variant_re_analyses_the_library() {
     assert_eq!(index(&["--model-variant", "fp32"]), (0, 2));
     assert_eq!(index(&["--model-variant", "int8"]), (2, 0));
     assert_eq!(index(&["--model-variant", "int8"]), (0, 2));
+    // The store check counts int8's analyses as the current model's, not as an older version.
+    let output = support::strata_bin().args(["--data-dir", data.to_str().unwrap(), "check", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["report"]["models"][0]["other_version"], 0, "{report}");
 }

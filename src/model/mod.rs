@@ -228,6 +228,11 @@ impl ModelManifest {
         self.version + class * VARIANT_VERSION_STEP
     }
 
+    /// Whether `stored` is the version of this model run as one of its variants (or as `model.onnx`).
+    pub fn is_stored_version(&self, stored: u32) -> bool {
+        stored == self.stored_version(None) || self.variants.iter().any(|v| stored == self.stored_version(Some(&v.name)))
+    }
+
     /// The variant to run on `provider`: `requested` when given (an error if
     /// the manifest lacks it or keeps it off that provider), else the
     /// provider's default. `None` means the folder's `model.onnx`, or when the
