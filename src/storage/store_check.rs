@@ -316,7 +316,9 @@ pub fn check_store(data_dir: &DataDir, model_name: Option<&str>) -> Result<Check
         check.other_version = entries
             .iter()
             .filter(|(track, _)| {
-                versions.get(&track.id).is_some_and(|&(model, analysis)| !info.manifest.is_stored_version(model) || analysis != ANALYSIS_VERSION)
+                versions
+                    .get(&track.id)
+                    .is_some_and(|&(model, analysis)| !info.manifest.is_stored_version(model) || analysis != ANALYSIS_VERSION)
             })
             .count();
         report.models.push(check);
