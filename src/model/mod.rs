@@ -166,7 +166,7 @@ pub struct VariantSpec {
     pub checked: bool,
 }
 
-/// Variant names a manifest may use; the index is the variant's numeric class (see [`ModelManifest::stored_version`]).
+/// Variant names a manifest may use (each has a stored version, see [`ModelManifest::stored_version`]).
 const VARIANT_NAMES: [&str; 4] = ["fp32", "fused", "int8", "fp16"];
 
 /// Stored versions of the int8 and fp16 variants are offset by multiples of this, above any manifest version.
