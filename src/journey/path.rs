@@ -8,8 +8,12 @@
 //!    the two ends: `cos(t, p) = ((1 − α)·cos(t, a) + α·cos(t, b)) / |p|`,
 //!    with `|p|² = (1 − α)² + α² + 2α(1 − α)·cos(a, b)`. Layers combine with
 //!    the mix's weights as in search ([`crate::search`]). So a whole path
-//!    costs two passes per layer (the cosines to each end) and then
-//!    `O(tracks × layers)` per step, with no further reading of the store.
+//!    costs one pass per layer (the cosines to both ends at once) and then
+//!    `O(tracks × layers)` per step. On layers with a search head
+//!    ([`crate::search::layer_index`]) not even that: the cosines start as
+//!    the head's bounds, closeness is monotone in them, and a step reads the
+//!    exact rows only of the tracks whose upper bound reaches the best lower
+//!    bound; the choice is the same as with every cosine exact.
 //! 2. **Greedy choice.** Each step takes the track (or, by works, the work
 //!    whose movements are closest on average) nearest its waypoint that is
 //!    not already on the path and not from the album of the entry before
@@ -22,45 +26,153 @@
 //!
 //! [`step_similarities`] measures the result (mean and weakest step).
 
+use std::sync::Arc;
+
+use crate::search::layer_index::{LayerIndex, QueryVector};
 use crate::search::{Facet, SearchEngine};
 use crate::storage::catalog::Track;
 use crate::works::Works;
 use crate::works::similarity::layer_weights;
 
-/// Each layer of the mix: its weight share, every track's cosine with both ends, and the ends' cosine.
+/// One layer of the mix: its weight share, every track's cosine with both
+/// ends (exact, or bounded by the layer's search head until a step needs it)
+/// and the ends' cosine with each other.
+struct EndCosines {
+    weight: f32,
+    /// Per end (`from`, `to`): bounds per track, equal to the exact cosine once read.
+    lower: [Vec<f32>; 2],
+    upper: [Vec<f32>; 2],
+    /// Whether a track's cosines are exact; `None` once every track's are.
+    known: Option<Vec<bool>>,
+    /// What reads exact cosines: the layer and both ends as queries.
+    index: Arc<LayerIndex>,
+    queries: [QueryVector; 2],
+    ends: f32,
+}
+
+impl EndCosines {
+    fn new(index: Arc<LayerIndex>, weight: f32, from: usize, to: usize) -> Self {
+        let queries = [index.query_vector(from), index.query_vector(to)];
+        let mut ends = [0.0f32];
+        index.exact_rows(&queries[0], &[to], &mut ends);
+        let bounds = match (index.bounds(&queries[0]), index.bounds(&queries[1])) {
+            (Some(a), Some(b)) => Some(([a.0, b.0], [a.1, b.1])),
+            _ => None,
+        };
+        let (lower, upper, known) = match bounds {
+            Some((lower, upper)) => {
+                let known = Some(vec![false; index.len()]);
+                (lower, upper, known)
+            }
+            // Both ends in one pass over the layer.
+            None => {
+                let both = index.exact_all_many(&queries);
+                let exact = [both.column(0).to_vec(), both.column(1).to_vec()];
+                (exact.clone(), exact, None)
+            }
+        };
+        Self { weight, lower, upper, known, index, queries, ends: ends[0] }
+    }
+
+    /// Reads the exact cosines of `tracks` not read yet.
+    fn refine(&mut self, tracks: &[usize]) {
+        let Some(known) = &mut self.known else { return };
+        let unknown: Vec<usize> = tracks.iter().copied().filter(|&t| !known[t]).collect();
+        let mut values = vec![0.0f32; unknown.len()];
+        for (end, query) in self.queries.iter().enumerate() {
+            self.index.exact_rows(query, &unknown, &mut values);
+            for (&t, &v) in unknown.iter().zip(&values) {
+                (self.lower[end][t], self.upper[end][t]) = (v, v);
+            }
+        }
+        for &t in &unknown {
+            known[t] = true;
+        }
+    }
+
+    /// Reads every exact cosine (one pass for both ends).
+    fn complete(&mut self) {
+        if self.known.take().is_some() {
+            let both = self.index.exact_all_many(&self.queries);
+            let exact = [both.column(0).to_vec(), both.column(1).to_vec()];
+            (self.lower, self.upper) = (exact.clone(), exact);
+        }
+    }
+}
+
+/// The mix's layers between two ends (see the module doc).
 struct Waypoints {
-    layers: Vec<(f32, Vec<f32>, Vec<f32>, f32)>,
+    layers: Vec<EndCosines>,
     tracks: usize,
 }
 
+/// With search heads, a step reads exact cosines for its candidates only
+/// while they are fewer than one in this many tracks; more, and a full pass
+/// per layer costs less.
+const REFINE_MAX_ONE_IN: usize = 8;
+
 impl Waypoints {
     fn new(engine: &mut SearchEngine, facets: &[Facet], weights: &[f32], from: usize, to: usize) -> Self {
-        let layers = layer_weights(facets, weights)
-            .into_iter()
-            .map(|(layer, w)| {
-                // Both ends in one pass over the layer.
-                let index = engine.layer(layer);
-                let both = index.exact_all_many(&[index.query_vector(from), index.query_vector(to)]);
-                let (to_from, to_to) = (both.column(0).to_vec(), both.column(1).to_vec());
-                let ends = to_from.get(to).copied().unwrap_or(0.0);
-                (w, to_from, to_to, ends)
-            })
-            .collect();
+        let layers =
+            layer_weights(facets, weights).into_iter().map(|(layer, w)| EndCosines::new(engine.layer(layer), w, from, to)).collect();
         Self { layers, tracks: engine.snapshot().len() }
     }
 
-    /// Every track's combined cosine with the waypoint at `alpha` (0 at the start, 1 at the end).
-    fn closeness(&self, alpha: f32) -> Vec<f32> {
+    /// Every track's combined cosine with the waypoint at `alpha` (0 at the
+    /// start, 1 at the end), from the lower (`upper` false) or upper bounds of
+    /// the cosines; both are the exact value where the cosines are known. Monotone
+    /// in the cosines, so bounds on them bound it, in float arithmetic too.
+    fn closeness(&self, alpha: f32, upper: bool) -> Vec<f32> {
         let mut out = vec![0.0f32; self.tracks];
-        for (w, to_from, to_to, ends) in &self.layers {
-            let norm = ((1.0 - alpha).powi(2) + alpha.powi(2) + 2.0 * alpha * (1.0 - alpha) * ends).max(1e-12).sqrt();
-            let (near, far) = (w * (1.0 - alpha) / norm, w * alpha / norm);
+        for layer in &self.layers {
+            let norm = ((1.0 - alpha).powi(2) + alpha.powi(2) + 2.0 * alpha * (1.0 - alpha) * layer.ends).max(1e-12).sqrt();
+            let (near, far) = (layer.weight * (1.0 - alpha) / norm, layer.weight * alpha / norm);
+            let [to_from, to_to] = if upper { &layer.upper } else { &layer.lower };
             for ((o, a), b) in out.iter_mut().zip(to_from).zip(to_to) {
                 *o += near * a + far * b;
             }
         }
         out
     }
+
+    /// The best of `pool` (items, each a set of tracks) by its tracks' mean
+    /// closeness to the waypoint at `alpha`, preferring those `allowed`
+    /// admits, ties to the earlier item: the same choice as with every
+    /// cosine exact, reading only the rows of items whose upper bound reaches
+    /// the best lower bound.
+    fn best<'a>(
+        &mut self,
+        alpha: f32,
+        pool: &[usize],
+        tracks_of: &dyn Fn(usize) -> &'a [usize],
+        allowed: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
+        let preferred: Vec<usize> = pool.iter().copied().filter(|&item| allowed(item)).collect();
+        let pool = if preferred.is_empty() { pool } else { &preferred[..] };
+        let mean = |values: &[f32], item: usize| {
+            let tracks = tracks_of(item);
+            tracks.iter().map(|&t| values[t]).sum::<f32>() / tracks.len().max(1) as f32
+        };
+        if self.layers.iter().any(|l| l.known.is_some()) {
+            let (lower, upper) = (self.closeness(alpha, false), self.closeness(alpha, true));
+            let floor = pool.iter().map(|&item| mean(&lower, item)).fold(f32::NEG_INFINITY, f32::max);
+            let candidates: Vec<usize> = pool.iter().copied().filter(|&item| mean(&upper, item) >= floor).collect();
+            let rows: Vec<usize> = candidates.iter().flat_map(|&item| tracks_of(item).iter().copied()).collect();
+            if rows.len() * REFINE_MAX_ONE_IN <= self.tracks {
+                self.layers.iter_mut().for_each(|l| l.refine(&rows));
+                let exact = self.closeness(alpha, false);
+                return best_of(&candidates, &|item| mean(&exact, item));
+            }
+            self.layers.iter_mut().for_each(EndCosines::complete);
+        }
+        let exact = self.closeness(alpha, false);
+        best_of(pool, &|item| mean(&exact, item))
+    }
+}
+
+/// The best of `items` by `score`, ties to the lower item.
+fn best_of(items: &[usize], score: &dyn Fn(usize) -> f32) -> Option<usize> {
+    items.iter().copied().max_by(|&x, &y| score(x).total_cmp(&score(y)).then(y.cmp(&x)))
 }
 
 /// The position of each of `steps` waypoints between the ends.
@@ -73,16 +185,6 @@ fn same_album(tracks: &[Track], a: usize, b: usize) -> bool {
     crate::search::same_album(tracks, a, b)
 }
 
-/// The best of `candidates` by `score` that `allowed` admits, else the best of all.
-fn best_preferring(
-    candidates: impl Iterator<Item = usize> + Clone,
-    score: &dyn Fn(usize) -> f32,
-    allowed: &dyn Fn(usize) -> bool,
-) -> Option<usize> {
-    let best = |pool: &mut dyn Iterator<Item = usize>| pool.max_by(|&x, &y| score(x).total_cmp(&score(y)).then(y.cmp(&x)));
-    best(&mut candidates.clone().filter(|&c| allowed(c))).or_else(|| best(&mut candidates.clone()))
-}
-
 /// A path of tracks from `from` to `to` with `steps` tracks between them
 /// (fewer when the library has fewer), in the mix of `facets` and `weights`;
 /// see the module doc. `from` and `to` are the first and last entries.
@@ -92,18 +194,18 @@ pub fn track_path(engine: &mut SearchEngine, facets: &[Facet], weights: &[f32], 
     }
     let snapshot = engine.snapshot().clone();
     let tracks = &snapshot.tracks;
-    let waypoints = Waypoints::new(engine, facets, weights, from, to);
+    let mut waypoints = Waypoints::new(engine, facets, weights, from, to);
     let mut used = vec![false; tracks.len()];
     (used[from], used[to]) = (true, true);
     let mut path = vec![from];
     let alphas: Vec<f32> = alphas(steps.min(tracks.len().saturating_sub(2))).collect();
+    let singles: Vec<usize> = (0..tracks.len()).collect();
     for (s, &alpha) in alphas.iter().enumerate() {
-        let closeness = waypoints.closeness(alpha);
         let previous = path[path.len() - 1];
         let last = s + 1 == alphas.len();
         let allowed = |t: usize| !(same_album(tracks, previous, t) || (last && same_album(tracks, t, to)));
-        let candidates = (0..tracks.len()).filter(|&t| !used[t]);
-        let Some(next) = best_preferring(candidates, &|t| closeness[t], &allowed) else { break };
+        let candidates: Vec<usize> = (0..tracks.len()).filter(|&t| !used[t]).collect();
+        let Some(next) = waypoints.best(alpha, &candidates, &|t| std::slice::from_ref(&singles[t]), &allowed) else { break };
         used[next] = true;
         path.push(next);
     }
@@ -131,7 +233,7 @@ pub fn work_path(
     }
     let snapshot = engine.snapshot().clone();
     let tracks = &snapshot.tracks;
-    let waypoints = Waypoints::new(engine, facets, weights, from, to);
+    let mut waypoints = Waypoints::new(engine, facets, weights, from, to);
     let head = |w: usize| works.works[w].tracks.first().copied();
     let shares_album = |a: usize, b: usize| matches!((head(a), head(b)), (Some(x), Some(y)) if same_album(tracks, x, y));
     let mut used = vec![false; works.works.len()];
@@ -139,16 +241,11 @@ pub fn work_path(
     let mut chosen = vec![first];
     let alphas: Vec<f32> = alphas(steps.min(works.works.len().saturating_sub(2))).collect();
     for (s, &alpha) in alphas.iter().enumerate() {
-        let closeness = waypoints.closeness(alpha);
-        let work_closeness = |w: usize| {
-            let movements = &works.works[w].tracks;
-            movements.iter().map(|&t| closeness[t]).sum::<f32>() / movements.len().max(1) as f32
-        };
         let previous = chosen[chosen.len() - 1];
         let final_step = s + 1 == alphas.len();
         let allowed = |w: usize| !(shares_album(previous, w) || (final_step && shares_album(w, last)));
-        let candidates = (0..works.works.len()).filter(|&w| !used[w] && !works.works[w].tracks.is_empty());
-        let Some(next) = best_preferring(candidates, &work_closeness, &allowed) else { break };
+        let candidates: Vec<usize> = (0..works.works.len()).filter(|&w| !used[w] && !works.works[w].tracks.is_empty()).collect();
+        let Some(next) = waypoints.best(alpha, &candidates, &|w| &works.works[w].tracks, &allowed) else { break };
         used[next] = true;
         chosen.push(next);
     }
