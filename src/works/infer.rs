@@ -3,8 +3,11 @@
 //! An album is the tracks with the same album tag and album artist (else the
 //! same folder), in (disc, track number, path) order. Rules assign tracks in
 //! turn, each only the tracks no earlier rule took; the album rule may then
-//! take the whole album (tags excepted). Tracks of one album with the same
-//! work key end up in one [`Work`].
+//! take the whole album (tags excepted) or, where some titles name the
+//! album's work themselves, the tracks whose titles name nothing else. Tracks
+//! of one album with the same work key end up in one [`Work`], unless a
+//! movement number comes again: that starts another recording of the work
+//! (two performances on one album), with the same key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -13,7 +13,8 @@
 //! which one in [`Work::source`]:
 //! 1. `tag`: a WORK tag names the work.
 //! 2. `title_separator`: a title `Work: Movement`, `Work - I. Allegro`, whose
-//!    prefix another track of the album shares or which carries a catalogue number.
+//!    prefix another track of the album shares or which carries a catalogue number;
+//!    after a set's title (`6 Quartets, Op. 76: No. 2 … - I. Allegro`) the piece is the work.
 //! 3. `catalogue_number`: tracks of one album with the same catalogue number
 //!    ([`catalogue`]; `BWV 153.1` belongs to `BWV 153`).
 //! 4. `shared_prefix`: consecutive tracks of one album whose titles share a long
