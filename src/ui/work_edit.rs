@@ -96,8 +96,11 @@ impl WorkEditor {
         egui::Window::new("Rename work").collapsible(false).resizable(false).anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO).show(
             ctx,
             |ui| {
-                ui.label("New title");
-                let edit = ui.add(egui::TextEdit::singleline(&mut rename.title).desired_width(360.0));
+                let label = ui.label("New title");
+                // Labelled, so that a screen reader (and a test) finds the field by its label.
+                let edit = ui
+                    .add(egui::TextEdit::singleline(&mut rename.title).id_salt("rename-work-title").desired_width(360.0))
+                    .labelled_by(label.id);
                 if std::mem::take(&mut rename.focus) {
                     edit.request_focus();
                 }

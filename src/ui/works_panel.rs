@@ -245,6 +245,9 @@ fn album_of<'a>(tracks: &'a [Track], work: &Work) -> &'a str {
 /// Indentation per level of the tree, in points.
 const INDENT: f32 = 16.0;
 
+/// Narrower than this, a row's detail is left out (and shown on hover) rather than cut to a few letters.
+const MIN_DETAIL_WIDTH: f32 = 48.0;
+
 impl StrataApp {
     pub(super) fn works_tree(&mut self, ui: &mut egui::Ui, library: &LibraryView) {
         let snapshot = &library.snapshot;
@@ -314,11 +317,6 @@ impl StrataApp {
                     ui.painter().galley(badge_rect.min + egui::vec2(5.0, 1.0), badge, visuals.strong_text_color());
                     right = badge_rect.left() - 6.0;
                 }
-                let detail_room = ((right - left) * 0.45).max(0.0);
-                let detail = egui::WidgetText::from(egui::RichText::new(&line.detail).small().color(visuals.weak_text_color()))
-                    .into_galley(ui, Some(egui::TextWrapMode::Truncate), detail_room, egui::TextStyle::Small);
-                let detail_left = right - detail.size().x;
-                ui.painter().galley(egui::pos2(detail_left, rect.center().y - detail.size().y / 2.0), detail, text_colour);
                 let mut label = egui::RichText::new(&line.label);
                 if strong {
                     label = label.strong();
@@ -329,13 +327,35 @@ impl StrataApp {
                 if matches!(line.row, TreeRow::Recording { .. }) {
                     label = label.italics().color(theme::RESULT);
                 }
+                // The title takes the room it needs; the detail only what is left, and
+                // in full on hover when it had to be cut or left out.
                 let galley = egui::WidgetText::from(label).into_galley(
                     ui,
                     Some(egui::TextWrapMode::Truncate),
-                    (detail_left - left - 8.0).max(10.0),
+                    (right - left).max(10.0),
                     egui::TextStyle::Body,
                 );
+                let detail_room = right - left - galley.size().x - 12.0;
+                let detail = (detail_room >= MIN_DETAIL_WIDTH && !line.detail.is_empty()).then(|| {
+                    egui::WidgetText::from(egui::RichText::new(&line.detail).small().color(visuals.weak_text_color())).into_galley(
+                        ui,
+                        Some(egui::TextWrapMode::Truncate),
+                        detail_room,
+                        egui::TextStyle::Small,
+                    )
+                });
+                let detail_shown = detail.as_ref().is_some_and(|d| !d.elided);
+                if let Some(detail) = detail {
+                    let at = egui::pos2(right - detail.size().x, rect.center().y - detail.size().y / 2.0);
+                    ui.painter().galley(at, detail, text_colour);
+                }
+                let title_shown = !galley.elided;
                 ui.painter().galley(egui::pos2(left, rect.center().y - galley.size().y / 2.0), galley, text_colour);
+                let response = match (title_shown, detail_shown || line.detail.is_empty()) {
+                    (true, true) => response,
+                    (true, false) => response.on_hover_text(&line.detail),
+                    (false, _) => response.on_hover_text(format!("{}\n{}", line.label, line.detail).trim_end()),
+                };
                 if response.double_clicked() {
                     match line.row {
                         TreeRow::Work(w) => self.commands.push(AppCommand::PlayWork(w)),
