@@ -478,10 +478,11 @@ fn from_a_path_that_holds_no_checkpoint_is_refused_clearly() {
     assert!(!install::is_installed(&strata::storage::data_dir::DataDir::at(data.path()), "mert-tiny"));
 }
 
-/// The committed random-init tiny checkpoint (both formats), when it is there.
-fn tiny_checkpoint() -> Option<PathBuf> {
+/// The committed random-init tiny checkpoint, in both formats (`models/export_mert.py --tiny --write-checkpoint`).
+fn tiny_checkpoint() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mert-tiny-checkpoint");
-    dir.join("config.json").is_file().then_some(dir)
+    assert!(dir.join("config.json").is_file(), "{} is missing", dir.display());
+    dir
 }
 
 /// A fake hub serving the tiny model's config.json (as given) and one weights file (as given).
@@ -499,7 +500,7 @@ fn assert_nothing_installed(data: &Path) {
 
 #[test]
 fn a_checkpoint_of_another_architecture_or_a_truncated_one_installs_nothing() {
-    let Some(fixture) = tiny_checkpoint() else { return };
+    let fixture = tiny_checkpoint();
     let model = install::find("mert-tiny").unwrap();
     let config = read(&fixture.join("config.json"));
     let weights = read(&fixture.join("model.safetensors"));
@@ -526,7 +527,7 @@ fn a_checkpoint_of_another_architecture_or_a_truncated_one_installs_nothing() {
 
 #[test]
 fn install_from_the_hub_in_either_format_then_remove() {
-    let Some(fixture) = tiny_checkpoint() else { return };
+    let fixture = tiny_checkpoint();
     for weights_name in ["model.safetensors", "pytorch_model.bin"] {
         let hub = tiny_hub(&read(&fixture.join("config.json")), weights_name, &read(&fixture.join(weights_name)));
         let data = tempfile::tempdir().unwrap();
@@ -560,7 +561,7 @@ fn install_from_the_hub_in_either_format_then_remove() {
 
 #[test]
 fn install_from_a_checkpoint_folder_or_a_weights_file() {
-    let Some(fixture) = tiny_checkpoint() else { return };
+    let fixture = tiny_checkpoint();
     let endpoint = format!("http://127.0.0.1:{}", closed_port());
     for from in [fixture.clone(), fixture.join("pytorch_model.bin")] {
         let data = tempfile::tempdir().unwrap();

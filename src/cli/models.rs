@@ -273,14 +273,24 @@ fn ask_consent() -> anyhow::Result<bool> {
 /// Draws the install's progress on stderr (hidden when stderr is not a terminal) until `finished`.
 fn show_progress(progress: &InstallProgress, finished: &std::sync::atomic::AtomicBool) {
     use std::sync::atomic::Ordering;
+    // Downloads count bytes; the other stages count steps (tensors, variants).
+    let style = |counts: &str| {
+        indicatif::ProgressStyle::with_template(&format!("{{msg:28}} [{{bar:30}}] {counts}")).map(|s| s.progress_chars("=> ")).ok()
+    };
+    let bytes_style = style("{bytes}/{total_bytes} {bytes_per_sec} {eta}");
+    let steps_style = style("{pos}/{len}");
     let bar = indicatif::ProgressBar::new(0);
-    let style = indicatif::ProgressStyle::with_template("{msg:28} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-        .map(|s| s.progress_chars("=> "));
-    if let Ok(style) = style {
-        bar.set_style(style);
-    }
+    let mut shown_stage = None;
     while !finished.load(Ordering::Relaxed) {
-        bar.set_message(progress.stage());
+        let stage = progress.stage();
+        if shown_stage.as_ref() != Some(&stage) {
+            let next_style = if stage.starts_with("downloading") { &bytes_style } else { &steps_style };
+            if let Some(next_style) = next_style {
+                bar.set_style(next_style.clone());
+            }
+            bar.set_message(stage.clone());
+            shown_stage = Some(stage);
+        }
         bar.set_length(progress.total.load(Ordering::Relaxed));
         bar.set_position(progress.done.load(Ordering::Relaxed));
         std::thread::sleep(std::time::Duration::from_millis(100));

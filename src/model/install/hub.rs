@@ -338,7 +338,8 @@ impl Hub {
         if let Some(proxy) = proxy_for(url, |name| std::env::var(name).ok()) {
             builder = builder.proxy(ureq::Proxy::new(&proxy).map_err(Box::new)?);
         }
-        let mut request = builder.build().request(method, url);
+        // Sizes and hashes are of the stored bytes: a compressed answer would not match them (huggingface_hub asks the same).
+        let mut request = builder.build().request(method, url).set("Accept-Encoding", "identity");
         if let Some(start) = range_start.filter(|&s| s > 0) {
             request = request.set("Range", &format!("bytes={start}-"));
         }
