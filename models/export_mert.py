@@ -13,6 +13,21 @@ Usage (venv: models/requirements-mert.txt):
     python models/export_mert.py --tiny                        # tests/fixtures/mert-tiny
     options: --out DIR  --checkpoint PATH_OR_HF_ID  --opset 18  --fuse  --quantize
 
+    # Strata's installer (issue 19): the committed architecture-only graphs and their recipe
+    python models/export_mert.py --variant 95m --arch-only     # assets/models/mert-v1-95m/ (also 330m, --tiny)
+    # a random-init checkpoint as m-a-p ships one, with PyTorch's outputs (tests, benchmarks)
+    python models/export_mert.py --tiny --seed 1 --write-checkpoint tests/fixtures/mert-tiny-checkpoint
+
+--arch-only exports every variant (fp32, fused, int8 from the fused graph, fp16
+from the fused graph with float32 inputs/outputs) from random-init weights, then,
+for each initializer, finds by value which transform of which checkpoint
+tensor(s) it is: copy, transpose, weight-norm fold of pos_conv, packed-QKV
+concatenation, int8 weight / scale as quantize_dynamic makes them, fp16 as ORT's
+float16 converter makes it. It fails on an initializer none of these explains
+(small constants and constant fills stay in the graph), moves the explained ones
+to external data (<graph>.data, 64-byte aligned) and writes recipe.json, which
+src/model/install/convert.rs follows to write real weights in Rust.
+
 What the graph computes
 -----------------------
 input  `waveform`      [batch, samples] float32, 24 kHz mono, ALREADY normalised per

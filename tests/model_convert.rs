@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 use strata::model::install::InstallProgress;
 use strata::model::install::checkpoint::{Checkpoint, CheckpointFormat};
 use strata::model::install::config::{check_config, check_tensors, read_config};
-use strata::model::install::convert::{architecture, convert};
+use strata::model::install::convert::{architecture, convert, write_variant};
+use strata::model::install::drift::compare_variants;
 use strata::model::{ModelInfo, ModelSession, ProviderPreference, SessionOptions};
 
 fn fixture() -> PathBuf {
@@ -75,6 +76,14 @@ fn convert_and_compare(checkpoint_path: &Path, format: CheckpointFormat) {
         let cosines = per_layer_cosines(&staging, variant);
         assert!(cosines.iter().all(|&c| c >= floor), "{format:?} {variant}: per-layer cosine against PyTorch {cosines:?} (< {floor})");
     }
+
+    // fp16 is for CUDA, but ONNX Runtime's CPU provider runs its graph too: its weights are checked here
+    // against fp32 even where convert left it out for want of CUDA.
+    write_variant(&arch, "fp16", &ckpt, &staging, &progress).unwrap();
+    let info = ModelInfo::load(&staging).unwrap();
+    let options = SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None };
+    let drift = compare_variants(&staging, &info.manifest, "model.onnx", "model.fp16.onnx", options).unwrap();
+    assert!(drift.min_cosine() >= 0.99, "{format:?} fp16 against fp32: {:?}", drift.cosines);
 }
 
 #[test]

@@ -159,7 +159,7 @@ pub fn convert(arch: &Architecture, ckpt: &Checkpoint, staging: &Path, progress:
     set_stage(progress, "converting weights", written.iter().map(|v| v.tensors.len() as u64).sum());
     let mut reports = Vec::new();
     for variant in &written {
-        let bytes = write_variant(arch, variant, ckpt, staging, progress)?;
+        let bytes = write_variant_files(arch, variant, ckpt, staging, progress)?;
         reports.push(VariantReport {
             name: variant.name.clone(),
             kept: true,
@@ -248,8 +248,18 @@ fn variant_spec(variant: &VariantRecipe, report: Option<&VariantReport>) -> Vari
     }
 }
 
+/// Writes one variant's graph and weights file into `dir` without checking them (convert does both); returns the
+/// bytes written. fp16 can be written this way without CUDA, e.g. to check its weights on the CPU.
+pub fn write_variant(arch: &Architecture, variant: &str, ckpt: &Checkpoint, dir: &Path, progress: &InstallProgress) -> Result<u64, String> {
+    let recipe =
+        arch.recipe.variants.iter().find(|v| v.name == variant).ok_or_else(|| format!("{} has no variant {variant}", arch.name()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    set_stage(progress, &format!("converting weights ({variant})"), recipe.tensors.len() as u64);
+    write_variant_files(arch, recipe, ckpt, dir, progress)
+}
+
 /// Copies the variant's graph and writes its weights file at the offsets the graph names; returns the bytes written.
-fn write_variant(
+fn write_variant_files(
     arch: &Architecture,
     variant: &VariantRecipe,
     ckpt: &Checkpoint,
