@@ -142,3 +142,78 @@ fn safetensors_with_one_tensor(name: &str) -> Vec<u8> {
     bytes.extend_from_slice(&[0u8; 16]);
     bytes
 }
+
+/// Clicks the button labelled `button` on the dialog row whose first cell reads `row`.
+fn click_in_row(harness: &Harness<'_, StrataApp>, row: &str, button: &str) {
+    let top = harness.get_by_label(row).rect().center().y;
+    let distance = |node: &egui_kittest::Node<'_>| (node.rect().center().y - top).abs();
+    harness.query_all_by_label(button).min_by(|a, b| distance(a).total_cmp(&distance(b))).unwrap().click();
+}
+
+#[test]
+fn installs_from_a_checkpoint_then_indexes_with_it_and_removes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = support::make_library(tmp.path(), 10);
+    let data_dir = DataDir::at(tmp.path().join("data"));
+    let settings = Settings { roots: vec![music], ..Settings::default() };
+    let app_dir = data_dir.clone();
+    let mut harness =
+        Harness::builder().with_size([1280.0, 800.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), app_dir, settings));
+    settle(&mut harness, "the start-up index with the default model");
+    assert_eq!(harness.state().library().unwrap().snapshot.model.name(), strata::model::DEFAULT_MODEL);
+    harness.get_by_label("Models…").click();
+    settle(&mut harness, "the survey of installed models");
+
+    // The fixture checkpoint (random-init tiny MERT, as the exporter saved it) through the real install path.
+    let tiny = install::find("mert-tiny").unwrap();
+    let checkpoint = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mert-tiny-checkpoint");
+    harness.state_mut().command(AppCommand::CheckpointChosen(checkpoint));
+    settle(&mut harness, "reading the checkpoint");
+    harness.get_by_label("I accept").click();
+    harness.run_steps(2);
+    harness.get_by_label("Install").click();
+    settle(&mut harness, "the install");
+    assert!(shown_containing(&harness, &format!("{} installed in", tiny.display_name)), "the install reports success");
+    assert!(install::is_installed(&data_dir, "mert-tiny"));
+    assert!(shown(&harness, tiny.display_name) && shown_containing(&harness, "CPU · "), "listed, with the variant it runs on the CPU");
+
+    // Index library with this model: the window's model becomes the tiny MERT, and the probe and aspects follow its layers.
+    click_in_row(&harness, tiny.display_name, "Index library with this model");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let app = harness.state();
+        let done = app.library().is_some_and(|l| l.snapshot.model.name() == "mert-tiny" && l.snapshot.len() == 10)
+            && !app.aspects().is_empty()
+            && !app.is_busy();
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out indexing with the installed model: {:?}, {} aspects, busy {}, notice {:?}, failures {:?}",
+            app.library().map(|l| (l.snapshot.model.name().to_string(), l.snapshot.len())),
+            app.aspects().len(),
+            app.is_busy(),
+            app.notice(),
+            app.failures().iter().map(|f| f.reason.clone()).collect::<Vec<_>>()
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let library = harness.state().library().unwrap().clone();
+    let layers = library.snapshot.layer_names();
+    assert!(layers.len() > tiny.layers, "the tiny MERT's hidden states (and the tonal layer): {layers:?}");
+    let probe = harness.state().probe_table().unwrap();
+    assert_eq!(probe.layers, layers, "the probe is the installed model's");
+
+    // Removing the model in use asks, removes it and switches the window back to the default model.
+    harness.get_by_label("Models…").click();
+    settle(&mut harness, "the survey of installed models");
+    harness.get_by_label("Remove…").click();
+    harness.run_steps(2);
+    assert!(shown_containing(&harness, &format!("switches back to {}", strata::model::DEFAULT_MODEL)));
+    harness.get_by_label("Remove").click();
+    settle(&mut harness, "the removal and the library of the default model");
+    assert!(!install::is_installed(&data_dir, "mert-tiny"));
+    assert_eq!(harness.state().library().unwrap().snapshot.model.name(), strata::model::DEFAULT_MODEL);
+}

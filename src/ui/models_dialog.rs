@@ -55,7 +55,7 @@ pub struct ModelsDialog {
     /// The licence shown before an install, waiting for consent.
     consent: Option<Consent>,
     /// The model the user asked to remove, waiting for confirmation.
-    confirm_remove: Option<String>,
+    confirm_remove: Option<Removal>,
     /// An install or removal under way.
     job: Option<Job>,
     /// What the last action came to: done (Ok) or why not (Err).
@@ -80,6 +80,12 @@ struct Consent {
     model: &'static InstallableModel,
     source: Source,
     accepted: bool,
+}
+
+/// A model to remove once the user confirms.
+struct Removal {
+    name: String,
+    display_name: String,
 }
 
 struct Job {
@@ -243,7 +249,8 @@ impl ModelsDialog {
             return changed;
         }
         let mut open = true;
-        egui::Window::new("Models").open(&mut open).collapsible(false).resizable(true).default_width(900.0).show(ctx, |ui| {
+        let window = egui::Window::new("Models").open(&mut open).collapsible(false).resizable(false);
+        window.anchor(egui::Align2::CENTER_TOP, [0.0, 60.0]).show(ctx, |ui| {
             self.contents(ui, models, commands);
         });
         self.open = open;
@@ -286,6 +293,9 @@ impl ModelsDialog {
                 ui.end_row();
             }
         });
+        if !models.has_folders {
+            ui.label(egui::RichText::new("Add a music folder to index the library with a model.").weak());
+        }
         ui.add_space(8.0);
         ui.horizontal(|ui| {
             let idle = self.job.is_none() && self.picking.is_none() && self.identifying.is_none();
@@ -338,9 +348,9 @@ impl ModelsDialog {
                 self.outcome = None;
                 self.consent = Some(Consent { model, source: Source::Hub, accepted: false });
             }
-            Action::Remove(name) => {
+            Action::Remove(removal) => {
                 self.outcome = None;
-                self.confirm_remove = Some(name);
+                self.confirm_remove = Some(removal);
             }
             Action::Pick(what) => match spawn("strata-pick-checkpoint", &self.ctx, move || what.pick()) {
                 Ok(receiver) => self.picking = Some(receiver),
@@ -398,14 +408,17 @@ impl ModelsDialog {
 
     /// "Remove …?" before a removal.
     fn remove_modal(&mut self, ctx: &egui::Context, models: &ModelsContext<'_>) {
-        let Some(name) = &self.confirm_remove else { return };
+        let Some(removal) = &self.confirm_remove else { return };
         let mut confirmed = false;
         let mut close = false;
         egui::Modal::new(egui::Id::unique("models-remove")).show(ctx, |ui| {
             ui.set_max_width(480.0);
-            ui.heading(format!("Remove {name}?"));
-            ui.label("Its folder in Strata's data folder is deleted. The vectors it computed for your library stay; installing it again brings them back into use.");
-            if name == models.active_model {
+            ui.heading(format!("Remove {}?", removal.display_name));
+            ui.label(
+                "Its folder in Strata's data folder is deleted. The vectors it computed for your library stay; \
+                 installing it again brings them back into use.",
+            );
+            if removal.name == models.active_model {
                 ui.label(format!("The window switches back to {}.", model::DEFAULT_MODEL));
             }
             ui.add_space(6.0);
@@ -414,8 +427,8 @@ impl ModelsDialog {
                 close = ui.button("Cancel").clicked();
             });
         });
-        if confirmed && let Some(name) = self.confirm_remove.take() {
-            self.start_remove(models.data_dir, name);
+        if confirmed && let Some(removal) = self.confirm_remove.take() {
+            self.start_remove(models.data_dir, removal.name);
         } else if close {
             self.confirm_remove = None;
         }
@@ -465,7 +478,7 @@ enum Action {
     /// Show the licence, then install from the hub.
     Install(&'static InstallableModel),
     /// Ask, then remove.
-    Remove(String),
+    Remove(Removal),
     /// Open the file picker.
     Pick(Pick),
 }
@@ -501,7 +514,7 @@ fn installed_row(
     ui.label(&manifest.display_name).on_hover_text(&manifest.description);
     ui.label(if active { "in use" } else { "installed" });
     ui.label(format_bytes(installed.bytes));
-    ui.label(&manifest.license);
+    licence_cell(ui, &manifest.license);
     ui.label(manifest.layers.len().to_string());
     let runs = ui.label(runs_on(manifest, cuda));
     match cuda {
@@ -530,7 +543,7 @@ fn installed_row(
             let busy = job_running || (active && models.indexing);
             let remove = ui.add_enabled(!busy, egui::Button::new("Remove…"));
             if remove.on_disabled_hover_text("Wait for the running install or indexing to finish").clicked() {
-                action = Some(Action::Remove(name.to_string()));
+                action = Some(Action::Remove(Removal { name: name.to_string(), display_name: manifest.display_name.clone() }));
             }
         }
     });
@@ -568,6 +581,14 @@ fn job_progress(ui: &mut egui::Ui, job: &Job) {
             progress.cancel.store(true, Ordering::Relaxed);
         }
     });
+}
+
+/// A licence's identifier, the rest of a long licence text on hover.
+fn licence_cell(ui: &mut egui::Ui, licence: &str) {
+    match licence.split_once(" (") {
+        Some((id, _)) => ui.label(id).on_hover_text(licence),
+        None => ui.label(licence),
+    };
 }
 
 /// The provider this machine's ONNX Runtime gives the model, and the
@@ -655,7 +676,7 @@ fn installed_summary(model: &InstallableModel, report: &install::InstallReport) 
 fn install_failure(model: &InstallableModel, error: &InstallError) -> String {
     let reason = match error {
         InstallError::Hub(HubError::Unreachable { endpoint, reason }) => format!(
-            "cannot reach the hub at {endpoint} ({reason}); download the checkpoint yourself and use Install from a downloaded checkpoint…"
+            "cannot reach the hub at {endpoint}: download the checkpoint yourself and use Install from a downloaded checkpoint… ({reason})"
         ),
         InstallError::Hub(HubError::Interrupted { file, done_bytes, total_bytes, reason }) => {
             format!("download of {file} interrupted at {done_bytes} of {total_bytes} bytes ({reason}); Install again to resume")
@@ -663,6 +684,7 @@ fn install_failure(model: &InstallableModel, error: &InstallError) -> String {
         InstallError::Hub(HubError::Corrupt { file, found, expected }) => {
             format!("{file} is corrupt (SHA-256 {found}, the hub says {expected}); it was deleted, Install again")
         }
+        InstallError::AlreadyInstalled { .. } => "it is installed already; Remove it first to install it again".to_string(),
         other => other.to_string(),
     };
     format!("{} not installed: {reason}", model.display_name)
