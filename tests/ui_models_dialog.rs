@@ -108,7 +108,7 @@ fn lists_models_and_asks_before_install_and_removal() {
 #[test]
 fn a_failed_install_says_why_and_leaves_nothing_installed() {
     let tmp = tempfile::tempdir().unwrap();
-    let data_dir = DataDir::at(&tmp.path().join("data"));
+    let data_dir = DataDir::at(tmp.path().join("data"));
     // A checkpoint that config.json says is the test model, whose weights file holds one unrelated tensor.
     let checkpoint = tmp.path().join("downloaded");
     std::fs::create_dir_all(&checkpoint).unwrap();
