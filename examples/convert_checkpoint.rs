@@ -17,7 +17,8 @@ use anyhow::{Context, bail};
 use strata::model::install::InstallProgress;
 use strata::model::install::checkpoint::Checkpoint;
 use strata::model::install::config::{check_config, check_tensors, read_config};
-use strata::model::install::convert::{architecture, convert};
+use strata::model::install::convert::{architecture, convert, write_variant};
+use strata::model::install::drift::compare_variants;
 use strata::model::{ModelInfo, ModelSession, ProviderPreference, SessionOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -67,13 +68,32 @@ fn main() -> anyhow::Result<()> {
     let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&reference_path)?)?;
     let expected: Vec<Vec<f64>> = serde_json::from_value(reference["layer_means"].clone()).context("reference.json: layer_means")?;
     let info = ModelInfo::load(&out)?;
-    for variant in report.variants.iter().filter(|v| v.kept && v.name != "fp16") {
-        let options =
-            SessionOptions { provider: ProviderPreference::Cpu, variant: Some(variant.name.clone()), ..SessionOptions::default() };
-        let embedded = ModelSession::open(&info, options)?.embed(&[&reference_input()])?;
+    // fp16 is for CUDA; where convert left it out, it is written here and run on the CPU provider, which runs it too.
+    let fp16_written = report.variants.iter().any(|v| v.name == "fp16" && v.kept);
+    if !fp16_written {
+        write_variant(&arch, "fp16", &ckpt, &out, &InstallProgress::default()).map_err(anyhow::Error::msg)?;
+    }
+    let files: Vec<(&str, String)> = report
+        .variants
+        .iter()
+        .filter(|v| v.kept || v.name == "fp16")
+        .map(|v| (v.name.as_str(), if v.name == "fp32" { "model.onnx".to_string() } else { format!("model.{}.onnx", v.name) }))
+        .collect();
+    for (name, file) in files {
+        let options = SessionOptions { provider: ProviderPreference::Cpu, ..SessionOptions::default() };
+        let embedded = ModelSession::open_file(&info, &file, options)?.embed(&[&reference_input()])?;
         let cosines: Vec<String> =
             embedded[0].layer_vectors.iter().zip(&expected).map(|(got, want)| format!("{:.6}", cosine(got, want))).collect();
-        println!("  {:5} per-layer cosine vs PyTorch eager: {}", variant.name, cosines.join(" "));
+        println!("  {name:5} per-layer cosine vs PyTorch eager (CPU): {}", cosines.join(" "));
+    }
+    if !fp16_written {
+        let drift = compare_variants(&out, &info.manifest, "model.onnx", "model.fp16.onnx", SessionOptions::default())
+            .map_err(anyhow::Error::msg)?;
+        println!(
+            "  fp16 on the CPU against fp32, test signal: min cosine {:.5}, time vs fp32 {:.2}",
+            drift.min_cosine(),
+            drift.candidate_seconds / drift.reference_seconds
+        );
     }
     Ok(())
 }
