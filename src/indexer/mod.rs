@@ -466,7 +466,8 @@ pub fn run(
                     Finished::Done { path: file.path, duration_s, warnings }
                 }
                 None => {
-                    let reason = format!("too short: {duration_s:.2} s (tracks of at least {} s are analysed)", crate::analysis::MIN_TRACK_S);
+                    let reason =
+                        format!("too short: {duration_s:.2} s (tracks of at least {} s are analysed)", crate::analysis::MIN_TRACK_S);
                     stage_failure(&mut writer, file, tags, reason)
                 }
             },
