@@ -361,6 +361,7 @@ impl ModelsDialog {
 
     /// The licence and "I accept" before an install; Install starts it.
     fn consent_modal(&mut self, ctx: &egui::Context, data_dir: &DataDir) {
+        let job_running = self.job.is_some();
         let Some(consent) = &mut self.consent else { return };
         let model = consent.model;
         let mut start = false;
@@ -390,8 +391,9 @@ impl ModelsDialog {
             ui.checkbox(&mut consent.accepted, "I accept");
             ui.add_space(6.0);
             ui.horizontal(|ui| {
-                let install = ui.add_enabled(consent.accepted, egui::Button::new("Install"));
-                if install.on_disabled_hover_text("Accept the licence first").clicked() {
+                let install = ui.add_enabled(consent.accepted && !job_running, egui::Button::new("Install"));
+                let why_not = if job_running { "Wait for the running install or removal to finish" } else { "Accept the licence first" };
+                if install.on_disabled_hover_text(why_not).clicked() {
                     start = true;
                 }
                 if ui.button("Cancel").clicked() {
