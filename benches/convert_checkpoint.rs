@@ -2,7 +2,7 @@
 //! written variant with PyTorch: the bench behind issue 19's conversion
 //! numbers (time with `/usr/bin/time -v` for peak memory).
 //!
-//! `cargo run --example convert_checkpoint -- MODEL CHECKPOINT OUT_DIR`
+//! `cargo bench --bench convert_checkpoint -- MODEL CHECKPOINT OUT_DIR`
 //! (MODEL: mert-v1-95m, mert-v1-330m or mert-tiny). When CHECKPOINT's folder
 //! holds the `reference.json` that `models/export_mert.py --write-checkpoint`
 //! writes (PyTorch eager layer means of the closed-form input), prints every
@@ -22,7 +22,8 @@ use strata::model::install::drift::compare_variants;
 use strata::model::{ModelInfo, ModelSession, ProviderPreference, SessionOptions};
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` adds `--bench` to a harness-less bench's arguments.
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let [model, checkpoint, out] = args.as_slice() else {
         bail!("usage: convert_checkpoint MODEL CHECKPOINT OUT_DIR");
     };
