@@ -11,7 +11,7 @@ fn tag_prints_tags_and_skips_bad_files() {
     let good = tmp.path().join("good.wav");
     write_wav(&good, &tone(196.0, 22_050, 7.0), 1, 22_050);
     let short = tmp.path().join("short.wav");
-    write_wav(&short, &tone(196.0, 22_050, 1.0), 1, 22_050);
+    write_wav(&short, &tone(196.0, 22_050, 0.1), 1, 22_050);
     let bad = tmp.path().join("bad.ogg");
     std::fs::write(&bad, "not audio").unwrap();
     let output = strata_bin().arg("tag").args([&good, &short, &bad]).output().unwrap();

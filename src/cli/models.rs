@@ -2,7 +2,7 @@
 //! there are, and installing or removing the optional ones ([`crate::model::install`]).
 
 use super::ModelsAction;
-use crate::analysis::{TrackEmbedding, embed_audio};
+use crate::analysis::{MIN_TRACK_S, embed_excerpts};
 use crate::audio::decode_mono;
 use crate::model::install::{self, InstallProgress, InstallableModel, Source};
 use crate::model::onnx_runtime;
@@ -61,22 +61,18 @@ pub(super) fn tag(
 pub(super) fn tag_file(session: &mut ModelSession, file: &Path, top: usize) -> Result<TagReport, String> {
     let manifest = session.info().manifest.clone();
     let audio = decode_mono(file, Some(manifest.sample_rate_hz)).map_err(|e| e.to_string())?;
-    let mut track = TrackEmbedding::default();
-    embed_audio(session, &audio, 0.0, &mut track).map_err(|e| e.to_string())?;
+    let duration_s = audio.duration_s();
+    // As indexing does: a track shorter than one window is repeated to fill one.
+    let track = embed_excerpts(session, &[(0.0, audio)]).map_err(|e| e.to_string())?;
     let Some(pooled) = track.pooled_layers() else {
-        return Err(format!(
-            "too short: {:.2} s is less than one {} window ({} s)",
-            audio.duration_s(),
-            manifest.display_name,
-            manifest.window_s
-        ));
+        return Err(format!("too short: {duration_s:.2} s (tracks of at least {MIN_TRACK_S} s are analysed)"));
     };
     let tags = match session.info().tag_layer_index() {
         Some(layer) => session.info().top_tags(&pooled[layer], top),
         None => Vec::new(),
     };
     let layers = manifest.layers.iter().map(|l| l.name.clone()).zip(pooled).collect();
-    Ok(TagReport { path: file.display().to_string(), duration_s: audio.duration_s(), windows: track.windows.len(), tags, layers })
+    Ok(TagReport { path: file.display().to_string(), duration_s, windows: track.windows.len(), tags, layers })
 }
 
 #[derive(Debug, Serialize)]
