@@ -92,7 +92,8 @@ fn timed<T>(into: &mut f64, work: impl FnOnce() -> T) -> T {
 fn profile(files: &[PathBuf], sampling: Sampling) {
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let info = find_model("musicnn", &[models]).unwrap();
-    let mut session = ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None }).unwrap();
+    let mut session =
+        ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None }).unwrap();
     let model_rate = info.manifest.sample_rate_hz;
     let data = tempfile::tempdir().unwrap();
     let data_dir = DataDir::at(data.path());

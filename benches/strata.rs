@@ -73,8 +73,8 @@ fn pipeline(dir: &Path) {
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let info = find_model("musicnn", &[models]).expect("musicnn");
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut session =
-        ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: cores, variant: None }).expect("session");
+    let mut session = ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: cores, variant: None })
+        .expect("session");
     let rate = info.manifest.sample_rate_hz;
     println!("{} files, {} cores, single pipeline thread + ORT intra-op threads", files.len(), cores);
     let decode = measure("decode only (reference)", &files, |f| {

@@ -26,7 +26,8 @@ fn input() -> Vec<f32> {
 #[test]
 fn tiny_mert_matches_pytorch_reference_on_every_layer() {
     let info = find_model("mert-tiny", &[fixture_dir()]).unwrap();
-    let mut session = ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None }).unwrap();
+    let mut session =
+        ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None }).unwrap();
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("mert-tiny/reference.json")).unwrap()).unwrap();
     // The window is raw audio: the session normalises it (MERT's preprocessing) before the graph.
@@ -49,7 +50,8 @@ fn tiny_mert_matches_pytorch_reference_on_every_layer() {
 #[test]
 fn windows_of_a_track_are_embedded_one_by_one_and_pooled() {
     let info = find_model("mert-tiny", &[fixture_dir()]).unwrap();
-    let mut session = ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None }).unwrap();
+    let mut session =
+        ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None }).unwrap();
     let mut samples = input();
     samples.extend(input().iter().map(|v| v * 0.5));
     samples.extend(vec![0.01f32; 12_000]); // a half window at the end is dropped
