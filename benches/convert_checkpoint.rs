@@ -8,6 +8,9 @@
 //! writes (PyTorch eager layer means of the closed-form input), prints every
 //! kept variant's per-layer cosine against it.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,6 +23,7 @@ use strata::model::install::config::{check_config, check_tensors, read_config};
 use strata::model::install::convert::{architecture, convert, write_variant};
 use strata::model::install::drift::compare_variants;
 use strata::model::{ModelInfo, ModelSession, ProviderPreference, SessionOptions};
+use support::{cosine_with_reference, mert_reference_input};
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` adds `--bench` to a harness-less bench's arguments.
@@ -82,9 +86,9 @@ fn main() -> anyhow::Result<()> {
         .collect();
     for (name, file) in files {
         let options = SessionOptions { provider: ProviderPreference::Cpu, ..SessionOptions::default() };
-        let embedded = ModelSession::open_file(&info, &file, options)?.embed(&[&reference_input()])?;
+        let embedded = ModelSession::open_file(&info, &file, options)?.embed(&[&mert_reference_input()])?;
         let cosines: Vec<String> =
-            embedded[0].layer_vectors.iter().zip(&expected).map(|(got, want)| format!("{:.6}", cosine(got, want))).collect();
+            embedded[0].layer_vectors.iter().zip(&expected).map(|(got, want)| format!("{:.6}", cosine_with_reference(got, want))).collect();
         println!("  {name:5} per-layer cosine vs PyTorch eager (CPU): {}", cosines.join(" "));
     }
     if !fp16_written {
@@ -135,21 +139,4 @@ fn watch_memory(progress: Arc<InstallProgress>) -> anyhow::Result<std::thread::J
         memory.writing_s = first.map_or(0.0, |f| (last - f).as_secs_f64());
         memory
     })?)
-}
-
-/// The closed-form input of tests/fixtures/mert-tiny/reference.json (raw; the session normalises it).
-fn reference_input() -> Vec<f32> {
-    (0..24_000)
-        .map(|n| {
-            let t = n as f64 / 24_000.0;
-            (0.5 * (std::f64::consts::TAU * 440.0 * t).sin() + 0.25 * (std::f64::consts::TAU * 660.0 * t).sin()) as f32
-        })
-        .collect()
-}
-
-fn cosine(a: &[f32], b: &[f64]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * y).sum();
-    let norm_a = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let norm_b = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    dot / (norm_a * norm_b)
 }

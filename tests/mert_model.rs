@@ -3,24 +3,17 @@
 //! output indexing, and Rust-side zero-mean/unit-variance normalisation.
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
+mod support;
+
 use std::path::PathBuf;
 
 use strata::analysis::{TrackEmbedding, embed_audio};
 use strata::audio::MonoAudio;
 use strata::model::{ModelSession, ProviderPreference, SessionOptions, find_model};
+use support::mert_reference_input;
 
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn input() -> Vec<f32> {
-    // The reference's closed form, in f64 as its precision note asks.
-    (0..24_000)
-        .map(|n| {
-            let t = n as f64 / 24_000.0;
-            (0.5 * (2.0 * std::f64::consts::PI * 440.0 * t).sin() + 0.25 * (2.0 * std::f64::consts::PI * 660.0 * t).sin()) as f32
-        })
-        .collect()
 }
 
 #[test]
@@ -31,7 +24,7 @@ fn tiny_mert_matches_pytorch_reference_on_every_layer() {
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture_dir().join("mert-tiny/reference.json")).unwrap()).unwrap();
     // The window is raw audio: the session normalises it (MERT's preprocessing) before the graph.
-    let raw = input();
+    let raw = mert_reference_input();
     let out = session.embed(&[&raw]).unwrap();
     let expected = reference["layer_means"][0].as_array().unwrap();
     assert_eq!(out[0].layer_vectors.len(), expected.len(), "one vector per hidden state");
@@ -52,8 +45,8 @@ fn windows_of_a_track_are_embedded_one_by_one_and_pooled() {
     let info = find_model("mert-tiny", &[fixture_dir()]).unwrap();
     let mut session =
         ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None }).unwrap();
-    let mut samples = input();
-    samples.extend(input().iter().map(|v| v * 0.5));
+    let mut samples = mert_reference_input();
+    samples.extend(mert_reference_input().iter().map(|v| v * 0.5));
     samples.extend(vec![0.01f32; 12_000]); // a half window at the end is dropped
     let mut track = TrackEmbedding::default();
     embed_audio(&mut session, &MonoAudio { samples, sample_rate_hz: 24_000 }, 10.0, &mut track).unwrap();

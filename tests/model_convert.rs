@@ -4,6 +4,8 @@
 //! reproduce PyTorch's own (eager) outputs for the reference input.
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -13,19 +15,10 @@ use strata::model::install::config::{check_config, check_tensors, read_config};
 use strata::model::install::convert::{architecture, convert, write_variant};
 use strata::model::install::drift::compare_variants;
 use strata::model::{ModelInfo, ModelSession, ProviderPreference, SessionOptions};
+use support::{cosine_with_reference, mert_reference_input};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mert-tiny-checkpoint")
-}
-
-/// The closed-form input of tests/fixtures/mert-tiny/reference.json, in f64 as its precision note asks.
-fn input() -> Vec<f32> {
-    (0..24_000)
-        .map(|n| {
-            let t = n as f64 / 24_000.0;
-            (0.5 * (2.0 * std::f64::consts::PI * 440.0 * t).sin() + 0.25 * (2.0 * std::f64::consts::PI * 660.0 * t).sin()) as f32
-        })
-        .collect()
 }
 
 fn pytorch_layer_means() -> Vec<Vec<f64>> {
@@ -38,21 +31,14 @@ fn pytorch_layer_means() -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn cosine(a: &[f32], b: &[f64]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * y).sum();
-    let norm_a = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let norm_b = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    dot / (norm_a * norm_b)
-}
-
 fn per_layer_cosines(dir: &Path, variant: &str) -> Vec<f64> {
     let info = ModelInfo::load(dir).unwrap();
     let options = SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: Some(variant.into()) };
     let mut session = ModelSession::open(&info, options).unwrap();
-    let out = session.embed(&[&input()]).unwrap();
+    let out = session.embed(&[&mert_reference_input()]).unwrap();
     let expected = pytorch_layer_means();
     assert_eq!(out[0].layer_vectors.len(), expected.len(), "one vector per hidden state");
-    out[0].layer_vectors.iter().zip(&expected).map(|(got, want)| cosine(got, want)).collect()
+    out[0].layer_vectors.iter().zip(&expected).map(|(got, want)| cosine_with_reference(got, want)).collect()
 }
 
 fn convert_and_compare(checkpoint_path: &Path, format: CheckpointFormat) {

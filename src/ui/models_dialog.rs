@@ -383,10 +383,7 @@ impl ModelsDialog {
             ui.label(egui::RichText::new(format!("Licence: {}", model.license)).strong());
             ui.label(model.license_summary);
             ui.hyperlink_to(format!("Read the licence: {}", model.license_url), model.license_url);
-            ui.hyperlink_to(
-                format!("The model's page: huggingface.co/{}", model.hf_repo),
-                format!("https://huggingface.co/{}", model.hf_repo),
-            );
+            ui.hyperlink_to(format!("The model's page: {}", model.page_url()), model.page_url());
             ui.add_space(6.0);
             ui.checkbox(&mut consent.accepted, "I accept");
             ui.add_space(6.0);
@@ -553,7 +550,7 @@ fn installed_row(
 }
 
 fn installable_row(ui: &mut egui::Ui, model: &'static InstallableModel, job_running: bool) -> Option<Action> {
-    ui.label(model.display_name).on_hover_text(format!("huggingface.co/{}", model.hf_repo));
+    ui.label(model.display_name).on_hover_text(model.page_url());
     ui.label("not installed");
     ui.label(format!("{} download", format_bytes(model.download_bytes)));
     ui.label(model.license).on_hover_text(model.license_summary);

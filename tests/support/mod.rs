@@ -345,3 +345,22 @@ pub fn write_works_library(root: &Path) -> Vec<SyntheticWork> {
     write_tagged_synthetic_store(root, "synthetic", &WORKS_LIBRARY_DIMS, next_track, vector, tags);
     works
 }
+
+/// The closed-form input of tests/fixtures/mert-tiny/reference.json (raw;
+/// sessions normalise it), in f64 as its precision note asks.
+pub fn mert_reference_input() -> Vec<f32> {
+    (0..24_000)
+        .map(|n| {
+            let t = n as f64 / 24_000.0;
+            (0.5 * (std::f64::consts::TAU * 440.0 * t).sin() + 0.25 * (std::f64::consts::TAU * 660.0 * t).sin()) as f32
+        })
+        .collect()
+}
+
+/// Cosine of a model's f32 output with a stored f64 reference.
+pub fn cosine_with_reference(a: &[f32], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * y).sum();
+    let norm_a = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let norm_b = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+    dot / (norm_a * norm_b)
+}

@@ -39,15 +39,20 @@ impl InstallableModel {
     /// The licence as shown before asking for consent: name, summary, link.
     pub fn license_notice(&self) -> String {
         format!(
-            "{} is licensed {}{}.\n{}\nFull text: {}\nWeights: https://huggingface.co/{} (revision {}).",
+            "{} is licensed {}{}.\n{}\nFull text: {}\nWeights: {} (revision {}).",
             self.display_name,
             self.license,
             if self.license.contains("-NC") { " (non-commercial)" } else { "" },
             self.license_summary,
             self.license_url,
-            self.hf_repo,
+            self.page_url(),
             self.revision
         )
+    }
+
+    /// The model's page on the Hugging Face hub, for people to read (Strata downloads through [`super::hub`]).
+    pub fn page_url(&self) -> String {
+        format!("https://huggingface.co/{}", self.hf_repo)
     }
 }
 
