@@ -382,21 +382,51 @@ impl LayerIndex {
     /// Lower and upper bounds of every track's cosine from the head, if the
     /// layer has one: `c_q·c_t ∓ (|r_q|·|r_t| + margin)`.
     pub fn bounds(&self, query: &QueryVector) -> Option<(Vec<f32>, Vec<f32>)> {
+        self.bounds_many(std::slice::from_ref(query))?.pop()
+    }
+
+    /// [`Self::bounds`] for each of `queries`, in one pass over the head
+    /// (each row converted from f16 once); the values are identical.
+    pub fn bounds_many(&self, queries: &[QueryVector]) -> Option<Vec<(Vec<f32>, Vec<f32>)>> {
         let head = self.head.as_ref()?;
         let width = head.width();
+        let m = queries.len().max(1);
+        let coords: Vec<&[f32]> = queries.iter().map(|q| q.head.as_slice()).collect();
         let piece = |rows: std::ops::Range<usize>| {
-            let mut lower = vec![0.0f32; rows.len()];
-            f16_kernel::dots(&head.coords, rows.clone().map(|t| t * width), width, &query.head, &mut lower);
-            let mut upper = lower.clone();
-            for ((lo, hi), &residual) in lower.iter_mut().zip(&mut upper).zip(&head.residuals[rows]) {
-                let slack = query.residual * residual + BOUND_MARGIN;
-                *lo -= slack;
-                *hi += slack;
+            let mut dots = vec![0.0f32; rows.len() * m];
+            let offsets = rows.clone().map(|t| t * width);
+            match coords.as_slice() {
+                // One query: the single-query kernel is faster, and its values are identical.
+                [query] => f16_kernel::dots(&head.coords, offsets, width, query, &mut dots),
+                _ => f16_kernel::dots_many(&head.coords, offsets, width, &coords, &mut dots),
             }
-            (lower, upper)
+            let residuals = &head.residuals[rows];
+            queries
+                .iter()
+                .enumerate()
+                .map(|(q, query)| {
+                    dots.iter()
+                        .skip(q)
+                        .step_by(m)
+                        .zip(residuals)
+                        .map(|(&dot, &residual)| {
+                            let slack = query.residual * residual + BOUND_MARGIN;
+                            (dot - slack, dot + slack)
+                        })
+                        .unzip()
+                })
+                .collect::<Vec<(Vec<f32>, Vec<f32>)>>()
         };
-        let pieces = crate::parallel::map_ranges("search-head", self.len(), PARALLEL_MIN_VALUES / width, piece);
-        Some(crate::parallel::concat_pairs(pieces))
+        let per_thread = PARALLEL_MIN_VALUES / (width * m).max(1);
+        let pieces = crate::parallel::map_ranges("search-head", self.len(), per_thread.max(1), piece);
+        let mut joined: Vec<(Vec<f32>, Vec<f32>)> = vec![(Vec::with_capacity(self.len()), Vec::with_capacity(self.len())); queries.len()];
+        for piece in pieces {
+            for ((lower, upper), (l, u)) in joined.iter_mut().zip(piece) {
+                lower.extend(l);
+                upper.extend(u);
+            }
+        }
+        Some(joined)
     }
 }
 
