@@ -125,6 +125,24 @@ fn the_map_stays_while_the_library_grows() {
     eprintln!("map states while growing: {seen:?}");
 }
 
+/// A library large enough that its probe outlasts the start-up rescan: the
+/// rescan's reload replaces the library while the first probe still runs, and
+/// the aspects must still arrive (the first probe's answer is stale; the
+/// reloaded library's probe starts when it ends). Before the fix the window
+/// of a synthetic 20,000-track archive never showed its aspect sliders.
+#[test]
+fn aspects_arrive_when_the_library_reloads_during_its_probe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = DataDir::at(tmp.path());
+    let options = strata::synth::LibraryOptions { tracks: 20_000, seed: 1, mert: false, root: strata::synth::default_root(&data_dir) };
+    strata::synth::write_library(&data_dir, &options, &mut |_, _, _| {}).unwrap();
+    let mut harness =
+        Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
+    step_until(&mut harness, "the library, the start-up rescan and every probe", |app| app.library().is_some() && !app.is_busy());
+    assert!(harness.state().probe_table().is_some(), "no probe table after the library settled");
+    assert!(!harness.state().aspects().is_empty(), "no aspects after the library settled");
+}
+
 /// Images of the Map, Layer probe and Problems tabs of a small library at a
 /// fixed window size, compared with tests/snapshots/*.png: a layout change
 /// fails here. wgpu renders them (on the CPU through Mesa's lavapipe where

@@ -259,6 +259,9 @@ pub struct StrataApp {
     library_error: Option<String>,
     generation: u64,
     probe: Option<ProbeTable>,
+    /// A probe asked for while another was still running (`Some(recompute)`):
+    /// started when that one ends, for the library shown then.
+    probe_pending: Option<bool>,
     search: SearchState,
     playback: PlaybackState,
     indexing: IndexingState,
@@ -301,6 +304,7 @@ impl StrataApp {
             library_error: None,
             generation: 0,
             probe: None,
+            probe_pending: None,
             playback,
             indexing: IndexingState::default(),
             problems: Problems::default(),
@@ -436,6 +440,20 @@ impl StrataApp {
         }
     }
 
+    /// Probes the library shown (reading the stored table when it still
+    /// fits, unless `recompute`). While a probe of an earlier library runs,
+    /// this one starts when it ends: its answer is dropped as stale, and
+    /// without a probe of this library the aspects would never appear.
+    fn start_probe(&mut self, recompute: bool) {
+        let Some(library) = &self.library else { return };
+        if self.workers.is_running("probe") {
+            self.probe_pending = Some(recompute || self.probe_pending.unwrap_or(false));
+            return;
+        }
+        let task = tasks::probe_library(self.data_dir.clone(), library.snapshot.clone(), library.generation, recompute);
+        self.workers.spawn("probe", task);
+    }
+
     /// After a reload that will not arrive, the shown library's generation
     /// stays current, so its queries and probe are still answered; a query
     /// asked for the reload meanwhile is asked again for it.
@@ -511,12 +529,7 @@ impl StrataApp {
                         self.reload_library();
                     }
                 }
-                AppCommand::RecomputeProbe => {
-                    if let Some(library) = &self.library {
-                        let task = tasks::probe_library(self.data_dir.clone(), library.snapshot.clone(), library.generation, true);
-                        self.workers.spawn("probe", task);
-                    }
-                }
+                AppCommand::RecomputeProbe => self.start_probe(true),
                 AppCommand::PlayPassage(result) => {
                     if let Some(query) = self.search.selected() {
                         self.workers.passage(query, result);
@@ -687,11 +700,10 @@ impl StrataApp {
                     // Prepare the current facets' layers ahead of the first query.
                     let prepare: Vec<usize> = if settled { self.facets().iter().map(|f| f.layer).collect() } else { Vec::new() };
                     self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, prepare);
-                    let task = tasks::probe_library(self.data_dir.clone(), view.snapshot.clone(), view.generation, false);
-                    self.workers.spawn("probe", task);
                     self.search.library_changed(view.snapshot.len());
                     self.library_error = view.snapshot.damage.message();
                     self.library = Some(view);
+                    self.start_probe(false);
                     self.map.library_changed();
                     self.table.tree.library_changed(self.generation);
                     self.request_query();
@@ -762,6 +774,11 @@ impl StrataApp {
                 WorkerMessage::TaskFinished(name) => {
                     if name == "load-library" && std::mem::take(&mut self.reload_pending) {
                         self.reload_library();
+                    }
+                    if name == "probe"
+                        && let Some(recompute) = self.probe_pending.take()
+                    {
+                        self.start_probe(recompute);
                     }
                 }
             }
