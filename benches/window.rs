@@ -1,0 +1,176 @@
+//! The window over a large library, frame by frame, per interaction.
+//!
+//! `cargo bench --profile dev --bench window [-- TRACKS [DATA_DIR]]`
+//! (default 300,000 tracks): a synthetic archive (`strata synth-library`,
+//! MusicNN layers) is written into DATA_DIR (kept, and reused when it already
+//! holds one) or a temporary folder, then the real `StrataApp` runs in
+//! egui_kittest at 1440 × 900 and is driven the way a user drives it:
+//! - start: the first frame, then every frame until the library is shown and
+//!   until the start-up rescan has finished;
+//! - typing in the search box (`/`, then a query one character a frame, then
+//!   erasing it);
+//! - sorting by each column (a click on its header);
+//! - selecting tracks (the results arrive from a worker);
+//! - dragging an aspect slider (one weight per frame).
+//!
+//! Per interaction: frames, and p50 / p99 / worst of each frame's wall time
+//! on this thread. That is Strata's own work plus egui's layout and
+//! kittest's accessibility tree; painting is not included (kittest draws
+//! nothing here), so a real window adds tessellation and the GPU's share.
+#![allow(clippy::unwrap_used, reason = "a bench fails by panicking")]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use strata::prng::SplitMix64;
+use strata::storage::data_dir::DataDir;
+use strata::synth::{LibraryOptions, default_root, write_library};
+use strata::ui::{AppCommand, Settings, StrataApp};
+
+/// Frame times of one interaction.
+#[derive(Default)]
+struct Frames(Vec<f64>);
+
+impl Frames {
+    /// Steps one frame and records its wall time.
+    fn step(&mut self, harness: &mut Harness<'_, StrataApp>) {
+        let started = Instant::now();
+        harness.step();
+        self.0.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    fn report(&self, what: &str) {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        if sorted.is_empty() {
+            println!("{what:<44} no frames");
+            return;
+        }
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "{what:<44} {:>6} frames  p50 {:>7.1} ms  p99 {:>7.1} ms  worst {:>7.1} ms",
+            sorted.len(),
+            at(0.5),
+            at(0.99),
+            sorted[sorted.len() - 1]
+        );
+    }
+}
+
+/// Steps until `done` holds, recording every frame; gives up after `limit`.
+fn frames_until(harness: &mut Harness<'_, StrataApp>, frames: &mut Frames, limit: Duration, done: impl Fn(&StrataApp) -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !done(harness.state()) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        frames.step(harness);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let tracks: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(300_000);
+    let scratch = tempfile::tempdir().unwrap();
+    let data_dir = DataDir::at(args.get(1).map_or(scratch.path().to_path_buf(), PathBuf::from));
+    if !data_dir.catalog_path().exists() {
+        let written = Instant::now();
+        let options = LibraryOptions { tracks, seed: 1, mert: false, root: default_root(&data_dir) };
+        write_library(&data_dir, &options, &mut |_, _, _| {}).unwrap();
+        println!("{tracks} synthetic tracks written in {:.0} s", written.elapsed().as_secs_f64());
+    }
+
+    let started = Instant::now();
+    let mut harness = Harness::builder()
+        .with_size([1440.0, 900.0])
+        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir.clone(), Settings::default()));
+    println!("first frame after {:.2} s", started.elapsed().as_secs_f64());
+    let mut loading = Frames::default();
+    frames_until(&mut harness, &mut loading, Duration::from_secs(600), |app| app.library().is_some()).then_some(()).unwrap();
+    let shown = harness.state().library().map_or(0, |l| l.snapshot.len());
+    println!("library of {shown} tracks shown after {:.2} s", started.elapsed().as_secs_f64());
+    loading.report("frames while loading");
+    let mut rescan = Frames::default();
+    let rescanned = frames_until(&mut harness, &mut rescan, Duration::from_secs(300), |app| !app.is_busy());
+    println!("start-up work {} after {:.1} s", if rescanned { "finished" } else { "still running" }, started.elapsed().as_secs_f64());
+    rescan.report("frames during the start-up rescan");
+    match harness.state().probe_table() {
+        Some(table) => println!(
+            "probe: {} layers × {} descriptors; {} aspects resolved",
+            table.layers.len(),
+            table.targets.len(),
+            harness.state().aspects().len()
+        ),
+        None => println!("no probe table"),
+    }
+    for _ in 0..10 {
+        harness.step();
+    }
+
+    // Typing a query, one character a frame, then erasing it.
+    let mut typing = Frames::default();
+    harness.key_press(egui::Key::Slash);
+    typing.step(&mut harness);
+    let query = "mozart sym";
+    for c in query.chars() {
+        harness.event(egui::Event::Text(c.to_string()));
+        typing.step(&mut harness);
+    }
+    for _ in query.chars() {
+        harness.key_press(egui::Key::Backspace);
+        typing.step(&mut harness);
+    }
+    harness.key_press(egui::Key::Escape);
+    typing.step(&mut harness);
+    typing.report("typing in the search box (a frame per key)");
+
+    // Sorting by each column: the click's frame and the one after it.
+    let mut sorting = Frames::default();
+    for name in ["Composer", "Work", "Catalogue", "Performers", "Conductor", "Date", "Album", "Time", "Title"] {
+        let Some(header) = harness.query_all_by_role_and_label(Role::Button, name).next() else {
+            println!("no header '{name}'");
+            continue;
+        };
+        header.click();
+        sorting.step(&mut harness);
+        sorting.step(&mut harness);
+    }
+    sorting.report("sorting by a column (click + next frame)");
+
+    // Selecting tracks: every frame until the results arrive.
+    let mut selecting = Frames::default();
+    let mut rng = SplitMix64(3);
+    let mut answered = 0;
+    for _ in 0..10 {
+        let track = rng.below(shown.max(1));
+        harness.state_mut().command(AppCommand::Select(track));
+        if frames_until(&mut harness, &mut selecting, Duration::from_secs(60), |app| {
+            app.selected() == Some(track) && !app.results().is_empty() && !app.is_busy()
+        }) {
+            answered += 1;
+        }
+        selecting.step(&mut harness);
+    }
+    println!("{answered} of 10 selections answered");
+    selecting.report("selecting a track (every frame until results)");
+
+    // Dragging an aspect slider: a new weight every frame.
+    let mut dragging = Frames::default();
+    let aspects: Vec<String> = harness.state().aspects().iter().map(|a| a.name.clone()).collect();
+    if let Some(aspect) = aspects.first() {
+        for i in 0..120 {
+            let weight = (i as f32 / 20.0 * std::f32::consts::PI).sin().abs();
+            harness.state_mut().set_aspect_weight(aspect, weight);
+            dragging.step(&mut harness);
+        }
+    }
+    dragging.report("dragging an aspect slider (a weight per frame)");
+    if let Some((p50, p99)) = harness.state().frame_stats().percentiles() {
+        println!("Strata's own work per frame over the last frames (its FrameStats): p50 {p50:.1} ms, p99 {p99:.1} ms");
+    }
+}
