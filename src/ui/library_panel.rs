@@ -135,6 +135,8 @@ pub struct TableRows {
     cells: Vec<[String; COLUMN_COUNT]>,
     search_keys: Vec<[String; COLUMN_COUNT]>,
     durations_s: Vec<f64>,
+    /// Every row in the order of `(sort, descending)`, kept while only the filters change.
+    sorted: Option<(Column, bool, Vec<usize>)>,
     shown: Vec<usize>,
     cell_builds: u64,
     order_builds: u64,
@@ -158,11 +160,12 @@ impl TableRows {
             self.build_cells(tracks, works, top_tags, failures);
             self.cell_source = Some(cell_source);
             self.order_source = None;
+            self.sorted = None;
         }
         if !self.order_source.as_ref().is_some_and(|s| s.is(filter, column_filters, sort, descending)) {
             let order_source = OrderSource { filter: filter.to_string(), column_filters: column_filters.clone(), sort, descending };
-            self.build_order(&order_source);
-            self.order_source = Some(order_source);
+            let previous = self.order_source.replace(order_source.clone());
+            self.build_order(&order_source, previous.as_ref());
         }
     }
 
@@ -184,27 +187,50 @@ impl TableRows {
         self.durations_s.resize(self.cells.len(), 0.0);
     }
 
-    fn build_order(&mut self, source: &OrderSource) {
+    /// The shown rows for `source`: every row sorted once per sort (kept
+    /// while only the filters change), then filtered in that order. When the
+    /// search only grew (its key contains the last one's) under the same
+    /// sort and column filters, only the rows shown before can match, so only
+    /// they are filtered: typing narrows without reading the whole library.
+    fn build_order(&mut self, source: &OrderSource, previous: Option<&OrderSource>) {
         self.order_builds += 1;
         let needle = search_key(&source.filter);
         let column_needles = source.column_filters.each_ref().map(|f| search_key(f));
+        let narrows = previous.is_some_and(|p| {
+            p.sort == source.sort
+                && p.descending == source.descending
+                && p.column_filters == source.column_filters
+                && needle.contains(search_key(&p.filter).as_str())
+        });
+        if !self.sorted.as_ref().is_some_and(|(column, descending, _)| *column == source.sort && *descending == source.descending) {
+            self.sorted = Some((source.sort, source.descending, self.sort_all(source.sort, source.descending)));
+        }
         let keys = &self.search_keys;
-        self.shown = (0..self.cells.len())
-            .filter(|&row| {
-                (needle.is_empty() || keys[row].iter().any(|k| k.contains(&needle)))
-                    && column_needles.iter().zip(&keys[row]).all(|(n, k)| n.is_empty() || k.contains(n.as_str()))
-            })
-            .collect();
-        let (n, cells, durations_s, column) = (self.tracks, &self.cells, &self.durations_s, source.sort.index());
-        self.shown.sort_by(|&a, &b| {
-            let order = match source.sort {
+        let matches = |row: usize| {
+            (needle.is_empty() || keys[row].iter().any(|k| k.contains(&needle)))
+                && column_needles.iter().zip(&keys[row]).all(|(n, k)| n.is_empty() || k.contains(n.as_str()))
+        };
+        let from: &[usize] = match (&self.sorted, narrows) {
+            (_, true) => &self.shown,
+            (Some((_, _, sorted)), false) => sorted,
+            (None, false) => &[],
+        };
+        self.shown = from.iter().copied().filter(|&row| matches(row)).collect();
+    }
+
+    /// Every row sorted by `sort`; failed files always after the tracks.
+    fn sort_all(&self, sort: Column, descending: bool) -> Vec<usize> {
+        let (n, cells, durations_s, column) = (self.tracks, &self.cells, &self.durations_s, sort.index());
+        let mut rows: Vec<usize> = (0..self.cells.len()).collect();
+        rows.sort_by(|&a, &b| {
+            let order = match sort {
                 Column::Duration => durations_s[a].total_cmp(&durations_s[b]),
                 _ => cells[a][column].cmp(&cells[b][column]),
             };
-            let order = if source.descending { order.reverse() } else { order };
-            // Failed files always come after the tracks, whatever the order.
+            let order = if descending { order.reverse() } else { order };
             (a >= n).cmp(&(b >= n)).then(order)
         });
+        rows
     }
 
     /// Rows shown, in order.
@@ -550,6 +576,32 @@ mod tests {
         assert_eq!((rows.builds(), rows.shown()), ((2, 5), &[3, 4][..]), "new failures rebuild the cells");
         update(&mut rows, (2, 1), &tracks[..2], &tags, &more, "", Column::Title, false);
         assert_eq!((rows.builds(), rows.shown()), ((3, 6), &[1, 0, 2, 3][..]), "a library load rebuilds the cells");
+    }
+
+    #[test]
+    fn typing_and_erasing_show_what_a_fresh_table_shows() {
+        let composers = ["Bach", "Haydn", "Mozart", "Byrd", "Brahms"];
+        let tracks: Vec<Track> = (0..200)
+            .map(|i| track(&format!("Piece {} no {}", i % 17, i % 5), composers[i % composers.len()], f64::from((i * 37 % 101) as u32)))
+            .collect();
+        let tags = vec![String::new(); tracks.len()];
+        let failures = vec![failure("broken b.ogg")];
+        let mut typed = TableRows::default();
+        // Type "br", erase, type "piece 1", switch the sort mid-way, erase again.
+        let mut steps: Vec<(String, Column, bool)> = Vec::new();
+        for filter in ["", "b", "br", "bra", "br", "b", "", "p", "pi", "piece", "piece ", "piece 1"] {
+            steps.push((filter.to_string(), Column::Composer, false));
+        }
+        steps.push(("piece 1".into(), Column::Duration, true));
+        steps.push(("piece 1 no 3".into(), Column::Duration, true));
+        steps.push(("piece".into(), Column::Title, false));
+        for (filter, sort, descending) in &steps {
+            update(&mut typed, (1, 0), &tracks, &tags, &failures, filter, *sort, *descending);
+            let mut fresh = TableRows::default();
+            update(&mut fresh, (1, 0), &tracks, &tags, &failures, filter, *sort, *descending);
+            assert_eq!(typed.shown(), fresh.shown(), "{filter:?} by {sort:?}");
+            assert!(!fresh.shown().is_empty() || filter == "piece 1 no 3", "{filter:?} matches rows");
+        }
     }
 
     #[test]
