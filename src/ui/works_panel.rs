@@ -179,19 +179,15 @@ impl WorkTree {
         // A filter opens every composer, so what it found is in sight.
         let all_open = self.filtered;
         let album = |work: &Work| work.tracks.first().and_then(|&t| tracks[t].tags.album.clone()).unwrap_or_default();
-        let mut by_composer: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut by_composer: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut recordings: HashMap<&str, Vec<usize>> = HashMap::new();
         for (index, work) in works.works.iter().enumerate() {
             recordings.entry(work.work_key.as_str()).or_default().push(index);
-            if !shown[index] {
-                continue;
-            }
-            let name = composer_name(work);
-            match by_composer.iter_mut().find(|(c, _)| *c == name) {
-                Some((_, list)) => list.push(index),
-                None => by_composer.push((name, vec![index])),
+            if shown[index] {
+                by_composer.entry(composer_name(work)).or_default().push(index);
             }
         }
+        let mut by_composer: Vec<(&str, Vec<usize>)> = by_composer.into_iter().collect();
         by_composer.sort_by(|a, b| a.0.cmp(b.0));
         let mut lines = Vec::new();
         for (name, mut list) in by_composer {
