@@ -123,18 +123,47 @@ impl OrderSource {
 
 /// The table's rows: rows `0..tracks` are tracks, the rest failed files.
 ///
-/// Each cell's text and its search key (lower case, catalogue numbers in
-/// normal form) are built once per library load (or change in failed
-/// files); the filtered, sorted order once per change of those, the filters
-/// or the sort. Sorting compares the cached texts, so no comparison allocates.
+/// The cells of a library's tracks: each cell's text, its search key (lower
+/// case, catalogue numbers in normal form) and each track's duration. Built
+/// with the library, in the worker that loads it: at 300,000 tracks this took
+/// the UI thread seconds.
+#[derive(Default)]
+pub struct TrackCells {
+    cells: Vec<[String; COLUMN_COUNT]>,
+    search_keys: Vec<[String; COLUMN_COUNT]>,
+    durations_s: Vec<f64>,
+}
+
+impl TrackCells {
+    /// The cells of `tracks`, with their works and top tags.
+    pub fn build(tracks: &[Track], works: &Works, top_tags: &[String]) -> Self {
+        let no_tags = String::new();
+        let cells: Vec<[String; COLUMN_COUNT]> = tracks
+            .iter()
+            .enumerate()
+            .map(|(row, track)| {
+                let tags = top_tags.get(row).unwrap_or(&no_tags);
+                let work = works.work_of_track.get(row).and_then(|&w| works.works.get(w));
+                COLUMNS.map(|(column, _, _)| cell_text(track, work, tags, column))
+            })
+            .collect();
+        let search_keys = cells.iter().map(|cells| cells.each_ref().map(|c| search_key(c))).collect();
+        let durations_s = tracks.iter().map(|t| t.duration_s.unwrap_or(0.0)).collect();
+        Self { cells, search_keys, durations_s }
+    }
+}
+
+/// The tracks' cells come built with the library ([`TrackCells`]); the
+/// failed files' are built here, once per change in them. The filtered,
+/// sorted order is built once per change of those, the filters or the sort.
+/// Sorting compares the cached texts, so no comparison allocates.
 #[derive(Default)]
 pub struct TableRows {
     cell_source: Option<CellSource>,
     order_source: Option<OrderSource>,
-    tracks: usize,
-    cells: Vec<[String; COLUMN_COUNT]>,
-    search_keys: Vec<[String; COLUMN_COUNT]>,
-    durations_s: Vec<f64>,
+    tracks: std::sync::Arc<TrackCells>,
+    failed: Vec<[String; COLUMN_COUNT]>,
+    failed_keys: Vec<[String; COLUMN_COUNT]>,
     /// Every row in the order of `(sort, descending)`, kept while only the filters change.
     sorted: Option<(Column, bool, Vec<usize>)>,
     shown: Vec<usize>,
@@ -144,20 +173,21 @@ pub struct TableRows {
 
 impl TableRows {
     /// Brings the rows up to date; cheap when nothing they depend on changed.
-    #[allow(clippy::too_many_arguments, reason = "each input is one thing the cache depends on")]
     pub fn update(
         &mut self,
         (generation, failures_revision): (u64, u64),
-        (tracks, works): (&[Track], &Works),
-        top_tags: &[String],
+        tracks: &std::sync::Arc<TrackCells>,
         failures: &[Failure],
         (filter, column_filters): (&str, &[String; COLUMN_COUNT]),
         sort: Column,
         descending: bool,
     ) {
         let cell_source = CellSource { generation, failures_revision };
-        if self.cell_source != Some(cell_source) {
-            self.build_cells(tracks, works, top_tags, failures);
+        if self.cell_source != Some(cell_source) || !std::sync::Arc::ptr_eq(&self.tracks, tracks) {
+            self.cell_builds += 1;
+            self.tracks = tracks.clone();
+            self.failed = failures.iter().map(|failure| COLUMNS.map(|(column, _, _)| failure_text(failure, column))).collect();
+            self.failed_keys = self.failed.iter().map(|cells| cells.each_ref().map(|c| search_key(c))).collect();
             self.cell_source = Some(cell_source);
             self.order_source = None;
             self.sorted = None;
@@ -169,22 +199,25 @@ impl TableRows {
         }
     }
 
-    fn build_cells(&mut self, tracks: &[Track], works: &Works, top_tags: &[String], failures: &[Failure]) {
-        self.cell_builds += 1;
-        self.tracks = tracks.len();
-        self.cells.clear();
-        let no_tags = String::new();
-        for (row, track) in tracks.iter().enumerate() {
-            let tags = top_tags.get(row).unwrap_or(&no_tags);
-            let work = works.work_of_track.get(row).and_then(|&w| works.works.get(w));
-            self.cells.push(COLUMNS.map(|(column, _, _)| cell_text(track, work, tags, column)));
-        }
-        for failure in failures {
-            self.cells.push(COLUMNS.map(|(column, _, _)| failure_text(failure, column)));
-        }
-        self.search_keys = self.cells.iter().map(|cells| cells.each_ref().map(|c| search_key(c))).collect();
-        self.durations_s = tracks.iter().map(|t| t.duration_s.unwrap_or(0.0)).collect();
-        self.durations_s.resize(self.cells.len(), 0.0);
+    /// Rows `0..tracks` are tracks, the rest failed files.
+    fn track_count(&self) -> usize {
+        self.tracks.cells.len()
+    }
+
+    fn len(&self) -> usize {
+        self.track_count() + self.failed.len()
+    }
+
+    fn row_cells(&self, row: usize) -> Option<&[String; COLUMN_COUNT]> {
+        self.tracks.cells.get(row).or_else(|| self.failed.get(row.wrapping_sub(self.track_count())))
+    }
+
+    fn row_keys(&self, row: usize) -> Option<&[String; COLUMN_COUNT]> {
+        self.tracks.search_keys.get(row).or_else(|| self.failed_keys.get(row.wrapping_sub(self.track_count())))
+    }
+
+    fn duration_s(&self, row: usize) -> f64 {
+        self.tracks.durations_s.get(row).copied().unwrap_or(0.0)
     }
 
     /// The shown rows for `source`: every row sorted once per sort (kept
@@ -205,27 +238,30 @@ impl TableRows {
         if !self.sorted.as_ref().is_some_and(|(column, descending, _)| *column == source.sort && *descending == source.descending) {
             self.sorted = Some((source.sort, source.descending, self.sort_all(source.sort, source.descending)));
         }
-        let keys = &self.search_keys;
         let matches = |row: usize| {
-            (needle.is_empty() || keys[row].iter().any(|k| k.contains(&needle)))
-                && column_needles.iter().zip(&keys[row]).all(|(n, k)| n.is_empty() || k.contains(n.as_str()))
+            self.row_keys(row).is_some_and(|keys| {
+                (needle.is_empty() || keys.iter().any(|k| k.contains(&needle)))
+                    && column_needles.iter().zip(keys).all(|(n, k)| n.is_empty() || k.contains(n.as_str()))
+            })
         };
         let from: &[usize] = match (&self.sorted, narrows) {
             (_, true) => &self.shown,
             (Some((_, _, sorted)), false) => sorted,
             (None, false) => &[],
         };
-        self.shown = from.iter().copied().filter(|&row| matches(row)).collect();
+        let shown = from.iter().copied().filter(|&row| matches(row)).collect();
+        self.shown = shown;
     }
 
     /// Every row sorted by `sort`; failed files always after the tracks.
     fn sort_all(&self, sort: Column, descending: bool) -> Vec<usize> {
-        let (n, cells, durations_s, column) = (self.tracks, &self.cells, &self.durations_s, sort.index());
-        let mut rows: Vec<usize> = (0..self.cells.len()).collect();
+        let (n, column) = (self.track_count(), sort.index());
+        let text = |row: usize| self.row_cells(row).map_or("", |cells| cells[column].as_str());
+        let mut rows: Vec<usize> = (0..self.len()).collect();
         rows.sort_by(|&a, &b| {
             let order = match sort {
-                Column::Duration => durations_s[a].total_cmp(&durations_s[b]),
-                _ => cells[a][column].cmp(&cells[b][column]),
+                Column::Duration => self.duration_s(a).total_cmp(&self.duration_s(b)),
+                _ => text(a).cmp(text(b)),
             };
             let order = if descending { order.reverse() } else { order };
             (a >= n).cmp(&(b >= n)).then(order)
@@ -240,12 +276,12 @@ impl TableRows {
 
     /// Tracks shown, in order (for keyboard navigation): the shown rows less failed files.
     pub fn shown_tracks(&self) -> impl Iterator<Item = usize> + '_ {
-        self.shown.iter().copied().filter(|&row| row < self.tracks)
+        self.shown.iter().copied().filter(|&row| row < self.track_count())
     }
 
     /// A row's text in `column`.
     fn cell(&self, row: usize, column: Column) -> &str {
-        self.cells.get(row).map_or("", |cells| cells[column.index()].as_str())
+        self.row_cells(row).map_or("", |cells| cells[column.index()].as_str())
     }
 
     /// How often the order was built: a revision for what depends on it.
@@ -366,8 +402,7 @@ impl StrataApp {
         let table = &mut self.table;
         table.rows.update(
             self.problems.source(),
-            (&snapshot.tracks, &snapshot.works),
-            &library.top_tags,
+            &library.cells,
             failures,
             (&table.filter, &table.column_filters),
             table.sort,
@@ -521,6 +556,8 @@ impl StrataApp {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::storage::catalog::TrackTags;
 
@@ -529,20 +566,22 @@ mod tests {
         Track { id: 0, path: format!("{title}.flac").into(), tags, duration_s: Some(duration_s), descriptors: None }
     }
 
-    /// [`TableRows::update`] with the tracks' inferred works and no column filter.
-    #[allow(clippy::too_many_arguments, reason = "the update's inputs, spelled out")]
+    /// The tracks' cells, with their inferred works, as a library load builds them.
+    fn cells_of(tracks: &[Track], tags: &[String]) -> Arc<TrackCells> {
+        Arc::new(TrackCells::build(tracks, &Works::infer(tracks, &[]), tags))
+    }
+
+    /// [`TableRows::update`] with no column filter.
     fn update(
         rows: &mut TableRows,
         source: (u64, u64),
-        tracks: &[Track],
-        tags: &[String],
+        cells: &Arc<TrackCells>,
         failures: &[Failure],
         filter: &str,
         sort: Column,
         descending: bool,
     ) {
-        let works = Works::infer(tracks, &[]);
-        rows.update(source, (tracks, &works), tags, failures, (filter, &Default::default()), sort, descending);
+        rows.update(source, cells, failures, (filter, &Default::default()), sort, descending);
     }
 
     fn failure(name: &str) -> Failure {
@@ -554,27 +593,28 @@ mod tests {
         let tracks = vec![track("b", "Haydn", 30.0), track("C", "Bach", 10.0), track("a", "Bach", 20.0)];
         let tags = vec![String::new(); 3];
         let failures = vec![failure("broken.ogg")];
+        let cells = cells_of(&tracks, &tags);
         let mut rows = TableRows::default();
         for _ in 0..100 {
-            update(&mut rows, (1, 0), &tracks, &tags, &failures, "", Column::Title, false);
+            update(&mut rows, (1, 0), &cells, &failures, "", Column::Title, false);
         }
         assert_eq!(rows.builds(), (1, 1), "frames with nothing changed reuse the rows");
         // Byte order, as before the cache: upper case first; failed files last.
         assert_eq!(rows.shown(), [1, 2, 0, 3]);
         assert_eq!(rows.cell(3, Column::Status), "failed: too short");
 
-        update(&mut rows, (1, 0), &tracks, &tags, &failures, "BACH", Column::Title, false);
+        update(&mut rows, (1, 0), &cells, &failures, "BACH", Column::Title, false);
         assert_eq!((rows.builds(), rows.shown()), ((1, 2), &[1, 2][..]), "a filter reorders without rebuilding the cells");
-        update(&mut rows, (1, 0), &tracks, &tags, &failures, "BACH", Column::Duration, true);
+        update(&mut rows, (1, 0), &cells, &failures, "BACH", Column::Duration, true);
         assert_eq!((rows.builds(), rows.shown()), ((1, 3), &[2, 1][..]));
-        update(&mut rows, (1, 0), &tracks, &tags, &failures, "short", Column::Duration, true);
+        update(&mut rows, (1, 0), &cells, &failures, "short", Column::Duration, true);
         assert_eq!(rows.shown(), [3], "failed files are searched by their reason too");
         assert_eq!(rows.shown_tracks().count(), 0);
 
         let more = vec![failure("broken.ogg"), failure("short.wav")];
-        update(&mut rows, (1, 1), &tracks, &tags, &more, "short", Column::Duration, true);
+        update(&mut rows, (1, 1), &cells, &more, "short", Column::Duration, true);
         assert_eq!((rows.builds(), rows.shown()), ((2, 5), &[3, 4][..]), "new failures rebuild the cells");
-        update(&mut rows, (2, 1), &tracks[..2], &tags, &more, "", Column::Title, false);
+        update(&mut rows, (2, 1), &cells_of(&tracks[..2], &tags), &more, "", Column::Title, false);
         assert_eq!((rows.builds(), rows.shown()), ((3, 6), &[1, 0, 2, 3][..]), "a library load rebuilds the cells");
     }
 
@@ -586,6 +626,7 @@ mod tests {
             .collect();
         let tags = vec![String::new(); tracks.len()];
         let failures = vec![failure("broken b.ogg")];
+        let cells = cells_of(&tracks, &tags);
         let mut typed = TableRows::default();
         // Type "br", erase, type "piece 1", switch the sort mid-way, erase again.
         let mut steps: Vec<(String, Column, bool)> = Vec::new();
@@ -596,9 +637,9 @@ mod tests {
         steps.push(("piece 1 no 3".into(), Column::Duration, true));
         steps.push(("piece".into(), Column::Title, false));
         for (filter, sort, descending) in &steps {
-            update(&mut typed, (1, 0), &tracks, &tags, &failures, filter, *sort, *descending);
+            update(&mut typed, (1, 0), &cells, &failures, filter, *sort, *descending);
             let mut fresh = TableRows::default();
-            update(&mut fresh, (1, 0), &tracks, &tags, &failures, filter, *sort, *descending);
+            update(&mut fresh, (1, 0), &cells, &failures, filter, *sort, *descending);
             assert_eq!(typed.shown(), fresh.shown(), "{filter:?} by {sort:?}");
             assert!(!fresh.shown().is_empty() || filter == "piece 1 no 3", "{filter:?} matches rows");
         }
@@ -614,11 +655,11 @@ mod tests {
         ];
         tracks[0].tags.conductor = Some("Nobody".into());
         let tags = vec![String::new(); tracks.len()];
-        let works = Works::infer(&tracks, &[]);
+        let cells = cells_of(&tracks, &tags);
         let mut rows = TableRows::default();
         let mut column_filters: [String; COLUMN_COUNT] = Default::default();
         let mut shown = |filter: &str, column_filters: &[String; COLUMN_COUNT]| {
-            rows.update((1, 0), (&tracks, &works), &tags, &[], (filter, column_filters), Column::Title, false);
+            rows.update((1, 0), &cells, &[], (filter, column_filters), Column::Title, false);
             let mut shown = rows.shown().to_vec();
             shown.sort_unstable();
             shown
@@ -650,15 +691,15 @@ mod tests {
         let before = filter_and_sort_per_frame(&tracks, &tags, filter, sort);
         let per_frame_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-        let works = Works::infer(&tracks, &[]);
         let no_column_filters = Default::default();
         let mut rows = TableRows::default();
         let started = std::time::Instant::now();
-        rows.update((1, 0), (&tracks, &works), &tags, &[], (filter, &no_column_filters), sort, false);
+        let cells = cells_of(&tracks, &tags);
+        rows.update((1, 0), &cells, &[], (filter, &no_column_filters), sort, false);
         let first_ms = started.elapsed().as_secs_f64() * 1000.0;
         let started = std::time::Instant::now();
         for _ in 0..100 {
-            rows.update((1, 0), (&tracks, &works), &tags, &[], (filter, &no_column_filters), sort, false);
+            rows.update((1, 0), &cells, &[], (filter, &no_column_filters), sort, false);
         }
         let cached_ms = started.elapsed().as_secs_f64() * 1000.0 / 100.0;
         assert_eq!(rows.shown(), before, "the cache shows what the per-frame code showed");

@@ -34,6 +34,8 @@ pub struct LibraryView {
     pub track_ids: Vec<i64>,
     /// The top tags of each track, joined, when the model predicts tags.
     pub top_tags: Vec<String>,
+    /// The library table's cells of every track, built here rather than in a frame.
+    pub cells: Arc<super::library_panel::TrackCells>,
     /// Files that could not be analysed.
     pub failures: Vec<Failure>,
     /// Files analysed with problems that did not stop them.
@@ -462,7 +464,17 @@ fn build_view(data_dir: &DataDir, model: &str, generation: u64) -> anyhow::Resul
             .collect(),
         None => vec![String::new(); snapshot.len()],
     };
-    Ok(LibraryView { generation, track_ids: snapshot.track_ids(), snapshot: Arc::new(snapshot), top_tags, failures, warnings, roots })
+    let cells = Arc::new(super::library_panel::TrackCells::build(&snapshot.tracks, &snapshot.works, &top_tags));
+    Ok(LibraryView {
+        generation,
+        track_ids: snapshot.track_ids(),
+        snapshot: Arc::new(snapshot),
+        top_tags,
+        cells,
+        failures,
+        warnings,
+        roots,
+    })
 }
 
 /// Probes a snapshot's layers (stored with the library for next time).
