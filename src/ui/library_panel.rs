@@ -124,14 +124,15 @@ impl OrderSource {
 /// The table's rows: rows `0..tracks` are tracks, the rest failed files.
 ///
 /// The cells of a library's tracks: each cell's text, its search key (lower
-/// case, catalogue numbers in normal form) and each track's duration. Built
+/// case, catalogue numbers in normal form) and the tracks' order by each column. Built
 /// with the library, in the worker that loads it: at 300,000 tracks this took
 /// the UI thread seconds.
 #[derive(Default)]
 pub struct TrackCells {
     cells: Vec<[String; COLUMN_COUNT]>,
     search_keys: Vec<[String; COLUMN_COUNT]>,
-    durations_s: Vec<f64>,
+    /// Per column (in [`COLUMNS`] order), the tracks in ascending order, ties by row.
+    orders: Vec<Vec<u32>>,
 }
 
 impl TrackCells {
@@ -148,8 +149,23 @@ impl TrackCells {
             })
             .collect();
         let search_keys = cells.iter().map(|cells| cells.each_ref().map(|c| search_key(c))).collect();
-        let durations_s = tracks.iter().map(|t| t.duration_s.unwrap_or(0.0)).collect();
-        Self { cells, search_keys, durations_s }
+        let durations_s: Vec<f64> = tracks.iter().map(|t| t.duration_s.unwrap_or(0.0)).collect();
+        // Every column's order, the columns shared among the cores.
+        let rows = u32::try_from(cells.len()).unwrap_or(u32::MAX);
+        let orders = crate::parallel::map_ranges("table-sort", COLUMN_COUNT, 1, |columns| {
+            columns
+                .map(|column| {
+                    let mut order: Vec<u32> = (0..rows).collect();
+                    match COLUMNS[column].0 {
+                        Column::Duration => order.sort_by(|&a, &b| durations_s[a as usize].total_cmp(&durations_s[b as usize])),
+                        _ => order.sort_by(|&a, &b| cells[a as usize][column].cmp(&cells[b as usize][column])),
+                    }
+                    order
+                })
+                .collect::<Vec<_>>()
+        })
+        .concat();
+        Self { cells, search_keys, orders }
     }
 }
 
@@ -216,10 +232,6 @@ impl TableRows {
         self.tracks.search_keys.get(row).or_else(|| self.failed_keys.get(row.wrapping_sub(self.track_count())))
     }
 
-    fn duration_s(&self, row: usize) -> f64 {
-        self.tracks.durations_s.get(row).copied().unwrap_or(0.0)
-    }
-
     /// The shown rows for `source`: every row sorted once per sort (kept
     /// while only the filters change), then filtered in that order. When the
     /// search only grew (its key contains the last one's) under the same
@@ -254,18 +266,26 @@ impl TableRows {
     }
 
     /// Every row sorted by `sort`; failed files always after the tracks.
+    /// The tracks' order comes built with the library ([`TrackCells`]);
+    /// descending is that order reversed (ties too). The few failed files are
+    /// sorted here.
     fn sort_all(&self, sort: Column, descending: bool) -> Vec<usize> {
         let (n, column) = (self.track_count(), sort.index());
+        let ascending = self.tracks.orders.get(column).map_or(&[][..], Vec::as_slice);
+        let mut rows: Vec<usize> = match descending {
+            true => ascending.iter().rev().map(|&row| row as usize).collect(),
+            false => ascending.iter().map(|&row| row as usize).collect(),
+        };
         let text = |row: usize| self.row_cells(row).map_or("", |cells| cells[column].as_str());
-        let mut rows: Vec<usize> = (0..self.len()).collect();
-        rows.sort_by(|&a, &b| {
+        let mut failed: Vec<usize> = (n..self.len()).collect();
+        failed.sort_by(|&a, &b| {
             let order = match sort {
-                Column::Duration => self.duration_s(a).total_cmp(&self.duration_s(b)),
+                Column::Duration => std::cmp::Ordering::Equal,
                 _ => text(a).cmp(text(b)),
             };
-            let order = if descending { order.reverse() } else { order };
-            (a >= n).cmp(&(b >= n)).then(order)
+            if descending { order.reverse() } else { order }
         });
+        rows.extend(failed);
         rows
     }
 
