@@ -257,11 +257,9 @@ pub struct StrataApp {
     models: Vec<ModelInfo>,
     library: Option<Arc<LibraryView>>,
     library_error: Option<String>,
+    /// The library generation answers must belong to: the one shown, or one loading to replace it.
     generation: u64,
     probe: Option<ProbeTable>,
-    /// A probe asked for while another was still running (`Some(recompute)`):
-    /// started when that one ends, for the library shown then.
-    probe_pending: Option<bool>,
     search: SearchState,
     playback: PlaybackState,
     indexing: IndexingState,
@@ -279,8 +277,8 @@ pub struct StrataApp {
     work_editor: work_edit::WorkEditor,
     /// The Models dialog (install, remove, choose).
     models_dialog: models_dialog::ModelsDialog,
-    /// A reload was asked for while one was running.
-    reload_pending: bool,
+    /// The generation of the newest library load asked for.
+    newest_load: u64,
     notice: Option<String>,
     frame_stats: FrameStats,
 }
@@ -304,7 +302,6 @@ impl StrataApp {
             library_error: None,
             generation: 0,
             probe: None,
-            probe_pending: None,
             playback,
             indexing: IndexingState::default(),
             problems: Problems::default(),
@@ -315,7 +312,7 @@ impl StrataApp {
             queue: VecDeque::new(),
             queue_current: None,
             work_editor: work_edit::WorkEditor::default(),
-            reload_pending: false,
+            newest_load: 0,
             notice: None,
             frame_stats: FrameStats::default(),
         };
@@ -426,15 +423,23 @@ impl StrataApp {
         self.rerank();
     }
 
+    /// Loads the library again, for a change that outdates the one loading now
+    /// (another model, work corrections): that load's answer is dropped.
     fn reload_library(&mut self) {
-        self.generation += 1;
-        if self.workers.is_running("load-library") {
-            // The running load's answer is stale now; ask again when it ends.
-            self.reload_pending = true;
-            return;
+        self.load_library(true);
+    }
+
+    /// Loads the library (after the load running now, if one is). Unless
+    /// `outdates_running`, the running load's answer is still shown when it
+    /// comes: while indexing commits every few seconds, a library that takes
+    /// longer than that to load must not be dropped every time.
+    fn load_library(&mut self, outdates_running: bool) {
+        self.newest_load += 1;
+        if outdates_running || !self.workers.is_running("load-library") {
+            self.generation = self.newest_load;
         }
-        let task = tasks::load_library(self.data_dir.clone(), self.settings.model.clone(), self.generation);
-        if !self.workers.spawn("load-library", task) {
+        let task = tasks::load_library(self.data_dir.clone(), self.settings.model.clone(), self.newest_load);
+        if !self.workers.run_after("load-library", task) {
             self.notice = Some("could not start loading the library (see the log)".into());
             self.keep_loaded_generation();
         }
@@ -443,15 +448,13 @@ impl StrataApp {
     /// Probes the library shown (reading the stored table when it still
     /// fits, unless `recompute`). While a probe of an earlier library runs,
     /// this one starts when it ends: its answer is dropped as stale, and
-    /// without a probe of this library the aspects would never appear.
+    /// without a probe of this library the aspects would never appear. (A
+    /// recompute still waiting when a reload asks for its own probe gives way
+    /// to it, which recomputes only if the stored table no longer fits.)
     fn start_probe(&mut self, recompute: bool) {
         let Some(library) = &self.library else { return };
-        if self.workers.is_running("probe") {
-            self.probe_pending = Some(recompute || self.probe_pending.unwrap_or(false));
-            return;
-        }
         let task = tasks::probe_library(self.data_dir.clone(), library.snapshot.clone(), library.generation, recompute);
-        self.workers.spawn("probe", task);
+        self.workers.run_after("probe", task);
     }
 
     /// After a reload that will not arrive, the shown library's generation
@@ -681,9 +684,11 @@ impl StrataApp {
         for message in self.workers.drain() {
             match message {
                 WorkerMessage::LibraryLoaded(view) => {
-                    if view.generation != self.generation {
+                    // A load asked for after the one shown now, or its follower.
+                    if view.generation < self.generation {
                         continue;
                     }
+                    self.generation = view.generation;
                     let view: Arc<LibraryView> = Arc::from(view);
                     for root in &view.roots {
                         if !self.settings.roots.contains(root) {
@@ -696,7 +701,7 @@ impl StrataApp {
                         self.start_indexing(self.settings.roots.clone());
                     }
                     // A reload still to come replaces this library at once.
-                    let settled = !self.indexing.running() && !self.reload_pending;
+                    let settled = !self.indexing.running() && !self.workers.is_waiting("load-library");
                     // Prepare the current facets' layers ahead of the first query.
                     let prepare: Vec<usize> = if settled { self.facets().iter().map(|f| f.layer).collect() } else { Vec::new() };
                     self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, prepare);
@@ -771,16 +776,8 @@ impl StrataApp {
                         Err(e) => format!("playlist not saved: {e}"),
                     });
                 }
-                WorkerMessage::TaskFinished(name) => {
-                    if name == "load-library" && std::mem::take(&mut self.reload_pending) {
-                        self.reload_library();
-                    }
-                    if name == "probe"
-                        && let Some(recompute) = self.probe_pending.take()
-                    {
-                        self.start_probe(recompute);
-                    }
-                }
+                // Jobs waiting on a task were started by `drain`.
+                WorkerMessage::TaskFinished(_) => {}
             }
         }
     }
@@ -790,11 +787,7 @@ impl StrataApp {
         // A commit during a reload is picked up when that reload ends, so the
         // last tracks of a run always show.
         if self.indexing.drain() {
-            if self.workers.is_running("load-library") {
-                self.reload_pending = true;
-            } else {
-                self.reload_library();
-            }
+            self.load_library(false);
         }
     }
 
@@ -901,7 +894,8 @@ impl StrataApp {
             indexing: self.indexing.running(),
         };
         if self.models_dialog.ui(&ctx, &models, &mut self.commands) {
-            self.workers.spawn("discover-models", tasks::discover_models(self.data_dir.clone()));
+            // One running may have looked before the change.
+            self.workers.run_after("discover-models", tasks::discover_models(self.data_dir.clone()));
         }
         self.handle_commands();
         // Indexer events arrive on a channel nobody wakes us for: poll while it runs.

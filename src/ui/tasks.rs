@@ -4,7 +4,7 @@
 //! file dialogs) runs on a named thread and answers with a typed
 //! [`WorkerMessage`] on one bounded channel, then asks egui to repaint. The
 //! window drains the channel each frame. A task name in use cannot be
-//! started twice.
+//! started twice, but one job may wait to run after it ([`Workers::run_after`]).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -173,12 +173,17 @@ enum SearchRequest {
     Path(PathRequest),
 }
 
+/// A task's work, run on its own thread.
+type Job = Box<dyn FnOnce(&Sender<WorkerMessage>) + Send>;
+
 /// The window's handle on its background threads.
 pub struct Workers {
     sender: Sender<WorkerMessage>,
     receiver: Receiver<WorkerMessage>,
     ctx: egui::Context,
     running: HashSet<String>,
+    /// The job to start when the running task of that name ends.
+    waiting: HashMap<String, Job>,
     search: Sender<SearchRequest>,
     query_slot: Arc<QuerySlot>,
 }
@@ -198,7 +203,7 @@ impl Workers {
         if let Err(e) = spawned {
             log::error!("the search thread could not start: {e}");
         }
-        Self { sender, receiver, ctx, running: HashSet::new(), search, query_slot }
+        Self { sender, receiver, ctx, running: HashSet::new(), waiting: HashMap::new(), search, query_slot }
     }
 
     /// Runs `job` on a thread named for it ([`thread_name`]) at background priority;
@@ -207,6 +212,27 @@ impl Workers {
         if self.running.contains(name) {
             return false;
         }
+        self.start(name, Box::new(job))
+    }
+
+    /// Runs `job` now if no task of that name runs; else when the running one
+    /// ends, in place of any job already waiting for it (only the newest ask
+    /// matters: a reload, a probe of the library shown). Returns `false` if
+    /// the thread could not start.
+    pub fn run_after(&mut self, name: &str, job: impl FnOnce(&Sender<WorkerMessage>) + Send + 'static) -> bool {
+        if self.running.contains(name) {
+            self.waiting.insert(name.to_string(), Box::new(job));
+            return true;
+        }
+        self.start(name, Box::new(job))
+    }
+
+    /// Whether a job waits for the running task of that name to end.
+    pub fn is_waiting(&self, name: &str) -> bool {
+        self.waiting.contains_key(name)
+    }
+
+    fn start(&mut self, name: &str, job: Job) -> bool {
         let sender = self.sender.clone();
         let ctx = self.ctx.clone();
         let task_name = name.to_string();
@@ -236,12 +262,17 @@ impl Workers {
         self.running.contains(name)
     }
 
-    /// Takes every message that has arrived.
+    /// Takes every message that has arrived, and starts the jobs that waited
+    /// for a task that ended.
     pub fn drain(&mut self) -> Vec<WorkerMessage> {
         let messages: Vec<WorkerMessage> = self.receiver.try_iter().collect();
         for message in &messages {
             if let WorkerMessage::TaskFinished(name) = message {
                 self.running.remove(name);
+                if let Some(job) = self.waiting.remove(name) {
+                    // A thread that cannot start is logged by `start`; nothing else waits on it.
+                    self.start(name, job);
+                }
             }
         }
         messages
