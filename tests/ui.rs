@@ -14,17 +14,6 @@ use strata::indexer::{IndexControl, IndexOptions, run};
 use strata::storage::data_dir::DataDir;
 use strata::ui::{AppCommand, Settings, StrataApp};
 
-/// Steps the harness until `done` holds (background threads answer in their own time).
-fn step_until(harness: &mut Harness<'_, StrataApp>, what: &str, done: impl Fn(&StrataApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done(harness.state()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.step();
-}
-
 #[test]
 fn select_rerank_probe_and_failures() {
     let tmp = tempfile::tempdir().unwrap();
@@ -39,13 +28,13 @@ fn select_rerank_probe_and_failures() {
 
     let mut harness =
         Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
-    step_until(&mut harness, "the library, its probe and the start-up rescan", |app| {
+    support::step_until(&mut harness, "the library, its probe and the start-up rescan", |app| {
         app.library().is_some() && !app.aspects().is_empty() && !app.is_busy()
     });
 
     // Selecting a track in the table shows ranked results.
     harness.get_all_by_label("03 Track").next().unwrap().click(); // its Title cell (a single is also its own work)
-    step_until(&mut harness, "results", |app| app.selected().is_some() && !app.results().is_empty());
+    support::step_until(&mut harness, "results", |app| app.selected().is_some() && !app.results().is_empty());
     let selected = harness.state().selected().unwrap();
     let before: Vec<usize> = harness.state().results().iter().map(|r| r.track).collect();
     assert!(!before.contains(&selected), "the query is not its own result");
@@ -73,7 +62,7 @@ fn select_rerank_probe_and_failures() {
         harness.state_mut().command(AppCommand::Select(others[i % others.len()]));
     }
     harness.state_mut().command(AppCommand::Select(last));
-    step_until(&mut harness, "the last selection's results", |app| app.selected() == Some(last) && !app.is_busy());
+    support::step_until(&mut harness, "the last selection's results", |app| app.selected() == Some(last) && !app.is_busy());
     assert!(!harness.state().results().is_empty() && harness.state().results().iter().all(|r| r.track != last));
 
     // The probe heatmap lists every layer.
@@ -104,7 +93,7 @@ fn the_map_stays_while_the_library_grows() {
 
     let mut harness =
         Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
-    step_until(&mut harness, "the first map", |app| app.map_shown() == Some((8, true)) && !app.is_busy());
+    support::step_until(&mut harness, "the first map", |app| app.map_shown() == Some((8, true)) && !app.is_busy());
 
     // Adding a folder indexes it in the background; the map keeps its points
     // throughout, places the new tracks, then refreshes the layout.
@@ -138,7 +127,7 @@ fn aspects_arrive_when_the_library_reloads_during_its_probe() {
     strata::synth::write_library(&data_dir, &options, &mut |_, _, _| {}).unwrap();
     let mut harness =
         Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
-    step_until(&mut harness, "the library, the start-up rescan and every probe", |app| app.library().is_some() && !app.is_busy());
+    support::step_until(&mut harness, "the library, the start-up rescan and every probe", |app| app.library().is_some() && !app.is_busy());
     assert!(harness.state().probe_table().is_some(), "no probe table after the library settled");
     assert!(!harness.state().aspects().is_empty(), "no aspects after the library settled");
 }
@@ -168,7 +157,7 @@ fn images_of_the_tabs() {
         .with_size([1100.0, 700.0])
         .wgpu()
         .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
-    step_until(&mut harness, "the library, its probe, its map and the start-up rescan", |app| {
+    support::step_until(&mut harness, "the library, its probe, its map and the start-up rescan", |app| {
         app.library().is_some() && !app.aspects().is_empty() && app.map_shown() == Some((12, true)) && !app.is_busy()
     });
     // The rescan's summary says how long it took: not the same twice.
@@ -290,7 +279,7 @@ fn works_browse_path_and_catalogue_search() {
         .with_size([1280.0, 800.0])
         .wgpu()
         .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), app_dir, Settings::default()));
-    step_until(&mut harness, "the library, its probe and the start-up rescan", |app| {
+    support::step_until(&mut harness, "the library, its probe and the start-up rescan", |app| {
         app.library().is_some() && !app.aspects().is_empty() && !app.is_busy()
     });
     harness.get_by_label("Dismiss").click();
@@ -305,7 +294,7 @@ fn works_browse_path_and_catalogue_search() {
     let studio = library.snapshot.works.works.iter().find(|w| w.tracks.len() == 4).unwrap().clone();
     eprintln!("works: {:?}", library.snapshot.works.works.iter().map(|w| (&w.title, w.source, w.tracks.len())).collect::<Vec<_>>());
     harness.get_all_by_label(&studio.title).next().unwrap().click();
-    step_until(&mut harness, "results for the work's first movement", |app| !app.results().is_empty() && !app.is_busy());
+    support::step_until(&mut harness, "results for the work's first movement", |app| !app.results().is_empty() && !app.is_busy());
     let movements = ["I. Allegro con brio", "II. Adagio affettuoso", "III. Scherzo", "IV. Allegro", "Other recording: Quartets Live"];
     let tops: Vec<f32> = movements.iter().map(|m| top_of(&harness, m)).collect();
     assert!(tops.windows(2).all(|w| w[0] < w[1]), "movements out of order: {tops:?}");
@@ -318,7 +307,7 @@ fn works_browse_path_and_catalogue_search() {
     // The switch ranks whole works: never the query's own, each with its movements.
     let tracks_before: Vec<usize> = harness.state().results().iter().map(|r| r.track).collect();
     harness.get_by_label("Similar works").click();
-    step_until(&mut harness, "works like the quartet", |app| app.work_results().is_some() && !app.is_busy());
+    support::step_until(&mut harness, "works like the quartet", |app| app.work_results().is_some() && !app.is_busy());
     let works = harness.state().work_results().unwrap().to_vec();
     assert!(!works.is_empty() && works.iter().all(|r| library.snapshot.works.works[r.work].id != studio.id), "{works:?}");
     assert_eq!(works[0].facet_scores.len(), harness.state().aspects().len());
@@ -326,7 +315,7 @@ fn works_browse_path_and_catalogue_search() {
     assert!(harness.query_all_by_label(first_title).count() >= 1, "the first work result {first_title} is not shown");
     snapshot_above_player_bar(&mut harness, "results_works", &tolerant);
     harness.get_by_label("Similar tracks").click();
-    step_until(&mut harness, "track results again", |app| app.unit() == strata::works::similarity::Unit::Track && !app.is_busy());
+    support::step_until(&mut harness, "track results again", |app| app.unit() == strata::works::similarity::Unit::Track && !app.is_busy());
     assert_eq!(harness.state().results().iter().map(|r| r.track).collect::<Vec<_>>(), tracks_before);
 
     // Path to…: right-click a Bach movement (in the Tracks table), "Path to here".
@@ -337,7 +326,7 @@ fn works_browse_path_and_catalogue_search() {
     harness.get_all_by_label(bach).next().unwrap().click_secondary();
     harness.run_steps(2);
     harness.get_by_label("Path to here").click();
-    step_until(&mut harness, "the path", |app| app.listing().is_some() && !app.is_busy());
+    support::step_until(&mut harness, "the path", |app| app.listing().is_some() && !app.is_busy());
     let path = harness.state().listing().unwrap().to_vec();
     let to = library.snapshot.tracks.iter().position(|t| t.tags.title.as_deref() == Some(bach)).unwrap();
     assert_eq!((path.first(), path.last()), (Some(&studio.tracks[0]), Some(&to)), "{path:?}");

@@ -19,14 +19,8 @@ use strata::ui::{AppCommand, Settings, StrataApp};
 
 /// Steps the window until its background work (the survey, reading a checkpoint, an install, a removal) is done.
 fn settle(harness: &mut Harness<'_, StrataApp>, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(300);
     harness.step();
-    while harness.state().is_busy() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.run_steps(2);
+    support::step_until(harness, what, |app| !app.is_busy());
 }
 
 /// The window on `data_dir` (nothing indexed) with the Models dialog open.

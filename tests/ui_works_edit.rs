@@ -7,8 +7,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use strata::indexer::{IndexControl, IndexOptions, run};
@@ -16,17 +14,6 @@ use strata::storage::catalog::Catalog;
 use strata::storage::data_dir::DataDir;
 use strata::ui::{Settings, StrataApp};
 use strata::works::{Work, WorkEdit};
-
-/// Steps the harness until `done` holds (background threads answer in their own time).
-fn step_until(harness: &mut Harness<'_, StrataApp>, what: &str, done: impl Fn(&StrataApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done(harness.state()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    harness.run_steps(2);
-}
 
 /// Two albums of one composer (a work on each, the second another
 /// recording titled differently) and a third composer's work, as FLAC
@@ -81,7 +68,7 @@ fn work_titled(app: &StrataApp, title: &str) -> Work {
 /// Waits for a correction to be saved and the library loaded again.
 fn reloaded(harness: &mut Harness<'_, StrataApp>, generation: &mut u64, what: &str) {
     let before = *generation;
-    step_until(harness, what, |app| app.library().is_some_and(|l| l.generation > before) && !app.is_busy());
+    support::step_until(harness, what, |app| app.library().is_some_and(|l| l.generation > before) && !app.is_busy());
     *generation = harness.state().library().unwrap().generation;
 }
 
@@ -101,7 +88,7 @@ fn merge_split_and_rename_works_in_the_window() {
     let mut harness =
         Harness::builder().with_size([1280.0, 800.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), app_dir, Settings::default()));
     // Seven tracks are too few to probe: no aspects, which corrections do not need.
-    step_until(&mut harness, "the library and the start-up rescan", |app| app.library().is_some() && !app.is_busy());
+    support::step_until(&mut harness, "the library and the start-up rescan", |app| app.library().is_some() && !app.is_busy());
     let mut generation = harness.state().library().unwrap().generation;
     if harness.query_by_label("Dismiss").is_some() {
         harness.get_by_label("Dismiss").click();

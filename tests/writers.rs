@@ -283,17 +283,6 @@ fn a_writer_killed_while_another_waits_hands_over_and_loses_nothing() {
     assert_no_duplicates(&data, 66);
 }
 
-/// Steps the window until `done` holds (its workers answer in their own time).
-fn step_until(harness: &mut Harness<'_, StrataApp>, what: &str, done: impl Fn(&StrataApp) -> bool) {
-    let mut steps = 0;
-    while !done(harness.state()) {
-        steps += 1;
-        assert!(steps < 6_000, "the window never showed {what}");
-        harness.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn library_len(app: &StrataApp) -> usize {
     app.library().map_or(0, |l| l.snapshot.len())
 }
@@ -323,7 +312,7 @@ fn the_window_browses_while_another_process_indexes_then_rescans() {
     let mut harness =
         Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
     // The start-up rescan waits; the window browses what is committed and says why it does not index.
-    step_until(&mut harness, "the banner", |app| app.writer_banner().is_some() && library_len(app) == committed_before);
+    support::step_until(&mut harness, "the banner", |app| app.writer_banner().is_some() && library_len(app) == committed_before);
     let banner = harness.state().writer_banner().unwrap();
     assert!(banner.contains(&format!("Another Strata (pid {}) is indexing this library", writer.id())), "{banner}");
     assert!(harness.query_by_label_contains("browsing read-only").is_some());
@@ -338,7 +327,7 @@ fn the_window_browses_while_another_process_indexes_then_rescans() {
     }
     signal(&writer, "-STOP");
     let committed_meanwhile = committed_tracks(&data);
-    step_until(&mut harness, "the other writer's commits", |app| library_len(app) == committed_meanwhile);
+    support::step_until(&mut harness, "the other writer's commits", |app| library_len(app) == committed_meanwhile);
     assert!(harness.state().writer_banner().is_some());
 
     // A file added to the window's own folder now is left to the window's
@@ -346,7 +335,7 @@ fn the_window_browses_while_another_process_indexes_then_rescans() {
     write_folder(&own, 36, 1);
     signal(&writer, "-CONT");
     assert!(writer.wait().unwrap().success());
-    step_until(&mut harness, "its own rescan", |app| library_len(app) == 37 && !app.is_busy());
+    support::step_until(&mut harness, "its own rescan", |app| library_len(app) == 37 && !app.is_busy());
     assert!(harness.state().writer_banner().is_none());
     assert_no_duplicates(&data, 37);
 }

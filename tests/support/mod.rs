@@ -364,3 +364,16 @@ pub fn cosine_with_reference(a: &[f32], b: &[f64]) -> f64 {
     let norm_b = b.iter().map(|y| y * y).sum::<f64>().sqrt();
     dot / (norm_a * norm_b)
 }
+
+/// Steps a window until `done` holds (failing, after five minutes, with
+/// "timed out waiting for `what`"), then two frames more, so that what its
+/// last answer changed is laid out.
+pub fn step_until<S>(harness: &mut egui_kittest::Harness<'_, S>, what: &str, done: impl Fn(&S) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !done(harness.state()) {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    harness.run_steps(2);
+}
