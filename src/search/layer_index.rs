@@ -418,14 +418,11 @@ impl LayerIndex {
                 .collect::<Vec<(Vec<f32>, Vec<f32>)>>()
         };
         let per_thread = PARALLEL_MIN_VALUES / (width * m).max(1);
-        let pieces = crate::parallel::map_ranges("search-head", self.len(), per_thread.max(1), piece);
-        let mut joined: Vec<(Vec<f32>, Vec<f32>)> = vec![(Vec::with_capacity(self.len()), Vec::with_capacity(self.len())); queries.len()];
-        for piece in pieces {
-            for ((lower, upper), (l, u)) in joined.iter_mut().zip(piece) {
-                lower.extend(l);
-                upper.extend(u);
-            }
-        }
+        let mut pieces = crate::parallel::map_ranges("search-head", self.len(), per_thread.max(1), piece);
+        // Each query's bounds, joined across the pieces.
+        let joined = (0..queries.len())
+            .map(|q| crate::parallel::concat_pairs(pieces.iter_mut().map(|piece| std::mem::take(&mut piece[q])).collect()))
+            .collect();
         Some(joined)
     }
 }
