@@ -247,22 +247,20 @@ impl TableRows {
                 && p.column_filters == source.column_filters
                 && needle.contains(search_key(&p.filter).as_str())
         });
-        if !self.sorted.as_ref().is_some_and(|(column, descending, _)| *column == source.sort && *descending == source.descending) {
-            self.sorted = Some((source.sort, source.descending, self.sort_all(source.sort, source.descending)));
-        }
+        let sorted = match self.sorted.take() {
+            Some(kept) if kept.0 == source.sort && kept.1 == source.descending => kept,
+            _ => (source.sort, source.descending, self.sort_all(source.sort, source.descending)),
+        };
         let matches = |row: usize| {
             self.row_keys(row).is_some_and(|keys| {
                 (needle.is_empty() || keys.iter().any(|k| k.contains(&needle)))
                     && column_needles.iter().zip(keys).all(|(n, k)| n.is_empty() || k.contains(n.as_str()))
             })
         };
-        let from: &[usize] = match (&self.sorted, narrows) {
-            (_, true) => &self.shown,
-            (Some((_, _, sorted)), false) => sorted,
-            (None, false) => &[],
-        };
+        let from = if narrows { &self.shown } else { &sorted.2 };
         let shown = from.iter().copied().filter(|&row| matches(row)).collect();
         self.shown = shown;
+        self.sorted = Some(sorted);
     }
 
     /// Every row sorted by `sort`; failed files always after the tracks.
