@@ -130,7 +130,7 @@ impl OrderSource {
 #[derive(Default)]
 pub struct TrackCells {
     cells: Vec<[String; COLUMN_COUNT]>,
-    search_keys: Vec<[String; COLUMN_COUNT]>,
+    search_keys: SearchKeys,
     /// Per column (in [`COLUMNS`] order), the tracks in ascending order, ties by row.
     orders: Vec<Vec<u32>>,
 }
@@ -148,7 +148,7 @@ impl TrackCells {
                 COLUMNS.map(|(column, _, _)| cell_text(track, work, tags, column))
             })
             .collect();
-        let search_keys = cells.iter().map(|cells| cells.each_ref().map(|c| search_key(c))).collect();
+        let search_keys = SearchKeys::build(&cells);
         let durations_s: Vec<f64> = tracks.iter().map(|t| t.duration_s.unwrap_or(0.0)).collect();
         // Every column's order, the columns shared among the cores.
         let rows = u32::try_from(cells.len()).unwrap_or(u32::MAX);
@@ -169,6 +169,81 @@ impl TrackCells {
     }
 }
 
+/// Ends each search key in [`SearchKeys::text`]; taken out of keys and needles.
+const KEY_END: char = '\u{1}';
+
+/// Every row's search keys (one per column) in one string, each key followed
+/// by [`KEY_END`]. A search of the whole library is then one substring scan
+/// at memory speed (memchr's `memmem`), shared among the cores, instead of a
+/// `contains` per cell (3.3 million at 300,000 tracks); a needle never
+/// matches across two cells.
+#[derive(Default)]
+struct SearchKeys {
+    text: String,
+    /// Where each row's keys begin in `text`, then where the last one ends.
+    starts: Vec<usize>,
+}
+
+impl SearchKeys {
+    fn build(rows: &[[String; COLUMN_COUNT]]) -> Self {
+        let mut keys = Self { text: String::new(), starts: Vec::with_capacity(rows.len() + 1) };
+        keys.starts.push(0);
+        for cells in rows {
+            for cell in cells {
+                keys.text.push_str(&needle_key(cell));
+                keys.text.push(KEY_END);
+            }
+            keys.starts.push(keys.text.len());
+        }
+        keys
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// A row's keys, each followed by [`KEY_END`] ("" past the end).
+    fn row(&self, row: usize) -> &str {
+        match (self.starts.get(row), self.starts.get(row + 1)) {
+            (Some(&start), Some(&end)) => &self.text[start..end],
+            _ => "",
+        }
+    }
+
+    /// One column's key of a row.
+    fn column(&self, row: usize, column: usize) -> &str {
+        self.row(row).split(KEY_END).nth(column).unwrap_or("")
+    }
+
+    /// Whether a key of `row` contains what `finder` looks for.
+    fn row_contains(&self, row: usize, finder: &memchr::memmem::Finder<'_>) -> bool {
+        finder.find(self.row(row).as_bytes()).is_some()
+    }
+
+    /// Per row, whether one of its keys contains what `finder` looks for:
+    /// each piece of rows is scanned once, resuming after a match at the
+    /// next row.
+    fn rows_containing(&self, finder: &memchr::memmem::Finder<'_>) -> Vec<bool> {
+        let piece = |rows: std::ops::Range<usize>| {
+            let mut found = vec![false; rows.len()];
+            let (first, end) = (self.starts[rows.start], self.starts[rows.end]);
+            let mut from = first;
+            while let Some(at) = finder.find(&self.text.as_bytes()[from..end]) {
+                // The row whose keys hold the match: the last start at or before it.
+                let row = self.starts[rows.clone()].partition_point(|&start| start <= from + at).saturating_sub(1);
+                let Some(slot) = found.get_mut(row) else { break };
+                *slot = true;
+                from = self.starts[rows.start + row + 1];
+            }
+            found
+        };
+        crate::parallel::map_ranges("table-search", self.len(), SEARCH_MIN_ROWS, piece).concat()
+    }
+}
+
+/// Rows worth a thread of their own in [`SearchKeys::rows_containing`].
+const SEARCH_MIN_ROWS: usize = 20_000;
+
 /// The tracks' cells come built with the library ([`TrackCells`]); the
 /// failed files' are built here, once per change in them. The filtered,
 /// sorted order is built once per change of those, the filters or the sort.
@@ -179,10 +254,12 @@ pub struct TableRows {
     order_source: Option<OrderSource>,
     tracks: std::sync::Arc<TrackCells>,
     failed: Vec<[String; COLUMN_COUNT]>,
-    failed_keys: Vec<[String; COLUMN_COUNT]>,
+    failed_keys: SearchKeys,
     /// Every row in the order of `(sort, descending)`, kept while only the filters change.
     sorted: Option<(Column, bool, Vec<usize>)>,
     shown: Vec<usize>,
+    /// How many of the shown rows are tracks.
+    shown_track_count: usize,
     cell_builds: u64,
     order_builds: u64,
 }
@@ -203,7 +280,7 @@ impl TableRows {
             self.cell_builds += 1;
             self.tracks = tracks.clone();
             self.failed = failures.iter().map(|failure| COLUMNS.map(|(column, _, _)| failure_text(failure, column))).collect();
-            self.failed_keys = self.failed.iter().map(|cells| cells.each_ref().map(|c| search_key(c))).collect();
+            self.failed_keys = SearchKeys::build(&self.failed);
             self.cell_source = Some(cell_source);
             self.order_source = None;
             self.sorted = None;
@@ -228,8 +305,12 @@ impl TableRows {
         self.tracks.cells.get(row).or_else(|| self.failed.get(row.wrapping_sub(self.track_count())))
     }
 
-    fn row_keys(&self, row: usize) -> Option<&[String; COLUMN_COUNT]> {
-        self.tracks.search_keys.get(row).or_else(|| self.failed_keys.get(row.wrapping_sub(self.track_count())))
+    /// The search keys holding `row`, and its index there.
+    fn row_keys(&self, row: usize) -> (&SearchKeys, usize) {
+        match row.checked_sub(self.track_count()) {
+            None => (&self.tracks.search_keys, row),
+            Some(failed) => (&self.failed_keys, failed),
+        }
     }
 
     /// The shown rows for `source`: every row sorted once per sort (kept
@@ -239,26 +320,34 @@ impl TableRows {
     /// they are filtered: typing narrows without reading the whole library.
     fn build_order(&mut self, source: &OrderSource, previous: Option<&OrderSource>) {
         self.order_builds += 1;
-        let needle = search_key(&source.filter);
-        let column_needles = source.column_filters.each_ref().map(|f| search_key(f));
+        let needle = needle_key(&source.filter);
+        let column_needles = source.column_filters.each_ref().map(|f| needle_key(f));
         let narrows = previous.is_some_and(|p| {
             p.sort == source.sort
                 && p.descending == source.descending
                 && p.column_filters == source.column_filters
-                && needle.contains(search_key(&p.filter).as_str())
+                && needle.contains(needle_key(&p.filter).as_str())
         });
         let sorted = match self.sorted.take() {
             Some(kept) if kept.0 == source.sort && kept.1 == source.descending => kept,
             _ => (source.sort, source.descending, self.sort_all(source.sort, source.descending)),
         };
-        let matches = |row: usize| {
-            self.row_keys(row).is_some_and(|keys| {
-                (needle.is_empty() || keys.iter().any(|k| k.contains(&needle)))
-                    && column_needles.iter().zip(keys).all(|(n, k)| n.is_empty() || k.contains(n.as_str()))
-            })
-        };
         let from = if narrows { &self.shown } else { &sorted.2 };
-        let shown = from.iter().copied().filter(|&row| matches(row)).collect();
+        let finder = memchr::memmem::Finder::new(needle.as_bytes());
+        // Many rows to look at: one scan of every track's keys beats a search per row.
+        let tracks_found =
+            (!needle.is_empty() && from.len() > self.track_count() / 8).then(|| self.tracks.search_keys.rows_containing(&finder));
+        let matches = |row: usize| {
+            let (keys, at) = self.row_keys(row);
+            let found = match &tracks_found {
+                _ if needle.is_empty() => true,
+                Some(found) if row < found.len() => found[row],
+                _ => keys.row_contains(at, &finder),
+            };
+            found && column_needles.iter().enumerate().all(|(column, n)| n.is_empty() || keys.column(at, column).contains(n.as_str()))
+        };
+        let shown: Vec<usize> = from.iter().copied().filter(|&row| matches(row)).collect();
+        self.shown_track_count = shown.iter().filter(|&&row| row < self.track_count()).count();
         self.shown = shown;
         self.sorted = Some(sorted);
     }
@@ -297,6 +386,11 @@ impl TableRows {
         self.shown.iter().copied().filter(|&row| row < self.track_count())
     }
 
+    /// How many tracks are shown (kept with the order: no count per frame).
+    pub fn shown_track_count(&self) -> usize {
+        self.shown_track_count
+    }
+
     /// A row's text in `column`.
     fn cell(&self, row: usize, column: Column) -> &str {
         self.row_cells(row).map_or("", |cells| cells[column.index()].as_str())
@@ -320,9 +414,9 @@ impl TableRows {
 }
 
 /// What a cell or a filter is matched by: lower case, catalogue numbers in
-/// normal form, runs of spaces made one.
-fn search_key(text: &str) -> String {
-    normalise_query(text).to_lowercase()
+/// normal form, runs of spaces made one, without [`KEY_END`].
+fn needle_key(text: &str) -> String {
+    normalise_query(text).to_lowercase().replace(KEY_END, " ")
 }
 
 fn cell_text(track: &Track, work: Option<&crate::works::Work>, tags: &str, column: Column) -> String {
@@ -430,7 +524,7 @@ impl StrataApp {
             ui.selectable_value(&mut table.browse, Browse::Tracks, "Tracks");
             ui.selectable_value(&mut table.browse, Browse::Works, "Works");
             ui.separator();
-            let shown = table.rows.shown_tracks().count();
+            let shown = table.rows.shown_track_count();
             let summary = match table.browse {
                 Browse::Tracks => format!("{shown} of {n} tracks ({} failed)", failures.len()),
                 Browse::Works => format!("{} works · {shown} of {n} tracks", snapshot.works.works.len()),
@@ -634,6 +728,29 @@ mod tests {
         assert_eq!((rows.builds(), rows.shown()), ((2, 5), &[3, 4][..]), "new failures rebuild the cells");
         update(&mut rows, (2, 1), &cells_of(&tracks[..2], &tags), &more, "", Column::Title, false);
         assert_eq!((rows.builds(), rows.shown()), ((3, 6), &[1, 0, 2, 3][..]), "a library load rebuilds the cells");
+    }
+
+    #[test]
+    fn one_scan_of_the_keys_finds_what_a_search_per_cell_finds() {
+        // Enough rows that the scan is split among threads (where there are cores).
+        let mut rng = crate::prng::SplitMix64(7);
+        let rows: Vec<[String; COLUMN_COUNT]> = (0..2 * SEARCH_MIN_ROWS + 13)
+            .map(|_| std::array::from_fn(|_| (0..rng.below(6)).map(|_| ['a', 'b', 'c', ' '][rng.below(4)]).collect()))
+            .collect();
+        let keys = SearchKeys::build(&rows);
+        for needle in ["a", "ab", "cab", "b c", "abcab", "zz"] {
+            let finder = memchr::memmem::Finder::new(needle.as_bytes());
+            let found = keys.rows_containing(&finder);
+            for (row, cells) in rows.iter().enumerate() {
+                let expected = cells.iter().any(|cell| needle_key(cell).contains(needle));
+                assert_eq!(found[row], expected, "{needle:?} in row {row}: {cells:?}");
+                assert_eq!(keys.row_contains(row, &finder), expected);
+            }
+        }
+        // A needle never spans two cells; each column's key reads back.
+        let two = SearchKeys::build(&[std::array::from_fn(|c| if c == 0 { "xa".to_string() } else { "by".to_string() })]);
+        assert!(!two.rows_containing(&memchr::memmem::Finder::new("ab")).contains(&true));
+        assert_eq!((two.column(0, 0), two.column(0, COLUMN_COUNT - 1)), ("xa", "by"));
     }
 
     #[test]
