@@ -181,18 +181,10 @@ impl QueryScores {
     pub fn rank(&self, weights: &[f32], k: usize, excluded: &dyn Fn(usize) -> bool) -> Vec<SearchResult> {
         let mut layers: Vec<MutexGuard<'_, LayerScores>> =
             self.layers.iter().map(|l| l.lock().unwrap_or_else(PoisonError::into_inner)).collect();
-        let mut layer_weights = vec![0.0f32; layers.len()];
-        for (&layer, &w) in self.facet_layers.iter().zip(weights) {
-            if w > 0.0 {
-                layer_weights[layer] += w;
-            }
-        }
-        let weight_sum: f32 = layer_weights.iter().sum();
-        if weight_sum <= 0.0 || k == 0 {
+        let active = self.active_layers(weights);
+        if active.is_empty() || k == 0 {
             return Vec::new();
         }
-        let active: Vec<(usize, f32)> =
-            layer_weights.iter().enumerate().filter(|&(_, &w)| w > 0.0).map(|(l, &w)| (l, w / weight_sum)).collect();
         let eligible = |t: usize| t != self.query && !excluded(t);
         let top = match Self::pruned_top(&mut layers, &active, k, &eligible) {
             Some(top) => top,
@@ -236,6 +228,36 @@ impl QueryScores {
         if all == 0 { 1.0 } else { exact as f32 / all as f32 }
     }
 
+    /// Every track's combined score `Σ wᵢ·simᵢ / Σ wᵢ`, as [`Self::rank`]
+    /// scores it, in track order (the query's own too); empty when no weight
+    /// is positive. Completes the layers it reads.
+    pub fn combined(&self, weights: &[f32]) -> Vec<f32> {
+        let mut layers: Vec<MutexGuard<'_, LayerScores>> =
+            self.layers.iter().map(|l| l.lock().unwrap_or_else(PoisonError::into_inner)).collect();
+        let active = self.active_layers(weights);
+        for &(layer, _) in &active {
+            layers[layer].complete();
+        }
+        let arrays: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].exact.as_slice(), w)).collect();
+        Self::weighted_sum(&arrays)
+    }
+
+    /// The layers with a positive weight (summed over the facets on each),
+    /// the weights divided by their sum.
+    fn active_layers(&self, weights: &[f32]) -> Vec<(usize, f32)> {
+        let mut layer_weights = vec![0.0f32; self.layers.len()];
+        for (&layer, &w) in self.facet_layers.iter().zip(weights) {
+            if w > 0.0 {
+                layer_weights[layer] += w;
+            }
+        }
+        let weight_sum: f32 = layer_weights.iter().sum();
+        if weight_sum <= 0.0 {
+            return Vec::new();
+        }
+        layer_weights.iter().enumerate().filter(|&(_, &w)| w > 0.0).map(|(l, &w)| (l, w / weight_sum)).collect()
+    }
+
     /// `Σ w·values` per track over the active layers, on every core for large libraries.
     fn weighted_sum(arrays: &[(&[f32], f32)]) -> Vec<f32> {
         let n = arrays.first().map_or(0, |(a, _)| a.len());
@@ -260,6 +282,17 @@ impl QueryScores {
     ) -> Vec<(usize, f32)> {
         let arrays: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].exact.as_slice(), w)).collect();
         let combined = Self::weighted_sum(&arrays);
+        if k <= RUNNING_BEST_MAX {
+            // One pass keeping the best k: most scores fail the first comparison,
+            // where collecting and selecting moved every track's pair.
+            let mut best = KBest::new(k);
+            for (t, &score) in combined.iter().enumerate() {
+                if best.admits(score) && eligible(t) {
+                    best.push(t, score);
+                }
+            }
+            return best.into_sorted();
+        }
         let mut top: Vec<(usize, f32)> = combined.into_iter().enumerate().filter(|&(t, _)| eligible(t)).collect();
         if top.len() > k {
             top.select_nth_unstable_by(k - 1, best_first);
@@ -559,6 +592,13 @@ mod tests {
         assert!(s.rank(&[0.0, 0.0], 3, &none).is_empty());
         let no_three: Vec<usize> = s.rank(&[1.0, 0.0], 3, &|t| t == 3).iter().map(|r| r.track).collect();
         assert_eq!(no_three, vec![1, 2]);
+        // Every track's combined score, as the ranking scores it.
+        let combined = s.combined(&[3.0, 1.0]);
+        assert_eq!(combined.len(), 4);
+        for r in s.rank(&[3.0, 1.0], 3, &none) {
+            assert_eq!(combined[r.track], r.score, "track {}", r.track);
+        }
+        assert!(s.combined(&[0.0, 0.0]).is_empty());
     }
 
     #[test]

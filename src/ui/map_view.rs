@@ -323,22 +323,28 @@ fn build_series(source: &LegendSource, tracks: &[Track], top_tags: &[String]) ->
     let points = &source.layout.layout.points;
     let xy = |members: &[usize]| members.iter().map(|&t| PlotPoint::new(f64::from(points[t][0]), f64::from(points[t][1]))).collect();
     if let Some((scores, weights)) = &source.similarity {
-        let all = scores.rank(weights, tracks.len(), &|_| false);
-        let mut by_track = vec![0.0f32; tracks.len()];
-        let (min, max) = all.iter().fold((f32::MAX, f32::MIN), |(lo, hi), r| (lo.min(r.score), hi.max(r.score)));
-        for r in all {
-            by_track[r.track] = (r.score - min) / (max - min).max(1e-6);
+        // Every track's similarity to the query (the query itself counted lowest),
+        // read straight from the kept similarities: no ranking of the whole library.
+        let mut by_track = scores.combined(weights);
+        by_track.resize(points.len(), f32::NAN);
+        if let Some(own) = by_track.get_mut(scores.query) {
+            *own = f32::NAN;
         }
+        let (min, max) = by_track.iter().filter(|s| s.is_finite()).fold((f32::MAX, f32::MIN), |(lo, hi), &s| (lo.min(s), hi.max(s)));
         // Ten bands of a ramp, so the legend reads low → high.
-        return (0..10)
+        let mut bands: Vec<Vec<usize>> = vec![Vec::new(); 10];
+        for (t, &score) in by_track.iter().enumerate() {
+            let unit = if score.is_finite() { (score - min) / (max - min).max(1e-6) } else { 0.0 };
+            bands[((unit * 9.99) as usize).min(9)].push(t);
+        }
+        return bands
+            .iter()
+            .enumerate()
             .rev()
-            .map(|band| {
-                let members: Vec<usize> = (0..points.len()).filter(|&t| ((by_track[t] * 9.99) as usize) == band).collect();
-                Series {
-                    name: format!("similarity {}–{} %", band * 10, band * 10 + 10),
-                    colour: theme::ramp(band as f32 / 9.0),
-                    xy: xy(&members),
-                }
+            .map(|(band, members)| Series {
+                name: format!("similarity {}–{} %", band * 10, band * 10 + 10),
+                colour: theme::ramp(band as f32 / 9.0),
+                xy: xy(members),
             })
             .collect();
     }
