@@ -11,7 +11,8 @@
 //!   erasing it);
 //! - sorting by each column (a click on its header);
 //! - selecting tracks (the results arrive from a worker);
-//! - dragging an aspect slider (one weight per frame).
+//! - dragging an aspect slider (one weight per frame), with the map coloured
+//!   by composer and then by similarity.
 //!
 //! Per interaction: frames, and p50 / p99 / worst of each frame's wall time
 //! on this thread. That is Strata's own work plus egui's layout and
@@ -132,7 +133,9 @@ fn main() {
     // Sorting by each column: the click's frame and the one after it.
     let mut sorting = Frames::default();
     for name in ["Composer", "Work", "Catalogue", "Performers", "Conductor", "Date", "Album", "Time", "Title"] {
-        let Some(header) = harness.query_all_by_role_and_label(Role::Button, name).next() else {
+        // The table's header, not the map's colour button of the same name: the leftmost.
+        let Some(header) = harness.query_all_by_role_and_label(Role::Button, name).min_by(|a, b| a.rect().min.x.total_cmp(&b.rect().min.x))
+        else {
             println!("no header '{name}'");
             continue;
         };
@@ -159,17 +162,25 @@ fn main() {
     println!("{answered} of 10 selections answered");
     selecting.report("selecting a track (every frame until results)");
 
-    // Dragging an aspect slider: a new weight every frame.
-    let mut dragging = Frames::default();
+    // Dragging an aspect slider: a new weight every frame, with the map
+    // coloured by composer, then by similarity to the selected track (each
+    // weight recolours the whole library).
     let aspects: Vec<String> = harness.state().aspects().iter().map(|a| a.name.clone()).collect();
-    if let Some(aspect) = aspects.first() {
-        for i in 0..120 {
-            let weight = (i as f32 / 20.0 * std::f32::consts::PI).sin().abs();
-            harness.state_mut().set_aspect_weight(aspect, weight);
-            dragging.step(&mut harness);
+    for colouring in ["Composer", "Similarity"] {
+        if colouring == "Similarity" {
+            harness.get_by_label("Similarity").click();
+            harness.run_steps(2);
         }
+        let mut dragging = Frames::default();
+        if let Some(aspect) = aspects.first() {
+            for i in 0..120 {
+                let weight = (i as f32 / 20.0 * std::f32::consts::PI).sin().abs();
+                harness.state_mut().set_aspect_weight(aspect, weight);
+                dragging.step(&mut harness);
+            }
+        }
+        dragging.report(&format!("dragging an aspect slider, map by {}", colouring.to_lowercase()));
     }
-    dragging.report("dragging an aspect slider (a weight per frame)");
     if let Some((p50, p99)) = harness.state().frame_stats().percentiles() {
         println!("Strata's own work per frame over the last frames (its FrameStats): p50 {p50:.1} ms, p99 {p99:.1} ms");
     }

@@ -25,6 +25,11 @@ const THIN_MIN_POINTS: usize = 20_000;
 /// A thinned map's cell side, in pixels: points closer than this draw as one marker.
 const THIN_CELL_PX: f64 = 2.0;
 
+/// How long a new aspect mix must hold before its map is computed: a slider
+/// drag makes a new mix every frame, and each is a projection of the whole
+/// library.
+const MIX_SETTLE: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// A layout ready to draw.
 struct CachedLayout {
     layout: Arc<MapLayout>,
@@ -70,6 +75,8 @@ pub struct MapState {
     thinned: ThinCache,
     /// Plot units per pixel when the map was last drawn, to thin the next frame for it.
     units_per_px: Option<f64>,
+    /// The aspect mix asked for last, and since when.
+    mix_since: Option<(MapIdentity, std::time::Instant)>,
 }
 
 impl Default for MapState {
@@ -89,6 +96,7 @@ impl Default for MapState {
             legend: LegendCache::default(),
             thinned: ThinCache::default(),
             units_per_px: None,
+            mix_since: None,
         }
     }
 }
@@ -167,6 +175,26 @@ impl MapState {
     }
 
     /// Stops refreshes of maps other than `shown`: a layer sweep starts many.
+    /// How long `key`'s map must still wait before it is computed: zero for
+    /// a layer, for the first map, and for a mix that held for [`MIX_SETTLE`].
+    /// Meanwhile the map shows the last one, and stale projections stop.
+    fn wait_for_mix(&mut self, key: &ProjectionKey, now: std::time::Instant) -> std::time::Duration {
+        let identity = key.identity();
+        if self.choice != MapChoice::Aspects || self.last_shown.is_none() {
+            self.mix_since = None;
+            return std::time::Duration::ZERO;
+        }
+        let since = match &self.mix_since {
+            Some((asked, since)) if *asked == identity => *since,
+            _ => {
+                self.cancel_others(&identity);
+                self.mix_since = Some((identity, now));
+                now
+            }
+        };
+        MIX_SETTLE.saturating_sub(now.saturating_duration_since(since))
+    }
+
     fn cancel_others(&mut self, shown: &MapIdentity) {
         self.refreshing.retain(|identity, refresh| {
             let keep = identity == shown;
@@ -446,7 +474,10 @@ impl StrataApp {
             return;
         }
         let key = self.projection_key(library.generation);
-        self.schedule_projection(ui.ctx(), &snapshot, &key);
+        match self.map.wait_for_mix(&key, std::time::Instant::now()) {
+            std::time::Duration::ZERO => self.schedule_projection(ui.ctx(), &snapshot, &key),
+            wait => ui.ctx().request_repaint_after(wait),
+        }
         let shown = self.map.shown(&key, &library.track_ids).map(|(k, c)| (k.clone(), c.layout.clone(), c.picker.clone()));
         let identity = key.identity();
         let refresh = self.map.refreshing.get(&identity).map(|r| (r.progress, r.cancel.clone()));
@@ -671,6 +702,32 @@ impl StrataApp {
 mod tests {
     use super::*;
     use crate::storage::catalog::TrackTags;
+
+    #[test]
+    fn a_new_aspect_mix_waits_until_it_holds_and_a_layer_does_not() {
+        let key = |source: Vec<(usize, u32)>| ProjectionKey { generation: 1, model: "m".into(), source, method: Method::Pca };
+        let (start, ms) = (std::time::Instant::now(), std::time::Duration::from_millis);
+        let mut map = MapState::default();
+        assert_eq!(map.wait_for_mix(&key(vec![(1, 500), (2, 500)]), start), ms(0), "the first map starts at once");
+        map.last_shown = Some(key(vec![(1, 500), (2, 500)]));
+        // A drag: a new mix every frame never starts a projection, and stops the one running.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let running = key(vec![(1, 500), (2, 500)]);
+        map.refreshing.insert(running.identity(), Refresh { key: running, progress: 0.0, cancel: cancel.clone() });
+        for frame in 0..30u32 {
+            let mix = key(vec![(1, 500 + frame), (2, 500)]);
+            assert!(map.wait_for_mix(&mix, start + ms(u64::from(frame) * 16)) > ms(0), "frame {frame}");
+        }
+        assert!(cancel.load(Ordering::Relaxed) && map.refreshing.is_empty(), "the stale projection is cancelled");
+        // The last mix, once it held for MIX_SETTLE, is computed.
+        let last = key(vec![(1, 529), (2, 500)]);
+        let held_from = start + ms(29 * 16);
+        assert_eq!(map.wait_for_mix(&last, held_from + ms(100)), MIX_SETTLE - ms(100));
+        assert_eq!(map.wait_for_mix(&last, held_from + MIX_SETTLE), ms(0));
+        // A layer is a bounded choice, computed (and cached) at once, as a layer sweep needs.
+        map.choice = MapChoice::Layer(3);
+        assert_eq!(map.wait_for_mix(&key(vec![(3, 1000)]), held_from), ms(0));
+    }
 
     #[test]
     fn a_thinned_map_keeps_one_point_per_occupied_cell() {
