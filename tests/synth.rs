@@ -2,7 +2,8 @@
 //! neighbours that large libraries need: the written library is a real one
 //! (the commands read it, its clusters are found), the written audio decodes
 //! and indexes with its tags, and `neighbours --all`'s blocked passes rank
-//! exactly as one search per track does.
+//! exactly as one search per track does; the map's features of an aspect
+//! mix are each layer as search normalises it, weighted.
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
 
 mod support;
@@ -85,14 +86,21 @@ fn per_query(engine: &mut SearchEngine, facets: &[Facet], weights: &[f32], k: us
         .collect()
 }
 
-#[test]
-fn blocked_all_pairs_rank_exactly_as_one_search_per_track() {
+/// A synthetic library of `tracks` with MERT-shaped layers, opened (the folder lives as long as the guard).
+fn mert_library(tracks: usize, seed: u64) -> (tempfile::TempDir, LibrarySnapshot) {
     let tmp = tempfile::tempdir().unwrap();
     let data = DataDir::at(tmp.path());
-    // More tracks than one block of queries and one of the library, so blocks have tails.
-    let options = LibraryOptions { tracks: 2500, seed: 9, mert: true, root: PathBuf::from("/synthetic") };
+    let options = LibraryOptions { tracks, seed, mert: true, root: PathBuf::from("/synthetic") };
     write_library(&data, &options, &mut |_, _, _| {}).unwrap();
-    let snapshot = Arc::new(LibrarySnapshot::load(&data, MERT_MODEL).unwrap());
+    let snapshot = LibrarySnapshot::load(&data, MERT_MODEL).unwrap();
+    (tmp, snapshot)
+}
+
+#[test]
+fn blocked_all_pairs_rank_exactly_as_one_search_per_track() {
+    // More tracks than one block of queries and one of the library, so blocks have tails.
+    let (_tmp, snapshot) = mert_library(2500, 9);
+    let snapshot = Arc::new(snapshot);
     let facet = |name: &str, layer: usize| Facet { name: name.into(), layer };
     let cases: Vec<(Vec<Facet>, Vec<f32>, Exclusion)> = vec![
         (vec![facet("a", 12)], vec![1.0], Exclusion::default()),
@@ -170,4 +178,26 @@ fn synthetic_audio_decodes_and_indexes_with_its_tags_in_every_format() {
     assert_eq!(snapshot.len(), 10, "every file analysed");
     let flac = snapshot.tracks.iter().find(|t| t.path.extension().is_some_and(|e| e == "flac")).unwrap();
     assert!(flac.tags.composer.is_some() || flac.tags.genre.is_some(), "{:?}", flac.tags);
+}
+
+#[test]
+fn a_mix_maps_each_layer_centred_unit_length_and_weighted() {
+    let (_tmp, snapshot) = mert_library(300, 4);
+    let parts = vec![(2, 0.25), (9, 0.0), (12, 1.0)];
+    let features = strata::map::source_features(&snapshot, &strata::map::MapSource::Mix(parts));
+    // The zero weight leaves its layer out; the others follow one another.
+    let expected: Vec<ndarray::Array2<f32>> = [(2, 0.25f32), (12, 1.0)]
+        .iter()
+        .map(|&(layer, weight)| strata::search::normalized_rows(snapshot.layer_matrix(layer), true) * weight.sqrt())
+        .collect();
+    let views: Vec<_> = expected.iter().map(|m| m.view()).collect();
+    let expected = ndarray::concatenate(ndarray::Axis(1), &views).unwrap();
+    assert_eq!(features.dim(), (300, 2 * 768));
+    let off = features.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(off < 1e-6, "{off}");
+    // Each block: rows of length √weight, columns centred.
+    let first = features.slice(ndarray::s![.., ..768]);
+    assert!(first.rows().into_iter().all(|row| (row.dot(&row).sqrt() - 0.5).abs() < 1e-4));
+    let layer = strata::map::source_features(&snapshot, &strata::map::MapSource::Layer(12));
+    assert_eq!(layer, strata::search::normalized_rows(snapshot.layer_matrix(12), true), "a single layer, as search normalises it");
 }

@@ -119,16 +119,22 @@ impl LibrarySnapshot {
     /// One layer's vectors as a `tracks × dim` f32 matrix (rows the store
     /// lacks, which a consistent store never has, are zero).
     pub fn layer_matrix(&self, layer: usize) -> Array2<f32> {
-        let dim = self.layer_dim(layer);
-        let mut matrix = Array2::<f32>::zeros((self.tracks.len(), dim));
-        for (mut row, analysis) in matrix.rows_mut().into_iter().zip(&self.analyses) {
+        let mut matrix = Array2::<f32>::zeros((self.tracks.len(), self.layer_dim(layer)));
+        self.fill_layer(layer, matrix.view_mut());
+        matrix
+    }
+
+    /// Writes `layer`'s vectors into `out` (a row per track, [`Self::layer_dim`]
+    /// columns; rows of tracks the store lacks are left as they are), so a
+    /// matrix of several layers is filled in place, without a copy per layer.
+    pub fn fill_layer(&self, layer: usize, mut out: ndarray::ArrayViewMut2<'_, f32>) {
+        for (mut row, analysis) in out.rows_mut().into_iter().zip(&self.analyses) {
             if let Some(stored) = self.store.layer_row(layer, analysis.store_row) {
                 for (out, v) in row.iter_mut().zip(stored) {
                     *out = v.to_f32();
                 }
             }
         }
-        matrix
     }
 
     /// A track's per-window vectors of the passage layer (`windows × dim`) and their start times.
