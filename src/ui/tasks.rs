@@ -541,6 +541,17 @@ pub struct MapLayout {
     pub track_ids: Vec<i64>,
     /// The generation whose layout these points were placed on, for an interim layout.
     pub placed_from: Option<u64>,
+    /// What is under the cursor, indexed here: at 300,000 points the tree
+    /// took a frame of its own.
+    pub picker: crate::map::MapPicker,
+}
+
+impl MapLayout {
+    /// A layout of `track_ids`' tracks, with its picker.
+    pub fn new(layout: Layout, track_ids: Vec<i64>, placed_from: Option<u64>) -> Self {
+        let picker = crate::map::MapPicker::new(&layout.points);
+        Self { layout, track_ids, placed_from, picker }
+    }
 }
 
 /// Computes one projection; `cancel` stops it.
@@ -565,9 +576,7 @@ pub fn project(
             crate::map::project(&features, key.method, 42, &mut progress, &|| cancel.load(Ordering::Relaxed))
         }));
         let message = match projected.unwrap_or_else(|_| Err(crate::map::MapError::Crashed("see the log".into()))) {
-            Ok(layout) => {
-                WorkerMessage::ProjectionReady(key, Arc::new(MapLayout { layout, track_ids: snapshot.track_ids(), placed_from: None }))
-            }
+            Ok(layout) => WorkerMessage::ProjectionReady(key, Arc::new(MapLayout::new(layout, snapshot.track_ids(), None))),
             Err(crate::map::MapError::Cancelled) => WorkerMessage::ProjectionFailed(key, None),
             Err(e) => WorkerMessage::ProjectionFailed(key, Some(e.to_string())),
         };
@@ -586,10 +595,8 @@ pub fn place(
         let features = crate::map::source_features(&snapshot, &key.map_source());
         let rows: HashMap<i64, usize> = earlier.track_ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
         let previous: Vec<Option<usize>> = snapshot.tracks.iter().map(|t| rows.get(&t.id).copied()).collect();
-        let placed = earlier
-            .layout
-            .extend(&features, &previous)
-            .map(|layout| Arc::new(MapLayout { layout, track_ids: snapshot.track_ids(), placed_from: Some(from) }));
+        let placed =
+            earlier.layout.extend(&features, &previous).map(|layout| Arc::new(MapLayout::new(layout, snapshot.track_ids(), Some(from))));
         let _ = out.send(WorkerMessage::ProjectionPlaced(key, placed));
     }
 }
