@@ -752,9 +752,9 @@ mod tests {
         // Zoomed in far enough, every point is drawn.
         assert_eq!(thin(&points, 1e-9).len(), points.len());
         let series = vec![Series { name: "all".into(), colour: egui::Color32::WHITE, xy: points }];
-        // Without a last frame, the map's extent (about 105 units) fills the width: 2 px at 1,000 px is 0.21 units.
-        assert_eq!(thin_level(None, &series, 1000.0), -3);
-        assert_eq!(thin_level(Some(1.0), &series, 1000.0), 1);
+        // Without a last frame, the map's extent (about 105 units) fills the width: 4 px at 1,000 px is 0.42 units.
+        assert_eq!(thin_level(None, &series, 1000.0), -2);
+        assert_eq!(thin_level(Some(1.0), &series, 1000.0), 2);
     }
 
     fn track(composer: &str, album: &str) -> Track {
