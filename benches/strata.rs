@@ -329,6 +329,7 @@ fn map() {
     for (n, method) in [
         (10_000, strata::map::Method::Pca),
         (100_000, strata::map::Method::Pca),
+        (300_000, strata::map::Method::Pca),
         (2_000, strata::map::Method::Tsne),
         (10_000, strata::map::Method::Tsne),
     ] {
