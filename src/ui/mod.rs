@@ -707,7 +707,9 @@ impl StrataApp {
                     self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, prepare);
                     self.search.library_changed(view.snapshot.len());
                     self.library_error = view.snapshot.damage.message();
-                    self.library = Some(view);
+                    if let Some(replaced) = self.library.replace(view) {
+                        tasks::drop_in_background(replaced);
+                    }
                     self.start_probe(false);
                     self.map.library_changed();
                     self.table.tree.library_changed(self.generation);

@@ -465,6 +465,20 @@ fn take_query(slot: &QuerySlot, generation: u64) -> Option<QueryRequest> {
     }
 }
 
+/// Drops `value` on a background thread: the library a reload replaces holds
+/// millions of strings at 300,000 tracks (tags, table cells), and freeing
+/// them took the frame that showed the new one most of a second. Dropped
+/// here at once if the thread cannot start.
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    let spawned = std::thread::Builder::new().name("strata-drop".into()).spawn(move || {
+        crate::priority::lower_this_thread();
+        drop(value);
+    });
+    if let Err(e) = spawned {
+        log::warn!("freeing the replaced library on this thread ({e})");
+    }
+}
+
 /// Loads a library view (snapshot, tags, failures) for `model`.
 pub fn load_library(data_dir: DataDir, model: String, generation: u64) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
