@@ -294,7 +294,10 @@ fn works_browse_path_and_catalogue_search() {
     let studio = library.snapshot.works.works.iter().find(|w| w.tracks.len() == 4).unwrap().clone();
     eprintln!("works: {:?}", library.snapshot.works.works.iter().map(|w| (&w.title, w.source, w.tracks.len())).collect::<Vec<_>>());
     harness.get_all_by_label(&studio.title).next().unwrap().click();
-    support::step_until(&mut harness, "results for the work's first movement", |app| !app.results().is_empty() && !app.is_busy());
+    // The map finished too, so nothing still arriving moves the picture taken below.
+    support::step_until(&mut harness, "results for the work's first movement", |app| {
+        !app.results().is_empty() && !app.is_busy() && app.map_shown().is_some_and(|(_, own)| own)
+    });
     let movements = ["I. Allegro con brio", "II. Adagio affettuoso", "III. Scherzo", "IV. Allegro", "Other recording: Quartets Live"];
     let tops: Vec<f32> = movements.iter().map(|m| top_of(&harness, m)).collect();
     assert!(tops.windows(2).all(|w| w[0] < w[1]), "movements out of order: {tops:?}");
