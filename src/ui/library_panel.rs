@@ -278,7 +278,9 @@ impl TableRows {
         let cell_source = CellSource { generation, failures_revision };
         if self.cell_source != Some(cell_source) || !std::sync::Arc::ptr_eq(&self.tracks, tracks) {
             self.cell_builds += 1;
-            super::tasks::drop_in_background(std::mem::replace(&mut self.tracks, tracks.clone()));
+            if !std::sync::Arc::ptr_eq(&self.tracks, tracks) {
+                super::tasks::drop_in_background(std::mem::replace(&mut self.tracks, tracks.clone()));
+            }
             self.failed = failures.iter().map(|failure| COLUMNS.map(|(column, _, _)| failure_text(failure, column))).collect();
             self.failed_keys = SearchKeys::build(&self.failed);
             self.cell_source = Some(cell_source);

@@ -24,8 +24,7 @@ const THIN_MIN_POINTS: usize = 20_000;
 
 /// A thinned map's cell side, in pixels: points of one series closer than
 /// this draw as one marker. Markers are 7 px wide, so a dense region stays
-/// solid at 4 px; each halving of the cell draws up to four times the markers
-/// (at 300,000 tracks, 2 px drew about 100,000 a frame).
+/// solid at 4 px; each halving of the cell draws up to four times the markers.
 const THIN_CELL_PX: f64 = 4.0;
 
 /// How long a new aspect mix must hold before its map is computed: a slider
@@ -175,7 +174,6 @@ impl MapState {
         }
     }
 
-    /// Stops refreshes of maps other than `shown`: a layer sweep starts many.
     /// How long `key`'s map must still wait before it is computed: zero for
     /// a layer, for the first map, and for a mix that held for [`MIX_SETTLE`].
     /// Meanwhile the map shows the last one, and stale projections stop.
@@ -196,6 +194,7 @@ impl MapState {
         MIX_SETTLE.saturating_sub(now.saturating_duration_since(since))
     }
 
+    /// Stops refreshes of maps other than `shown`: a layer sweep starts many.
     fn cancel_others(&mut self, shown: &MapIdentity) {
         self.refreshing.retain(|identity, refresh| {
             let keep = identity == shown;
