@@ -5,78 +5,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use support::{ffmpeg, strata_bin, write_wav};
-
-const RATE: u32 = 22_050;
-
-/// A piece: a sequence of chords (MIDI notes) with durations in beats.
-struct Piece {
-    chords: Vec<[u8; 3]>,
-    beats: Vec<f32>,
-}
-
-impl Piece {
-    /// A pseudo-random chord progression in a major key from `seed`.
-    fn new(seed: u64, chords: usize) -> Self {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n) as u8
-        };
-        let scale = [0u8, 2, 4, 5, 7, 9, 11];
-        let chords: Vec<[u8; 3]> = (0..chords)
-            .map(|_| {
-                let root = next(7) as usize;
-                let note = |step: usize| 60 + scale[(root + step) % 7] + if root + step >= 7 { 12 } else { 0 };
-                [note(0) - 12, note(2), note(4)]
-            })
-            .collect();
-        let beats = (0..chords.len()).map(|_| [1.0, 1.0, 2.0, 0.5][next(4) as usize]).collect();
-        Piece { chords, beats }
-    }
-
-    /// Renders the piece at `seconds_per_beat`, `transpose` semitones up, after
-    /// `lead_in_s` of silence, with `brightness` shaping the harmonics; returns
-    /// the samples and each chord's onset time.
-    fn render(&self, seconds_per_beat: f32, transpose: i32, lead_in_s: f32, brightness: f32) -> (Vec<f32>, Vec<f64>) {
-        let mut samples = vec![0.0f32; (lead_in_s * RATE as f32) as usize];
-        let mut onsets = Vec::new();
-        for (chord, &beats) in self.chords.iter().zip(&self.beats) {
-            onsets.push(samples.len() as f64 / f64::from(RATE));
-            let n = (beats * seconds_per_beat * RATE as f32) as usize;
-            for i in 0..n {
-                let t = i as f32 / RATE as f32;
-                let envelope = (t / 0.01).min(1.0) * (-2.0 * t).exp();
-                let mut v = 0.0;
-                for &note in chord {
-                    let hz = 440.0 * 2f32.powf((f32::from(note) + transpose as f32 - 69.0) / 12.0);
-                    for h in 1..=4 {
-                        v += (2.0 * std::f32::consts::PI * hz * h as f32 * t).sin() * brightness.powi(h - 1);
-                    }
-                }
-                samples.push(0.08 * envelope * v);
-            }
-        }
-        samples.extend(std::iter::repeat_n(0.0, RATE as usize));
-        (samples, onsets)
-    }
-}
-
-fn write_version(dir: &Path, name: &str, samples: &[f32], mp3: bool) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let wav = dir.join(format!("{name}.wav"));
-    write_wav(&wav, samples, 1, RATE);
-    if !mp3 {
-        return wav;
-    }
-    let encoded = ffmpeg(&wav, &wav.with_extension("mp3"), &["-c:a", "libmp3lame", "-b:a", "128k"]);
-    std::fs::remove_file(&wav).unwrap();
-    encoded
-}
+use support::{Piece, strata_bin, write_version};
 
 fn run_json_lines(args: &[&str]) -> Vec<serde_json::Value> {
     let output = strata_bin().args(args).output().unwrap();
@@ -110,18 +41,7 @@ fn align_maps_every_chord_of_a_slower_transposed_mp3_with_a_lead_in() {
 fn versions_finds_the_other_recording_with_confidence_and_none_for_a_singleton() {
     let tmp = tempfile::tempdir().unwrap();
     let music = tmp.path().join("music");
-    // Two pieces in two versions each, and one piece alone.
-    let mut expected = Vec::new();
-    for (seed, piece) in [(11u64, "first"), (12, "second")] {
-        let piece_notes = Piece::new(seed, 48);
-        let (a, _) = piece_notes.render(0.45, 0, 0.0, 0.5);
-        let (b, _) = piece_notes.render(0.55, -2, 3.0, 0.2);
-        let a = write_version(&music.join("Ensemble One"), &format!("{piece} one"), &a, false);
-        let b = write_version(&music.join("Ensemble Two"), &format!("{piece} two"), &b, true);
-        expected.push((a, b));
-    }
-    let (alone, _) = Piece::new(13, 48).render(0.5, 0, 0.0, 0.4);
-    let alone = write_version(&music.join("Ensemble One"), "alone", &alone, false);
+    let (expected, alone) = support::write_versions_library(&music);
     let data = tmp.path().join("data");
     let indexed = strata_bin().arg("--data-dir").arg(&data).args(["index", "--jobs", "1"]).arg(&music).output().unwrap();
     assert!(indexed.status.success(), "{}", String::from_utf8_lossy(&indexed.stderr));
@@ -151,6 +71,7 @@ fn versions_finds_the_other_recording_with_confidence_and_none_for_a_singleton()
 
     // A second run reads the features kept in the data folder: same answer.
     assert!(data.join("versions-features.bin").is_file());
+    assert!(data.join("versions-found.bin").is_file(), "the answer is kept for the window");
     let again = run_json_lines(&["--data-dir", data_arg, "versions", "--all", "--json"]);
     assert_eq!(again, lines);
     let single = run_json_lines(&["--data-dir", data_arg, "versions", expected[0].0.to_str().unwrap(), "--json", "--k", "2"]);

@@ -207,6 +207,9 @@ pub enum Command {
         json: bool,
     },
     /// Other recordings of the same piece, found from the audio (any key, tempo, instrumentation), with a calibrated confidence.
+    ///
+    /// The whole library is searched and the answer kept in the data folder: the window then shows
+    /// each track's other recordings and links their works.
     Versions {
         /// Query track: its path as indexed, or its catalog id.
         #[arg(required_unless_present = "all", conflicts_with = "all")]

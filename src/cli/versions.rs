@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::storage::catalog::Catalog;
 use crate::storage::data_dir::DataDir;
-use crate::versions::cache::FeatureCache;
-use crate::versions::{SearchOptions, align, find_versions, library_features};
+use crate::versions::found::{SURE, search_library};
+use crate::versions::{SearchOptions, align};
 
 /// What `strata versions` was asked for.
 pub(super) struct VersionsRequest<'a> {
@@ -31,26 +31,16 @@ pub(super) fn versions(data_dir: &DataDir, request: &VersionsRequest) -> anyhow:
         None => None,
     };
     let paths: Vec<PathBuf> = tracks.into_iter().map(|(_, p)| p).collect();
-    let cache_path = data_dir.versions_cache_path();
-    let mut cache = FeatureCache::load(&cache_path);
-    let features = library_features(&paths, &mut cache, &|_| {});
-    cache.retain(&paths);
-    if let Err(error) = cache.save(&cache_path) {
-        eprintln!("strata: could not keep the features for next time ({}): {error}", cache_path.display());
-    }
+    // The search keeps at least the window's share of results, so what it keeps serves both.
+    let options = SearchOptions {
+        prefilter: request.prefilter,
+        candidates: request.candidates.max(1),
+        results: request.k.max(SearchOptions::default().results),
+    };
+    let search = search_library(data_dir, &paths, options, &|_| {})?;
     // Tracks that cannot be decoded take no part; they answer with no results.
-    let usable: Vec<usize> = (0..paths.len()).filter(|&i| features[i].is_ok()).collect();
-    for (path, result) in paths.iter().zip(&features) {
-        if let Err(error) = result {
-            eprintln!("strata: {} left out: {error}", path.display());
-        }
-    }
-    let library: Vec<_> = features.into_iter().filter_map(Result::ok).collect();
-    let options = SearchOptions { prefilter: request.prefilter, candidates: request.candidates.max(1), results: request.k };
-    let found = find_versions(&library, options);
-    let mut results_of: Vec<Vec<(usize, f32)>> = vec![Vec::new(); paths.len()];
-    for (position, matches) in found.iter().enumerate() {
-        results_of[usable[position]] = matches.iter().map(|m| (usable[m.track], m.confidence)).collect();
+    for (path, error) in &search.failed {
+        eprintln!("strata: {} left out: {error}", path.display());
     }
     let queries: Vec<usize> = match query {
         Some(q) => vec![q],
@@ -59,17 +49,19 @@ pub(super) fn versions(data_dir: &DataDir, request: &VersionsRequest) -> anyhow:
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for q in queries {
+        let results = search.found.of(&paths[q]).unwrap_or_default();
+        let results = &results[..results.len().min(request.k)];
         if request.json {
-            let results: Vec<_> = results_of[q]
+            let results: Vec<_> = results
                 .iter()
-                .map(|&(t, confidence)| serde_json::json!({"path": paths[t].display().to_string(), "confidence": round3(f64::from(confidence))}))
+                .map(|r| serde_json::json!({"path": r.path.display().to_string(), "confidence": round3(f64::from(r.confidence))}))
                 .collect();
             writeln!(out, "{}", serde_json::json!({"query": paths[q].display().to_string(), "results": results}))?;
         } else {
-            let sure = results_of[q].iter().filter(|r| r.1 >= 0.5).count();
+            let sure = results.iter().filter(|r| r.confidence >= SURE).count();
             writeln!(out, "{} — {sure} other recording(s)", paths[q].display())?;
-            for &(t, confidence) in &results_of[q] {
-                writeln!(out, "  {confidence:.2}  {}", paths[t].display())?;
+            for r in results {
+                writeln!(out, "  {:.2}  {}", r.confidence, r.path.display())?;
             }
         }
     }

@@ -110,9 +110,7 @@ pub fn load_probe(data_dir: &DataDir, snapshot: &LibrarySnapshot, folds: usize) 
 pub fn save_probe(data_dir: &DataDir, snapshot: &LibrarySnapshot, table: &ProbeTable) -> std::io::Result<()> {
     let stored = StoredProbe { fingerprint_fnv1a: fingerprint(snapshot), folds: table.folds, table: table.clone() };
     let path = data_dir.probe_cache_path(&snapshot.model.manifest.name);
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?)?;
-    std::fs::rename(tmp, path)
+    crate::storage::data_dir::replace_file(&path, &serde_json::to_vec_pretty(&stored).map_err(std::io::Error::other)?)
 }
 
 /// The stored table when current, else a fresh probe (which is then stored).

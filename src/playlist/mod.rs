@@ -178,8 +178,9 @@ pub fn keep_works_whole(ranked: &[usize], works: &Works, single_movements: bool)
 /// What similar radio plays after `finished` (the track that just ended):
 /// the next movement of its work not yet played, in movement order; once the
 /// work is done, the first movement of the best-ranked work in `ranked` (the
-/// similar tracks, best first) none of whose movements has been played.
-/// `None` when nothing qualifies.
+/// similar tracks, best first) none of whose movements has been played and
+/// that is not another recording of the work just played (same work key,
+/// from tags or found from the audio). `None` when nothing qualifies.
 pub fn next_for_radio(works: &Works, finished: Option<usize>, ranked: &[usize], played: &dyn Fn(usize) -> bool) -> Option<usize> {
     let current = finished.and_then(|t| works.work_of_track.get(t).copied());
     if let (Some(finished), Some(work)) = (finished, current) {
@@ -191,7 +192,8 @@ pub fn next_for_radio(works: &Works, finished: Option<usize>, ranked: &[usize], 
     }
     ranked.iter().filter_map(|&t| works.work_of_track.get(t).copied()).find_map(|work| {
         let movements = &works.works[work].tracks;
-        (Some(work) != current && !movements.iter().any(|&t| played(t))).then(|| movements.first().copied()).flatten()
+        let same_piece = current.is_some_and(|c| works.works[c].work_key == works.works[work].work_key);
+        (!same_piece && !movements.iter().any(|&t| played(t))).then(|| movements.first().copied()).flatten()
     })
 }
 
@@ -250,6 +252,16 @@ mod tests {
         // Nothing left.
         assert_eq!(next_for_radio(&works, Some(6), &[6], &played(&[6])), None);
         assert_eq!(next_for_radio(&works, None, &[6, 5], &played(&[])), Some(6));
+    }
+
+    #[test]
+    fn radio_never_plays_another_recording_of_the_piece_just_heard() {
+        let mut works = works(&[&[0], &[1], &[2]]);
+        // Work 1 is another recording of work 0 (as the audio search links them).
+        works.works[1].work_key = works.works[0].work_key.clone();
+        let played = |t: usize| t == 0;
+        assert_eq!(next_for_radio(&works, Some(0), &[1, 2], &played), Some(2));
+        assert_eq!(next_for_radio(&works, Some(0), &[1], &played), None);
     }
 
     fn entry(path: &str, title: &str) -> PlaylistEntry {

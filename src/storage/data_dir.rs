@@ -110,10 +110,41 @@ impl DataDir {
         self.root.join("versions-features.bin")
     }
 
+    /// The other recordings last found in the library ([`crate::versions::found`]).
+    pub fn versions_found_path(&self) -> PathBuf {
+        self.root.join("versions-found.bin")
+    }
+
     /// The lock every writer holds ([`crate::storage::writer_lock`]).
     pub fn writer_lock_path(&self) -> PathBuf {
         self.root.join("writer.lock")
     }
+}
+
+/// Replaces the file at `path` with `bytes` whole: written beside it under a
+/// name of this process's own, synced, then renamed over it, so a reader (or
+/// a process killed halfway) sees the old file or the new one, and two
+/// processes writing at once each rename a complete file (the last one wins).
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(format!(".{}-{}.tmp", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed)));
+    let temporary = path.with_file_name(name);
+    let written = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -130,6 +161,8 @@ mod tests {
             data_dir.probe_cache_path("musicnn"),
             data_dir.models_dir(),
             data_dir.writer_lock_path(),
+            data_dir.versions_cache_path(),
+            data_dir.versions_found_path(),
             data_dir.checkpoint_download_dir("m-a-p/MERT-v1-95M", "12af"),
             data_dir.model_install_staging_dir("mert-v1-95m", 7),
         ];
@@ -143,10 +176,22 @@ mod tests {
                 "probe-musicnn.json",
                 "models",
                 "writer.lock",
+                "versions-features.bin",
+                "versions-found.bin",
                 "downloads/m-a-p--MERT-v1-95M@12af",
                 "models/.staging/mert-v1-95m-7"
             ]
         );
         assert_eq!(DataDir::resolve(Some(Path::new("/data"))).unwrap(), data_dir);
+    }
+
+    #[test]
+    fn a_replaced_file_holds_the_new_bytes_and_nothing_is_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("file.bin");
+        replace_file(&path, b"old").unwrap();
+        replace_file(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
     }
 }

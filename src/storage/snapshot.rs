@@ -17,6 +17,7 @@ use crate::storage::catalog::{Catalog, StoredAnalysis, Track};
 use crate::storage::data_dir::DataDir;
 use crate::storage::store::{StoreLayout, StoreReader};
 use crate::storage::store_check::{self, StoreDamage};
+use crate::versions::found::{FoundVersions, TrackVersions};
 use crate::works::Works;
 
 /// Tracks of one model with their vectors.
@@ -29,8 +30,11 @@ pub struct LibrarySnapshot {
     pub analyses: Vec<StoredAnalysis>,
     /// Catalogued tracks left out because the store cannot give them their own vectors.
     pub damage: StoreDamage,
-    /// Every track's work, inferred from [`Self::tracks`] and the user's corrections.
+    /// Every track's work, inferred from [`Self::tracks`] and the user's
+    /// corrections, with the recordings of one piece found from the audio linked.
     pub works: Works,
+    /// Each track's other recordings, as the last search of the library found them.
+    pub versions: TrackVersions,
     store: StoreReader,
 }
 
@@ -56,8 +60,10 @@ impl LibrarySnapshot {
             ((served, damage), store) = load()?;
         }
         let (tracks, analyses): (Vec<Track>, _) = served.into_iter().unzip();
-        let works = Works::infer(&tracks, &catalog.work_edits()?);
-        Ok(Self { model, tracks, analyses, damage, works, store })
+        let mut works = Works::infer(&tracks, &catalog.work_edits()?);
+        let versions = FoundVersions::load(&data_dir.versions_found_path()).for_tracks(&tracks);
+        works.link_recordings(versions.sure_pairs());
+        Ok(Self { model, tracks, analyses, damage, works, versions, store })
     }
 
     /// Number of tracks.

@@ -9,7 +9,7 @@
 //! that cannot be read is ignored: everything is recomputed.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::features::{Chroma, IdentFeatures, N_CHROMA};
@@ -55,8 +55,7 @@ impl FeatureCache {
         let mut reader = bytes.strip_prefix(MAGIC.as_slice())?;
         let mut entries = HashMap::new();
         while !reader.is_empty() {
-            let path_len = read_u32(&mut reader)? as usize;
-            let path = crate::storage::catalog::path_from_bytes(take(&mut reader, path_len)?);
+            let path = read_path(&mut reader)?;
             let size = u64::from_le_bytes(take(&mut reader, 8)?.try_into().ok()?);
             let modified_ns = i64::from_le_bytes(take(&mut reader, 8)?.try_into().ok()?);
             let mut mean = [0.0f32; N_CHROMA];
@@ -89,14 +88,9 @@ impl FeatureCache {
 
     /// Writes the cache to `path` (beside it first, then renamed over it).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
         let mut bytes = MAGIC.to_vec();
         for (file, (stamp, features)) in &self.entries {
-            let name = crate::storage::catalog::path_bytes(file);
-            bytes.extend_from_slice(&u32::try_from(name.len()).map_err(std::io::Error::other)?.to_le_bytes());
-            bytes.extend_from_slice(&name);
+            put_path(&mut bytes, file)?;
             bytes.extend_from_slice(&stamp.size.to_le_bytes());
             bytes.extend_from_slice(&stamp.modified_ns.to_le_bytes());
             for value in features.mean {
@@ -105,15 +99,26 @@ impl FeatureCache {
             bytes.extend_from_slice(&u32::try_from(features.cens.len()).map_err(std::io::Error::other)?.to_le_bytes());
             bytes.extend(features.cens.iter().flat_map(|v| v.map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)));
         }
-        let temporary = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
+        crate::storage::data_dir::replace_file(path, &bytes)
     }
 }
 
-fn take<'a>(reader: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+/// Appends `path` as its length (u32) and its exact bytes.
+pub(super) fn put_path(bytes: &mut Vec<u8>, path: &Path) -> std::io::Result<()> {
+    let name = crate::storage::catalog::path_bytes(path);
+    bytes.extend_from_slice(&u32::try_from(name.len()).map_err(std::io::Error::other)?.to_le_bytes());
+    bytes.extend_from_slice(&name);
+    Ok(())
+}
+
+/// The next path of `reader`, as [`put_path`] wrote it.
+pub(super) fn read_path(reader: &mut &[u8]) -> Option<PathBuf> {
+    let len = read_u32(reader)? as usize;
+    Some(crate::storage::catalog::path_from_bytes(take(reader, len)?))
+}
+
+/// The next `n` bytes of `reader`, if it holds that many.
+pub(super) fn take<'a>(reader: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     if reader.len() < n {
         return None;
     }
@@ -122,7 +127,8 @@ fn take<'a>(reader: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
     Some(head)
 }
 
-fn read_u32(reader: &mut &[u8]) -> Option<u32> {
+/// The next little-endian u32 of `reader`.
+pub(super) fn read_u32(reader: &mut &[u8]) -> Option<u32> {
     let mut word = [0u8; 4];
     reader.read_exact(&mut word).ok()?;
     Some(u32::from_le_bytes(word))

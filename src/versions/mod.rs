@@ -7,15 +7,17 @@
 //! scores into the probability that two tracks are recordings of the same
 //! piece, fitted on the library itself without labels; [`align`] maps the
 //! times of one recording onto another. [`cache`] keeps a library's
-//! identification features between runs.
+//! identification features between runs, [`found`] what the last search of
+//! the whole library found.
 //!
-//! This module reads audio files and the data folder's feature cache; it
-//! never writes the catalog or the vector store.
+//! This module reads audio files and keeps its two files in the data folder;
+//! it never writes the catalog or the vector store.
 
 pub mod align;
 pub mod cache;
 pub mod calibrate;
 pub mod features;
+pub mod found;
 pub mod summary;
 pub mod verify;
 

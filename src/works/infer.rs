@@ -476,6 +476,31 @@ mod tests {
     }
 
     #[test]
+    fn recordings_found_from_the_audio_join_the_work_most_of_them_carry() {
+        let quartet =
+            ["String Quartet in F major, Op. 18 No. 1 - 1. Allegro con brio", "String Quartet in F major, Op. 18 No. 1 - 2. Adagio"];
+        let mut tracks = album("Op. 18 (1999)", "Ludwig van Beethoven", &quartet);
+        tracks.extend(album("Op. 18 (2010)", "Ludwig van Beethoven", &quartet));
+        // A badly tagged recording of the slow movement, and an unrelated piece.
+        tracks.extend(album("Favourites", "", &["Track 03", "Track 04"]));
+        let mut works = Works::infer(&tracks, &[]);
+        let key = |works: &Works, t: usize| works.work_of(t).work_key.clone();
+        assert_eq!(key(&works, 0), key(&works, 2));
+        assert_ne!(key(&works, 0), key(&works, 5));
+        let before = works.clone();
+        works.link_recordings([]);
+        assert_eq!(works, before, "nothing found, nothing changes");
+
+        works.link_recordings([(5, 1)]);
+        assert_eq!(key(&works, 5), key(&works, 0), "joined the work both tagged recordings carry");
+        assert_eq!(works.work_of(5).source, WorkSource::Audio);
+        assert_eq!(works.work_of(5).id, before.work_of(5).id, "ids stay, for the user's corrections");
+        assert_eq!(works.work_of(0).source, WorkSource::TitleSeparator, "the tagged recordings keep their source");
+        assert_ne!(key(&works, 4), key(&works, 0));
+        assert_eq!(works.work_of_track, before.work_of_track, "no track changes work");
+    }
+
+    #[test]
     fn movements_play_in_movement_order_whatever_the_track_numbers() {
         let mut tracks = album("Quartets", "Joseph Haydn", &["Quartet Op. 76 No. 3 - 2. Poco adagio", "Quartet Op. 76 No. 3 - 1. Allegro"]);
         tracks[0].tags.track_no = Some(1);

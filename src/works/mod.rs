@@ -32,6 +32,8 @@ pub mod score;
 pub mod similarity;
 mod title;
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 pub use edits::WorkEdit;
@@ -127,6 +129,64 @@ impl Works {
         self.works.iter().position(|w| w.id == id)
     }
 
+    /// Links the works of tracks found from the audio to be recordings of
+    /// the same piece ([`crate::versions`]), given as `pairs` of tracks: each
+    /// connected group of works ends up with one work key, the one most of
+    /// them had (the smallest on a tie), and the works whose key changed are
+    /// marked [`WorkSource::Audio`] (a user's correction stays `user`). Ids do
+    /// not change, so the user's corrections still find their works.
+    pub fn link_recordings(&mut self, pairs: impl IntoIterator<Item = (usize, usize)>) {
+        // Each distinct key once, and each work's key by number.
+        let mut numbers: HashMap<&str, usize> = HashMap::new();
+        let mut names: Vec<&str> = Vec::new();
+        let key_of_work: Vec<usize> = self
+            .works
+            .iter()
+            .map(|w| {
+                *numbers.entry(w.work_key.as_str()).or_insert_with(|| {
+                    names.push(w.work_key.as_str());
+                    names.len() - 1
+                })
+            })
+            .collect();
+        let mut groups = UnionFind::new(names.len());
+        let mut linked = false;
+        for (a, b) in pairs {
+            if let (Some(&wa), Some(&wb)) = (self.work_of_track.get(a), self.work_of_track.get(b)) {
+                linked |= groups.join(key_of_work[wa], key_of_work[wb]);
+            }
+        }
+        if !linked {
+            return;
+        }
+        // Per group, the key most works carry (then the smallest).
+        let mut works_per_key = vec![0usize; names.len()];
+        for &k in &key_of_work {
+            works_per_key[k] += 1;
+        }
+        let mut chosen: HashMap<usize, usize> = HashMap::new();
+        for k in 0..names.len() {
+            let best = chosen.entry(groups.root(k)).or_insert(k);
+            if (works_per_key[k], std::cmp::Reverse(names[k])) > (works_per_key[*best], std::cmp::Reverse(names[*best])) {
+                *best = k;
+            }
+        }
+        let new_keys: Vec<Option<String>> = (0..names.len())
+            .map(|k| {
+                let best = chosen[&groups.root(k)];
+                (best != k).then(|| names[best].to_string())
+            })
+            .collect();
+        for (work, k) in self.works.iter_mut().zip(key_of_work) {
+            if let Some(key) = &new_keys[k] {
+                work.work_key.clone_from(key);
+                if work.source != WorkSource::User {
+                    work.source = WorkSource::Audio;
+                }
+            }
+        }
+    }
+
     /// Builds the lookup tables from works whose track lists cover `track_count` tracks exactly once.
     fn from_works(works: Vec<Work>, movement_of_track: Vec<Option<u32>>) -> Works {
         let mut work_of_track = vec![0; movement_of_track.len()];
@@ -136,6 +196,32 @@ impl Works {
             }
         }
         Works { works, work_of_track, movement_of_track }
+    }
+}
+
+/// Disjoint sets of `0..n` (union by smaller root, path halving).
+struct UnionFind {
+    parent: Vec<usize>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        Self { parent: (0..n).collect() }
+    }
+
+    fn root(&mut self, mut k: usize) -> usize {
+        while self.parent[k] != k {
+            self.parent[k] = self.parent[self.parent[k]];
+            k = self.parent[k];
+        }
+        k
+    }
+
+    /// Puts `a` and `b` in one set; whether they were apart.
+    fn join(&mut self, a: usize, b: usize) -> bool {
+        let (ra, rb) = (self.root(a), self.root(b));
+        self.parent[ra.max(rb)] = ra.min(rb);
+        ra != rb
     }
 }
 

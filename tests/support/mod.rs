@@ -377,3 +377,92 @@ pub fn step_until<S>(harness: &mut egui_kittest::Harness<'_, S>, what: &str, don
     }
     harness.run_steps(2);
 }
+
+/// Sample rate of [`Piece`]'s renderings.
+pub const PIECE_RATE: u32 = 22_050;
+
+/// A piece for the other-recordings tests: a sequence of chords (MIDI notes) with durations in beats.
+pub struct Piece {
+    chords: Vec<[u8; 3]>,
+    beats: Vec<f32>,
+}
+
+impl Piece {
+    /// A pseudo-random chord progression in a major key from `seed`.
+    pub fn new(seed: u64, chords: usize) -> Self {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as u8
+        };
+        let scale = [0u8, 2, 4, 5, 7, 9, 11];
+        let chords: Vec<[u8; 3]> = (0..chords)
+            .map(|_| {
+                let root = next(7) as usize;
+                let note = |step: usize| 60 + scale[(root + step) % 7] + if root + step >= 7 { 12 } else { 0 };
+                [note(0) - 12, note(2), note(4)]
+            })
+            .collect();
+        let beats = (0..chords.len()).map(|_| [1.0, 1.0, 2.0, 0.5][next(4) as usize]).collect();
+        Piece { chords, beats }
+    }
+
+    /// Renders the piece at `seconds_per_beat`, `transpose` semitones up, after
+    /// `lead_in_s` of silence, with `brightness` shaping the harmonics; returns
+    /// the samples and each chord's onset time.
+    pub fn render(&self, seconds_per_beat: f32, transpose: i32, lead_in_s: f32, brightness: f32) -> (Vec<f32>, Vec<f64>) {
+        let mut samples = vec![0.0f32; (lead_in_s * PIECE_RATE as f32) as usize];
+        let mut onsets = Vec::new();
+        for (chord, &beats) in self.chords.iter().zip(&self.beats) {
+            onsets.push(samples.len() as f64 / f64::from(PIECE_RATE));
+            let n = (beats * seconds_per_beat * PIECE_RATE as f32) as usize;
+            for i in 0..n {
+                let t = i as f32 / PIECE_RATE as f32;
+                let envelope = (t / 0.01).min(1.0) * (-2.0 * t).exp();
+                let mut v = 0.0;
+                for &note in chord {
+                    let hz = 440.0 * 2f32.powf((f32::from(note) + transpose as f32 - 69.0) / 12.0);
+                    for h in 1..=4 {
+                        v += (2.0 * std::f32::consts::PI * hz * h as f32 * t).sin() * brightness.powi(h - 1);
+                    }
+                }
+                samples.push(0.08 * envelope * v);
+            }
+        }
+        samples.extend(std::iter::repeat_n(0.0, PIECE_RATE as usize));
+        (samples, onsets)
+    }
+}
+
+/// Writes a rendering as WAV, or (`mp3`) encoded to MP3 at 128 kbit/s.
+pub fn write_version(dir: &Path, name: &str, samples: &[f32], mp3: bool) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let wav = dir.join(format!("{name}.wav"));
+    write_wav(&wav, samples, 1, PIECE_RATE);
+    if !mp3 {
+        return wav;
+    }
+    let encoded = ffmpeg(&wav, &wav.with_extension("mp3"), &["-c:a", "libmp3lame", "-b:a", "128k"]);
+    std::fs::remove_file(&wav).unwrap();
+    encoded
+}
+
+/// Writes a small library of other recordings under `music`: two pieces in
+/// two recordings each (the second slower, two semitones lower, after a 3 s
+/// lead-in, as MP3, in another ensemble's folder), and one piece alone.
+/// Returns the pairs (first recording, second) and the piece alone.
+pub fn write_versions_library(music: &Path) -> (Vec<(PathBuf, PathBuf)>, PathBuf) {
+    let mut pairs = Vec::new();
+    for (seed, piece) in [(11u64, "first"), (12, "second")] {
+        let notes = Piece::new(seed, 48);
+        let (a, _) = notes.render(0.45, 0, 0.0, 0.5);
+        let (b, _) = notes.render(0.55, -2, 3.0, 0.2);
+        let a = write_version(&music.join("Ensemble One"), &format!("{piece} one"), &a, false);
+        let b = write_version(&music.join("Ensemble Two"), &format!("{piece} two"), &b, true);
+        pairs.push((a, b));
+    }
+    let (alone, _) = Piece::new(13, 48).render(0.5, 0, 0.0, 0.4);
+    (pairs, write_version(&music.join("Ensemble One"), "alone", &alone, false))
+}
