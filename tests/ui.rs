@@ -12,7 +12,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 use strata::indexer::{IndexControl, IndexOptions, run};
 use strata::storage::data_dir::DataDir;
-use strata::ui::{AppCommand, Settings, StrataApp};
+use strata::ui::{AppCommand, Settings, Side, StrataApp};
 
 #[test]
 fn select_rerank_probe_and_failures() {
@@ -350,4 +350,76 @@ fn works_browse_path_and_catalogue_search() {
     harness.run_steps(3);
     assert!(harness.query_all_by_label_contains("6 of 12 tracks").next().is_some(), "op 18 1 should find six tracks");
     assert!(harness.query_all_by_label("String Quartet in F major, Op.18 Nr.1: II. Adagio").count() >= 1, "the live recording is found");
+}
+
+/// Other recordings in the window: found from the audio on request, shown
+/// with their evidence under the selected track, linked into one work, and
+/// compared live (aligned in a worker, a tempo plot, switching with X).
+#[test]
+fn other_recordings_are_found_linked_and_compared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let music = tmp.path().join("music");
+    let (pairs, alone) = support::write_versions_library(&music);
+    let data_dir = DataDir::at(tmp.path().join("data"));
+    let (events, _keep) = crossbeam_channel::bounded(1024);
+    let mut options = IndexOptions::new(vec![music]);
+    options.jobs = 1;
+    run(&data_dir, &options, &events, &IndexControl::default()).unwrap();
+
+    let mut harness =
+        Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
+    support::step_until(&mut harness, "the library and the start-up rescan", |app| app.library().is_some() && !app.is_busy());
+    let index_of =
+        |app: &StrataApp, path: &std::path::Path| app.library().unwrap().snapshot.tracks.iter().position(|t| t.path == path).unwrap();
+    let a = index_of(harness.state(), &pairs[0].0);
+    harness.state_mut().command(AppCommand::Select(a));
+    harness.run_steps(3);
+
+    // Nothing was searched yet: the section offers the search.
+    harness.get_by_label("🔍 Find other recordings").click();
+    support::step_until(&mut harness, "the search and the reload after it", |app| {
+        !app.is_busy() && app.library().unwrap().snapshot.versions.searched() == 5
+    });
+    let b = index_of(harness.state(), &pairs[0].1);
+    let snapshot = harness.state().library().unwrap().snapshot.clone();
+    let sure: Vec<usize> = snapshot.versions.of(a).unwrap().iter().filter(|o| o.is_sure()).map(|o| o.track).collect();
+    assert_eq!(sure, [b]);
+    let lone = index_of(harness.state(), &alone);
+    assert!(snapshot.versions.of(lone).unwrap().iter().all(|o| !o.is_sure()));
+    // The two recordings are one work now, found from the audio; the piece alone is not.
+    assert_eq!(snapshot.works.work_of(a).work_key, snapshot.works.work_of(b).work_key);
+    assert!([a, b].iter().any(|&t| snapshot.works.work_of(t).source == strata::works::WorkSource::Audio));
+    assert_ne!(snapshot.works.work_of(lone).work_key, snapshot.works.work_of(a).work_key);
+
+    // The evidence: confidence, key (B is 2 lower) and tempo once aligned (B plays at 0.45/0.55 of A's tempo).
+    harness.state_mut().command(AppCommand::Select(a));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while harness.query_by_label_contains("tempo ×").is_none() {
+        assert!(Instant::now() < deadline, "no tempo shown");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.get_by_label_contains("% sure · key -2 · tempo ×0.8");
+    assert!(harness.query_by_label("1 other recording").is_some());
+
+    // Compare opens on the alignment already made: a tempo curve, and X switches sides.
+    harness.get_by_label("↔ Compare").click();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Live Compare").is_some());
+    let curve = &harness.state().comparison_alignment().unwrap().tempo_curve;
+    let median = {
+        let mut ratios: Vec<f64> = curve.iter().map(|p| p[1]).collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
+    assert!((median - 0.45 / 0.55).abs() < 0.05, "median tempo ratio {median}");
+    assert!(harness.query_by_label("↔ Switch to A").is_some());
+    for expected in [Side::A, Side::B, Side::A] {
+        harness.key_press(egui::Key::X);
+        harness.run_steps(2);
+        assert_eq!(harness.state().comparison().unwrap().side, Some(expected));
+    }
+    harness.get_by_label("✖ Close").click();
+    harness.run_steps(2);
+    assert!(harness.state().comparison().is_none());
 }

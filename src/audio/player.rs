@@ -30,7 +30,24 @@ pub enum PlayerCommand {
     Seek(f64),
     /// Volume, 0–1.
     SetVolume(f32),
+    /// Switch to another recording at the same musical moment: `path` starts
+    /// where `map` (pairs of times in the playing track and in `path`, both
+    /// non-decreasing) puts the playing position, with a short crossfade and
+    /// no gap. With nothing playing, it plays `path` from its start.
+    Switch {
+        /// The other recording.
+        path: PathBuf,
+        /// Caller's id for it.
+        track: usize,
+        /// Times in the playing track → times in `path`, seconds.
+        map: Arc<[(f64, f64)]>,
+    },
 }
+
+/// How long a [`PlayerCommand::Switch`] crossfades.
+pub const CROSSFADE: Duration = Duration::from_millis(80);
+/// Volume steps of the crossfade.
+const CROSSFADE_STEPS: u32 = 16;
 
 /// What the player is doing, as last published.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,6 +68,16 @@ pub struct PlayerStatus {
     pub error: Option<String>,
     /// Volume, 0–1.
     pub volume: f32,
+}
+
+impl PlayerStatus {
+    /// `track`, `duration_s` long, has started.
+    fn started(&mut self, track: usize, duration_s: Option<f64>) {
+        self.track = Some(track);
+        self.duration_s = duration_s;
+        self.finished = false;
+        self.error = None;
+    }
 }
 
 /// The window's handle on the player thread.
@@ -107,12 +134,42 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
             return;
         }
     };
-    let sink = rodio::Player::connect_new(device.mixer());
+    let mut sink = rodio::Player::connect_new(device.mixer());
     let mut volume = 0.8f32;
     sink.set_volume(volume);
     let mut current: Option<usize> = None;
     loop {
         match commands.recv_timeout(Duration::from_millis(100)) {
+            Ok(PlayerCommand::Switch { path, track, map }) => match open_source(&path) {
+                Ok((source, duration_s)) => {
+                    let playing = current.is_some() && !sink.empty();
+                    // The position is read once the new file is open, so the opening does not put B behind.
+                    let start_s = if playing { crate::versions::align::interpolate(&map, sink.get_pos().as_secs_f64()) } else { None };
+                    let next = rodio::Player::connect_new(device.mixer());
+                    next.set_volume(0.0);
+                    next.append(source);
+                    if let Some(at) = start_s.and_then(seek_target) {
+                        let _ = next.try_seek(at);
+                    }
+                    if playing && !sink.is_paused() {
+                        next.play();
+                        for step in 1..=CROSSFADE_STEPS {
+                            let share = step as f32 / CROSSFADE_STEPS as f32;
+                            next.set_volume(volume * share);
+                            sink.set_volume(volume * (1.0 - share));
+                            std::thread::sleep(CROSSFADE / CROSSFADE_STEPS);
+                        }
+                    } else {
+                        next.set_volume(volume);
+                        if playing { next.pause() } else { next.play() }
+                    }
+                    sink.stop();
+                    sink = next;
+                    current = Some(track);
+                    publish(&|s| s.started(track, duration_s));
+                }
+                Err(reason) => publish(&|s| s.error = Some(format!("{}: {reason}", path.display()))),
+            },
             Ok(PlayerCommand::Play { path, start_s, track }) => {
                 sink.clear();
                 match open_source(&path) {
@@ -125,12 +182,7 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
                         }
                         sink.play();
                         current = Some(track);
-                        publish(&|s| {
-                            s.track = Some(track);
-                            s.duration_s = duration_s;
-                            s.finished = false;
-                            s.error = None;
-                        });
+                        publish(&|s| s.started(track, duration_s));
                     }
                     Err(reason) => {
                         current = None;

@@ -11,6 +11,7 @@
 //! frame draws from large inputs (table rows, map legend) is cached and
 //! rebuilt only when those inputs change.
 
+mod compare;
 mod indexing;
 mod library_panel;
 mod map_view;
@@ -44,6 +45,8 @@ use indexing::{IndexingState, Problems};
 use player_bar::PlaybackState;
 use search_state::SearchState;
 use tasks::{LibraryView, WorkerMessage, Workers};
+
+pub use compare::{AlignedPair, Comparison, Side};
 
 const SETTINGS_KEY: &str = "strata-settings";
 
@@ -140,6 +143,8 @@ pub enum CentralTab {
     Probe,
     /// Files that failed, and files analysed with warnings.
     Problems,
+    /// Live Compare of two recordings of one piece.
+    Compare,
 }
 
 /// Intents from panels, handled once per frame.
@@ -191,6 +196,18 @@ pub enum AppCommand {
     CorrectWorks(work_edit::WorkCorrection),
     /// Install from this checkpoint folder or weights file (the Models dialog's picker answers with it).
     CheckpointChosen(PathBuf),
+    /// Search the whole library for other recordings of the same pieces.
+    FindVersions,
+    /// Open Live Compare on two recordings (A, B).
+    Compare(usize, usize),
+    /// Play one side of Live Compare (at the same moment if the other side plays).
+    PlaySide(compare::Side),
+    /// Switch Live Compare to the other recording at the same moment.
+    SwitchRecording,
+    /// Play Live Compare from this time in A, seconds.
+    CompareSeek(f64),
+    /// Close Live Compare.
+    CloseCompare,
 }
 
 /// Frames [`FrameStats`] keeps times of: ten minutes at 60 fps, longer than
@@ -277,6 +294,8 @@ pub struct StrataApp {
     work_editor: work_edit::WorkEditor,
     /// The Models dialog (install, remove, choose).
     models_dialog: models_dialog::ModelsDialog,
+    /// Other recordings: the search, alignments, Live Compare.
+    versions: compare::VersionsState,
     /// The generation of the newest library load asked for.
     newest_load: u64,
     notice: Option<String>,
@@ -312,6 +331,7 @@ impl StrataApp {
             queue: VecDeque::new(),
             queue_current: None,
             work_editor: work_edit::WorkEditor::default(),
+            versions: compare::VersionsState::default(),
             newest_load: 0,
             notice: None,
             frame_stats: FrameStats::default(),
@@ -381,9 +401,21 @@ impl StrataApp {
         indexing::merged(self.library.as_ref().map(|l| l.warnings.as_slice()), self.indexing.warnings())
     }
 
+    /// Live Compare, when open.
+    pub fn comparison(&self) -> Option<&compare::Comparison> {
+        self.versions.compare.as_ref()
+    }
+
+    /// The alignment of Live Compare's two recordings, once ready.
+    pub fn comparison_alignment(&self) -> Option<&Arc<compare::AlignedPair>> {
+        let compare = self.versions.compare.as_ref()?;
+        self.versions.alignment(&compare.a.1, &compare.b.1)
+    }
+
     /// Whether background work (loading, probing, searching) is still under way.
     pub fn is_busy(&self) -> bool {
         self.workers.is_running("load-library")
+            || self.workers.is_running(compare::FIND_TASK)
             || self.workers.is_running("probe")
             || self.workers.is_running("work-edits")
             || self.indexing.running()
@@ -604,6 +636,15 @@ impl StrataApp {
                     }
                 }
                 AppCommand::CheckpointChosen(path) => self.models_dialog.checkpoint_chosen(path),
+                AppCommand::FindVersions => self.find_versions(),
+                AppCommand::Compare(a, b) => self.open_compare(a, b),
+                AppCommand::PlaySide(side) => self.play_side(side),
+                AppCommand::SwitchRecording => self.switch_side(),
+                AppCommand::CompareSeek(t_a_s) => self.compare_seek(t_a_s),
+                AppCommand::CloseCompare => {
+                    self.versions.compare = None;
+                    self.tab = CentralTab::Map;
+                }
                 AppCommand::CorrectWorks(correction) => {
                     if !self.workers.spawn("work-edits", tasks::save_work_edits(self.data_dir.clone(), correction)) {
                         self.notice = Some("a correction is still being saved; try again in a moment".into());
@@ -712,6 +753,9 @@ impl StrataApp {
                     }
                     self.start_probe(false);
                     self.map.library_changed();
+                    if let Some(library) = &self.library {
+                        self.versions.library_changed(&library.snapshot.tracks);
+                    }
                     self.table.tree.library_changed(self.generation);
                     self.request_query();
                 }
@@ -772,6 +816,18 @@ impl StrataApp {
                     }
                     Err(e) => self.notice = Some(format!("work correction not saved: {e}")),
                 },
+                WorkerMessage::VersionsProgress(done, total) => self.versions.progress(done, total),
+                WorkerMessage::VersionsFound(result) => {
+                    self.versions.search_ended();
+                    match result {
+                        Ok(done) => {
+                            self.notice = Some(done);
+                            self.reload_library();
+                        }
+                        Err(e) => self.notice = Some(e),
+                    }
+                }
+                WorkerMessage::AlignmentReady(a, b, result) => self.versions.aligned(a, b, result),
                 WorkerMessage::PlaylistSaved(result) => {
                     self.notice = Some(match result {
                         Ok(path) => format!("playlist saved to {}", path.display()),
@@ -802,7 +858,7 @@ impl StrataApp {
         if ctx.memory(|m| m.focused().is_some()) {
             return;
         }
-        let (space, left, right, slash, down, up) = ctx.input(|i| {
+        let (space, left, right, slash, down, up, switch) = ctx.input(|i| {
             (
                 i.key_pressed(egui::Key::Space),
                 i.key_pressed(egui::Key::ArrowLeft),
@@ -810,8 +866,12 @@ impl StrataApp {
                 i.key_pressed(egui::Key::Slash),
                 i.key_pressed(egui::Key::ArrowDown),
                 i.key_pressed(egui::Key::ArrowUp),
+                i.key_pressed(egui::Key::X),
             )
         });
+        if switch && self.versions.compare.is_some() {
+            self.commands.push(AppCommand::SwitchRecording);
+        }
         if space {
             self.playback.toggle_pause();
         }
@@ -880,12 +940,16 @@ impl StrataApp {
                 ui.selectable_value(&mut self.tab, CentralTab::Probe, "Layer probe");
                 let problems = self.problems.failures.len() + self.problems.warnings.len();
                 ui.selectable_value(&mut self.tab, CentralTab::Problems, format!("Problems ({problems})"));
+                if self.versions.compare.is_some() {
+                    ui.selectable_value(&mut self.tab, CentralTab::Compare, "↔ Compare");
+                }
             });
             ui.separator();
             match self.tab {
                 CentralTab::Map => self.map_view(ui),
                 CentralTab::Probe => self.probe_view(ui),
                 CentralTab::Problems => self.problems_view(ui),
+                CentralTab::Compare => self.compare_view(ui),
             }
         });
         self.work_editor.ui(&ctx, &mut self.commands);

@@ -58,6 +58,19 @@ impl PlaybackState {
         self.played.insert(track);
     }
 
+    /// Switches to `track` (its file at `path`) at the moment `map` gives for
+    /// the playing position, crossfading ([`PlayerCommand::Switch`]).
+    pub fn switch_to(&mut self, track: usize, path: std::path::PathBuf, map: std::sync::Arc<[(f64, f64)]>) {
+        self.player.send(PlayerCommand::Switch { path, track, map });
+        remember_played(&mut self.history, track);
+        self.played.insert(track);
+    }
+
+    /// Jumps to `position_s` in the track playing.
+    pub fn seek_to(&self, position_s: f64) {
+        self.player.send(PlayerCommand::Seek(position_s));
+    }
+
     /// Pauses or resumes.
     pub fn toggle_pause(&self) {
         self.player.send(PlayerCommand::TogglePause);

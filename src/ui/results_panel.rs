@@ -48,6 +48,7 @@ impl StrataApp {
                 ui.label(format!("{} · {}", track.tags.composer.as_deref().unwrap_or("?"), track.tags.album.as_deref().unwrap_or("?")));
             });
         });
+        self.other_recordings_section(ui, snapshot, query);
         ui.separator();
         self.aspect_sliders(ui);
         ui.separator();

@@ -109,6 +109,12 @@ pub enum WorkerMessage {
     FoldersChosen(Vec<PathBuf>),
     /// A playlist was written (or not).
     PlaylistSaved(Result<PathBuf, String>),
+    /// The search for other recordings has the features of this many files of so many.
+    VersionsProgress(usize, usize),
+    /// The search for other recordings ended: what it found, in words, or why it failed.
+    VersionsFound(Result<String, String>),
+    /// Two recordings aligned (A, B, the alignment or why not).
+    AlignmentReady(PathBuf, PathBuf, Result<Arc<super::compare::AlignedPair>, String>),
     /// A named task ended.
     TaskFinished(String),
 }
@@ -225,6 +231,11 @@ impl Workers {
             return true;
         }
         self.start(name, Box::new(job))
+    }
+
+    /// The window's context, for tasks that wake it as they progress.
+    pub fn ctx(&self) -> &egui::Context {
+        &self.ctx
     }
 
     /// Whether a job waits for the running task of that name to end.
@@ -659,6 +670,57 @@ pub fn save_work_edits(data_dir: DataDir, correction: super::work_edit::WorkCorr
             }
         });
         let _ = out.send(WorkerMessage::WorkEditsSaved(saved.map_err(|e| e.to_string())));
+    }
+}
+
+/// Searches the whole library `paths` for other recordings, keeping the
+/// answer in the data folder ([`crate::versions::found`]); progress at most
+/// ten times a second.
+pub fn find_versions(data_dir: DataDir, paths: Vec<PathBuf>, ctx: egui::Context) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    move |out| {
+        let total = paths.len();
+        let last = Mutex::new(std::time::Instant::now());
+        let progress = |done: usize| {
+            let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.elapsed().as_millis() > 100 || done == total {
+                *last = std::time::Instant::now();
+                let _ = out.try_send(WorkerMessage::VersionsProgress(done, total));
+                ctx.request_repaint();
+            }
+        };
+        let options = crate::versions::SearchOptions::default();
+        let result = crate::versions::found::search_library(&data_dir, &paths, options, &progress)
+            .map(|search| {
+                let left_out = search.failed.len();
+                for (path, error) in &search.failed {
+                    log::warn!("{} left out of the search for other recordings: {error}", path.display());
+                }
+                match left_out {
+                    0 => format!("searched {} tracks for other recordings", search.found.len()),
+                    n => format!("searched {} tracks for other recordings ({n} could not be read)", search.found.len()),
+                }
+            })
+            .map_err(|e| format!("the other recordings found could not be kept: {e}"));
+        let _ = out.send(WorkerMessage::VersionsFound(result));
+    }
+}
+
+/// Aligns each of `others` to `a` in turn (`a` decoded once), answering for each as it is done.
+pub fn align_recordings(a: PathBuf, others: Vec<PathBuf>, ctx: egui::Context) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+    use crate::versions::{align, features};
+    move |out| {
+        let features_a = features::fine_features(&a).map_err(|e| format!("{}: {e}", a.display()));
+        for b in others {
+            let aligned = features_a.as_ref().map_err(Clone::clone).and_then(|features_a| {
+                let features_b = features::fine_features(&b).map_err(|e| format!("{}: {e}", b.display()))?;
+                Ok(Arc::new(super::compare::AlignedPair::new(align::align(features_a, &features_b))))
+            });
+            let sent = out.send(WorkerMessage::AlignmentReady(a.clone(), b, aligned));
+            ctx.request_repaint();
+            if sent.is_err() {
+                return;
+            }
+        }
     }
 }
 

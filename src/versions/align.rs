@@ -43,12 +43,38 @@ pub struct Alignment {
 }
 
 impl Alignment {
-    /// B's tempo relative to A's over `window_s` seconds of A around `t_a_s` (>1: B is faster).
+    /// B's tempo relative to A's over `window_s` seconds of A around `t_a_s`
+    /// (>1: B is faster), the window cut to the music both play.
     pub fn tempo_ratio_at(&self, t_a_s: f64, window_s: f64) -> Option<f64> {
         let at = |t: f64| interpolate(&self.map, t);
-        let (lo, hi) = (t_a_s - window_s / 2.0, t_a_s + window_s / 2.0);
+        let (first, last) = (self.map.first()?.0, self.map.last()?.0);
+        let (lo, hi) = ((t_a_s - window_s / 2.0).max(first), (t_a_s + window_s / 2.0).min(last));
         let span_b = at(hi)? - at(lo)?;
         (span_b > 1e-6).then(|| (hi - lo) / span_b)
+    }
+
+    /// B's tempo relative to A's over all the music both play (>1: B is faster).
+    pub fn mean_tempo_ratio(&self) -> Option<f64> {
+        let (first, last) = (self.map.first()?, self.map.last()?);
+        let span_b = last.1 - first.1;
+        (span_b > 1e-6).then(|| (last.0 - first.0) / span_b)
+    }
+
+    /// [`Self::tempo_ratio_at`] every `step_s` seconds of A over the music both play, as (time in A, ratio).
+    pub fn tempo_curve(&self, step_s: f64, window_s: f64) -> Vec<(f64, f64)> {
+        let (Some(first), Some(last)) = (self.map.first(), self.map.last()) else { return Vec::new() };
+        let steps = ((last.0 - first.0) / step_s).floor().max(0.0) as usize;
+        (0..=steps)
+            .filter_map(|k| {
+                let t = first.0 + k as f64 * step_s;
+                self.tempo_ratio_at(t, window_s).map(|ratio| (t, ratio))
+            })
+            .collect()
+    }
+
+    /// The map the other way round: times in B to times in A.
+    pub fn inverse_map(&self) -> Vec<(f64, f64)> {
+        self.map.iter().map(|&(a, b)| (b, a)).collect()
     }
 }
 
@@ -308,5 +334,20 @@ mod tests {
         assert_eq!(interpolate(&map, 0.0), Some(2.0));
         assert_eq!(interpolate(&map, 9.0), Some(6.0));
         assert_eq!(interpolate(&[], 1.0), None);
+    }
+
+    #[test]
+    fn a_recording_that_slows_down_shows_in_its_tempo_curve() {
+        // B plays A's first 10 s at A's tempo, the next 10 s in 20 s (half tempo), after a 2 s lead-in.
+        let map: Vec<(f64, f64)> =
+            (0..=200).map(|k| k as f64 * 0.1).map(|t| (t, if t <= 10.0 { 2.0 + t } else { 12.0 + 2.0 * (t - 10.0) })).collect();
+        let alignment = Alignment { map, key_shift: 0 };
+        let curve = alignment.tempo_curve(0.5, 2.0);
+        assert_eq!(curve.len(), 41);
+        let at = |t: f64| curve.iter().find(|p| (p.0 - t).abs() < 1e-9).unwrap().1;
+        assert!((at(4.0) - 1.0).abs() < 1e-9 && (at(16.0) - 0.5).abs() < 1e-9, "{curve:?}");
+        assert!((at(0.0) - 1.0).abs() < 1e-9 && (at(20.0) - 0.5).abs() < 1e-9, "the ends read only the music both play: {curve:?}");
+        assert!((alignment.mean_tempo_ratio().unwrap() - 20.0 / 30.0).abs() < 1e-9);
+        assert_eq!(interpolate(&alignment.inverse_map(), 22.0), Some(15.0));
     }
 }
