@@ -1,6 +1,6 @@
 //! Speed and memory of the versions feature at sizes the tests do not reach:
 //! aligning two 10-minute recordings, and `find_versions` over a 10,000-track
-//! library. `cargo bench --bench versions` (release profile); peak memory is
+//! library. `cargo bench --bench versions [-- SIZES…]` (release profile); peak memory is
 //! the process's resident high-water mark, reset before each measurement.
 //!
 //! The recordings are synthetic: a 10-minute chord sequence with harmonics,
@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use strata::prng::SplitMix64;
-use strata::versions::features::{Chroma, IdentFeatures, N_CHROMA, rotate, unit_or_uniform};
+use strata::versions::features::{Chroma, IdentFeatures, N_CHROMA, mean_of, rotate, unit_or_uniform};
 use strata::versions::{SearchOptions, align, find_versions};
 
 const RATE: u32 = 22_050;
@@ -34,17 +34,31 @@ fn main() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 
-    for tracks in [1_000, 10_000] {
-        let library = synthetic_library(tracks);
-        reset_peak_memory();
-        let start = Instant::now();
-        let found = find_versions(&library, SearchOptions::default());
-        println!(
-            "find_versions on {tracks} synthetic tracks (prefilter on): {:.1} s, peak memory {} MiB, {} with a confident result",
-            start.elapsed().as_secs_f64(),
-            peak_memory_mib(),
-            found.iter().filter(|r| r.first().is_some_and(|m| m.confidence >= 0.5)).count()
-        );
+    // Sizes from the command line (after cargo's `--bench`), else 1,000 and 10,000.
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    for tracks in if sizes.is_empty() { vec![1_000, 10_000] } else { sizes } {
+        let (library, groups) = synthetic_library(tracks);
+        let two_stages = SearchOptions { shortlist: SearchOptions::default().candidates, ..SearchOptions::default() };
+        for (stages, options) in [("summary → verification", two_stages), ("summary → coarse → verification", SearchOptions::default())]
+        {
+            reset_peak_memory();
+            let start = Instant::now();
+            let found = find_versions(&library, options);
+            let seconds = start.elapsed().as_secs_f64();
+            // Recall: other versions found with confidence ≥ 0.5, of all; and confident results that are not versions.
+            let (mut truth, mut hits, mut false_alarms) = (0, 0, 0);
+            for (q, results) in found.iter().enumerate() {
+                truth += groups.iter().enumerate().filter(|&(t, &g)| t != q && g == groups[q]).count();
+                for m in results.iter().filter(|m| m.confidence >= 0.5) {
+                    if groups[m.track] == groups[q] { hits += 1 } else { false_alarms += 1 }
+                }
+            }
+            println!(
+                "find_versions on {tracks} synthetic tracks ({stages}): {seconds:.1} s, peak memory {} MiB, recall at 0.5 {:.3}, {false_alarms} false confident results",
+                peak_memory_mib(),
+                hits as f64 / truth.max(1) as f64
+            );
+        }
     }
 }
 
@@ -91,10 +105,11 @@ fn write_recording(path: &std::path::Path, reference_s: f64, slowdown: f64, tran
     std::fs::write(path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
-/// `tracks` CENS-like sequences; every fifth track starts a group of 2–4 versions.
-fn synthetic_library(tracks: usize) -> Vec<IdentFeatures> {
+/// `tracks` CENS-like sequences, and each one's piece; every fifth track starts a group of 2–4 versions.
+fn synthetic_library(tracks: usize) -> (Vec<IdentFeatures>, Vec<usize>) {
     let mut rng = SplitMix64(7);
     let mut library = Vec::with_capacity(tracks);
+    let mut groups = Vec::with_capacity(tracks);
     while library.len() < tracks {
         let frames = 60 + rng.below(540);
         let piece: Vec<Chroma> = (0..frames / 4)
@@ -108,6 +123,7 @@ fn synthetic_library(tracks: usize) -> Vec<IdentFeatures> {
             })
             .collect();
         let versions = if library.len() % 5 == 0 { 2 + rng.below(3) } else { 1 };
+        let group = library.len();
         for _ in 0..versions.min(tracks - library.len()) {
             let shift = rng.below(N_CHROMA);
             let frames_per_chord = 3.0 + 2.0 * f64::from(rng.symmetric_unit().abs());
@@ -117,16 +133,11 @@ fn synthetic_library(tracks: usize) -> Vec<IdentFeatures> {
                     unit_or_uniform(&chord.map(|x| x + 0.2 * rng.symmetric_unit().abs()))
                 })
                 .collect();
-            let mut mean = [0.0; N_CHROMA];
-            for v in &cens {
-                for c in 0..N_CHROMA {
-                    mean[c] += v[c] / cens.len() as f32;
-                }
-            }
-            library.push(IdentFeatures { cens, mean });
+            library.push(IdentFeatures { mean: mean_of(&cens), cens });
+            groups.push(group);
         }
     }
-    library
+    (library, groups)
 }
 
 fn reset_peak_memory() {

@@ -220,7 +220,10 @@ pub enum Command {
         /// Results per query.
         #[arg(long, default_value_t = 10)]
         k: usize,
-        /// Candidates per query that the key-invariant summary passes on to verification.
+        /// Candidates per query that the key-invariant summary passes on to the coarse verification.
+        #[arg(long, default_value_t = 128)]
+        shortlist: usize,
+        /// Candidates per query that the coarse verification passes on to the full one.
         #[arg(long, default_value_t = 32)]
         candidates: usize,
         /// Verify every pair of tracks instead of the summary's candidates.
@@ -452,8 +455,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let scope = insight::EvalScope { within: within.as_deref(), collection: collection.as_deref(), best_mix };
             eval_command(&data_dir, &label, labels.as_deref(), &query, &scope, json)
         }
-        Some(Command::Versions { track, all: _, k, candidates, no_prefilter, json }) => {
-            versions(&data_dir, &VersionsRequest { track: track.as_deref(), k, candidates, prefilter: !no_prefilter, json })
+        Some(Command::Versions { track, all: _, k, shortlist, candidates, no_prefilter, json }) => {
+            versions(&data_dir, &VersionsRequest { track: track.as_deref(), k, shortlist, candidates, prefilter: !no_prefilter, json })
         }
         Some(Command::Align { a, b, json }) => align_command(&a, &b, json),
         Some(Command::Index { dirs, model, jobs, full, fast, excerpts, excerpt_seconds, retry_failed, json, no_wait }) => {

@@ -12,6 +12,7 @@ use crate::versions::{SearchOptions, align};
 pub(super) struct VersionsRequest<'a> {
     pub(super) track: Option<&'a str>,
     pub(super) k: usize,
+    pub(super) shortlist: usize,
     pub(super) candidates: usize,
     pub(super) prefilter: bool,
     pub(super) json: bool,
@@ -34,6 +35,7 @@ pub(super) fn versions(data_dir: &DataDir, request: &VersionsRequest) -> anyhow:
     // The search keeps at least the window's share of results, so what it keeps serves both.
     let options = SearchOptions {
         prefilter: request.prefilter,
+        shortlist: request.shortlist.max(1),
         candidates: request.candidates.max(1),
         results: request.k.max(SearchOptions::default().results),
     };

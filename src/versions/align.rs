@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use super::features::{Chroma, FineFeatures, N_CHROMA, frame_time_s, rotate, unit_or_uniform};
+use super::features::{Chroma, FineFeatures, N_CHROMA, frame_time_s, mean_of, rotate, unit_or_uniform};
 use super::verify;
 use crate::audio::AudioError;
 
@@ -132,18 +132,9 @@ impl Sequence {
 
     /// Every `factor` frames averaged into one.
     fn coarser(&self, factor: usize) -> Sequence {
-        let average = |frames: &[Chroma]| -> Chroma {
-            let mut sum = [0.0f32; N_CHROMA];
-            for v in frames {
-                for c in 0..N_CHROMA {
-                    sum[c] += v[c] / frames.len() as f32;
-                }
-            }
-            sum
-        };
         Sequence {
-            chroma: self.chroma.chunks(factor).map(|block| unit_or_uniform(&average(block))).collect(),
-            onsets: self.onsets.chunks(factor).map(average).collect(),
+            chroma: self.chroma.chunks(factor).map(|block| unit_or_uniform(&mean_of(block))).collect(),
+            onsets: self.onsets.chunks(factor).map(mean_of).collect(),
         }
     }
 

@@ -104,12 +104,7 @@ impl FineFeatures {
         let tuning_cents = tuning_sub as f32 * (100.0 / SUB as f32);
         let (start, end) = sounding_span(&sounding);
         let cens = cens(&energies[start..end], &sounding[start..end]);
-        let mut mean = [0.0f32; N_CHROMA];
-        for v in &cens {
-            for c in 0..N_CHROMA {
-                mean[c] += v[c] / cens.len() as f32;
-            }
-        }
+        let mean = mean_of(&cens);
         FineFeatures { chroma, onsets, sounding, tuning_cents, duration_s, ident: IdentFeatures { cens, mean } }
     }
 
@@ -129,6 +124,17 @@ fn sounding_span(sounding: &[bool]) -> (usize, usize) {
 }
 
 const UNIFORM: Chroma = [0.288_675_13; N_CHROMA];
+
+/// The mean of `frames` (zero for none).
+pub fn mean_of(frames: &[Chroma]) -> Chroma {
+    let mut sum = [0.0f32; N_CHROMA];
+    for v in frames {
+        for c in 0..N_CHROMA {
+            sum[c] += v[c] / frames.len() as f32;
+        }
+    }
+    sum
+}
 
 /// `v` scaled to unit length, or the uniform unit vector when it is (nearly) zero.
 pub fn unit_or_uniform(v: &Chroma) -> Chroma {

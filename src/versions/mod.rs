@@ -32,9 +32,11 @@ use features::IdentFeatures;
 /// How [`find_versions`] searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SearchOptions {
-    /// Verify only the candidates the summary ranks highest (else every pair).
+    /// Verify only the best candidates of the cheap stages (else every pair).
     pub prefilter: bool,
-    /// Candidates verified per query with the prefilter on.
+    /// Candidates per query the summary passes on to the coarse verification.
+    pub shortlist: usize,
+    /// Candidates per query the coarse verification passes on to the full one.
     pub candidates: usize,
     /// Results kept per query.
     pub results: usize,
@@ -42,7 +44,7 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { prefilter: true, candidates: 32, results: 10 }
+        Self { prefilter: true, shortlist: 128, candidates: 32, results: 10 }
     }
 }
 
@@ -59,22 +61,27 @@ pub struct VersionMatch {
     pub key_shift: usize,
 }
 
-/// For every track, the others most likely to be recordings of the same piece, most likely first.
+/// For every track, the others most likely to be recordings of the same
+/// piece, most likely first. With the prefilter, three stages: the
+/// key-invariant summary shortlists [`SearchOptions::shortlist`] candidates
+/// per query, the same verification on CENS [`verify::COARSE_FACTOR`] times
+/// coarser ranks them (about that factor squared cheaper per pair), and its
+/// best [`SearchOptions::candidates`] are verified in full.
 pub fn find_versions(library: &[IdentFeatures], options: SearchOptions) -> Vec<Vec<VersionMatch>> {
     let n = library.len();
     let candidates: Vec<Vec<usize>> = if options.prefilter && n > options.candidates + 1 {
         let summaries: Vec<summary::Summary> = parallel_map("versions-summary", library, summary::summarise);
-        summary::candidates(&summary::standardise(&summaries), options.candidates)
+        let summarised = summary::standardise(&summaries);
+        if options.shortlist <= options.candidates {
+            // No coarse stage: the summary's best go straight to verification.
+            summary::candidates(&summarised, options.candidates)
+        } else {
+            coarse_ranked(library, &summary::candidates(&summarised, options.shortlist), options.candidates)
+        }
     } else {
         (0..n).map(|q| (0..n).filter(|&c| c != q).collect()).collect()
     };
-    // Each unordered pair is verified once (the score is symmetric).
-    let mut pairs: Vec<(usize, usize)> =
-        candidates.iter().enumerate().flat_map(|(q, cs)| cs.iter().map(move |&c| (q.min(c), q.max(c)))).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let matches = parallel_map("versions-verify", &pairs, |&(a, b)| verify::compare(&library[a], &library[b]));
-    let verified: HashMap<(usize, usize), verify::Match> = pairs.iter().copied().zip(matches).collect();
+    let verified: HashMap<(usize, usize), verify::Match> = verify_pairs("versions-verify", library, &candidates).into_iter().collect();
     let nulls = calibrate::null_samples(library, &candidates);
     let model = calibrate::Calibration::fit(&nulls, verified.iter().map(|(&(a, b), m)| (a, b, m.score)));
     candidates
@@ -95,6 +102,33 @@ pub fn find_versions(library: &[IdentFeatures], options: SearchOptions) -> Vec<V
             results
         })
         .collect()
+}
+
+/// The `keep` of each query's `shortlist` that the coarse verification ranks highest, best first.
+fn coarse_ranked(library: &[IdentFeatures], shortlist: &[Vec<usize>], keep: usize) -> Vec<Vec<usize>> {
+    let coarse: Vec<IdentFeatures> = parallel_map("versions-coarse", library, verify::coarser);
+    let scores: HashMap<(usize, usize), f32> =
+        verify_pairs("versions-coarse-verify", &coarse, shortlist).into_iter().map(|(pair, m)| (pair, m.score)).collect();
+    shortlist
+        .iter()
+        .enumerate()
+        .map(|(q, cs)| {
+            let mut ranked: Vec<(f32, usize)> = cs.iter().map(|&c| (scores[&(q.min(c), q.max(c))], c)).collect();
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+            ranked.into_iter().take(keep).map(|(_, c)| c).collect()
+        })
+        .collect()
+}
+
+/// [`verify::compare`] of every pair of a query and one of its candidates,
+/// each unordered pair once (the score is symmetric), keyed (lower, higher).
+fn verify_pairs(name: &str, library: &[IdentFeatures], candidates: &[Vec<usize>]) -> Vec<((usize, usize), verify::Match)> {
+    let mut pairs: Vec<(usize, usize)> =
+        candidates.iter().enumerate().flat_map(|(q, cs)| cs.iter().map(move |&c| (q.min(c), q.max(c)))).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let matches = parallel_map(name, &pairs, |&(a, b)| verify::compare(&library[a], &library[b]));
+    pairs.into_iter().zip(matches).collect()
 }
 
 /// Why a track's features are missing.
