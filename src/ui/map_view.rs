@@ -3,16 +3,19 @@
 //! A large library (over [`THIN_MIN_POINTS`]) draws at most one marker per
 //! series and cell of about [`THIN_CELL_PX`] pixels: dense regions cost what
 //! the screen can show, not what the library holds; zooming in shows every
-//! point. Hover and click pick among all points (kiddo).
+//! point. Those markers are drawn into a texture ([`super::map_raster`]) once
+//! per change rather than laid out every frame. Hover and click pick among
+//! all points (kiddo).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use eframe::egui;
-use egui_plot::{Line, MarkerShape, Plot, PlotPoint, PlotPoints, Points};
+use egui_plot::{Line, MarkerShape, Plot, PlotImage, PlotPoint, PlotPoints, Points};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::map_raster::RasterKey;
 use super::tasks::{MapIdentity, MapLayout, ProjectionKey, place, project};
 use super::{AppCommand, ColourBy, MapChoice, StrataApp, theme};
 use crate::map::Method;
@@ -74,6 +77,8 @@ pub struct MapState {
     pub legend: LegendCache,
     /// The series thinned for the current zoom.
     thinned: ThinCache,
+    /// A thinned map's markers as one texture.
+    pub raster: super::map_raster::MapRaster,
     /// Plot units per pixel when the map was last drawn, to thin the next frame for it.
     units_per_px: Option<f64>,
     /// The aspect mix asked for last, and since when.
@@ -96,6 +101,7 @@ impl Default for MapState {
             arrivals: 0,
             legend: LegendCache::default(),
             thinned: ThinCache::default(),
+            raster: super::map_raster::MapRaster::default(),
             units_per_px: None,
             mix_since: None,
         }
@@ -575,75 +581,94 @@ impl StrataApp {
         let thinned = (points.len() > THIN_MIN_POINTS)
             .then(|| self.map.thinned.get(&series_built, thin_level(self.map.units_per_px, series, f64::from(plot_width))));
         let mut response = None;
+        let raster_image = thinned.as_ref().and_then(|_| self.map.raster.image());
         ui.horizontal_top(|ui| {
-            let shown = Plot::new("library-map")
+            let mut plot = Plot::new("library-map")
                 .width(plot_width)
                 .height(plot_height)
                 .data_aspect(1.0)
                 .show_axes(false)
                 .show_grid(false)
                 .allow_drag(!shift)
-                .allow_boxed_zoom(false)
-                .show(ui, |plot_ui| {
-                    for (i, entry) in series.iter().enumerate() {
+                .allow_boxed_zoom(false);
+            if thinned.is_some() {
+                // The texture does not tell the plot where the data lie: the layout's extent does.
+                let [x0, y0, x1, y1] = layout.extent();
+                plot = plot.include_x(x0).include_x(x1).include_y(y0).include_y(y1);
+            }
+            let shown = plot.show(ui, |plot_ui| {
+                if let Some((texture, center, size)) = raster_image {
+                    plot_ui.image(PlotImage::new("markers", texture, center, size));
+                } else if thinned.is_none() {
+                    for entry in series {
                         let dimmed = highlight.as_ref().is_some_and(|h| *h != entry.name);
                         let colour = if dimmed { entry.colour.gamma_multiply(0.15) } else { entry.colour };
                         let radius = if highlight.as_ref() == Some(&entry.name) { 5.0 } else { 3.5 };
-                        let xy = thinned.as_ref().and_then(|t| t.get(i)).unwrap_or(&entry.xy);
-                        plot_ui.points(Points::new(entry.name.as_str(), PlotPoints::Borrowed(xy)).radius(radius).color(colour));
+                        plot_ui.points(Points::new(entry.name.as_str(), PlotPoints::Borrowed(&entry.xy)).radius(radius).color(colour));
                     }
-                    // The plot keeps x and y at one scale (data_aspect 1).
-                    self.map.units_per_px = Some(plot_ui.plot_bounds().width() / f64::from(plot_width));
-                    if !box_set.is_empty() {
-                        let series: Vec<[f64; 2]> = box_set.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
-                        plot_ui.points(
-                            Points::new("box selection", PlotPoints::from(series))
-                                .radius(6.0)
-                                .shape(MarkerShape::Square)
-                                .filled(false)
-                                .color(theme::RESULT),
-                        );
+                }
+                // The plot keeps x and y at one scale (data_aspect 1).
+                self.map.units_per_px = Some(plot_ui.plot_bounds().width() / f64::from(plot_width));
+                if !box_set.is_empty() {
+                    let series: Vec<[f64; 2]> = box_set.iter().map(|&t| [f64::from(points[t][0]), f64::from(points[t][1])]).collect();
+                    plot_ui.points(
+                        Points::new("box selection", PlotPoints::from(series))
+                            .radius(6.0)
+                            .shape(MarkerShape::Square)
+                            .filled(false)
+                            .color(theme::RESULT),
+                    );
+                }
+                if let Some(q) = selected.filter(|&q| q < points.len()) {
+                    let origin = [f64::from(points[q][0]), f64::from(points[q][1])];
+                    for &r in &result_set {
+                        let line = vec![origin, [f64::from(points[r][0]), f64::from(points[r][1])]];
+                        plot_ui.line(Line::new("", PlotPoints::from(line)).color(theme::RESULT.gamma_multiply(0.8)).width(1.5));
                     }
-                    if let Some(q) = selected.filter(|&q| q < points.len()) {
-                        let origin = [f64::from(points[q][0]), f64::from(points[q][1])];
-                        for &r in &result_set {
-                            let line = vec![origin, [f64::from(points[r][0]), f64::from(points[r][1])]];
-                            plot_ui.line(Line::new("", PlotPoints::from(line)).color(theme::RESULT.gamma_multiply(0.8)).width(1.5));
-                        }
-                        let rings: Vec<[f64; 2]> = result_set.iter().map(|&r| [f64::from(points[r][0]), f64::from(points[r][1])]).collect();
-                        plot_ui.points(Points::new("results", PlotPoints::from(rings)).radius(6.0).filled(false).color(theme::RESULT));
-                        plot_ui.points(
-                            Points::new("selected", PlotPoints::from(vec![origin]))
-                                .radius(8.0)
-                                .shape(MarkerShape::Diamond)
-                                .color(theme::SELECTED),
-                        );
+                    let rings: Vec<[f64; 2]> = result_set.iter().map(|&r| [f64::from(points[r][0]), f64::from(points[r][1])]).collect();
+                    plot_ui.points(Points::new("results", PlotPoints::from(rings)).radius(6.0).filled(false).color(theme::RESULT));
+                    plot_ui.points(
+                        Points::new("selected", PlotPoints::from(vec![origin]))
+                            .radius(8.0)
+                            .shape(MarkerShape::Diamond)
+                            .color(theme::SELECTED),
+                    );
+                }
+                let pointer = plot_ui.pointer_coordinate();
+                if let Some(p) = pointer {
+                    let at = [p.x as f32, p.y as f32];
+                    let bounds = plot_ui.plot_bounds();
+                    let reach = (bounds.width().max(bounds.height()) * 0.015) as f32;
+                    hovered = picker.nearest(at, reach);
+                    let response = plot_ui.response().clone();
+                    if response.clicked() && !shift {
+                        clicked = hovered;
                     }
-                    let pointer = plot_ui.pointer_coordinate();
-                    if let Some(p) = pointer {
-                        let at = [p.x as f32, p.y as f32];
-                        let bounds = plot_ui.plot_bounds();
-                        let reach = (bounds.width().max(bounds.height()) * 0.015) as f32;
-                        hovered = picker.nearest(at, reach);
-                        let response = plot_ui.response().clone();
-                        if response.clicked() && !shift {
-                            clicked = hovered;
-                        }
-                        if shift && response.drag_started() {
-                            self.map.drag_start = Some(at);
-                        }
-                        if let Some(start) = self.map.drag_start {
-                            let rect =
-                                vec![[start[0], start[1]], [at[0], start[1]], [at[0], at[1]], [start[0], at[1]], [start[0], start[1]]];
-                            let rect: Vec<[f64; 2]> = rect.into_iter().map(|[x, y]| [f64::from(x), f64::from(y)]).collect();
-                            plot_ui.line(Line::new("", PlotPoints::from(rect)).color(theme::RESULT));
-                            if response.drag_stopped() || !shift {
-                                self.map.box_selection = picker.in_rect(start, at);
-                                self.map.drag_start = None;
-                            }
+                    if shift && response.drag_started() {
+                        self.map.drag_start = Some(at);
+                    }
+                    if let Some(start) = self.map.drag_start {
+                        let rect = vec![[start[0], start[1]], [at[0], start[1]], [at[0], at[1]], [start[0], at[1]], [start[0], start[1]]];
+                        let rect: Vec<[f64; 2]> = rect.into_iter().map(|[x, y]| [f64::from(x), f64::from(y)]).collect();
+                        plot_ui.line(Line::new("", PlotPoints::from(rect)).color(theme::RESULT));
+                        if response.drag_stopped() || !shift {
+                            self.map.box_selection = picker.in_rect(start, at);
+                            self.map.drag_start = None;
                         }
                     }
-                });
+                }
+            });
+            if let Some(thinned) = &thinned {
+                let key = RasterKey::new(
+                    thinned,
+                    highlight.clone(),
+                    layout.extent(),
+                    shown.transform.bounds(),
+                    shown.transform.frame().size(),
+                    ui.ctx().pixels_per_point(),
+                );
+                self.map.raster.update(ui.ctx(), key, series, thinned);
+            }
             response = Some(shown.response);
             self.map_legend(ui, series, legend_width, plot_height);
         });

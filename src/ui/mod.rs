@@ -14,6 +14,7 @@
 mod compare;
 mod indexing;
 mod library_panel;
+mod map_raster;
 mod map_view;
 mod models_dialog;
 mod player_bar;

@@ -569,13 +569,24 @@ pub struct MapLayout {
     /// What is under the cursor, indexed here: at 300,000 points the tree
     /// took a frame of its own.
     pub picker: crate::map::MapPicker,
+    extent: [f64; 4],
 }
 
 impl MapLayout {
     /// A layout of `track_ids`' tracks, with its picker.
     pub fn new(layout: Layout, track_ids: Vec<i64>, placed_from: Option<u64>) -> Self {
         let picker = crate::map::MapPicker::new(&layout.points);
-        Self { layout, track_ids, placed_from, picker }
+        let extent =
+            layout.points.iter().fold([f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY], |[x0, y0, x1, y1], p| {
+                let (x, y) = (f64::from(p[0]), f64::from(p[1]));
+                [x0.min(x), y0.min(y), x1.max(x), y1.max(y)]
+            });
+        Self { layout, track_ids, placed_from, picker, extent }
+    }
+
+    /// Where the points lie: min x, min y, max x, max y (infinite when there are none).
+    pub fn extent(&self) -> [f64; 4] {
+        self.extent
     }
 }
 
