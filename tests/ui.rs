@@ -423,3 +423,25 @@ fn other_recordings_are_found_linked_and_compared() {
     harness.run_steps(2);
     assert!(harness.state().comparison().is_none());
 }
+
+/// A library over the thinning threshold shows its map as one texture of
+/// markers, drawn where the plot is.
+#[test]
+fn a_large_map_is_drawn_as_one_texture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = DataDir::at(tmp.path().join("data"));
+    let options = strata::synth::LibraryOptions { tracks: 25_000, seed: 3, mert: false, root: strata::synth::default_root(&data_dir) };
+    strata::synth::write_library(&data_dir, &options, &mut |_, _, _| {}).unwrap();
+    let mut harness = Harness::builder()
+        .with_size([1440.0, 900.0])
+        .wgpu()
+        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
+    support::step_until(&mut harness, "the map of 25,000 tracks", |app| {
+        app.map_shown() == Some((25_000, true)) && !app.is_busy() && app.map_texture_shown()
+    });
+    // The plot's middle (the map panel starts after the 400-point library panel) is full of markers.
+    let image = harness.render().unwrap();
+    let colours: std::collections::HashSet<[u8; 4]> =
+        (560..760).flat_map(|x| (350..550).map(move |y| (x, y))).map(|(x, y)| image.get_pixel(x, y).0).collect();
+    assert!(colours.len() > 50, "only {} colours in the middle of the map", colours.len());
+}

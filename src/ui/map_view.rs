@@ -517,6 +517,11 @@ impl StrataApp {
         }
     }
 
+    /// Whether the map's markers are shown as one texture (a library over 20,000 tracks).
+    pub fn map_texture_shown(&self) -> bool {
+        self.map.raster.image().is_some()
+    }
+
     /// How many tracks the map shows now, and whether its layout is final
     /// (not new tracks placed on an older one); `None` while there is none.
     pub fn map_shown(&self) -> Option<(usize, bool)> {
