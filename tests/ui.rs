@@ -390,6 +390,16 @@ fn other_recordings_are_found_linked_and_compared() {
     assert_eq!(snapshot.works.work_of(a).work_key, snapshot.works.work_of(b).work_key);
     assert!([a, b].iter().any(|&t| snapshot.works.work_of(t).source == strata::works::WorkSource::Audio));
     assert_ne!(snapshot.works.work_of(lone).work_key, snapshot.works.work_of(a).work_key);
+    // "Exclude same work" now leaves the other recording out of the results.
+    harness.state_mut().command(AppCommand::Select(a));
+    support::step_until(&mut harness, "results", |app| !app.results().is_empty() && !app.is_busy());
+    assert!(harness.state().results().iter().any(|r| r.track == b));
+    harness.get_by_label("exclude same work").click();
+    harness.run_steps(2);
+    let results: Vec<usize> = harness.state().results().iter().map(|r| r.track).collect();
+    assert!(!results.is_empty() && !results.contains(&b), "{results:?}");
+    harness.get_by_label("exclude same work").click();
+    harness.run_steps(2);
 
     // The evidence: confidence, key (B is 2 lower) and tempo once aligned (B plays at 0.45/0.55 of A's tempo).
     harness.state_mut().command(AppCommand::Select(a));
