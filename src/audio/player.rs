@@ -31,10 +31,12 @@ pub enum PlayerCommand {
     /// Volume, 0–1.
     SetVolume(f32),
     /// Switch to another recording at the same musical moment: `path` starts
-    /// where `map` (pairs of times in the playing track and in `path`, both
+    /// where `map` (pairs of times in `from` and in `path`, both
     /// non-decreasing) puts the playing position, with a short crossfade and
-    /// no gap. With nothing playing, it plays `path` from its start.
+    /// no gap. Unless `from` is what plays, it plays `path` from its start.
     Switch {
+        /// The recording the map starts from.
+        from: PathBuf,
         /// The other recording.
         path: PathBuf,
         /// Caller's id for it.
@@ -138,11 +140,13 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
     let mut volume = 0.8f32;
     sink.set_volume(volume);
     let mut current: Option<usize> = None;
+    // The file playing, for a switch to check its map starts from it.
+    let mut playing_path: Option<PathBuf> = None;
     loop {
         match commands.recv_timeout(Duration::from_millis(100)) {
-            Ok(PlayerCommand::Switch { path, track, map }) => match open_source(&path) {
+            Ok(PlayerCommand::Switch { from, path, track, map }) => match open_source(&path) {
                 Ok((source, duration_s)) => {
-                    let playing = current.is_some() && !sink.empty();
+                    let playing = current.is_some() && !sink.empty() && playing_path.as_ref() == Some(&from);
                     // The position is read once the new file is open, so the opening does not put B behind.
                     let start_s = if playing { crate::versions::align::interpolate(&map, sink.get_pos().as_secs_f64()) } else { None };
                     let next = rodio::Player::connect_new(device.mixer());
@@ -166,6 +170,7 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
                     sink.stop();
                     sink = next;
                     current = Some(track);
+                    playing_path = Some(path);
                     publish(&|s| s.started(track, duration_s));
                 }
                 Err(reason) => publish(&|s| s.error = Some(format!("{}: {reason}", path.display()))),
@@ -182,6 +187,7 @@ fn player_thread(commands: &Receiver<PlayerCommand>, status: &Mutex<PlayerStatus
                         }
                         sink.play();
                         current = Some(track);
+                        playing_path = Some(path.clone());
                         publish(&|s| s.started(track, duration_s));
                     }
                     Err(reason) => {

@@ -31,13 +31,19 @@ const ALIGN_TASK: &str = "align-versions";
 /// The tempo curve: a point every this many seconds of A, each over this window.
 const CURVE_STEP_S: f64 = 0.5;
 const CURVE_WINDOW_S: f64 = 6.0;
-/// Alignments kept; beyond this the oldest answers are forgotten (each is a few hundred KiB at most).
-const ALIGNMENTS_KEPT: usize = 256;
+/// Alignments kept; beyond this the oldest answers are forgotten, never the
+/// one Compare shows. Each holds its time map both ways, a point every 0.1 s
+/// of A: about 1.7 MB for an hour-long pair, 30 KB for a 5-minute movement.
+const ALIGNMENTS_KEPT: usize = 64;
+/// The task aligning the pair Compare opened on (a newer pair replaces one still waiting).
+const COMPARE_ALIGN_TASK: &str = "align-compare";
 
 /// Two recordings aligned, with what the window draws of them.
 pub struct AlignedPair {
-    /// B's time map onto A.
-    pub alignment: Alignment,
+    /// Semitones B was shifted up to match A (0..12).
+    pub key_shift: usize,
+    /// B's tempo relative to A's over the music both play (>1: B faster).
+    pub mean_tempo_ratio: Option<f64>,
     /// B's tempo relative to A's along A: (time in A, ratio; >1: B faster).
     pub tempo_curve: Vec<[f64; 2]>,
     /// Times in A → times in B, for switching from A to B.
@@ -50,9 +56,14 @@ impl AlignedPair {
     /// Prepares an alignment for the window (off the UI thread).
     pub fn new(alignment: Alignment) -> Self {
         let tempo_curve = alignment.tempo_curve(CURVE_STEP_S, CURVE_WINDOW_S).into_iter().map(|(t, r)| [t, r]).collect();
-        let a_to_b = alignment.map.clone().into();
         let b_to_a = alignment.inverse_map().into();
-        Self { alignment, tempo_curve, a_to_b, b_to_a }
+        Self {
+            key_shift: alignment.key_shift,
+            mean_tempo_ratio: alignment.mean_tempo_ratio(),
+            tempo_curve,
+            a_to_b: alignment.map.into(),
+            b_to_a,
+        }
     }
 }
 
@@ -81,6 +92,25 @@ pub struct Comparison {
     pub b: (usize, PathBuf),
     /// The side last asked to play.
     pub side: Option<Side>,
+}
+
+impl Comparison {
+    /// Which side `playing` (the player's track) is, if either.
+    fn side_of(&self, playing: Option<usize>) -> Option<Side> {
+        match playing {
+            Some(t) if t == self.a.0 => Some(Side::A),
+            Some(t) if t == self.b.0 => Some(Side::B),
+            _ => None,
+        }
+    }
+
+    /// The track and path of `side`.
+    fn track(&self, side: Side) -> &(usize, PathBuf) {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
 }
 
 /// The window's state for other recordings.
@@ -112,9 +142,14 @@ impl VersionsState {
     pub fn aligned(&mut self, a: PathBuf, b: PathBuf, result: Result<Arc<AlignedPair>, String>) {
         let key = (a, b);
         self.alignments.insert(key.clone(), result.map_or_else(Aligning::Failed, Aligning::Ready));
+        self.arrived.retain(|k| *k != key);
         self.arrived.push_back(key);
+        let shown = self.compare.as_ref().map(|c| (c.a.1.clone(), c.b.1.clone()));
         while self.arrived.len() > ALIGNMENTS_KEPT {
-            if let Some(old) = self.arrived.pop_front() {
+            let Some(old) = self.arrived.pop_front() else { break };
+            if Some(&old) == shown.as_ref() {
+                self.arrived.push_back(old);
+            } else {
                 self.alignments.remove(&old);
             }
         }
@@ -238,7 +273,7 @@ impl StrataApp {
                         ui.add(egui::Label::new(egui::RichText::new(track.display_title()).strong()).truncate());
                         let who = track.tags.artist.as_deref().or(track.tags.album.as_deref()).unwrap_or("?");
                         let tempo = match self.versions.alignments.get(&(a_path.clone(), track.path.clone())) {
-                            Some(Aligning::Ready(pair)) => pair.alignment.mean_tempo_ratio().map_or_else(String::new, tempo_text),
+                            Some(Aligning::Ready(pair)) => pair.mean_tempo_ratio.map_or_else(String::new, tempo_text),
                             Some(Aligning::Failed(_)) => "not aligned".into(),
                             _ => "tempo …".into(),
                         };
@@ -283,34 +318,39 @@ impl StrataApp {
         let Some(library) = &self.library else { return };
         let (Some(ta), Some(tb)) = (library.snapshot.tracks.get(a), library.snapshot.tracks.get(b)) else { return };
         let (a_path, b_path) = (ta.path.clone(), tb.path.clone());
-        if self.versions.alignment(&a_path, &b_path).is_none() {
-            self.versions.alignments.insert((a_path.clone(), b_path.clone()), Aligning::Pending);
-            let ctx = self.workers.ctx().clone();
-            self.workers.spawn(&format!("align-{a}-{b}"), tasks::align_recordings(a_path.clone(), vec![b_path.clone()], ctx));
-        }
         self.versions.compare = Some(Comparison { a: (a, a_path), b: (b, b_path), side: None });
+        self.align_compared();
         self.tab = CentralTab::Compare;
+    }
+
+    /// Asks for the compared pair's alignment unless it is ready or asked for.
+    fn align_compared(&mut self) {
+        let Some(compare) = &self.versions.compare else { return };
+        let key = (compare.a.1.clone(), compare.b.1.clone());
+        if self.versions.alignments.contains_key(&key) {
+            return;
+        }
+        let ctx = self.workers.ctx().clone();
+        self.workers.run_after(COMPARE_ALIGN_TASK, tasks::align_recordings(key.0.clone(), vec![key.1.clone()], ctx));
+        self.versions.alignments.insert(key, Aligning::Pending);
     }
 
     /// Plays `side` of the comparison: from the start, or at the same musical moment if the other side is playing.
     pub(super) fn play_side(&mut self, side: Side) {
         let Some(compare) = &mut self.versions.compare else { return };
-        let status = self.playback.status();
-        let playing = status.track.filter(|&t| t == compare.a.0 || t == compare.b.0);
-        let (track, path) = match side {
-            Side::A => compare.a.clone(),
-            Side::B => compare.b.clone(),
-        };
+        let playing = compare.side_of(self.playback.status().track);
         compare.side = Some(side);
-        let pair = self.versions.alignments.get(&(compare.a.1.clone(), compare.b.1.clone()));
-        let map = match (pair, side) {
-            (Some(Aligning::Ready(pair)), Side::A) => Some(pair.b_to_a.clone()),
-            (Some(Aligning::Ready(pair)), Side::B) => Some(pair.a_to_b.clone()),
+        let compare = compare.clone();
+        let (track, path) = compare.track(side).clone();
+        let map = match (self.versions.alignment(&compare.a.1, &compare.b.1), side) {
+            (Some(pair), Side::A) => Some(pair.b_to_a.clone()),
+            (Some(pair), Side::B) => Some(pair.a_to_b.clone()),
             _ => None,
         };
         match (playing, map) {
-            (Some(now), _) if now == track => {}
-            (Some(_), Some(map)) => self.playback.switch_to(track, path, map),
+            (Some(now), _) if now == side => {}
+            // The player checks that `from` still plays before it uses the map.
+            (Some(now), Some(map)) => self.playback.switch_to(compare.track(now).1.clone(), track, path, map),
             _ => self.playback.play(track, path, 0.0),
         }
     }
@@ -318,11 +358,7 @@ impl StrataApp {
     /// Switches to the other side of the comparison (A if neither was played yet).
     pub(super) fn switch_side(&mut self) {
         let Some(compare) = &self.versions.compare else { return };
-        let current = match self.playback.status().track {
-            Some(t) if t == compare.a.0 => Some(Side::A),
-            Some(t) if t == compare.b.0 => Some(Side::B),
-            _ => compare.side,
-        };
+        let current = compare.side_of(self.playback.status().track).or(compare.side);
         self.play_side(if current == Some(Side::A) { Side::B } else { Side::A });
     }
 
@@ -335,11 +371,9 @@ impl StrataApp {
         };
         let tracks = &library.snapshot.tracks;
         let status = self.playback.status().clone();
-        let playing_side = match status.track {
-            Some(t) if t == compare.a.0 => Some(Side::A),
-            Some(t) if t == compare.b.0 => Some(Side::B),
-            _ => None,
-        };
+        let playing_side = compare.side_of(status.track);
+        // Forgotten or never asked for (a reload, many selections since): ask again.
+        self.align_compared();
         let shown_side = playing_side.or(compare.side);
         ui.horizontal(|ui| {
             ui.heading("Live Compare");
@@ -350,7 +384,8 @@ impl StrataApp {
             });
         });
         for (side, (track, _)) in [(Side::A, &compare.a), (Side::B, &compare.b)] {
-            let t = &tracks[*track];
+            // Reloads move Compare to its files' new rows (`library_changed`); a row that is still missing shows nothing.
+            let Some(t) = tracks.get(*track) else { continue };
             ui.horizontal(|ui| {
                 let label = if side == Side::A { "▶ A" } else { "▶ B" };
                 let button = egui::Button::new(label).selected(shown_side == Some(side));
@@ -382,7 +417,7 @@ impl StrataApp {
             if ui.button(format!("↔ Switch to {to}")).on_hover_text("Switch at the same musical moment (key X)").clicked() {
                 self.commands.push(AppCommand::SwitchRecording);
             }
-            let key = semitones_higher(pair.alignment.key_shift);
+            let key = semitones_higher(pair.key_shift);
             let mut facts = vec![match key {
                 0 => "same key".to_string(),
                 n => format!(
@@ -392,7 +427,7 @@ impl StrataApp {
                     if n > 0 { "higher" } else { "lower" }
                 ),
             }];
-            if let Some(ratio) = pair.alignment.mean_tempo_ratio() {
+            if let Some(ratio) = pair.mean_tempo_ratio {
                 let percent = (ratio - 1.0) * 100.0;
                 facts.push(if percent.abs() < 1.0 {
                     "same tempo on average".into()
@@ -433,12 +468,12 @@ impl StrataApp {
     /// Plays the comparison from `t_a_s` seconds of A: in the recording playing (B at the same moment), else in A.
     pub(super) fn compare_seek(&mut self, t_a_s: f64) {
         let Some(compare) = self.versions.compare.clone() else { return };
-        let playing = self.playback.status().track;
-        if playing == Some(compare.b.0)
+        let playing = compare.side_of(self.playback.status().track);
+        if playing == Some(Side::B)
             && let Some(t_b) = self.versions.alignment(&compare.a.1, &compare.b.1).and_then(|p| interpolate(&p.a_to_b, t_a_s))
         {
             self.playback.seek_to(t_b);
-        } else if playing == Some(compare.a.0) {
+        } else if playing == Some(Side::A) {
             self.playback.seek_to(t_a_s);
         } else {
             self.playback.play(compare.a.0, compare.a.1.clone(), t_a_s);

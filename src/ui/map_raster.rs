@@ -12,22 +12,22 @@ use egui_plot::{PlotBounds, PlotPoint};
 
 use super::map_view::Series;
 
-/// Marker radius in points, and a highlighted series' (as the plot's markers were).
-const RADIUS: f32 = 3.5;
-const HIGHLIGHT_RADIUS: f32 = 5.0;
+/// Marker radius in points, and a highlighted series' (the plot's markers for a small library have the same).
+pub const RADIUS: f32 = 3.5;
+pub const HIGHLIGHT_RADIUS: f32 = 5.0;
 /// Side of the cells, in points, in which only the marker drawn last is drawn
 /// (markers are 7 points wide: what lies under the last one would be covered).
 const CELL_POINTS: f32 = 2.0;
 /// The least time between two drawings of one view in new colours.
 const RECOLOUR_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Share of a dimmed series' colour (another series is highlighted).
-const DIMMED: f32 = 0.15;
+pub const DIMMED: f32 = 0.15;
 
 /// What a texture shows: which thinned points, highlighting, view and size.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct RasterKey {
-    /// The thinned points drawn (by identity).
-    pub points: usize,
+    /// The thinned points drawn (compared by identity; held, so a later list cannot take its address).
+    pub points: Arc<Vec<Vec<PlotPoint>>>,
     /// The highlighted series.
     pub highlight: Option<String>,
     /// The plot rectangle covered: min x, min y, max x, max y.
@@ -67,7 +67,7 @@ impl RasterKey {
             (points * f64::from(pixels_per_point)).round() as usize
         };
         Self {
-            points: Arc::as_ptr(points) as usize,
+            points: points.clone(),
             highlight,
             size: [pixels(bounds[2] - bounds[0], 0), pixels(bounds[3] - bounds[1], 1)],
             bounds,
@@ -77,7 +77,16 @@ impl RasterKey {
 
     /// The same drawing but for the view.
     fn same_but_view(&self, other: &Self) -> bool {
-        self.points == other.points && self.highlight == other.highlight
+        Arc::ptr_eq(&self.points, &other.points) && self.highlight == other.highlight
+    }
+}
+
+impl PartialEq for RasterKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_but_view(other)
+            && self.bounds == other.bounds
+            && self.size == other.size
+            && self.pixels_per_point == other.pixels_per_point
     }
 }
 
@@ -122,8 +131,8 @@ impl MapRaster {
             self.last_asked = Some(key.bounds);
             return;
         }
-        let same_drawing = self.drawn.as_ref().is_some_and(|drawn| drawn.same_but_view(&key) && drawn.size == key.size);
-        let view_moving = self.last_asked != Some(key.bounds) && same_drawing;
+        // A zoom changes the texture's size too; the plot scales the last one meanwhile.
+        let view_moving = self.last_asked != Some(key.bounds) && self.drawn.as_ref().is_some_and(|drawn| drawn.same_but_view(&key));
         self.last_asked = Some(key.bounds);
         if view_moving {
             ctx.request_repaint();
@@ -182,7 +191,8 @@ fn draw(key: &RasterKey, series: &[Series], thinned: &[Vec<PlotPoint>]) -> egui:
             if column < 0.0 || row < 0.0 || column >= columns as f64 || row >= rows as f64 {
                 continue;
             }
-            top_marker[row as usize * columns + column as usize] = Some((index as u32, x.round() as i64, y.round() as i64));
+            // Pixel i spans i..i + 1: the one whose centre is nearest holds the marker's centre.
+            top_marker[row as usize * columns + column as usize] = Some((index as u32, x.floor() as i64, y.floor() as i64));
         }
     }
     let mut markers: Vec<(u32, i64, i64)> = top_marker.into_iter().flatten().collect();

@@ -15,7 +15,7 @@ use egui_plot::{Line, MarkerShape, Plot, PlotImage, PlotPoint, PlotPoints, Point
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::map_raster::RasterKey;
+use super::map_raster::{self, RasterKey};
 use super::tasks::{MapIdentity, MapLayout, ProjectionKey, place, project};
 use super::{AppCommand, ColourBy, MapChoice, StrataApp, theme};
 use crate::map::Method;
@@ -607,8 +607,9 @@ impl StrataApp {
                 } else if thinned.is_none() {
                     for entry in series {
                         let dimmed = highlight.as_ref().is_some_and(|h| *h != entry.name);
-                        let colour = if dimmed { entry.colour.gamma_multiply(0.15) } else { entry.colour };
-                        let radius = if highlight.as_ref() == Some(&entry.name) { 5.0 } else { 3.5 };
+                        let colour = if dimmed { entry.colour.gamma_multiply(map_raster::DIMMED) } else { entry.colour };
+                        let radius =
+                            if highlight.as_ref() == Some(&entry.name) { map_raster::HIGHLIGHT_RADIUS } else { map_raster::RADIUS };
                         plot_ui.points(Points::new(entry.name.as_str(), PlotPoints::Borrowed(&entry.xy)).radius(radius).color(colour));
                     }
                 }

@@ -58,10 +58,10 @@ impl PlaybackState {
         self.played.insert(track);
     }
 
-    /// Switches to `track` (its file at `path`) at the moment `map` gives for
-    /// the playing position, crossfading ([`PlayerCommand::Switch`]).
-    pub fn switch_to(&mut self, track: usize, path: std::path::PathBuf, map: std::sync::Arc<[(f64, f64)]>) {
-        self.player.send(PlayerCommand::Switch { path, track, map });
+    /// Switches from the file `from` to `track` (its file at `path`) at the
+    /// moment `map` gives for the playing position, crossfading ([`PlayerCommand::Switch`]).
+    pub fn switch_to(&mut self, from: std::path::PathBuf, track: usize, path: std::path::PathBuf, map: std::sync::Arc<[(f64, f64)]>) {
+        self.player.send(PlayerCommand::Switch { from, path, track, map });
         remember_played(&mut self.history, track);
         self.played.insert(track);
     }

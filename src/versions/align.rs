@@ -63,6 +63,9 @@ impl Alignment {
     /// [`Self::tempo_ratio_at`] every `step_s` seconds of A over the music both play, as (time in A, ratio).
     pub fn tempo_curve(&self, step_s: f64, window_s: f64) -> Vec<(f64, f64)> {
         let (Some(first), Some(last)) = (self.map.first(), self.map.last()) else { return Vec::new() };
+        if step_s.is_nan() || step_s <= 0.0 {
+            return Vec::new();
+        }
         let steps = ((last.0 - first.0) / step_s).floor().max(0.0) as usize;
         (0..=steps)
             .filter_map(|k| {
@@ -335,6 +338,7 @@ mod tests {
         let alignment = Alignment { map, key_shift: 0 };
         let curve = alignment.tempo_curve(0.5, 2.0);
         assert_eq!(curve.len(), 41);
+        assert!(alignment.tempo_curve(0.0, 2.0).is_empty());
         let at = |t: f64| curve.iter().find(|p| (p.0 - t).abs() < 1e-9).unwrap().1;
         assert!((at(4.0) - 1.0).abs() < 1e-9 && (at(16.0) - 0.5).abs() < 1e-9, "{curve:?}");
         assert!((at(0.0) - 1.0).abs() < 1e-9 && (at(20.0) - 0.5).abs() < 1e-9, "the ends read only the music both play: {curve:?}");

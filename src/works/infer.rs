@@ -501,6 +501,20 @@ mod tests {
     }
 
     #[test]
+    fn a_link_never_spreads_through_a_weak_shared_key() {
+        // Two albums of loose tracks whose titles say nothing: "Track 04" shares one key across them.
+        let mut tracks = album("Mix A", "", &["Track 04"]);
+        tracks.extend(album("Mix B", "", &["Track 04"]));
+        tracks.extend(album("Quartets", "Ludwig van Beethoven", &["String Quartet Op. 18 No. 1 - 2. Adagio"]));
+        let mut works = Works::infer(&tracks, &[]);
+        let key = |works: &Works, t: usize| works.work_of(t).work_key.clone();
+        assert_eq!(key(&works, 0), key(&works, 1), "the weak key is shared");
+        works.link_recordings([(0, 2)]);
+        assert_eq!(key(&works, 0), key(&works, 2));
+        assert_ne!(key(&works, 1), key(&works, 2), "the other Track 04 stays out");
+    }
+
+    #[test]
     fn movements_play_in_movement_order_whatever_the_track_numbers() {
         let mut tracks = album("Quartets", "Joseph Haydn", &["Quartet Op. 76 No. 3 - 2. Poco adagio", "Quartet Op. 76 No. 3 - 1. Allegro"]);
         tracks[0].tags.track_no = Some(1);

@@ -130,59 +130,58 @@ impl Works {
     }
 
     /// Links the works of tracks found from the audio to be recordings of
-    /// the same piece ([`crate::versions`]), given as `pairs` of tracks: each
-    /// connected group of works ends up with one work key, the one most of
-    /// them had (the smallest on a tie), and the works whose key changed are
-    /// marked [`WorkSource::Audio`] (a user's correction stays `user`). Ids do
-    /// not change, so the user's corrections still find their works.
+    /// the same piece ([`crate::versions`]), given as `pairs` of tracks: the
+    /// works of each connected group (joined by the pairs only, never through
+    /// a shared key, so one pair cannot pull in every work that happens to
+    /// share a weak key such as "Track 04") end up with one work key: the
+    /// key of a work that names it (not a lone track's title), then the one
+    /// most works of the library carry, then the smallest, so the tagged
+    /// recordings of a work keep theirs. Works whose key changed are
+    /// marked [`WorkSource::Audio`]. A work the user corrected keeps its key
+    /// and takes no part. Ids do not change, so corrections still find their works.
     pub fn link_recordings(&mut self, pairs: impl IntoIterator<Item = (usize, usize)>) {
-        // Each distinct key once, and each work's key by number.
-        let mut numbers: HashMap<&str, usize> = HashMap::new();
-        let mut names: Vec<&str> = Vec::new();
-        let key_of_work: Vec<usize> = self
-            .works
-            .iter()
-            .map(|w| {
-                *numbers.entry(w.work_key.as_str()).or_insert_with(|| {
-                    names.push(w.work_key.as_str());
-                    names.len() - 1
-                })
-            })
-            .collect();
-        let mut groups = UnionFind::new(names.len());
+        let mut groups = UnionFind::new(self.works.len());
         let mut linked = false;
         for (a, b) in pairs {
-            if let (Some(&wa), Some(&wb)) = (self.work_of_track.get(a), self.work_of_track.get(b)) {
-                linked |= groups.join(key_of_work[wa], key_of_work[wb]);
+            if let (Some(&wa), Some(&wb)) = (self.work_of_track.get(a), self.work_of_track.get(b))
+                && self.works[wa].source != WorkSource::User
+                && self.works[wb].source != WorkSource::User
+            {
+                linked |= groups.join(wa, wb);
             }
         }
         if !linked {
             return;
         }
-        // Per group, the key most works carry (then the smallest).
-        let mut works_per_key = vec![0usize; names.len()];
-        for &k in &key_of_work {
-            works_per_key[k] += 1;
+        let mut works_per_key: HashMap<&str, usize> = HashMap::new();
+        for work in &self.works {
+            *works_per_key.entry(work.work_key.as_str()).or_default() += 1;
         }
+        // Per group (by its root), the key to share: one that names the work
+        // (not a lone track's title), then the one most works carry, then the smallest.
+        let rank = |w: usize| {
+            let work = &self.works[w];
+            let names_the_work = !matches!(work.source, WorkSource::Single | WorkSource::Audio);
+            (names_the_work, works_per_key[work.work_key.as_str()], std::cmp::Reverse(work.work_key.as_str()))
+        };
         let mut chosen: HashMap<usize, usize> = HashMap::new();
-        for k in 0..names.len() {
-            let best = chosen.entry(groups.root(k)).or_insert(k);
-            if (works_per_key[k], std::cmp::Reverse(names[k])) > (works_per_key[*best], std::cmp::Reverse(names[*best])) {
-                *best = k;
+        for w in 0..self.works.len() {
+            let best = chosen.entry(groups.root(w)).or_insert(w);
+            if rank(w) > rank(*best) {
+                *best = w;
             }
         }
-        let new_keys: Vec<Option<String>> = (0..names.len())
-            .map(|k| {
-                let best = chosen[&groups.root(k)];
-                (best != k).then(|| names[best].to_string())
+        let chosen: HashMap<usize, &str> = chosen.into_iter().map(|(root, w)| (root, self.works[w].work_key.as_str())).collect();
+        let new_keys: Vec<Option<String>> = (0..self.works.len())
+            .map(|w| {
+                let key = chosen[&groups.root(w)];
+                (key != self.works[w].work_key).then(|| key.to_string())
             })
             .collect();
-        for (work, k) in self.works.iter_mut().zip(key_of_work) {
-            if let Some(key) = &new_keys[k] {
-                work.work_key.clone_from(key);
-                if work.source != WorkSource::User {
-                    work.source = WorkSource::Audio;
-                }
+        for (work, key) in self.works.iter_mut().zip(new_keys) {
+            if let Some(key) = key {
+                work.work_key = key;
+                work.source = WorkSource::Audio;
             }
         }
     }
