@@ -32,8 +32,8 @@ const ALIGN_TASK: &str = "align-versions";
 const CURVE_STEP_S: f64 = 0.5;
 const CURVE_WINDOW_S: f64 = 6.0;
 /// Alignments kept; beyond this the oldest answers are forgotten, never the
-/// one Compare shows. Each holds its time map both ways, a point every 0.1 s
-/// of A: about 1.7 MB for an hour-long pair, 30 KB for a 5-minute movement.
+/// one Compare shows. Each holds its time map both ways, a point (16 bytes)
+/// every 0.1 s of A: about 1.2 MB for an hour-long pair, 100 KB for a 5-minute movement.
 const ALIGNMENTS_KEPT: usize = 64;
 /// The task aligning the pair Compare opened on (a newer pair replaces one still waiting).
 const COMPARE_ALIGN_TASK: &str = "align-compare";
@@ -306,8 +306,7 @@ impl StrataApp {
     /// Starts the search of the whole library (one at a time).
     pub(super) fn find_versions(&mut self) {
         let Some(library) = &self.library else { return };
-        let paths: Vec<PathBuf> = library.snapshot.tracks.iter().map(|t| t.path.clone()).collect();
-        let task = tasks::find_versions(self.data_dir.clone(), paths, self.workers.ctx().clone());
+        let task = tasks::find_versions(self.data_dir.clone(), library.snapshot.clone(), self.workers.ctx().clone());
         if self.workers.spawn(FIND_TASK, task) {
             self.versions.progress(0, library.snapshot.len());
         }

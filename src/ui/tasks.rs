@@ -684,11 +684,13 @@ pub fn save_work_edits(data_dir: DataDir, correction: super::work_edit::WorkCorr
     }
 }
 
-/// Searches the whole library `paths` for other recordings, keeping the
+/// Searches the whole library of `snapshot` for other recordings, keeping the
 /// answer in the data folder ([`crate::versions::found`]); progress at most
 /// ten times a second.
-pub fn find_versions(data_dir: DataDir, paths: Vec<PathBuf>, ctx: egui::Context) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
+pub fn find_versions(data_dir: DataDir, snapshot: Arc<LibrarySnapshot>, ctx: egui::Context) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
+        let paths: Vec<PathBuf> = snapshot.tracks.iter().map(|t| t.path.clone()).collect();
+        drop(snapshot);
         let total = paths.len();
         let last = Mutex::new(std::time::Instant::now());
         let progress = |done: usize| {
