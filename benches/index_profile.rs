@@ -1,17 +1,18 @@
 //! Where indexing's time goes, stage by stage, in CPU-seconds per audio-second.
 //!
-//! `cargo bench --bench index_profile -- DIR [DATA_DIR [fast | PER_MINUTE EXCERPT_S]]`:
+//! `cargo bench --bench index_profile -- DIR [DATA_DIR [fast | windows N | PER_MINUTE EXCERPT_S]]`:
 //!
 //! 1. **Profile**: every audio file in DIR goes through the stages indexing
 //!    runs (decode, resample for the descriptors, descriptors, tonal layer,
-//!    resample for the model, model inference, store and catalog writes) on
+//!    the model's windows resampled and embedded, store and catalog writes) on
 //!    one thread, the model with one ONNX Runtime thread, so each stage's
 //!    CPU time is this thread's own (`/proc/thread-self/schedstat`, ns).
 //! 2. **End to end**: the real indexer on the same files into a fresh data
 //!    folder with its default options: wall time, real-time factor, CPU time
 //!    and the cores' idle share (cores × wall − CPU). With DATA_DIR the
 //!    index is kept there (for `strata eval` and `strata probe`); with
-//!    `fast`, both parts use `Sampling::FAST`, with PER_MINUTE and
+//!    `fast`, both parts use `Sampling::FAST`, with `windows N` the default
+//!    excerpts with at most N model windows per track, with PER_MINUTE and
 //!    EXCERPT_S `Sampling::Scaled` with those values, instead of the default.
 //!
 //! Linux only (CPU time comes from /proc).
@@ -62,20 +63,18 @@ struct Stages {
     resample_descriptors: f64,
     descriptors: f64,
     tonal: f64,
-    resample_model: f64,
-    inference: f64,
+    model: f64,
     writes: f64,
 }
 
 impl Stages {
-    fn rows(&self) -> [(&'static str, f64); 7] {
+    fn rows(&self) -> [(&'static str, f64); 6] {
         [
             ("decode", self.decode),
             ("resample to 22.05 kHz (descriptors)", self.resample_descriptors),
             ("descriptors", self.descriptors),
             ("tonal layer", self.tonal),
-            ("resample to the model's rate", self.resample_model),
-            ("model inference", self.inference),
+            ("model: resample + inference", self.model),
             ("store + catalog writes", self.writes),
         ]
     }
@@ -94,7 +93,6 @@ fn profile(files: &[PathBuf], sampling: Sampling) {
     let info = find_model("musicnn", &[models]).unwrap();
     let mut session =
         ModelSession::open(&info, SessionOptions { provider: ProviderPreference::Cpu, intra_threads: 1, variant: None }).unwrap();
-    let model_rate = info.manifest.sample_rate_hz;
     let data = tempfile::tempdir().unwrap();
     let data_dir = DataDir::at(data.path());
     let library_writer = LibraryWriter::open(&data_dir, LockWait::NoWait, &mut |_| {}, &mut || true).unwrap().unwrap();
@@ -109,7 +107,6 @@ fn profile(files: &[PathBuf], sampling: Sampling) {
             continue;
         };
         let mut tonal = TonalProfile::new();
-        let mut model_excerpts = Vec::with_capacity(excerpts.len());
         for excerpt in &excerpts {
             analysed_s += excerpt.audio.duration_s();
             let Ok(samples) = timed(&mut stages.resample_descriptors, || {
@@ -119,10 +116,8 @@ fn profile(files: &[PathBuf], sampling: Sampling) {
             };
             timed(&mut stages.descriptors, || std::hint::black_box(analyzer.analyze(&samples, DESCRIPTOR_RATE_HZ)));
             timed(&mut stages.tonal, || tonal.add_excerpt(analyzer.chroma_frames()));
-            let Ok(audio) = timed(&mut stages.resample_model, || excerpt.audio.clone().resampled(model_rate)) else { continue };
-            model_excerpts.push((excerpt.start_s, audio));
         }
-        let track = timed(&mut stages.inference, || embed_excerpts(&mut session, &model_excerpts)).unwrap();
+        let track = timed(&mut stages.model, || embed_excerpts(&mut session, &excerpts, sampling.model_windows())).unwrap();
         let tonal = timed(&mut stages.tonal, || tonal.vector());
         let Some(mut pooled) = track.pooled_layers() else { continue };
         windows += track.windows.len();
@@ -188,11 +183,16 @@ fn end_to_end(dir: &Path, data_dir: &DataDir, sampling: Sampling) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let Some(dir) = args.first().map(PathBuf::from) else {
-        eprintln!("usage: cargo bench --bench index_profile -- DIR [DATA_DIR [fast | PER_MINUTE EXCERPT_S]]");
+        eprintln!("usage: cargo bench --bench index_profile -- DIR [DATA_DIR [fast | windows N | PER_MINUTE EXCERPT_S]]");
         return;
     };
     let sampling = match args.get(2..) {
         Some([fast]) if fast == "fast" => Sampling::FAST,
+        Some([windows, n]) if windows == "windows" => Sampling::Spread {
+            excerpts: Sampling::DEFAULT_EXCERPTS,
+            excerpt_s: Sampling::DEFAULT_EXCERPT_S,
+            model_windows: Some(n.parse().unwrap()),
+        },
         Some([per_minute, excerpt_s]) => {
             Sampling::Scaled { excerpts_per_minute: per_minute.parse().unwrap(), excerpt_s: excerpt_s.parse().unwrap() }
         }

@@ -76,3 +76,24 @@ fn too_short_input_gives_no_patches_not_an_error() {
     // Pooling zero patches yields zero vectors; the caller reports "too short".
     assert!(out[0].layer_vectors.iter().all(|v| v.iter().all(|&x| x == 0.0)));
 }
+
+#[test]
+fn a_window_budget_embeds_windows_spread_over_the_track() {
+    use strata::analysis::{Excerpt, embed_excerpts};
+    use strata::audio::MonoAudio;
+    let mut session = musicnn();
+    // Two 6.5 s excerpts at 44.1 kHz, each holding two 3 s windows, with different music.
+    let excerpt =
+        |start_s: f64, hz: f32| Excerpt { start_s, audio: MonoAudio { samples: support::tone(hz, 44_100, 6.5), sample_rate_hz: 44_100 } };
+    let excerpts = [excerpt(10.0, 220.0), excerpt(40.0, 523.0)];
+    let every = embed_excerpts(&mut session, &excerpts, None).unwrap();
+    assert_eq!(every.window_starts_s, vec![10.0, 13.0, 40.0, 43.0]);
+    // Two of the four: the centres of two equal shares, one in each excerpt.
+    let two = embed_excerpts(&mut session, &excerpts, Some(2)).unwrap();
+    assert_eq!(two.window_starts_s, vec![13.0, 43.0]);
+    for (chosen, same) in two.windows.iter().zip([&every.windows[1], &every.windows[3]]) {
+        assert_eq!(chosen.layer_vectors, same.layer_vectors, "a chosen window is embedded as in the full pass");
+    }
+    // A budget above what the excerpts hold takes them all.
+    assert_eq!(embed_excerpts(&mut session, &excerpts, Some(9)).unwrap().window_starts_s.len(), 4);
+}

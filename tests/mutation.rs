@@ -64,7 +64,7 @@ const EXCERPT_S: f64 = 0.25;
 /// The models' sample rate, which decoded audio is resampled to.
 const MODEL_RATE_HZ: u32 = 16_000;
 /// Excerpt sampling short enough that a 1 s fixture takes the seeking path.
-const SPREAD: Sampling = Sampling::Spread { excerpts: 4, excerpt_s: 0.1 };
+const SPREAD: Sampling = Sampling::Spread { excerpts: 4, excerpt_s: 0.1, model_windows: None };
 
 // ---------------------------------------------------------------------------
 // Allocation accounting: per thread, so two formats running side by side do

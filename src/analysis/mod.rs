@@ -31,6 +31,10 @@ pub enum Sampling {
         excerpts: usize,
         /// Seconds per excerpt.
         excerpt_s: f64,
+        /// The most model windows embedded per track, spread evenly over the
+        /// excerpts' windows (`None`: every window). The descriptors and the
+        /// tonal layer still read every excerpt.
+        model_windows: Option<usize>,
     },
     /// Excerpts of `excerpt_s` seconds spread evenly over the track, as many
     /// as `excerpts_per_minute` × √(minutes), at least [`Sampling::MIN_SCALED_EXCERPTS`]:
@@ -54,7 +58,8 @@ impl Sampling {
     /// The default: 8 excerpts of 6 s (48 s per track at most). Fewer cost
     /// quality (issue 24: with [`Sampling::FAST`] the probe's best R² fell by
     /// 0.01 to 0.07 for centroid, zero-crossing rate and flatness).
-    pub const DEFAULT: Sampling = Sampling::Spread { excerpts: Self::DEFAULT_EXCERPTS, excerpt_s: Self::DEFAULT_EXCERPT_S };
+    pub const DEFAULT: Sampling =
+        Sampling::Spread { excerpts: Self::DEFAULT_EXCERPTS, excerpt_s: Self::DEFAULT_EXCERPT_S, model_windows: None };
     /// About 4× faster than [`Sampling::DEFAULT`] on one-minute tracks, at the
     /// quality cost measured in issue 24: 2 excerpts of 6 s (4 model windows)
     /// for a one-minute track, 5 for six minutes, 6 for ten.
@@ -69,6 +74,14 @@ impl Sampling {
                 let scaled = excerpts_per_minute as f64 * (duration_s.max(0.0) / 60.0).sqrt();
                 (scaled.round() as usize).max(Self::MIN_SCALED_EXCERPTS)
             }
+        }
+    }
+
+    /// The most model windows a track gets (`None`: every window of its excerpts).
+    pub fn model_windows(&self) -> Option<usize> {
+        match *self {
+            Sampling::Spread { model_windows, .. } => model_windows,
+            Sampling::Full | Sampling::Scaled { .. } => None,
         }
     }
 
@@ -101,7 +114,8 @@ impl Sampling {
     pub fn label(&self) -> String {
         match self {
             Sampling::Full => "full".into(),
-            Sampling::Spread { excerpts, excerpt_s } => format!("spread-{excerpts}x{excerpt_s}"),
+            Sampling::Spread { excerpts, excerpt_s, model_windows: None } => format!("spread-{excerpts}x{excerpt_s}"),
+            Sampling::Spread { excerpts, excerpt_s, model_windows: Some(m) } => format!("spread-{excerpts}x{excerpt_s}-m{m}"),
             Sampling::Scaled { excerpts_per_minute, excerpt_s } => format!("scaled-{excerpts_per_minute}x{excerpt_s}"),
         }
     }
@@ -213,23 +227,79 @@ impl TrackEmbedding {
     }
 }
 
-/// Embeds a track's excerpts (already at the model's rate, each with its
-/// start in the track): every window that fits in each, as [`embed_audio`].
-/// A track shorter than one window (a jingle, a short cadenza track) is
-/// repeated to fill one window, so it is indexed rather than failed, when it
-/// lasts at least [`MIN_TRACK_S`].
-pub fn embed_excerpts(session: &mut ModelSession, excerpts: &[(f64, MonoAudio)]) -> Result<TrackEmbedding, ModelError> {
+/// Why a track's windows could not be embedded.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// An excerpt could not be brought to the model's sample rate.
+    #[error(transparent)]
+    Resample(#[from] AudioError),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Embeds a track's excerpts (at their decoded rate, each with its start in
+/// the track): the windows that fit in each, or at most `model_windows` of
+/// them spread evenly over the track ([`spread_windows`]). Only excerpts
+/// holding a chosen window are resampled to the model's rate. A track
+/// shorter than one window (a jingle, a short cadenza track) is repeated to
+/// fill one window, so it is indexed rather than failed, when it lasts at
+/// least [`MIN_TRACK_S`].
+pub fn embed_excerpts(
+    session: &mut ModelSession,
+    excerpts: &[Excerpt],
+    model_windows: Option<usize>,
+) -> Result<TrackEmbedding, EmbedError> {
+    let manifest = &session.info().manifest;
+    let (rate, window, hop) = (manifest.sample_rate_hz, manifest.window_samples(), manifest.hop_samples());
+    let at_model_rate = |excerpt: &Excerpt| {
+        (excerpt.audio.samples.len() as u64 * u64::from(rate) / u64::from(excerpt.audio.sample_rate_hz.max(1))) as usize
+    };
+    let counts: Vec<usize> = excerpts.iter().map(|e| windows_in(at_model_rate(e), window, hop)).collect();
     let mut track = TrackEmbedding::default();
-    for (start_s, audio) in excerpts {
-        embed_audio(session, audio, *start_s, &mut track)?;
+    for (excerpt, chosen) in excerpts.iter().zip(spread_windows(&counts, model_windows)) {
+        if chosen.is_empty() {
+            continue;
+        }
+        let audio = MonoAudio {
+            samples: crate::audio::resample(&excerpt.audio.samples, excerpt.audio.sample_rate_hz, rate)?,
+            sample_rate_hz: rate,
+        };
+        let starts: Vec<usize> = chosen.iter().map(|w| w * hop).filter(|s| s + window <= audio.samples.len()).collect();
+        embed_windows(session, &audio, excerpt.start_s, &starts, &mut track)?;
     }
     if track.windows.is_empty()
-        && let Some((start_s, longest)) = excerpts.iter().max_by_key(|(_, audio)| audio.samples.len())
-        && let Some(looped) = loop_to_length(longest, session.info().manifest.window_samples())
+        && let Some(longest) = excerpts.iter().max_by_key(|e| e.audio.samples.len())
+        && let Some(looped) = loop_to_length(&longest.audio.clone().resampled(rate)?, window)
     {
-        embed_audio(session, &looped, *start_s, &mut track)?;
+        embed_windows(session, &looped, longest.start_s, &[0], &mut track)?;
     }
     Ok(track)
+}
+
+/// How many windows of `window` samples, `hop` apart, fit in `len` samples.
+fn windows_in(len: usize, window: usize, hop: usize) -> usize {
+    if len < window { 0 } else { (len - window) / hop.max(1) + 1 }
+}
+
+/// Which windows a track embeds, given how many each excerpt holds
+/// (`counts`): all of them, or at most `budget` at the centres of equal
+/// shares of them all, so they spread over the whole track. Per excerpt,
+/// the chosen windows' indices in it.
+fn spread_windows(counts: &[usize], budget: Option<usize>) -> Vec<Vec<usize>> {
+    let total: usize = counts.iter().sum();
+    let take = budget.map_or(total, |b| b.min(total));
+    let mut chosen = vec![Vec::new(); counts.len()];
+    let (mut excerpt, mut before) = (0, 0);
+    for j in 0..take {
+        let k = (2 * j + 1) * total / (2 * take);
+        while k >= before + counts[excerpt] {
+            before += counts[excerpt];
+            excerpt += 1;
+        }
+        chosen[excerpt].push(k - before);
+    }
+    chosen
 }
 
 /// The shortest track Strata analyses: below a quarter of a second there
@@ -256,14 +326,25 @@ fn loop_to_length(audio: &MonoAudio, samples: usize) -> Option<MonoAudio> {
 /// nothing.
 pub fn embed_audio(session: &mut ModelSession, audio: &MonoAudio, offset_s: f64, into: &mut TrackEmbedding) -> Result<(), ModelError> {
     let manifest: &ModelManifest = &session.info().manifest;
+    let (window, hop) = (manifest.window_samples(), manifest.hop_samples());
+    let starts: Vec<usize> = (0..windows_in(audio.samples.len(), window, hop)).map(|w| w * hop).collect();
+    embed_windows(session, audio, offset_s, &starts, into)
+}
+
+/// Embeds the windows of `audio` (at the model's rate, starting at
+/// `offset_s` in the track) that begin at `starts` (samples; each must
+/// leave a whole window), in the model's batches.
+fn embed_windows(
+    session: &mut ModelSession,
+    audio: &MonoAudio,
+    offset_s: f64,
+    starts: &[usize],
+    into: &mut TrackEmbedding,
+) -> Result<(), ModelError> {
+    let manifest: &ModelManifest = &session.info().manifest;
     let window = manifest.window_samples();
-    let hop = manifest.hop_samples();
     let batch_size = manifest.batch_size.max(1);
     let rate = f64::from(manifest.sample_rate_hz);
-    if audio.samples.len() < window {
-        return Ok(());
-    }
-    let starts: Vec<usize> = (0..=(audio.samples.len() - window)).step_by(hop).collect();
     for batch in starts.chunks(batch_size) {
         let slices: Vec<&[f32]> = batch.iter().map(|&s| &audio.samples[s..s + window]).collect();
         let embedded = session.embed(&slices)?;
@@ -290,11 +371,25 @@ mod tests {
 
     #[test]
     fn spread_excerpts_cover_the_track_evenly() {
-        let sampling = Sampling::Spread { excerpts: 4, excerpt_s: 10.0 };
+        let sampling = Sampling::Spread { excerpts: 4, excerpt_s: 10.0, model_windows: None };
         assert_eq!(sampling.excerpt_starts_s(400.0), vec![45.0, 145.0, 245.0, 345.0]);
         // Short tracks are read whole.
         assert_eq!(sampling.excerpt_starts_s(35.0), vec![0.0]);
         assert_eq!(Sampling::Full.excerpt_starts_s(1000.0), vec![0.0]);
+    }
+
+    #[test]
+    fn a_window_budget_takes_the_centres_of_equal_shares() {
+        // Every window without a budget, or with one at least as large.
+        assert_eq!(spread_windows(&[2, 2], None), vec![vec![0, 1], vec![0, 1]]);
+        assert_eq!(spread_windows(&[2, 2], Some(7)), vec![vec![0, 1], vec![0, 1]]);
+        // Eight excerpts of two windows, four kept: one in every other excerpt, none at the very ends.
+        let four = spread_windows(&[2; 8], Some(4));
+        assert_eq!(four, vec![vec![], vec![0], vec![], vec![0], vec![], vec![0], vec![], vec![0]]);
+        // Uneven and empty excerpts are skipped over, not miscounted.
+        assert_eq!(spread_windows(&[0, 3, 0, 1], Some(2)), vec![vec![], vec![1], vec![], vec![0]]);
+        assert_eq!(spread_windows(&[0, 0], Some(2)), vec![Vec::<usize>::new(), vec![]]);
+        assert_eq!(Sampling::Spread { excerpts: 8, excerpt_s: 6.0, model_windows: Some(4) }.label(), "spread-8x6-m4");
     }
 
     #[test]

@@ -100,10 +100,10 @@ pub enum Command {
         #[arg(long)]
         jobs: Option<usize>,
         /// Analyse every second of every track instead of excerpts spread over it.
-        #[arg(long, conflicts_with_all = ["excerpts", "excerpt_seconds", "fast"])]
+        #[arg(long, conflicts_with_all = ["excerpts", "excerpt_seconds", "fast", "model_windows"])]
         full: bool,
         /// Fewer excerpts (2 of 6 s for a one-minute track, more for longer ones): about 4x faster, at a measured quality cost.
-        #[arg(long, conflicts_with_all = ["excerpts", "excerpt_seconds"])]
+        #[arg(long, conflicts_with_all = ["excerpts", "excerpt_seconds", "model_windows"])]
         fast: bool,
         /// Excerpts spread over each track (default: Strata's default sampling).
         #[arg(long, value_name = "N")]
@@ -111,6 +111,9 @@ pub enum Command {
         /// Seconds per excerpt (default: Strata's default sampling).
         #[arg(long, value_name = "S")]
         excerpt_seconds: Option<f64>,
+        /// The most model windows per track, spread over its excerpts (default: Strata's default sampling).
+        #[arg(long, value_name = "N")]
+        model_windows: Option<usize>,
         /// Retry files that failed before even if they have not changed.
         #[arg(long)]
         retry_failed: bool,
@@ -459,7 +462,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             versions(&data_dir, &VersionsRequest { track: track.as_deref(), k, shortlist, candidates, prefilter: !no_prefilter, json })
         }
         Some(Command::Align { a, b, json }) => align_command(&a, &b, json),
-        Some(Command::Index { dirs, model, jobs, full, fast, excerpts, excerpt_seconds, retry_failed, json, no_wait }) => {
+        Some(Command::Index { dirs, model, jobs, full, fast, excerpts, excerpt_seconds, model_windows, retry_failed, json, no_wait }) => {
             let mut index_options = IndexOptions::new(dirs);
             index_options.wait_for_writer = !no_wait;
             index_options.model = model;
@@ -478,7 +481,11 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 if !excerpt_s.is_finite() || excerpt_s <= 0.0 {
                     anyhow::bail!("--excerpt-seconds must be a positive number of seconds");
                 }
-                Sampling::Spread { excerpts: excerpts.unwrap_or(Sampling::DEFAULT_EXCERPTS).max(1), excerpt_s }
+                Sampling::Spread {
+                    excerpts: excerpts.unwrap_or(Sampling::DEFAULT_EXCERPTS).max(1),
+                    excerpt_s,
+                    model_windows: model_windows.or(Sampling::DEFAULT.model_windows()).map(|n| n.max(1)),
+                }
             };
             index(&data_dir, index_options, json)
         }

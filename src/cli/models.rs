@@ -2,7 +2,7 @@
 //! there are, and installing or removing the optional ones ([`crate::model::install`]).
 
 use super::ModelsAction;
-use crate::analysis::{MIN_TRACK_S, embed_excerpts};
+use crate::analysis::{Excerpt, MIN_TRACK_S, embed_excerpts};
 use crate::audio::decode_mono;
 use crate::model::install::{self, InstallProgress, InstallableModel, Source};
 use crate::model::onnx_runtime;
@@ -63,7 +63,7 @@ pub(super) fn tag_file(session: &mut ModelSession, file: &Path, top: usize) -> R
     let audio = decode_mono(file, Some(manifest.sample_rate_hz)).map_err(|e| e.to_string())?;
     let duration_s = audio.duration_s();
     // As indexing does: a track shorter than one window is repeated to fill one.
-    let track = embed_excerpts(session, &[(0.0, audio)]).map_err(|e| e.to_string())?;
+    let track = embed_excerpts(session, &[Excerpt { start_s: 0.0, audio }], None).map_err(|e| e.to_string())?;
     let Some(pooled) = track.pooled_layers() else {
         return Err(format!("too short: {duration_s:.2} s (tracks of at least {MIN_TRACK_S} s are analysed)"));
     };

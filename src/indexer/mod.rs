@@ -580,7 +580,8 @@ fn analysis_worker(
 
 /// Analyses one track: decodes the excerpts `sampling` asks for once; the same
 /// samples feed the descriptors and tonal profile (resampled to
-/// [`DESCRIPTOR_RATE_HZ`]) and the model (resampled to its rate).
+/// [`DESCRIPTOR_RATE_HZ`]) and the model (the windows `sampling` gives it,
+/// resampled to its rate).
 fn analyse_track(file: FoundFile, sampling: Sampling, analyzer: &mut DescriptorAnalyzer, session: &mut ModelSession) -> Analysed {
     let library::TagRead { tags, header_duration_s: header_duration, problem: tag_problem } = library::read_tags(&file.path);
     let DecodedExcerpts { excerpts, duration_s: decoded_duration, problems } = match decode_excerpts(&file.path, sampling) {
@@ -598,15 +599,7 @@ fn analyse_track(file: FoundFile, sampling: Sampling, analyzer: &mut DescriptorA
         Ok(description) => description,
         Err(e) => return Analysed::Failed { file, tags, reason: e.to_string() },
     };
-    let model_rate = session.info().manifest.sample_rate_hz;
-    let mut model_excerpts = Vec::with_capacity(excerpts.len());
-    for excerpt in excerpts {
-        match excerpt.audio.resampled(model_rate) {
-            Ok(audio) => model_excerpts.push((excerpt.start_s, audio)),
-            Err(e) => return Analysed::Failed { file, tags, reason: e.to_string() },
-        }
-    }
-    match embed_excerpts(session, &model_excerpts) {
+    match embed_excerpts(session, &excerpts, sampling.model_windows()) {
         Ok(embedding) => Analysed::Ready { file, tags, duration_s, embedding, descriptors, tonal, warnings },
         Err(e) => Analysed::Failed { file, tags, reason: e.to_string() },
     }
