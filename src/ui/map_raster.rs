@@ -18,6 +18,11 @@ pub const HIGHLIGHT_RADIUS: f32 = 5.0;
 /// Side of the cells, in points, in which only the marker drawn last is drawn
 /// (markers are 7 points wide: what lies under the last one would be covered).
 const CELL_POINTS: f32 = 2.0;
+/// A view whose edges moved by less than this share of a pixel, and whose
+/// size changed by at most a pixel, is the view drawn: the plot's automatic
+/// bounds settle over several frames by millionths of a unit, and a panel
+/// beside the plot may change its width by a pixel; neither shows.
+const SAME_VIEW_PIXELS: f64 = 0.25;
 /// The least time between two drawings of one view in new colours.
 const RECOLOUR_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Share of a dimmed series' colour (another series is highlighted).
@@ -79,13 +84,22 @@ impl RasterKey {
     fn same_but_view(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.points, &other.points) && self.highlight == other.highlight
     }
-}
 
-impl PartialEq for RasterKey {
-    fn eq(&self, other: &Self) -> bool {
+    /// Whether `bounds` are this key's view to within [`SAME_VIEW_PIXELS`] of its pixels.
+    fn near_bounds(&self, bounds: &[f64; 4]) -> bool {
+        let pixel = [
+            (self.bounds[2] - self.bounds[0]) / self.size[0].max(1) as f64,
+            (self.bounds[3] - self.bounds[1]) / self.size[1].max(1) as f64,
+        ];
+        (0..4).all(|edge| (self.bounds[edge] - bounds[edge]).abs() <= SAME_VIEW_PIXELS * pixel[edge % 2])
+    }
+
+    /// Whether a texture drawn for this key shows `other` as well: the same
+    /// drawing, view and scale, the size within a pixel.
+    fn shows(&self, other: &Self) -> bool {
         self.same_but_view(other)
-            && self.bounds == other.bounds
-            && self.size == other.size
+            && self.near_bounds(&other.bounds)
+            && self.size.iter().zip(other.size).all(|(a, b)| a.abs_diff(b) <= 1)
             && self.pixels_per_point == other.pixels_per_point
     }
 }
@@ -121,7 +135,7 @@ impl MapRaster {
     /// Draws the texture for `key` unless it shows that already, or the view
     /// is still moving (then asks for another frame, to draw once it stops).
     pub fn update(&mut self, ctx: &egui::Context, key: RasterKey, series: &[Series], thinned: &[Vec<PlotPoint>]) {
-        if self.drawn.as_ref() == Some(&key) {
+        if self.drawn.as_ref().is_some_and(|drawn| drawn.shows(&key)) {
             self.last_asked = Some(key.bounds);
             return;
         }
@@ -132,7 +146,8 @@ impl MapRaster {
             return;
         }
         // A zoom changes the texture's size too; the plot scales the last one meanwhile.
-        let view_moving = self.last_asked != Some(key.bounds) && self.drawn.as_ref().is_some_and(|drawn| drawn.same_but_view(&key));
+        let view_moving = !self.last_asked.is_some_and(|asked| key.near_bounds(&asked))
+            && self.drawn.as_ref().is_some_and(|drawn| drawn.same_but_view(&key));
         self.last_asked = Some(key.bounds);
         if view_moving {
             ctx.request_repaint();
@@ -140,7 +155,7 @@ impl MapRaster {
         }
         // New colours in the same view (a slider dragged with the map coloured by
         // similarity changes them every frame): at most one drawing per interval.
-        let same_view = self.drawn.as_ref().is_some_and(|drawn| drawn.bounds == key.bounds && drawn.size == key.size);
+        let same_view = self.drawn.as_ref().is_some_and(|drawn| drawn.near_bounds(&key.bounds) && drawn.size == key.size);
         if let Some(since) = self.drawn_at.map(|at| at.elapsed())
             && same_view
             && since < RECOLOUR_INTERVAL
@@ -307,6 +322,11 @@ mod tests {
         raster.update(&ctx, key.clone(), &series, &thinned);
         raster.update(&ctx, key.clone(), &series, &thinned);
         assert_eq!(raster.draws(), 1, "the same view is drawn once");
+        // Automatic bounds settling by a millionth, or a size a pixel off, show nothing new.
+        let settled = RasterKey { bounds: [1e-6, 0.0, 10.0 - 1e-6, 10.0], size: [100, 101], ..key.clone() };
+        raster.update(&ctx, settled.clone(), &series, &thinned);
+        raster.update(&ctx, settled, &series, &thinned);
+        assert_eq!(raster.draws(), 1, "a view within a quarter pixel is the one drawn");
         let panned = |dx: f64| RasterKey { bounds: [dx, 0.0, 10.0 + dx, 10.0], ..key.clone() };
         raster.update(&ctx, panned(1.0), &series, &thinned);
         raster.update(&ctx, panned(2.0), &series, &thinned);
