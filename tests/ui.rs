@@ -454,4 +454,21 @@ fn a_large_map_is_drawn_as_one_texture() {
     let colours: std::collections::HashSet<[u8; 4]> =
         (560..760).flat_map(|x| (350..550).map(move |y| (x, y))).map(|(x, y)| image.get_pixel(x, y).0).collect();
     assert!(colours.len() > 50, "only {} colours in the middle of the map", colours.len());
+
+    // Coloured by similarity, a slider dragged recolours the map in the background
+    // (the frames keep the last colours), and the newest weights' colours arrive.
+    harness.get_by_label("Similarity").click();
+    harness.state_mut().command(AppCommand::Select(7));
+    support::step_until(&mut harness, "the results and their colours", |app| {
+        !app.results().is_empty() && !app.is_busy() && app.map_colours_current()
+    });
+    let aspect = harness.state().aspects().first().map(|a| a.name.clone()).expect("the probe resolves aspects");
+    for i in 0..12 {
+        harness.state_mut().set_aspect_weight(&aspect, (i % 5) as f32 / 4.0);
+        harness.step();
+    }
+    harness.state_mut().set_aspect_weight(&aspect, 0.3);
+    harness.step();
+    support::step_until(&mut harness, "the newest weights' colours", |app| app.map_colours_current() && !app.is_busy());
+    assert!(harness.query_by_label_contains("similarity 90–100 %").is_some(), "the legend ranks by similarity");
 }

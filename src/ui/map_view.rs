@@ -30,6 +30,9 @@ const THIN_MIN_POINTS: usize = 20_000;
 /// solid at 4 px; each halving of the cell draws up to four times the markers.
 const THIN_CELL_PX: f64 = 4.0;
 
+/// The legend's width beside the map, in points.
+const LEGEND_WIDTH: f32 = 190.0;
+
 /// How long a new aspect mix must hold before its map is computed: a slider
 /// drag makes a new mix every frame, and each is a projection of the whole
 /// library.
@@ -111,6 +114,21 @@ impl Default for MapState {
 impl MapState {
     /// Layouts kept at most (each is 8 bytes per track plus its picker).
     const MAX_CACHED: usize = 32;
+
+    /// Similarity colours built in the background arrived: shown if they are
+    /// still for the map on screen (a newer ask may follow; the newest wins).
+    pub(super) fn recoloured(&mut self, colours: Recoloured) {
+        let Recoloured { source, series, level, thinned } = colours;
+        if self.legend.recolouring.as_ref() == Some(&source) {
+            self.legend.recolouring = None;
+        }
+        if !self.legend.only_similarity_changed(&source) {
+            return;
+        }
+        self.legend.builds += 1;
+        self.thinned.built = Some((series.clone(), level, thinned));
+        self.legend.built = Some((source, series));
+    }
 
     /// The library changed: selections refer to old rows, and failures may not repeat
     /// (a map the user cancelled stays cancelled).
@@ -253,7 +271,8 @@ pub struct Series {
 }
 
 /// What the legend is built from.
-struct LegendSource {
+#[derive(Clone)]
+pub struct LegendSource {
     generation: u64,
     colour_by: ColourBy,
     /// The layout drawn (by identity: a new layout is a new `Arc`).
@@ -264,15 +283,19 @@ struct LegendSource {
 
 impl PartialEq for LegendSource {
     fn eq(&self, other: &Self) -> bool {
-        let same_similarity = match (&self.similarity, &other.similarity) {
-            (Some((a, a_weights)), Some((b, b_weights))) => Arc::ptr_eq(a, b) && a_weights == b_weights,
-            (None, None) => true,
-            _ => false,
-        };
         self.generation == other.generation
             && self.colour_by == other.colour_by
             && Arc::ptr_eq(&self.layout, &other.layout)
-            && same_similarity
+            && same_similarity(&self.similarity, &other.similarity)
+    }
+}
+
+/// Whether two similarity colourings are the same: the same similarities (by identity) and weights.
+fn same_similarity(a: &Option<(Arc<QueryScores>, Vec<f32>)>, b: &Option<(Arc<QueryScores>, Vec<f32>)>) -> bool {
+    match (a, b) {
+        (Some((a, a_weights)), Some((b, b_weights))) => Arc::ptr_eq(a, b) && a_weights == b_weights,
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -282,10 +305,37 @@ impl PartialEq for LegendSource {
 #[derive(Default)]
 pub struct LegendCache {
     built: Option<(LegendSource, Arc<Vec<Series>>)>,
+    /// New similarity colours being built in the background ([`RECOLOUR_TASK`]).
+    recolouring: Option<LegendSource>,
     builds: u64,
 }
 
+/// The task that colours a large map by similarity anew.
+pub(super) const RECOLOUR_TASK: &str = "map-recolour";
+
+/// Similarity colours built in the background: the source, its series, and
+/// those series thinned at a zoom level.
+pub struct Recoloured {
+    source: LegendSource,
+    series: Arc<Vec<Series>>,
+    level: i32,
+    thinned: ThinnedPoints,
+}
+
 impl LegendCache {
+    /// Whether `source` differs from the series built only in its similarities
+    /// (another query, or weights): the built series can stay on screen while
+    /// the new ones are made in the background.
+    fn only_similarity_changed(&self, source: &LegendSource) -> bool {
+        self.built.as_ref().is_some_and(|(built, _)| {
+            built.similarity.is_some()
+                && source.similarity.is_some()
+                && built.generation == source.generation
+                && built.colour_by == source.colour_by
+                && Arc::ptr_eq(&built.layout, &source.layout)
+        })
+    }
+
     /// The series for `source`, built now only if it differs from the last.
     fn get(&mut self, source: LegendSource, tracks: &[Track], top_tags: &[String]) -> Arc<Vec<Series>> {
         if let Some((built_from, series)) = &self.built
@@ -303,6 +353,17 @@ impl LegendCache {
     #[cfg(test)]
     fn builds(&self) -> u64 {
         self.builds
+    }
+}
+
+/// Similarity colours for `source` and its series thinned at `level`, as
+/// [`build_series`] and [`ThinCache`] make them; the task of [`RECOLOUR_TASK`].
+fn recolour(source: LegendSource, level: i32) -> impl FnOnce(&crossbeam_channel::Sender<super::tasks::WorkerMessage>) + Send {
+    move |sender| {
+        let series = Arc::new(build_series(&source, &[], &[]));
+        let cell = 2f64.powi(level);
+        let thinned = Arc::new(series.iter().map(|s| thin(&s.xy, cell)).collect::<Vec<_>>());
+        let _ = sender.send(super::tasks::WorkerMessage::Recoloured(Box::new(Recoloured { source, series, level, thinned })));
     }
 }
 
@@ -352,7 +413,8 @@ fn thin_level(units_per_px: Option<f64>, series: &[Series], width_px: f64) -> i3
     (THIN_CELL_PX * units_per_px).log2().floor().clamp(-60.0, 60.0) as i32
 }
 
-/// Groups the layout's tracks into legend series.
+/// Groups the layout's tracks into legend series (`tracks` and `top_tags` are
+/// read only to group by their tags, not for similarity).
 fn build_series(source: &LegendSource, tracks: &[Track], top_tags: &[String]) -> Vec<Series> {
     let points = &source.layout.layout.points;
     let xy = |members: &[usize]| members.iter().map(|&t| PlotPoint::new(f64::from(points[t][0]), f64::from(points[t][1]))).collect();
@@ -522,6 +584,21 @@ impl StrataApp {
         self.map.raster.image().is_some()
     }
 
+    /// What colouring by similarity depends on: the query's similarities and
+    /// the weights (`None` when the map is coloured otherwise, or nothing is selected).
+    fn similarity_colouring(&self) -> Option<(Arc<QueryScores>, Vec<f32>)> {
+        (self.settings.colour_by == ColourBy::Similarity)
+            .then(|| self.current_scores().map(|scores| (scores.clone(), self.search.weights())))
+            .flatten()
+    }
+
+    /// Whether the map shows the colours of what is chosen now, not the last
+    /// ones, kept on screen while newer similarity colours are built.
+    pub fn map_colours_current(&self) -> bool {
+        let Some((built, _)) = &self.map.legend.built else { return false };
+        built.colour_by == self.settings.colour_by && same_similarity(&built.similarity, &self.similarity_colouring())
+    }
+
     /// How many tracks the map shows now, and whether its layout is final
     /// (not new tracks placed on an older one); `None` while there is none.
     pub fn map_shown(&self) -> Option<(usize, bool)> {
@@ -565,12 +642,24 @@ impl StrataApp {
         let picker = &layout.picker;
         let points = &layout.layout.points;
         let colour_by = self.settings.colour_by;
-        // Only the similarity colouring depends on the query, its similarities and the weights.
-        let similarity = (colour_by == ColourBy::Similarity)
-            .then(|| self.current_scores().map(|scores| (scores.clone(), self.search.weights())))
-            .flatten();
+        let similarity = self.similarity_colouring();
         let source = LegendSource { generation: library.generation, colour_by, layout: layout.clone(), similarity };
-        let series_built = self.map.legend.get(source, &snapshot.tracks, &library.top_tags);
+        let plot_width = (ui.available_width() - LEGEND_WIDTH - 8.0).max(120.0);
+        let large = points.len() > THIN_MIN_POINTS;
+        let series_built = match self.map.legend.built.as_ref() {
+            // New similarities over a large map (a slider dragged, another query) are coloured
+            // in the background; the last colours stay on screen until they arrive.
+            Some((built, series)) if large && self.map.legend.only_similarity_changed(&source) && *built != source => {
+                let series = series.clone();
+                if self.map.legend.recolouring.as_ref() != Some(&source) {
+                    let level = thin_level(self.map.units_per_px, &series, f64::from(plot_width));
+                    self.workers.run_after(RECOLOUR_TASK, recolour(source.clone(), level));
+                    self.map.legend.recolouring = Some(source);
+                }
+                series
+            }
+            _ => self.map.legend.get(source, &snapshot.tracks, &library.top_tags),
+        };
         let series = &series_built[..];
         let highlight = self.map.highlight.clone().filter(|h| series.iter().any(|s| &s.name == h));
         // A layout still being extended to new tracks has fewer points than the library.
@@ -580,11 +669,8 @@ impl StrataApp {
         let mut hovered: Option<usize> = None;
         let mut clicked: Option<usize> = None;
         let shift = ui.input(|i| i.modifiers.shift);
-        let legend_width = 190.0;
         let plot_height = (ui.available_height() - 24.0).max(120.0);
-        let plot_width = (ui.available_width() - legend_width - 8.0).max(120.0);
-        let thinned = (points.len() > THIN_MIN_POINTS)
-            .then(|| self.map.thinned.get(&series_built, thin_level(self.map.units_per_px, series, f64::from(plot_width))));
+        let thinned = large.then(|| self.map.thinned.get(&series_built, thin_level(self.map.units_per_px, series, f64::from(plot_width))));
         let mut response = None;
         let raster_image = thinned.as_ref().and_then(|_| self.map.raster.image());
         ui.horizontal_top(|ui| {
@@ -676,7 +762,7 @@ impl StrataApp {
                 self.map.raster.update(ui.ctx(), key, series, thinned);
             }
             response = Some(shown.response);
-            self.map_legend(ui, series, legend_width, plot_height);
+            self.map_legend(ui, series, LEGEND_WIDTH, plot_height);
         });
         if let (Some(t), Some(response)) = (hovered, response) {
             let track = &snapshot.tracks[t];

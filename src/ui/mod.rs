@@ -413,11 +413,12 @@ impl StrataApp {
         self.versions.alignment(&compare.a.1, &compare.b.1)
     }
 
-    /// Whether background work (loading, probing, searching) is still under way.
+    /// Whether background work (loading, probing, searching, colouring the map) is still under way.
     pub fn is_busy(&self) -> bool {
         self.workers.is_running("load-library")
             || self.workers.is_running(compare::FIND_TASK)
             || self.workers.is_running("probe")
+            || self.workers.is_running(map_view::RECOLOUR_TASK)
             || self.workers.is_running("work-edits")
             || self.indexing.running()
             || self.models_dialog.busy()
@@ -836,6 +837,7 @@ impl StrataApp {
                     });
                 }
                 // Jobs waiting on a task were started by `drain`.
+                WorkerMessage::Recoloured(colours) => self.map.recoloured(*colours),
                 WorkerMessage::TaskFinished(_) => {}
             }
         }

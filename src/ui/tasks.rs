@@ -115,6 +115,8 @@ pub enum WorkerMessage {
     VersionsFound(Result<String, String>),
     /// Two recordings aligned (A, B, the alignment or why not).
     AlignmentReady(PathBuf, PathBuf, Result<Arc<super::compare::AlignedPair>, String>),
+    /// A large map's similarity colours, built in the background.
+    Recoloured(Box<super::map_view::Recoloured>),
     /// A named task ended.
     TaskFinished(String),
 }
