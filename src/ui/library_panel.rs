@@ -227,10 +227,14 @@ impl SearchKeys {
         let piece = |rows: std::ops::Range<usize>| {
             let mut found = vec![false; rows.len()];
             let (first, end) = (self.starts[rows.start], self.starts[rows.end]);
-            let mut from = first;
+            let (mut from, mut row) = (first, 0);
             while let Some(at) = finder.find(&self.text.as_bytes()[from..end]) {
-                // The row whose keys hold the match: the last start at or before it.
-                let row = self.starts[rows.clone()].partition_point(|&start| start <= from + at).saturating_sub(1);
+                // The row whose keys hold the match: matches come in order, so
+                // the row only moves forward (a binary search per match cost
+                // more than the scan when most rows match a short needle).
+                while self.starts[rows.start + row + 1] <= from + at {
+                    row += 1;
+                }
                 let Some(slot) = found.get_mut(row) else { break };
                 *slot = true;
                 from = self.starts[rows.start + row + 1];
@@ -339,6 +343,7 @@ impl TableRows {
         // Many rows to look at: one scan of every track's keys beats a search per row.
         let tracks_found =
             (!needle.is_empty() && from.len() > self.track_count() / 8).then(|| self.tracks.search_keys.rows_containing(&finder));
+        let by_column = column_needles.iter().any(|n| !n.is_empty());
         let matches = |row: usize| {
             let (keys, at) = self.row_keys(row);
             let found = match &tracks_found {
@@ -346,9 +351,12 @@ impl TableRows {
                 Some(found) if row < found.len() => found[row],
                 _ => keys.row_contains(at, &finder),
             };
-            found && column_needles.iter().enumerate().all(|(column, n)| n.is_empty() || keys.column(at, column).contains(n.as_str()))
+            found
+                && (!by_column
+                    || column_needles.iter().enumerate().all(|(column, n)| n.is_empty() || keys.column(at, column).contains(n.as_str())))
         };
-        let shown: Vec<usize> = from.iter().copied().filter(|&row| matches(row)).collect();
+        let shown: Vec<usize> =
+            if needle.is_empty() && !by_column { from.clone() } else { from.iter().copied().filter(|&row| matches(row)).collect() };
         self.shown_track_count = shown.iter().filter(|&&row| row < self.track_count()).count();
         self.shown = shown;
         self.sorted = Some(sorted);
