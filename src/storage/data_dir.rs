@@ -144,12 +144,61 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
+    if written.is_ok() {
+        remove_stale_temporaries(path);
+    }
     written
+}
+
+/// How old a temporary of [`replace_file`] must be to count as left by a
+/// process killed between writing and renaming (a write takes seconds).
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the temporaries of `path` ([`replace_file`]'s `NAME.PID-N.tmp`)
+/// older than [`STALE_TEMPORARY`]: nothing else would, and each is as large
+/// as the file. Failures are ignored; the next replacement tries again.
+fn remove_stale_temporaries(path: &Path) {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return };
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(middle) = file_name.to_str().and_then(|n| n.strip_prefix(name)?.strip_prefix('.')?.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let ours = middle
+            .split_once('-')
+            .is_some_and(|(pid, n)| [pid, n].iter().all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit())));
+        let old =
+            entry.metadata().and_then(|m| m.modified()).ok().and_then(|at| at.elapsed().ok()).is_some_and(|age| age > STALE_TEMPORARY);
+        if ours && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replacement_removes_temporaries_a_killed_process_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe.json");
+        let aged = |name: &str, age_s: u64| {
+            let file = std::fs::File::create(dir.path().join(name)).unwrap();
+            file.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(age_s)).unwrap();
+        };
+        aged("probe.json.4242-0.tmp", 7200);
+        aged("probe.json.4243-1.tmp", 10);
+        aged("other.json.4242-0.tmp", 7200);
+        aged("probe.json.notes.tmp", 7200);
+        replace_file(&path, b"{}").unwrap();
+        let left = |name: &str| dir.path().join(name).exists();
+        assert!(!left("probe.json.4242-0.tmp"), "an hour-old temporary of the file is removed");
+        assert!(left("probe.json.4243-1.tmp"), "one being written now is not");
+        assert!(left("other.json.4242-0.tmp") && left("probe.json.notes.tmp"), "nor another file's or another name");
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+    }
 
     #[test]
     fn every_path_lies_in_the_data_folder_where_earlier_versions_kept_it() {
