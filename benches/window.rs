@@ -191,4 +191,22 @@ fn main() {
     if let Some((p50, p99)) = harness.state().frame_stats().percentiles() {
         println!("Strata's own work per frame over the last frames (its FrameStats): p50 {p50:.1} ms, p99 {p99:.1} ms");
     }
+    // Issue 20's memory goal counts what the process holds beyond the mapped
+    // store: its anonymous memory; file-backed pages are the store and the binaries.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mb = |field: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    println!(
+        "memory at the end: {:.0} MB resident (peak {:.0} MB): {:.0} MB anonymous, {:.0} MB file-backed (the mapped store, the binaries)",
+        mb("VmRSS:"),
+        mb("VmHWM:"),
+        mb("RssAnon:"),
+        mb("RssFile:")
+    );
 }
