@@ -191,7 +191,7 @@ fn main() {
         Some([windows, n]) if windows == "windows" => Sampling::Spread {
             excerpts: Sampling::DEFAULT_EXCERPTS,
             excerpt_s: Sampling::DEFAULT_EXCERPT_S,
-            model_windows: Some(n.parse().unwrap()),
+            model_windows: Some(n.parse::<usize>().unwrap().max(1)),
         },
         Some([per_minute, excerpt_s]) => {
             Sampling::Scaled { excerpts_per_minute: per_minute.parse().unwrap(), excerpt_s: excerpt_s.parse().unwrap() }

@@ -31,9 +31,9 @@ pub enum Sampling {
         excerpts: usize,
         /// Seconds per excerpt.
         excerpt_s: f64,
-        /// The most model windows embedded per track, spread evenly over the
-        /// excerpts' windows (`None`: every window). The descriptors and the
-        /// tonal layer still read every excerpt.
+        /// The most model windows embedded per track (at least 1), spread
+        /// evenly over the excerpts' windows (`None`: every window). The
+        /// descriptors and the tonal layer still read every excerpt.
         model_windows: Option<usize>,
     },
     /// Excerpts of `excerpt_s` seconds spread evenly over the track, as many
@@ -110,7 +110,7 @@ impl Sampling {
         }
     }
 
-    /// Short stable text for the catalog ("full", "spread-8x6").
+    /// Short stable text for the catalog ("full", "spread-8x6", "spread-8x6-m4" with a window budget).
     pub fn label(&self) -> String {
         match self {
             Sampling::Full => "full".into(),
@@ -252,29 +252,34 @@ pub fn embed_excerpts(
 ) -> Result<TrackEmbedding, EmbedError> {
     let manifest = &session.info().manifest;
     let (rate, window, hop) = (manifest.sample_rate_hz, manifest.window_samples(), manifest.hop_samples());
-    let at_model_rate = |excerpt: &Excerpt| {
-        (excerpt.audio.samples.len() as u64 * u64::from(rate) / u64::from(excerpt.audio.sample_rate_hz.max(1))) as usize
-    };
+    let at_model_rate = |e: &Excerpt| crate::audio::resampled_len(e.audio.samples.len(), e.audio.sample_rate_hz, rate);
     let counts: Vec<usize> = excerpts.iter().map(|e| windows_in(at_model_rate(e), window, hop)).collect();
     let mut track = TrackEmbedding::default();
     for (excerpt, chosen) in excerpts.iter().zip(spread_windows(&counts, model_windows)) {
         if chosen.is_empty() {
             continue;
         }
-        let audio = MonoAudio {
-            samples: crate::audio::resample(&excerpt.audio.samples, excerpt.audio.sample_rate_hz, rate)?,
-            sample_rate_hz: rate,
-        };
-        let starts: Vec<usize> = chosen.iter().map(|w| w * hop).filter(|s| s + window <= audio.samples.len()).collect();
-        embed_windows(session, &audio, excerpt.start_s, &starts, &mut track)?;
+        let samples = at_rate(&excerpt.audio, rate)?;
+        let starts: Vec<usize> = chosen.iter().map(|w| w * hop).filter(|s| s + window <= samples.len()).collect();
+        embed_windows(session, &samples, excerpt.start_s, &starts, &mut track)?;
     }
     if track.windows.is_empty()
         && let Some(longest) = excerpts.iter().max_by_key(|e| e.audio.samples.len())
-        && let Some(looped) = loop_to_length(&longest.audio.clone().resampled(rate)?, window)
+        && let Some(looped) =
+            loop_to_length(&MonoAudio { samples: at_rate(&longest.audio, rate)?.into_owned(), sample_rate_hz: rate }, window)
     {
-        embed_windows(session, &looped, longest.start_s, &[0], &mut track)?;
+        embed_windows(session, &looped.samples, longest.start_s, &[0], &mut track)?;
     }
     Ok(track)
+}
+
+/// `audio`'s samples at `rate`: borrowed when they are at it already.
+fn at_rate(audio: &MonoAudio, rate: u32) -> Result<std::borrow::Cow<'_, [f32]>, AudioError> {
+    if audio.sample_rate_hz == rate {
+        Ok(std::borrow::Cow::Borrowed(&audio.samples))
+    } else {
+        Ok(std::borrow::Cow::Owned(crate::audio::resample(&audio.samples, audio.sample_rate_hz, rate)?))
+    }
 }
 
 /// How many windows of `window` samples, `hop` apart, fit in `len` samples.
@@ -328,15 +333,15 @@ pub fn embed_audio(session: &mut ModelSession, audio: &MonoAudio, offset_s: f64,
     let manifest: &ModelManifest = &session.info().manifest;
     let (window, hop) = (manifest.window_samples(), manifest.hop_samples());
     let starts: Vec<usize> = (0..windows_in(audio.samples.len(), window, hop)).map(|w| w * hop).collect();
-    embed_windows(session, audio, offset_s, &starts, into)
+    embed_windows(session, &audio.samples, offset_s, &starts, into)
 }
 
-/// Embeds the windows of `audio` (at the model's rate, starting at
-/// `offset_s` in the track) that begin at `starts` (samples; each must
-/// leave a whole window), in the model's batches.
+/// Embeds the windows of `samples` (at the model's rate, starting at
+/// `offset_s` in the track) that begin at `starts` (each must leave a whole
+/// window), in the model's batches.
 fn embed_windows(
     session: &mut ModelSession,
-    audio: &MonoAudio,
+    samples: &[f32],
     offset_s: f64,
     starts: &[usize],
     into: &mut TrackEmbedding,
@@ -346,7 +351,7 @@ fn embed_windows(
     let batch_size = manifest.batch_size.max(1);
     let rate = f64::from(manifest.sample_rate_hz);
     for batch in starts.chunks(batch_size) {
-        let slices: Vec<&[f32]> = batch.iter().map(|&s| &audio.samples[s..s + window]).collect();
+        let slices: Vec<&[f32]> = batch.iter().map(|&s| &samples[s..s + window]).collect();
         let embedded = session.embed(&slices)?;
         into.window_starts_s.extend(batch.iter().map(|&s| offset_s + s as f64 / rate));
         into.windows.extend(embedded);

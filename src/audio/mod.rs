@@ -399,6 +399,11 @@ pub fn decode_mono(path: &Path, target_hz: Option<u32>) -> Result<MonoAudio, Aud
     }
 }
 
+/// How many samples [`resample`] returns for `len` samples from `from_hz` to `to_hz`.
+pub fn resampled_len(len: usize, from_hz: u32, to_hz: u32) -> usize {
+    if from_hz == to_hz || from_hz == 0 { len } else { (len as u64 * u64::from(to_hz)).div_ceil(u64::from(from_hz)) as usize }
+}
+
 /// Resamples mono `samples` from `from_hz` to `to_hz` with rubato's FFT
 /// resampler, compensating its delay so output sample `i` lines up with
 /// input time `i / to_hz`.
@@ -431,7 +436,7 @@ fn resample_finite(samples: &[f32], from_hz: u32, to_hz: u32) -> Result<Vec<f32>
     const CHUNK: usize = 4096;
     let err = |e: &dyn std::fmt::Display| AudioError::Resample(e.to_string());
     let mut resampler = rubato::FftFixedIn::<f32>::new(from_hz as usize, to_hz as usize, CHUNK, 2, 1).map_err(|e| err(&e))?;
-    let expected = (samples.len() as u64 * u64::from(to_hz)).div_ceil(u64::from(from_hz)) as usize;
+    let expected = resampled_len(samples.len(), from_hz, to_hz);
     let delay = resampler.output_delay();
     let mut output = Vec::with_capacity(expected + delay + CHUNK);
     let mut out_buffer = resampler.output_buffer_allocate(true);

@@ -481,10 +481,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 if !excerpt_s.is_finite() || excerpt_s <= 0.0 {
                     anyhow::bail!("--excerpt-seconds must be a positive number of seconds");
                 }
+                if model_windows == Some(0) {
+                    anyhow::bail!("--model-windows must be at least 1");
+                }
                 Sampling::Spread {
                     excerpts: excerpts.unwrap_or(Sampling::DEFAULT_EXCERPTS).max(1),
                     excerpt_s,
-                    model_windows: model_windows.or(Sampling::DEFAULT.model_windows()).map(|n| n.max(1)),
+                    model_windows: model_windows.or(Sampling::DEFAULT.model_windows()),
                 }
             };
             index(&data_dir, index_options, json)

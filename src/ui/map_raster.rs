@@ -94,13 +94,17 @@ impl RasterKey {
         (0..4).all(|edge| (self.bounds[edge] - bounds[edge]).abs() <= SAME_VIEW_PIXELS * pixel[edge % 2])
     }
 
-    /// Whether a texture drawn for this key shows `other` as well: the same
-    /// drawing, view and scale, the size within a pixel.
-    fn shows(&self, other: &Self) -> bool {
-        self.same_but_view(other)
-            && self.near_bounds(&other.bounds)
+    /// Whether a texture drawn for this key covers `other`'s view: bounds
+    /// within [`SAME_VIEW_PIXELS`], the size within a pixel, the same scale.
+    fn same_view(&self, other: &Self) -> bool {
+        self.near_bounds(&other.bounds)
             && self.size.iter().zip(other.size).all(|(a, b)| a.abs_diff(b) <= 1)
             && self.pixels_per_point == other.pixels_per_point
+    }
+
+    /// Whether a texture drawn for this key shows `other` as well: the same drawing and view.
+    fn shows(&self, other: &Self) -> bool {
+        self.same_but_view(other) && self.same_view(other)
     }
 }
 
@@ -155,7 +159,7 @@ impl MapRaster {
         }
         // New colours in the same view (a slider dragged with the map coloured by
         // similarity changes them every frame): at most one drawing per interval.
-        let same_view = self.drawn.as_ref().is_some_and(|drawn| drawn.near_bounds(&key.bounds) && drawn.size == key.size);
+        let same_view = self.drawn.as_ref().is_some_and(|drawn| drawn.same_view(&key));
         if let Some(since) = self.drawn_at.map(|at| at.elapsed())
             && same_view
             && since < RECOLOUR_INTERVAL

@@ -119,7 +119,9 @@ impl MapState {
     /// still for the map on screen (a newer ask may follow; the newest wins).
     pub(super) fn recoloured(&mut self, colours: Recoloured) {
         let Recoloured { source, series, level, thinned } = colours;
-        if self.legend.recolouring.as_ref() == Some(&source) {
+        // With no ask outstanding, the colours on screen are the ones asked for last.
+        let Some(asked) = &self.legend.recolouring else { return };
+        if *asked == source {
             self.legend.recolouring = None;
         }
         if !self.legend.only_similarity_changed(&source) {
@@ -361,8 +363,7 @@ impl LegendCache {
 fn recolour(source: LegendSource, level: i32) -> impl FnOnce(&crossbeam_channel::Sender<super::tasks::WorkerMessage>) + Send {
     move |sender| {
         let series = Arc::new(build_series(&source, &[], &[]));
-        let cell = 2f64.powi(level);
-        let thinned = Arc::new(series.iter().map(|s| thin(&s.xy, cell)).collect::<Vec<_>>());
+        let thinned = thin_all(&series, level);
         let _ = sender.send(super::tasks::WorkerMessage::Recoloured(Box::new(Recoloured { source, series, level, thinned })));
     }
 }
@@ -387,11 +388,16 @@ impl ThinCache {
         {
             return thinned.clone();
         }
-        let cell = 2f64.powi(level);
-        let thinned = Arc::new(series.iter().map(|s| thin(&s.xy, cell)).collect::<Vec<_>>());
+        let thinned = thin_all(series, level);
         self.built = Some((series.clone(), level, thinned.clone()));
         thinned
     }
+}
+
+/// Each series thinned to one point per cell of side `2^level` plot units.
+fn thin_all(series: &[Series], level: i32) -> ThinnedPoints {
+    let cell = 2f64.powi(level);
+    Arc::new(series.iter().map(|s| thin(&s.xy, cell)).collect())
 }
 
 /// The first point in each occupied `cell × cell` square.
@@ -653,12 +659,16 @@ impl StrataApp {
                 let series = series.clone();
                 if self.map.legend.recolouring.as_ref() != Some(&source) {
                     let level = thin_level(self.map.units_per_px, &series, f64::from(plot_width));
-                    self.workers.run_after(RECOLOUR_TASK, recolour(source.clone(), level));
-                    self.map.legend.recolouring = Some(source);
+                    let asked = self.workers.run_after(RECOLOUR_TASK, recolour(source.clone(), level));
+                    self.map.legend.recolouring = asked.then_some(source);
                 }
                 series
             }
-            _ => self.map.legend.get(source, &snapshot.tracks, &library.top_tags),
+            _ => {
+                // What is on screen is what is asked for: an answer to an older ask is stale.
+                self.map.legend.recolouring = None;
+                self.map.legend.get(source, &snapshot.tracks, &library.top_tags)
+            }
         };
         let series = &series_built[..];
         let highlight = self.map.highlight.clone().filter(|h| series.iter().any(|s| &s.name == h));
