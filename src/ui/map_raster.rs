@@ -13,8 +13,8 @@ use egui_plot::{PlotBounds, PlotPoint};
 use super::map_view::Series;
 
 /// Marker radius in points, and a highlighted series' (the plot's markers for a small library have the same).
-pub const RADIUS: f32 = 3.5;
-pub const HIGHLIGHT_RADIUS: f32 = 5.0;
+const RADIUS: f32 = 3.5;
+const HIGHLIGHT_RADIUS: f32 = 5.0;
 /// Side of the cells, in points, in which only the marker drawn last is drawn
 /// (markers are 7 points wide: what lies under the last one would be covered).
 const CELL_POINTS: f32 = 2.0;
@@ -26,7 +26,7 @@ const SAME_VIEW_PIXELS: f64 = 0.25;
 /// The least time between two drawings of one view in new colours.
 const RECOLOUR_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// Share of a dimmed series' colour (another series is highlighted).
-pub const DIMMED: f32 = 0.15;
+const DIMMED: f32 = 0.15;
 
 /// What a texture shows: which thinned points, highlighting, view and size.
 #[derive(Debug, Clone)]
@@ -180,6 +180,16 @@ impl MapRaster {
     }
 }
 
+/// A series' marker colour and radius (points) with `highlight` standing
+/// out: the highlighted series larger, the others dimmed.
+pub fn marker_style(entry: &Series, highlight: Option<&str>) -> (egui::Color32, f32) {
+    match highlight {
+        Some(name) if name == entry.name => (entry.colour, HIGHLIGHT_RADIUS),
+        Some(_) => (entry.colour.gamma_multiply(DIMMED), RADIUS),
+        None => (entry.colour, RADIUS),
+    }
+}
+
 /// Every series' thinned points as antialiased discs, in series order (later
 /// on top), in horizontal bands drawn on the machine's cores.
 fn draw(key: &RasterKey, series: &[Series], thinned: &[Vec<PlotPoint>]) -> egui::ColorImage {
@@ -190,10 +200,8 @@ fn draw(key: &RasterKey, series: &[Series], thinned: &[Vec<PlotPoint>]) -> egui:
     let styles: Vec<(egui::Color32, Stamp)> = series
         .iter()
         .map(|entry| {
-            let highlighted = key.highlight.as_deref() == Some(entry.name.as_str());
-            let dimmed = key.highlight.is_some() && !highlighted;
-            let colour = if dimmed { entry.colour.gamma_multiply(DIMMED) } else { entry.colour };
-            (colour, Stamp::new((if highlighted { HIGHLIGHT_RADIUS } else { RADIUS }) * key.pixels_per_point))
+            let (colour, radius) = marker_style(entry, key.highlight.as_deref());
+            (colour, Stamp::new(radius * key.pixels_per_point))
         })
         .collect();
     // Only the marker drawn last in each small cell: those before it there would be covered.

@@ -283,12 +283,16 @@ pub struct LegendSource {
     similarity: Option<(Arc<QueryScores>, Vec<f32>)>,
 }
 
+impl LegendSource {
+    /// The same library, colouring and layout, whatever the similarities.
+    fn same_but_similarity(&self, other: &Self) -> bool {
+        self.generation == other.generation && self.colour_by == other.colour_by && Arc::ptr_eq(&self.layout, &other.layout)
+    }
+}
+
 impl PartialEq for LegendSource {
     fn eq(&self, other: &Self) -> bool {
-        self.generation == other.generation
-            && self.colour_by == other.colour_by
-            && Arc::ptr_eq(&self.layout, &other.layout)
-            && same_similarity(&self.similarity, &other.similarity)
+        self.same_but_similarity(other) && same_similarity(&self.similarity, &other.similarity)
     }
 }
 
@@ -329,13 +333,9 @@ impl LegendCache {
     /// (another query, or weights): the built series can stay on screen while
     /// the new ones are made in the background.
     fn only_similarity_changed(&self, source: &LegendSource) -> bool {
-        self.built.as_ref().is_some_and(|(built, _)| {
-            built.similarity.is_some()
-                && source.similarity.is_some()
-                && built.generation == source.generation
-                && built.colour_by == source.colour_by
-                && Arc::ptr_eq(&built.layout, &source.layout)
-        })
+        self.built
+            .as_ref()
+            .is_some_and(|(built, _)| built.similarity.is_some() && source.similarity.is_some() && built.same_but_similarity(source))
     }
 
     /// The series for `source`, built now only if it differs from the last.
@@ -702,10 +702,7 @@ impl StrataApp {
                     plot_ui.image(PlotImage::new("markers", texture, center, size));
                 } else if thinned.is_none() {
                     for entry in series {
-                        let dimmed = highlight.as_ref().is_some_and(|h| *h != entry.name);
-                        let colour = if dimmed { entry.colour.gamma_multiply(map_raster::DIMMED) } else { entry.colour };
-                        let radius =
-                            if highlight.as_ref() == Some(&entry.name) { map_raster::HIGHLIGHT_RADIUS } else { map_raster::RADIUS };
+                        let (colour, radius) = map_raster::marker_style(entry, highlight.as_deref());
                         plot_ui.points(Points::new(entry.name.as_str(), PlotPoints::Borrowed(&entry.xy)).radius(radius).color(colour));
                     }
                 }
@@ -772,7 +769,7 @@ impl StrataApp {
                 self.map.raster.update(ui.ctx(), key, series, thinned);
             }
             response = Some(shown.response);
-            self.map_legend(ui, series, LEGEND_WIDTH, plot_height);
+            self.map_legend(ui, series, plot_height);
         });
         if let (Some(t), Some(response)) = (hovered, response) {
             let track = &snapshot.tracks[t];
@@ -808,9 +805,9 @@ impl StrataApp {
 
     /// The legend beside the map: a swatch, name and count per series;
     /// clicking an entry highlights its tracks (again: shows all).
-    fn map_legend(&mut self, ui: &mut egui::Ui, series: &[Series], width: f32, height: f32) {
+    fn map_legend(&mut self, ui: &mut egui::Ui, series: &[Series], height: f32) {
         ui.vertical(|ui| {
-            ui.set_width(width);
+            ui.set_width(LEGEND_WIDTH);
             // Only the rows in view are laid out: coloured by album, a large
             // library has tens of thousands of entries.
             let row_height = ui.spacing().interact_size.y;
