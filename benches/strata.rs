@@ -407,12 +407,12 @@ fn scale_library(dir: &Path) {
         );
     }
     let started = Instant::now();
-    let features = strata::map::source_features(&snapshot, &strata::map::MapSource::Layer(12));
+    let features = strata::map::SourceFeatures::new(&snapshot, &strata::map::MapSource::Layer(12));
     let features_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let layout = strata::map::project(&features, strata::map::Method::Pca, 1, &mut |_, _| {}, &|| false).expect("pca");
     println!(
-        "  PCA of {n} × 768: {:.2} s (+ {features_s:.2} s to read and centre the layer); RSS {:.0} MB (anonymous {:.0} MB); {} points",
+        "  PCA of {n} × 768, read from the store a block at a time: {:.2} s (+ {features_s:.2} s for the layer's mean); RSS {:.0} MB (anonymous {:.0} MB); {} points",
         started.elapsed().as_secs_f64(),
         rss_mb("VmRSS"),
         rss_mb("RssAnon"),

@@ -182,9 +182,11 @@ fn synthetic_audio_decodes_and_indexes_with_its_tags_in_every_format() {
 
 #[test]
 fn a_mix_maps_each_layer_centred_unit_length_and_weighted() {
+    use strata::pca::RowBlocks;
     let (_tmp, snapshot) = mert_library(300, 4);
     let parts = vec![(2, 0.25), (9, 0.0), (12, 1.0)];
-    let features = strata::map::source_features(&snapshot, &strata::map::MapSource::Mix(parts));
+    let source = strata::map::SourceFeatures::new(&snapshot, &strata::map::MapSource::Mix(parts));
+    let features = source.block(0..300).into_owned();
     // The zero weight leaves its layer out; the others follow one another.
     let expected: Vec<ndarray::Array2<f32>> = [(2, 0.25f32), (12, 1.0)]
         .iter()
@@ -198,6 +200,10 @@ fn a_mix_maps_each_layer_centred_unit_length_and_weighted() {
     // Each block: rows of length √weight, columns centred.
     let first = features.slice(ndarray::s![.., ..768]);
     assert!(first.rows().into_iter().all(|row| (row.dot(&row).sqrt() - 0.5).abs() < 1e-4));
-    let layer = strata::map::source_features(&snapshot, &strata::map::MapSource::Layer(12));
-    assert_eq!(layer, strata::search::normalized_rows(snapshot.layer_matrix(12), true), "a single layer, as search normalises it");
+    // A block read on its own holds the same rows as the whole.
+    assert_eq!(source.block(120..157), features.slice(ndarray::s![120..157, ..]));
+    let layer = strata::map::SourceFeatures::new(&snapshot, &strata::map::MapSource::Layer(12)).block(0..300).into_owned();
+    let searched = strata::search::normalized_rows(snapshot.layer_matrix(12), true);
+    let off = layer.iter().zip(&searched).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(off < 1e-6, "a single layer, as search normalises it: {off}");
 }

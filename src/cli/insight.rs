@@ -236,7 +236,7 @@ pub(super) fn map_command(data_dir: &DataDir, out: &Path, method: map::Method, a
         [(layer, _)] => map::MapSource::Layer(*layer),
         _ => map::MapSource::Mix(parts),
     };
-    let features = map::source_features(&snapshot, &source);
+    let features = map::SourceFeatures::new(&snapshot, &source);
     let started = std::time::Instant::now();
     let points = map::project(&features, method, 42, &mut |_, _| {}, &|| false)?.points;
     let preserved = map::neighbourhood_preservation(&features, &points, 10.min(snapshot.len().saturating_sub(1)));

@@ -8,17 +8,19 @@
 //! [`Layout::fitted`] count says so); a kiddo tree answers "what is under
 //! the cursor" and "what is in this box". Pure computation: no I/O, no UI.
 
+pub mod features;
 pub mod render;
+
+pub use features::SourceFeatures;
 
 use kiddo::SquaredEuclidean;
 use kiddo::float::kdtree::KdTree;
 use ndarray::{Array2, Axis, s};
 use serde::{Deserialize, Serialize};
 
-use crate::pca::{self, Principal};
+use crate::pca::{self, Principal, RowBlocks};
 use crate::prng::SplitMix64;
-use crate::search::{Normalization, normalize_rows_in_place};
-use crate::storage::snapshot::LibrarySnapshot;
+use crate::search::KBest;
 
 /// How points are placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -36,29 +38,6 @@ pub enum MapSource {
     Layer(usize),
     /// `(layer, weight)` pairs; a layer's block is scaled by √weight so squared distances add up weighted.
     Mix(Vec<(usize, f32)>),
-}
-
-/// The features a source projects: rows of mean-centred, unit-length layer
-/// vectors, scaled by √weight and concatenated for a mix.
-pub fn source_features(snapshot: &LibrarySnapshot, source: &MapSource) -> Array2<f32> {
-    let parts: Vec<(usize, f32)> = match source {
-        MapSource::Layer(layer) => vec![(*layer, 1.0)],
-        MapSource::Mix(parts) => parts.iter().copied().filter(|&(_, w)| w > 0.0).collect(),
-    };
-    // Each layer is read, centred and scaled where it lies in the one matrix
-    // (at 300,000 × 768 a copy per step was another 0.9 GB).
-    let width = parts.iter().map(|&(layer, _)| snapshot.layer_dim(layer)).sum();
-    let mut features = Array2::<f32>::zeros((snapshot.len(), width));
-    let mut offset = 0;
-    for &(layer, weight) in &parts {
-        let dim = snapshot.layer_dim(layer);
-        let mut block = features.slice_mut(s![.., offset..offset + dim]);
-        snapshot.fill_layer(layer, block.view_mut());
-        normalize_rows_in_place(block.view_mut(), Normalization::Center);
-        block *= weight.sqrt();
-        offset += dim;
-    }
-    features
 }
 
 /// Why a projection could not be made.
@@ -116,50 +95,113 @@ impl Layout {
     /// before keep their points; new rows go where PCA's transform puts them,
     /// or, on a t-SNE map, at the mean point of their nearest rows seen
     /// before. `None` when a t-SNE map shares no row with the new library.
-    pub fn extend(&self, features: &Array2<f32>, previous: &[Option<usize>]) -> Option<Layout> {
+    pub fn extend(&self, features: &impl RowBlocks, previous: &[Option<usize>]) -> Option<Layout> {
+        let n = features.nrows();
         let known: Vec<Option<[f32; 2]>> = previous.iter().map(|p| p.and_then(|row| self.points.get(row).copied())).collect();
-        let (seen, new_rows): (Vec<usize>, Vec<usize>) = (0..features.nrows()).partition(|&i| known.get(i).is_some_and(Option::is_some));
+        let is_seen = |i: usize| known.get(i).is_some_and(Option::is_some);
+        let (seen, new_rows): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| is_seen(i));
         let mut points: Vec<[f32; 2]> = known.iter().map(|p| p.unwrap_or([0.0, 0.0])).collect();
-        points.resize(features.nrows(), [0.0, 0.0]);
+        points.resize(n, [0.0, 0.0]);
         match &self.placement {
             Placement::Linear(transform) => {
-                let place = |row: usize| {
-                    let placed = transform.place(features.row(row));
-                    [placed[0], placed.get(1).copied().unwrap_or(0.0)]
-                };
+                let placed = flat(&transform.place_rows(features));
                 // The grown library's features are centred on its new mean, so the
                 // transform puts the tracks seen before slightly off their old points:
                 // shift new tracks by that mean offset to land in the same frame.
                 let mut offset = [0.0f32, 0.0];
                 for &row in &seen {
-                    let (now, old) = (place(row), points[row]);
+                    let (now, old) = (placed[row], points[row]);
                     offset[0] += (now[0] - old[0]) / seen.len() as f32;
                     offset[1] += (now[1] - old[1]) / seen.len() as f32;
                 }
                 for &row in &new_rows {
-                    let placed = place(row);
-                    points[row] = [placed[0] - offset[0], placed[1] - offset[1]];
+                    points[row] = [placed[row][0] - offset[0], placed[row][1] - offset[1]];
                 }
             }
             Placement::NearestPlaced => {
                 if seen.is_empty() {
                     return None;
                 }
-                let norms: Vec<f32> = features.rows().into_iter().map(|r| r.dot(&r)).collect();
-                for block in new_rows.chunks(256) {
-                    let dots = features.select(Axis(0), block).dot(&features.t());
-                    for (row, dots) in block.iter().zip(dots.rows()) {
-                        let mut nearest: Vec<(f32, usize)> = seen.iter().map(|&j| (norms[*row] + norms[j] - 2.0 * dots[j], j)).collect();
-                        let k = Self::PLACEMENT_NEIGHBOURS.min(nearest.len());
-                        nearest.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                        let sum = nearest[..k].iter().fold([0.0f32, 0.0], |acc, &(_, j)| [acc[0] + points[j][0], acc[1] + points[j][1]]);
-                        points[*row] = [sum[0] / k as f32, sum[1] / k as f32];
+                for block in new_rows.chunks(NEW_ROWS_BLOCK) {
+                    let queries = gather_rows(features, block);
+                    let query_norms: Vec<f32> = queries.rows().into_iter().map(|q| q.dot(&q)).collect();
+                    // Nearest by Euclidean distance: the highest −|q − r|².
+                    let nearest = nearest_rows(
+                        features,
+                        &queries,
+                        Self::PLACEMENT_NEIGHBOURS,
+                        |_, row| is_seen(row),
+                        |query, dot, norm_sq| -(query_norms[query] + norm_sq - 2.0 * dot),
+                    );
+                    for (row, nearest) in block.iter().zip(nearest) {
+                        let k = nearest.len().max(1) as f32;
+                        let sum = nearest.iter().fold([0.0f32, 0.0], |acc, &(j, _)| [acc[0] + points[j][0], acc[1] + points[j][1]]);
+                        points[*row] = [sum[0] / k, sum[1] / k];
                     }
                 }
             }
         }
         Some(Layout { points, placement: self.placement.clone(), fitted: self.fitted })
     }
+}
+
+/// The first two columns of each row as a point (the second 0 when there is one column).
+fn flat(m: &Array2<f32>) -> Vec<[f32; 2]> {
+    m.rows().into_iter().map(|r| [r[0], r.get(1).copied().unwrap_or(0.0)]).collect()
+}
+
+/// New rows a placement compares with the whole library at once.
+const NEW_ROWS_BLOCK: usize = 256;
+
+/// Library rows read per block by [`nearest_rows`].
+const NEAREST_ROW_BLOCK: usize = 1024;
+
+/// `rows` of `features`, in that order.
+fn gather_rows(features: &impl RowBlocks, rows: &[usize]) -> Array2<f32> {
+    let mut gathered = Array2::<f32>::zeros((rows.len(), features.ncols()));
+    for (mut out, &row) in gathered.rows_mut().into_iter().zip(rows) {
+        out.assign(&features.block(row..row + 1).row(0));
+    }
+    gathered
+}
+
+/// For each row of `queries`, the `k` rows of `features` that `keep(query,
+/// row)` accepts with the highest `score(query, query·row, |row|²)`, best
+/// first, ties to the lower row. One pass over `features` in blocks, a
+/// matrix product per block, on every core: the library is never held whole.
+fn nearest_rows(
+    features: &impl RowBlocks,
+    queries: &Array2<f32>,
+    k: usize,
+    keep: impl Fn(usize, usize) -> bool + Sync,
+    score: impl Fn(usize, f32, f32) -> f32 + Sync,
+) -> Vec<Vec<(usize, f32)>> {
+    let piece = |rows: std::ops::Range<usize>| -> Vec<KBest> {
+        let mut best: Vec<KBest> = (0..queries.nrows()).map(|_| KBest::new(k)).collect();
+        for start in rows.clone().step_by(NEAREST_ROW_BLOCK) {
+            let block = features.block(start..(start + NEAREST_ROW_BLOCK).min(rows.end));
+            let dots = block.dot(&queries.t());
+            for (row, (values, dots)) in (start..).zip(block.rows().into_iter().zip(dots.rows())) {
+                let norm_sq = values.dot(&values);
+                for (query, (&dot, best)) in dots.iter().zip(&mut best).enumerate() {
+                    if keep(query, row) {
+                        best.push(row, score(query, dot, norm_sq));
+                    }
+                }
+            }
+        }
+        best
+    };
+    let pieces = crate::parallel::map_ranges("map-nearest", features.nrows(), NEAREST_ROW_BLOCK, piece);
+    let mut merged: Vec<KBest> = (0..queries.nrows()).map(|_| KBest::new(k)).collect();
+    for piece in pieces {
+        for (merged, best) in merged.iter_mut().zip(piece) {
+            for (row, score) in best.into_sorted() {
+                merged.push(row, score);
+            }
+        }
+    }
+    merged.into_iter().map(KBest::into_sorted).collect()
 }
 
 impl From<pca::PcaError> for MapError {
@@ -175,14 +217,13 @@ impl From<pca::PcaError> for MapError {
 /// advances; `cancelled()` is polled and aborts the projection. The same
 /// seed gives the same layout.
 pub fn project(
-    features: &Array2<f32>,
+    features: &impl RowBlocks,
     method: Method,
     seed: u64,
     progress: &mut (dyn FnMut(usize, usize) + Send),
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<Layout, MapError> {
     let n = features.nrows();
-    let flat = |m: &Array2<f32>| m.rows().into_iter().map(|r| [r[0], r.get(1).copied().unwrap_or(0.0)]).collect();
     match method {
         Method::Pca => {
             let (transform, projected) = pca::fit(features, 2)?;
@@ -385,44 +426,29 @@ pub const PRESERVATION_QUERIES: usize = 2_000;
 /// ±0.01: 6,660 neighbours counted).
 const PRESERVATION_PAIRS: usize = 200_000_000;
 
-/// Queries whose similarities are computed together, as one matrix product.
-const PRESERVATION_BLOCK: usize = 64;
-
 /// Fraction of each point's `k` nearest neighbours in `features` (cosine, as
 /// search uses on normalised rows) that stay among its `k` nearest on the map
 /// (ties to the lower row); on larger maps the mean over evenly spaced points
-/// ([`PRESERVATION_QUERIES`], [`PRESERVATION_PAIRS`]). The similarities of a
-/// block of points to every row are one matrix product, and no normalised
-/// copy of the features is made: each row's inverse length scales its score.
-pub fn neighbourhood_preservation(features: &Array2<f32>, points: &[[f32; 2]], k: usize) -> f64 {
+/// ([`PRESERVATION_QUERIES`], [`PRESERVATION_PAIRS`]). One pass over the
+/// features in blocks ([`nearest_rows`]) finds every query's neighbours, and
+/// no normalised copy is made: each row's length divides its score.
+pub fn neighbourhood_preservation(features: &impl RowBlocks, points: &[[f32; 2]], k: usize) -> f64 {
     let n = features.nrows();
     if n <= k || points.len() != n || k == 0 {
         return f64::NAN;
     }
-    let inverse_norms: Vec<f32> = features
-        .rows()
-        .into_iter()
-        .map(|row| {
-            let norm = row.dot(&row).sqrt();
-            if norm > 0.0 { 1.0 / norm } else { 0.0 }
-        })
-        .collect();
     let queries = n.min(PRESERVATION_QUERIES).min((PRESERVATION_PAIRS / n).max(1));
     let rows: Vec<usize> = (0..queries).map(|i| i * n / queries).collect();
+    // The query's own length is the same for every row: it cannot change the order.
+    let cosine_order = |_: usize, dot: f32, norm_sq: f32| if norm_sq > 0.0 { dot / norm_sq.sqrt() } else { 0.0 };
+    let high = nearest_rows(features, &gather_rows(features, &rows), k, |query, row| row != rows[query], cosine_order);
     let mut kept = 0usize;
-    for block in rows.chunks(PRESERVATION_BLOCK) {
-        let similarities = features.dot(&features.select(Axis(0), block).t());
-        for (column, &q) in block.iter().enumerate() {
-            // The query's own length is the same for every row: it cannot change the order.
-            let score = |i: usize| similarities[[i, column]] * inverse_norms[i];
-            let mut high: Vec<usize> = (0..n).filter(|&i| i != q).collect();
-            high.select_nth_unstable_by(k - 1, |&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
-            let mut low: Vec<usize> = (0..n).filter(|&i| i != q).collect();
-            let d = |i: usize| (points[i][0] - points[q][0]).powi(2) + (points[i][1] - points[q][1]).powi(2);
-            low.select_nth_unstable_by(k - 1, |&a, &b| d(a).total_cmp(&d(b)).then(a.cmp(&b)));
-            let near: std::collections::HashSet<usize> = low[..k].iter().copied().collect();
-            kept += high[..k].iter().filter(|i| near.contains(i)).count();
-        }
+    for (&q, high) in rows.iter().zip(high) {
+        let mut low: Vec<usize> = (0..n).filter(|&i| i != q).collect();
+        let d = |i: usize| (points[i][0] - points[q][0]).powi(2) + (points[i][1] - points[q][1]).powi(2);
+        low.select_nth_unstable_by(k - 1, |&a, &b| d(a).total_cmp(&d(b)).then(a.cmp(&b)));
+        let near: std::collections::HashSet<usize> = low[..k].iter().copied().collect();
+        kept += high.iter().filter(|(i, _)| near.contains(i)).count();
     }
     kept as f64 / (queries * k) as f64
 }
@@ -465,6 +491,27 @@ mod tests {
         with_zero.row_mut(3).fill(0.0);
         assert!(neighbourhood_preservation(&with_zero, &circle, 10) > 0.9);
         assert!(neighbourhood_preservation(&features, &circle[..10], 10).is_nan());
+    }
+
+    #[test]
+    fn nearest_rows_agree_with_a_full_sort_across_pieces() {
+        // More rows than one block and one core's piece, with tied rows (duplicates).
+        let mut noise = SplitMix64(11);
+        let mut features = Array2::from_shape_fn((2_600, 6), |_| noise.symmetric_unit());
+        for row in [5, 1_500, 2_599] {
+            let first = features.row(0).to_owned();
+            features.row_mut(row).assign(&first);
+        }
+        let queries = gather_rows(&features, &[0, 7, 2_000]);
+        let found = nearest_rows(&features, &queries, 4, |_, row| row % 3 != 1, |_, dot, _| dot);
+        for (q, found) in found.iter().enumerate() {
+            let mut all: Vec<(usize, f32)> =
+                (0..features.nrows()).filter(|row| row % 3 != 1).map(|row| (row, features.row(row).dot(&queries.row(q)))).collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let rows = |pairs: &[(usize, f32)]| pairs.iter().map(|p| p.0).collect::<Vec<_>>();
+            assert_eq!(rows(found), rows(&all[..4]), "query {q}");
+            assert!(found.iter().zip(&all).all(|(a, b)| (a.1 - b.1).abs() < 1e-5), "query {q}");
+        }
     }
 
     fn clusters() -> Array2<f32> {

@@ -369,9 +369,10 @@ fn best_first(a: &(usize, f32), b: &(usize, f32)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// The `k` best `(track, score)` pairs seen so far, kept unsorted: each
-/// replacement rescans the `k` kept, which is fast for a results list's small `k`.
-struct KBest {
+/// The `k` best `(track, score)` pairs seen so far (highest score first,
+/// ties to the lower track), kept unsorted: each replacement rescans the `k`
+/// kept, which is fast for a results list's small `k`.
+pub struct KBest {
     k: usize,
     items: Vec<(usize, f32)>,
     /// Index in `items` of the worst kept pair, once full.
@@ -379,7 +380,8 @@ struct KBest {
 }
 
 impl KBest {
-    fn new(k: usize) -> Self {
+    /// Keeps at most `k` pairs.
+    pub fn new(k: usize) -> Self {
         Self { k, items: Vec::with_capacity(k.min(4096)), worst: 0 }
     }
 
@@ -397,7 +399,8 @@ impl KBest {
         !self.is_full() || score >= self.worst()
     }
 
-    fn push(&mut self, track: usize, score: f32) {
+    /// Offers a pair; it is kept when it beats the worst kept one.
+    pub fn push(&mut self, track: usize, score: f32) {
         if self.is_full() {
             if best_first(&(track, score), &self.items[self.worst]) != std::cmp::Ordering::Less {
                 return;
@@ -412,7 +415,8 @@ impl KBest {
         self.worst = (0..self.items.len()).max_by(|&a, &b| best_first(&self.items[a], &self.items[b])).unwrap_or(0);
     }
 
-    fn into_sorted(mut self) -> Vec<(usize, f32)> {
+    /// The kept pairs, best first.
+    pub fn into_sorted(mut self) -> Vec<(usize, f32)> {
         self.items.sort_unstable_by(best_first);
         self.items
     }

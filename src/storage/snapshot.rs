@@ -126,21 +126,19 @@ impl LibrarySnapshot {
     /// lacks, which a consistent store never has, are zero).
     pub fn layer_matrix(&self, layer: usize) -> Array2<f32> {
         let mut matrix = Array2::<f32>::zeros((self.tracks.len(), self.layer_dim(layer)));
-        self.fill_layer(layer, matrix.view_mut());
-        matrix
-    }
-
-    /// Writes `layer`'s vectors into `out` (a row per track, [`Self::layer_dim`]
-    /// columns; rows of tracks the store lacks are left as they are), so a
-    /// matrix of several layers is filled in place, without a copy per layer.
-    pub fn fill_layer(&self, layer: usize, mut out: ndarray::ArrayViewMut2<'_, f32>) {
-        for (mut row, analysis) in out.rows_mut().into_iter().zip(&self.analyses) {
-            if let Some(stored) = self.store.layer_row(layer, analysis.store_row) {
+        for (track, mut row) in matrix.rows_mut().into_iter().enumerate() {
+            if let Some(stored) = self.track_layer_row(layer, track) {
                 for (out, v) in row.iter_mut().zip(stored) {
                     *out = v.to_f32();
                 }
             }
         }
+        matrix
+    }
+
+    /// `track`'s stored row of `layer`, if the store has it.
+    pub fn track_layer_row(&self, layer: usize, track: usize) -> Option<&[f16]> {
+        self.store.layer_row(layer, self.analyses.get(track)?.store_row)
     }
 
     /// A track's per-window vectors of the passage layer (`windows × dim`) and their start times.

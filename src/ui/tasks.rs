@@ -600,7 +600,7 @@ pub fn project(
     ctx: egui::Context,
 ) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
-        let features = crate::map::source_features(&snapshot, &key.map_source());
+        let features = crate::map::SourceFeatures::new(&snapshot, &key.map_source());
         let mut last = std::time::Instant::now();
         let progress_key = key.clone();
         let mut progress = |done: usize, total: usize| {
@@ -630,7 +630,7 @@ pub fn place(
     from: u64,
 ) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
-        let features = crate::map::source_features(&snapshot, &key.map_source());
+        let features = crate::map::SourceFeatures::new(&snapshot, &key.map_source());
         let rows: HashMap<i64, usize> = earlier.track_ids.iter().enumerate().map(|(row, &id)| (id, row)).collect();
         let previous: Vec<Option<usize>> = snapshot.tracks.iter().map(|t| rows.get(&t.id).copied()).collect();
         let placed =
