@@ -16,6 +16,7 @@ pub mod insight;
 pub mod isolation;
 pub mod journey;
 pub mod map;
+pub mod memory;
 pub mod model;
 pub mod parallel;
 pub mod pca;

@@ -486,6 +486,7 @@ pub fn drop_in_background<T: Send + 'static>(value: T) {
     let spawned = std::thread::Builder::new().name("strata-drop".into()).spawn(move || {
         crate::priority::lower_this_thread();
         drop(value);
+        crate::memory::release_freed();
     });
     if let Err(e) = spawned {
         log::warn!("freeing the replaced library on this thread ({e})");
@@ -495,7 +496,10 @@ pub fn drop_in_background<T: Send + 'static>(value: T) {
 /// Loads a library view (snapshot, tags, failures) for `model`.
 pub fn load_library(data_dir: DataDir, model: String, generation: u64) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
-        let message = match build_view(&data_dir, &model, generation) {
+        let view = build_view(&data_dir, &model, generation);
+        // Reading the catalog and checking the store leave their freed memory in this thread's arena.
+        crate::memory::release_freed();
+        let message = match view {
             Ok(view) => WorkerMessage::LibraryLoaded(Box::new(view)),
             Err(e) => WorkerMessage::LibraryFailed(format!("{e:#}")),
         };
@@ -618,6 +622,8 @@ pub fn project(
             Err(crate::map::MapError::Cancelled) => WorkerMessage::ProjectionFailed(key, None),
             Err(e) => WorkerMessage::ProjectionFailed(key, Some(e.to_string())),
         };
+        drop(features);
+        crate::memory::release_freed();
         let _ = out.send(message);
     }
 }
@@ -635,6 +641,8 @@ pub fn place(
         let previous: Vec<Option<usize>> = snapshot.tracks.iter().map(|t| rows.get(&t.id).copied()).collect();
         let placed =
             earlier.layout.extend(&features, &previous).map(|layout| Arc::new(MapLayout::new(layout, snapshot.track_ids(), Some(from))));
+        drop(features);
+        crate::memory::release_freed();
         let _ = out.send(WorkerMessage::ProjectionPlaced(key, placed));
     }
 }
