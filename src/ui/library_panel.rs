@@ -129,7 +129,7 @@ impl OrderSource {
 /// the UI thread seconds.
 #[derive(Default)]
 pub struct TrackCells {
-    cells: Vec<[String; COLUMN_COUNT]>,
+    cells: CellTexts,
     search_keys: SearchKeys,
     /// Per column (in [`COLUMNS`] order), the tracks in ascending order, ties by row.
     orders: Vec<Vec<u32>>,
@@ -139,15 +139,11 @@ impl TrackCells {
     /// The cells of `tracks`, with their works and top tags.
     pub fn build(tracks: &[Track], works: &Works, top_tags: &[String]) -> Self {
         let no_tags = String::new();
-        let cells: Vec<[String; COLUMN_COUNT]> = tracks
-            .iter()
-            .enumerate()
-            .map(|(row, track)| {
-                let tags = top_tags.get(row).unwrap_or(&no_tags);
-                let work = works.work_of_track.get(row).and_then(|&w| works.works.get(w));
-                COLUMNS.map(|(column, _, _)| cell_text(track, work, tags, column))
-            })
-            .collect();
+        let cells = CellTexts::from_rows(tracks.iter().enumerate().map(|(row, track)| {
+            let tags = top_tags.get(row).unwrap_or(&no_tags);
+            let work = works.work_of_track.get(row).and_then(|&w| works.works.get(w));
+            COLUMNS.map(|(column, _, _)| cell_text(track, work, tags, column))
+        }));
         let search_keys = SearchKeys::build(&cells);
         let durations_s: Vec<f64> = tracks.iter().map(|t| t.duration_s.unwrap_or(0.0)).collect();
         // Every column's order, the columns shared among the cores.
@@ -158,7 +154,7 @@ impl TrackCells {
                     let mut order: Vec<u32> = (0..rows).collect();
                     match COLUMNS[column].0 {
                         Column::Duration => order.sort_by(|&a, &b| durations_s[a as usize].total_cmp(&durations_s[b as usize])),
-                        _ => order.sort_by(|&a, &b| cells[a as usize][column].cmp(&cells[b as usize][column])),
+                        _ => order.sort_by(|&a, &b| cells.cell(a as usize, column).cmp(cells.cell(b as usize, column))),
                     }
                     order
                 })
@@ -166,6 +162,45 @@ impl TrackCells {
         })
         .concat();
         Self { cells, search_keys, orders }
+    }
+}
+
+/// Rows of cell texts in one string. At 300,000 tracks, 2.4 million
+/// separate `String`s cost about 90 MB in headers and allocator overhead
+/// beyond their text.
+#[derive(Default)]
+struct CellTexts {
+    text: String,
+    /// Where each cell begins in `text`, row after row, then where the last one ends.
+    starts: Vec<usize>,
+}
+
+impl CellTexts {
+    fn from_rows(rows: impl Iterator<Item = [String; COLUMN_COUNT]>) -> Self {
+        let mut cells = Self { text: String::new(), starts: vec![0] };
+        for row in rows {
+            for cell in row {
+                cells.text.push_str(&cell);
+                cells.starts.push(cells.text.len());
+            }
+        }
+        cells.text.shrink_to_fit();
+        cells.starts.shrink_to_fit();
+        cells
+    }
+
+    /// Number of rows.
+    fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1) / COLUMN_COUNT
+    }
+
+    /// A row's text in column `column` (`""` past the end).
+    fn cell(&self, row: usize, column: usize) -> &str {
+        let index = row * COLUMN_COUNT + column;
+        match (self.starts.get(index), self.starts.get(index + 1)) {
+            (Some(&start), Some(&end)) if column < COLUMN_COUNT => &self.text[start..end],
+            _ => "",
+        }
     }
 }
 
@@ -185,12 +220,12 @@ struct SearchKeys {
 }
 
 impl SearchKeys {
-    fn build(rows: &[[String; COLUMN_COUNT]]) -> Self {
-        let mut keys = Self { text: String::new(), starts: Vec::with_capacity(rows.len() + 1) };
+    fn build(cells: &CellTexts) -> Self {
+        let mut keys = Self { text: String::new(), starts: Vec::with_capacity(cells.len() + 1) };
         keys.starts.push(0);
-        for cells in rows {
-            for cell in cells {
-                keys.text.push_str(&needle_key(cell));
+        for row in 0..cells.len() {
+            for column in 0..COLUMN_COUNT {
+                keys.text.push_str(&needle_key(cells.cell(row, column)));
                 keys.text.push(KEY_END);
             }
             keys.starts.push(keys.text.len());
@@ -259,7 +294,7 @@ pub struct TableRows {
     cell_source: Option<CellSource>,
     order_source: Option<OrderSource>,
     tracks: std::sync::Arc<TrackCells>,
-    failed: Vec<[String; COLUMN_COUNT]>,
+    failed: CellTexts,
     failed_keys: SearchKeys,
     /// Every row in the order of `(sort, descending)`, kept while only the filters change.
     sorted: Option<(Column, bool, Vec<usize>)>,
@@ -287,7 +322,7 @@ impl TableRows {
             if !std::sync::Arc::ptr_eq(&self.tracks, tracks) {
                 super::tasks::drop_in_background(std::mem::replace(&mut self.tracks, tracks.clone()));
             }
-            self.failed = failures.iter().map(|failure| COLUMNS.map(|(column, _, _)| failure_text(failure, column))).collect();
+            self.failed = CellTexts::from_rows(failures.iter().map(|failure| COLUMNS.map(|(column, _, _)| failure_text(failure, column))));
             self.failed_keys = SearchKeys::build(&self.failed);
             self.cell_source = Some(cell_source);
             self.order_source = None;
@@ -307,10 +342,6 @@ impl TableRows {
 
     fn len(&self) -> usize {
         self.track_count() + self.failed.len()
-    }
-
-    fn row_cells(&self, row: usize) -> Option<&[String; COLUMN_COUNT]> {
-        self.tracks.cells.get(row).or_else(|| self.failed.get(row.wrapping_sub(self.track_count())))
     }
 
     /// The search keys holding `row`, and its index there.
@@ -375,7 +406,7 @@ impl TableRows {
             true => ascending.iter().rev().map(|&row| row as usize).collect(),
             false => ascending.iter().map(|&row| row as usize).collect(),
         };
-        let text = |row: usize| self.row_cells(row).map_or("", |cells| cells[column].as_str());
+        let text = |row: usize| self.cell(row, sort);
         let mut failed: Vec<usize> = (n..self.len()).collect();
         failed.sort_by(|&a, &b| {
             let order = match sort {
@@ -405,7 +436,10 @@ impl TableRows {
 
     /// A row's text in `column`.
     fn cell(&self, row: usize, column: Column) -> &str {
-        self.row_cells(row).map_or("", |cells| cells[column.index()].as_str())
+        match row.checked_sub(self.track_count()) {
+            None => self.tracks.cells.cell(row, column.index()),
+            Some(failed) => self.failed.cell(failed, column.index()),
+        }
     }
 
     /// How often the order was built: a revision for what depends on it.
@@ -749,7 +783,11 @@ mod tests {
         let rows: Vec<[String; COLUMN_COUNT]> = (0..2 * SEARCH_MIN_ROWS + 13)
             .map(|_| std::array::from_fn(|_| (0..rng.below(6)).map(|_| ['a', 'b', 'c', ' '][rng.below(4)]).collect()))
             .collect();
-        let keys = SearchKeys::build(&rows);
+        let cells = CellTexts::from_rows(rows.iter().cloned());
+        // Packed cells (empty ones among them) read back as they were built.
+        assert!(rows.iter().enumerate().all(|(r, row)| row.iter().enumerate().all(|(c, cell)| cells.cell(r, c) == cell)));
+        assert_eq!((cells.len(), cells.cell(rows.len(), 0), cells.cell(0, COLUMN_COUNT)), (rows.len(), "", ""));
+        let keys = SearchKeys::build(&cells);
         for needle in ["a", "ab", "cab", "b c", "abcab", "zz"] {
             let finder = memchr::memmem::Finder::new(needle.as_bytes());
             let found = keys.rows_containing(&finder);
@@ -760,7 +798,9 @@ mod tests {
             }
         }
         // A needle never spans two cells; each column's key reads back.
-        let two = SearchKeys::build(&[std::array::from_fn(|c| if c == 0 { "xa".to_string() } else { "by".to_string() })]);
+        let two = SearchKeys::build(&CellTexts::from_rows(std::iter::once(std::array::from_fn(|c| {
+            if c == 0 { "xa".to_string() } else { "by".to_string() }
+        }))));
         assert!(!two.rows_containing(&memchr::memmem::Finder::new("ab")).contains(&true));
         assert_eq!((two.column(0, 0), two.column(0, COLUMN_COUNT - 1)), ("xa", "by"));
     }
