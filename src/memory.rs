@@ -8,8 +8,10 @@
 #![allow(unsafe_code, reason = "malloc_trim through libc: std has no API for it")]
 
 /// Returns the free pages of every arena to the system. Call it after large
-/// transient work has been freed, off the UI thread: it takes each arena's
-/// lock while it walks that arena's free lists.
+/// transient work has been freed and its result handed on, off the UI
+/// thread. It holds each arena's lock while it releases that arena's pages,
+/// so another thread that allocates from the same arena meanwhile waits; the
+/// UI thread's own (main) arena holds little that background work freed.
 pub fn release_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes an integer and only touches the allocator's own state, under its locks.
@@ -31,12 +33,21 @@ mod tests {
         // 256 MB in 32 KB blocks (below glibc's mmap threshold, so in the
         // heap), every 16th kept: the freed runs between them are not at the
         // heap's top, so free() alone leaves them resident.
-        let blocks: Vec<Vec<u8>> = (0..8_192).map(|i| vec![(i % 251) as u8 + 1; 32 * 1024]).collect();
-        let kept: Vec<Vec<u8>> = blocks.into_iter().enumerate().filter(|(i, _)| i % 16 == 0).map(|(_, b)| b).collect();
-        let before = anonymous_kb();
-        super::release_freed();
-        let after = anonymous_kb();
-        assert!(before.saturating_sub(after) > 100 * 1024, "resident anonymous memory {before} kB before, {after} kB after");
-        assert!(kept.iter().all(|b| b[0] != 0), "the kept blocks are intact");
+        // Other tests allocate beside this one: a few tries, one must show the drop.
+        let fill = |i: usize| (i % 251) as u8;
+        let mut drops = Vec::new();
+        for _ in 0..3 {
+            let blocks: Vec<Vec<u8>> = (0..8_192).map(|i| vec![fill(i); 32 * 1024]).collect();
+            let kept: Vec<(usize, Vec<u8>)> = blocks.into_iter().enumerate().filter(|(i, _)| i % 16 == 0).collect();
+            let before = anonymous_kb();
+            super::release_freed();
+            let after = anonymous_kb();
+            assert!(kept.iter().all(|(i, b)| b.iter().all(|&v| v == fill(*i))), "a kept block changed");
+            drops.push(before.saturating_sub(after));
+            if drops.last().is_some_and(|&kb| kb > 100 * 1024) {
+                return;
+            }
+        }
+        panic!("resident anonymous memory did not drop by 100 MB: {drops:?} kB");
     }
 }

@@ -46,12 +46,10 @@ const BLOCK_ROWS: usize = 256;
 fn fold_blocks<A: Send>(
     features: &impl RowBlocks,
     init: impl Fn() -> A + Sync,
-    fold: impl Fn(A, ArrayView2<'_, f32>) -> A + Sync,
+    fold: impl Fn(A, CowArray<'_, f32, Ix2>) -> A + Sync,
 ) -> Vec<A> {
     let piece = |rows: Range<usize>| -> A {
-        rows.clone()
-            .step_by(BLOCK_ROWS)
-            .fold(init(), |acc, start| fold(acc, features.block(start..(start + BLOCK_ROWS).min(rows.end)).view()))
+        rows.clone().step_by(BLOCK_ROWS).fold(init(), |acc, start| fold(acc, features.block(start..(start + BLOCK_ROWS).min(rows.end))))
     };
     crate::parallel::map_ranges("pca", features.nrows(), 4 * BLOCK_ROWS, piece)
 }
@@ -59,7 +57,7 @@ fn fold_blocks<A: Send>(
 /// `f` of every block of rows of `features` (each `rows × width`), stacked in row order.
 fn stack_blocks(features: &impl RowBlocks, width: usize, f: impl Fn(ArrayView2<'_, f32>) -> Array2<f32> + Sync) -> Array2<f32> {
     let blocks: Vec<Array2<f32>> = fold_blocks(features, Vec::new, |mut done, block| {
-        done.push(f(block));
+        done.push(f(block.view()));
         done
     })
     .concat();
@@ -183,7 +181,9 @@ fn covariance_times(features: &impl RowBlocks, mean: &Array1<f32>, z: &Array2<f3
         features,
         || Array2::<f32>::zeros((d, z.ncols())),
         |mut sum, block| {
-            let centred = &block - mean;
+            // A block read from the store is already a copy: centred in place.
+            let mut centred = block.into_owned();
+            centred -= mean;
             let scores = centred.dot(z);
             ndarray::linalg::general_mat_mul(1.0, &centred.t(), &scores, 1.0, &mut sum);
             sum

@@ -202,6 +202,15 @@ fn a_mix_maps_each_layer_centred_unit_length_and_weighted() {
     assert!(first.rows().into_iter().all(|row| (row.dot(&row).sqrt() - 0.5).abs() < 1e-4));
     // A block read on its own holds the same rows as the whole.
     assert_eq!(source.block(120..157), features.slice(ndarray::s![120..157, ..]));
+    // Projections read block by block from the store equal those of the whole matrix in memory.
+    let pca = strata::map::Method::Pca;
+    let from_store = strata::map::project(&source, pca, 1, &mut |_, _| {}, &|| false).unwrap().points;
+    let in_memory = strata::map::project(&features, pca, 1, &mut |_, _| {}, &|| false).unwrap().points;
+    assert_eq!(from_store, in_memory);
+    assert_eq!(
+        strata::map::neighbourhood_preservation(&source, &from_store, 10),
+        strata::map::neighbourhood_preservation(&features, &in_memory, 10)
+    );
     let layer = strata::map::SourceFeatures::new(&snapshot, &strata::map::MapSource::Layer(12)).block(0..300).into_owned();
     let searched = strata::search::normalized_rows(snapshot.layer_matrix(12), true);
     let off = layer.iter().zip(&searched).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);

@@ -151,7 +151,8 @@ fn flat(m: &Array2<f32>) -> Vec<[f32; 2]> {
 }
 
 /// New rows a placement compares with the whole library at once.
-const NEW_ROWS_BLOCK: usize = 256;
+/// Each block is one pass over the library's rows (8 MB of dot products per thread).
+const NEW_ROWS_BLOCK: usize = 2048;
 
 /// Library rows read per block by [`nearest_rows`].
 const NEAREST_ROW_BLOCK: usize = 1024;

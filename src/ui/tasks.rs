@@ -496,14 +496,13 @@ pub fn drop_in_background<T: Send + 'static>(value: T) {
 /// Loads a library view (snapshot, tags, failures) for `model`.
 pub fn load_library(data_dir: DataDir, model: String, generation: u64) -> impl FnOnce(&Sender<WorkerMessage>) + Send {
     move |out| {
-        let view = build_view(&data_dir, &model, generation);
-        // Reading the catalog and checking the store leave their freed memory in this thread's arena.
-        crate::memory::release_freed();
-        let message = match view {
+        let message = match build_view(&data_dir, &model, generation) {
             Ok(view) => WorkerMessage::LibraryLoaded(Box::new(view)),
             Err(e) => WorkerMessage::LibraryFailed(format!("{e:#}")),
         };
         let _ = out.send(message);
+        // Reading the catalog and checking the store leave their freed memory in this thread's arena.
+        crate::memory::release_freed();
     }
 }
 
@@ -622,9 +621,8 @@ pub fn project(
             Err(crate::map::MapError::Cancelled) => WorkerMessage::ProjectionFailed(key, None),
             Err(e) => WorkerMessage::ProjectionFailed(key, Some(e.to_string())),
         };
-        drop(features);
-        crate::memory::release_freed();
         let _ = out.send(message);
+        crate::memory::release_freed();
     }
 }
 
@@ -641,9 +639,8 @@ pub fn place(
         let previous: Vec<Option<usize>> = snapshot.tracks.iter().map(|t| rows.get(&t.id).copied()).collect();
         let placed =
             earlier.layout.extend(&features, &previous).map(|layout| Arc::new(MapLayout::new(layout, snapshot.track_ids(), Some(from))));
-        drop(features);
-        crate::memory::release_freed();
         let _ = out.send(WorkerMessage::ProjectionPlaced(key, placed));
+        crate::memory::release_freed();
     }
 }
 
