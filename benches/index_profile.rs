@@ -9,7 +9,10 @@
 //!    CPU time is this thread's own (`/proc/thread-self/schedstat`, ns).
 //! 2. **End to end**: the real indexer on the same files into a fresh data
 //!    folder with its default options: wall time, real-time factor, CPU time
-//!    and the cores' idle share (cores × wall − CPU). With DATA_DIR the
+//!    and the cores' idle share (cores × wall − CPU), and how the progress
+//!    ETA the CLI and the window show compared with the real end as the run
+//!    went on (the end it predicted at 10, 20, 30, 60 and 120 s, and when it
+//!    settled within ±10 % for good). With DATA_DIR the
 //!    index is kept there (for `strata eval` and `strata probe`); with
 //!    `fast`, both parts use `Sampling::FAST`, with `windows N` the default
 //!    excerpts with at most N model windows per track, with PER_MINUTE and
@@ -160,13 +163,28 @@ fn end_to_end(dir: &Path, data_dir: &DataDir, sampling: Sampling) {
     options.sampling = sampling;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let (sender, events) = crossbeam_channel::bounded(1 << 16);
-    let drain = std::thread::Builder::new().name("bench-events".into()).spawn(move || events.iter().count()).unwrap();
-    let control = strata::indexer::IndexControl::default();
     let (wall, cpu) = (Instant::now(), process_cpu_s());
+    // Each progress event's time and the end it predicts (its time + ETA).
+    let drain = std::thread::Builder::new()
+        .name("bench-events".into())
+        .spawn(move || {
+            events
+                .iter()
+                .filter_map(|event| match event {
+                    strata::indexer::IndexEvent::Progress(p) => {
+                        let now = wall.elapsed().as_secs_f64();
+                        p.eta_s().map(|eta| (now, now + eta))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<(f64, f64)>>()
+        })
+        .unwrap();
+    let control = strata::indexer::IndexControl::default();
     let summary = strata::indexer::run(data_dir, &options, &sender, &control).unwrap();
     let (wall_s, cpu_s) = (wall.elapsed().as_secs_f64(), process_cpu_s() - cpu);
     drop(sender);
-    drain.join().unwrap();
+    let predictions = drain.join().unwrap();
     println!(
         "end to end (strata::indexer::run, {} analysis workers, {cores} cores): {} tracks, {:.0} s of audio in {wall_s:.1} s = {:.0}× real time; \
          CPU {cpu_s:.1} s = {:.5} CPU-s/audio-s; idle {:.0}% of {cores} cores; peak RSS {:.0} MB",
@@ -178,6 +196,23 @@ fn end_to_end(dir: &Path, data_dir: &DataDir, sampling: Sampling) {
         100.0 * (1.0 - cpu_s / (cores as f64 * wall_s)).max(0.0),
         peak_rss_mb()
     );
+    report_eta(&predictions, wall_s);
+}
+
+/// How the progress ETA's predicted end compared with the real end `wall_s` as the run went on.
+fn report_eta(predictions: &[(f64, f64)], wall_s: f64) {
+    let error = |end: f64| 100.0 * (end - wall_s) / wall_s;
+    for at in [10.0, 20.0, 30.0, 60.0, 120.0] {
+        if let Some(&(t, end)) = predictions.iter().find(|&&(t, _)| t >= at) {
+            println!("  ETA at {t:.0} s: predicted end {end:.0} s, actual {wall_s:.0} s ({:+.0} %)", error(end));
+        }
+    }
+    // The last prediction outside ±10 %: from the next one on, every prediction was within.
+    let settled = predictions
+        .iter()
+        .rposition(|&(_, end)| error(end).abs() > 10.0)
+        .map_or(0.0, |i| predictions.get(i + 1).map_or(wall_s, |&(t, _)| t));
+    println!("  ETA within ±10 % of the real end from {settled:.0} s of {wall_s:.0} s on ({} progress events)", predictions.len());
 }
 
 fn main() {
