@@ -19,7 +19,7 @@ pub mod layer_index;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ndarray::{Array2, ArrayViewMut2, Axis};
+use ndarray::{Array2, Axis};
 use serde::Serialize;
 
 pub use crate::search::layer_index::Normalization;
@@ -37,12 +37,6 @@ pub fn normalized_rows(matrix: Array2<f32>, center: bool) -> Array2<f32> {
 /// Rows of `matrix` normalised over its rows as [`LayerIndex`] normalises a
 /// layer over the library, then made unit length.
 pub fn normalize_rows(mut matrix: Array2<f32>, normalization: Normalization) -> Array2<f32> {
-    normalize_rows_in_place(matrix.view_mut(), normalization);
-    matrix
-}
-
-/// [`normalize_rows`] on a view: a block of columns of a larger matrix, normalised where it lies.
-pub fn normalize_rows_in_place(mut matrix: ArrayViewMut2<'_, f32>, normalization: Normalization) {
     if normalization != Normalization::None
         && matrix.nrows() > 1
         && let Some(mean) = matrix.mean_axis(Axis(0))
@@ -60,6 +54,7 @@ pub fn normalize_rows_in_place(mut matrix: ArrayViewMut2<'_, f32>, normalization
             row /= norm;
         }
     }
+    matrix
 }
 
 /// What a weight applies to: a layer, reached through an aspect or directly.
