@@ -9,8 +9,9 @@
 //! - `map`            PCA and t-SNE at several sizes;
 //! - `scale DIR…`     on libraries written by `strata synth-library --mert`
 //!   (e.g. 100,000 and 300,000 tracks): open, `similar` over all 13 layers,
-//!   rerank, PCA of one 768-dim layer and blocked `neighbours --all`
-//!   (timed on a part of the queries and scaled up), with resident memory.
+//!   rerank, PCA of one 768-dim layer and blocked `neighbours --all` by
+//!   full products and through the search heads (timed on parts of the
+//!   queries and scaled up), with resident memory.
 //!
 //! Linux only (CPU time and RSS come from /proc).
 #![allow(clippy::unwrap_used, reason = "tests fail by panicking, helpers included")]
@@ -377,6 +378,11 @@ fn scale_library(dir: &Path) {
             engine.layer(facet.layer);
         }
         let prepare_s = prepared.elapsed().as_secs_f64();
+        if pruning == Pruning::Auto {
+            let widths: Vec<String> =
+                facets.iter().map(|f| engine.layer(f.layer).head_width().map_or("none".into(), |w| w.to_string())).collect();
+            println!("  search heads per layer (coordinates): {}", widths.join(" "));
+        }
         let (mut query_ms, mut rerank_ms) = (Vec::new(), Vec::new());
         let mut weights = vec![1.0f32; 13];
         for (i, &q) in queries.iter().enumerate() {
@@ -419,32 +425,59 @@ fn scale_library(dir: &Path) {
         layout.points.len()
     );
     drop((features, layout));
-    // neighbours --all: a part of the queries (every query costs the same), scaled to all.
-    let mut engine = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Never);
+    // neighbours --all on parts of the queries, scaled to all: full products (every query
+    // costs the same, so one part times them) and through the heads (the CLI's way; a
+    // query's cost depends on its neighbourhood, so parts spread over the library).
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get()).min(8);
+    let part = (1024 * cores).min(n);
+    let parts: Vec<std::ops::Range<usize>> =
+        [n / 4, 3 * n / 4].iter().map(|&start| start.min(n - part)..start.min(n - part) + part).collect();
+    let mut full = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Never);
+    let mut heads = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Auto);
     let mut reference = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Auto);
-    for (label, facets) in [("1 layer", facets[12..].to_vec()), ("13 layers", facets.clone())] {
-        let part = 2048.min(n);
-        let weights = vec![1.0f32; facets.len()];
+    // Both fit each layer's head once (the CLI's neighbours does it too), not per query: not scaled.
+    let started = Instant::now();
+    for facet in &facets {
+        heads.layer(facet.layer);
+        reference.layer(facet.layer);
+    }
+    let heads_fit_s = started.elapsed().as_secs_f64() / 2.0;
+    type Neighbours = Vec<(usize, Vec<usize>)>;
+    let run = |engine: &mut SearchEngine, facets: &[Facet], weights: &[f32], range: std::ops::Range<usize>| -> (f64, Neighbours) {
         let started = Instant::now();
-        let mut lines = 0usize;
-        all_neighbours(&mut engine, &facets, &weights, 10, Exclusion::default(), 0..part, &mut |_, results| {
-            lines += usize::from(!results.is_empty());
+        let mut found = Vec::new();
+        all_neighbours(engine, facets, weights, 10, Exclusion::default(), range, &mut |query, results| {
+            found.push((query, results.iter().map(|r| r.0).collect()));
             Ok::<(), ()>(())
         })
         .expect("neighbours");
-        let part_s = started.elapsed().as_secs_f64();
-        // The per-query search it replaces, on a few queries.
+        (started.elapsed().as_secs_f64(), found)
+    };
+    for (label, facets) in [("1 layer", facets[12..].to_vec()), ("13 layers", facets.clone())] {
+        let weights = vec![1.0f32; facets.len()];
+        let (full_s, full_found) = run(&mut full, &facets, &weights, parts[0].clone());
+        let full_min = full_s * n as f64 / part as f64 / 60.0;
+        let (mut heads_s, mut differ) = (0.0, 0usize);
+        for (i, range) in parts.iter().enumerate() {
+            let (seconds, found) = run(&mut heads, &facets, &weights, range.clone());
+            heads_s += seconds;
+            if i == 0 {
+                differ = found.iter().zip(&full_found).filter(|(a, b)| a != b).count();
+            }
+        }
+        let heads_min = (heads_s * n as f64 / (part * parts.len()) as f64 + heads_fit_s * facets.len() as f64 / 13.0) / 60.0;
+        // The per-query search both replace, on a few queries.
         let per_query = 8;
         let started = Instant::now();
         for q in 0..per_query {
             std::hint::black_box(reference.query(q, &facets).rank(&weights, 10, &|_| false));
         }
-        let reference_s = started.elapsed().as_secs_f64() / per_query as f64 * n as f64;
+        let reference_min = started.elapsed().as_secs_f64() / per_query as f64 * n as f64 / 60.0;
         println!(
-            "  neighbours --all, k 10, {label}: blocked {part} queries in {part_s:.1} s → all {n} ≈ {:.1} min; one search per query ≈ {:.1} min ({:.0}× longer); RSS {:.0} MB (anonymous {:.0} MB); {lines} lines",
-            part_s * n as f64 / part as f64 / 60.0,
-            reference_s / 60.0,
-            reference_s / (part_s * n as f64 / part as f64),
+            "  neighbours --all, k 10, {label}: full products {part} queries in {full_s:.1} s → all {n} ≈ {full_min:.1} min; through the heads {} × {part} queries in {heads_s:.1} s, + {:.1} s to fit the heads → ≈ {heads_min:.1} min ({:.1}× faster; {differ} of {part} neighbour lists differ from the full products'); one search per query ≈ {reference_min:.1} min; RSS {:.0} MB (anonymous {:.0} MB)",
+            parts.len(),
+            heads_fit_s * facets.len() as f64 / 13.0,
+            full_min / heads_min,
             rss_mb("VmRSS"),
             rss_mb("RssAnon")
         );

@@ -145,8 +145,8 @@ pub(super) fn similar(data_dir: &DataDir, track: &str, args: &QueryArgs, passage
 }
 
 pub(super) fn neighbours(data_dir: &DataDir, args: &QueryArgs) -> anyhow::Result<i32> {
-    // Blocked matrix passes read every row once per block of queries, not once per query: no search heads needed.
-    let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
+    // Blocked passes over the search heads, full rows only for the pairs whose bounds can reach a top k.
+    let mut prepared = prepare_search(data_dir, args, Pruning::Auto)?;
     let snapshot = prepared.engine.snapshot().clone();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

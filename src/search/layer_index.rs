@@ -55,7 +55,7 @@ const HEAD_ENERGY: f32 = 0.95;
 /// `|μ|/|t − μ|`: simulated, 2·10⁻⁵ at a ratio of 1,000 and 1.6·10⁻⁴ at
 /// 3,000. Only a track within 1/3,000 of the library mean's length from the
 /// mean could exceed the margin.
-const BOUND_MARGIN: f32 = 1e-3;
+pub const BOUND_MARGIN: f32 = 1e-3;
 
 /// Added to every squared residual norm, so that f32 rounding of `1 − |c|²`
 /// can only overstate a residual.
@@ -148,6 +148,18 @@ pub struct QueryVector {
     residual: f32,
 }
 
+impl QueryVector {
+    /// The query's head coordinates (empty when the layer has no head).
+    pub fn head(&self) -> &[f32] {
+        &self.head
+    }
+
+    /// Norm of the query's unit vector outside the head, rounded up (0 without a head).
+    pub fn residual(&self) -> f32 {
+        self.residual
+    }
+}
+
 impl LayerIndex {
     /// Prepares `layer` of `snapshot` with [`Pruning::Auto`], its vectors
     /// normalised as `normalization` says (`true`: the default, `false`: none).
@@ -224,6 +236,22 @@ impl LayerIndex {
     /// How many head coordinates bound this layer's cosines, if it has a head.
     pub fn head_width(&self) -> Option<usize> {
         self.head.as_ref().map(LayerHead::width)
+    }
+
+    /// Values per stored row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Head coordinates of the tracks in `tracks` as rows of a matrix, with
+    /// their residual norms (as [`Self::bounds`] uses them), if the layer has a head.
+    pub fn head_rows(&self, tracks: std::ops::Range<usize>) -> Option<(Array2<f32>, &[f32])> {
+        let head = self.head.as_ref()?;
+        let width = head.width();
+        let coords = head.coords.get(tracks.start * width..tracks.end * width)?;
+        let mut rows = Array2::<f32>::zeros((tracks.len(), width));
+        coords.convert_to_f32_slice(rows.as_slice_mut()?);
+        Some((rows, head.residuals.get(tracks)?))
     }
 
     /// Cosine of track `query` to every track (all zero if its row is missing).
