@@ -388,7 +388,7 @@ fn pruned_block(
 /// How many of a head's `width` coordinates bound the products: half,
 /// in the heads' steps of 32. The rest of the head counts in the residual's
 /// norm. Measured on the synthetic 100,000-track archive (13 heads of 128),
-/// 2,048 queries took 4.6 s on all 128, 3.9 s on 64, 7.4 s on 32: fewer
+/// 4,096 queries took 11.6 s on all 128, 9.5 s on 64, 14.8 s on 32: fewer
 /// columns make a cheaper product but looser bounds, so more rows to score.
 fn bound_width(width: usize) -> usize {
     (width / 2).div_ceil(32).max(1) * 32
