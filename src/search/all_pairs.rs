@@ -13,8 +13,8 @@
 //! can only swap tracks whose scores tie to about 10⁻⁶.
 //!
 //! When layers have search heads ([`crate::search::layer_index`]), the
-//! products run on the heads instead, which is exact and several times
-//! cheaper. One product over every layer's weighted leading head
+//! products run on the heads instead, which is exact and, where the heads
+//! prune, several times cheaper. One product over every layer's weighted leading head
 //! coordinates (half the head, [`bound_width`]) and the norms of the rest
 //! gives each pair's combined upper bound, `Σ w·(c_q·c_t + |r_q|·|r_t|)`.
 //! A query keeps the pairs whose upper bound reaches its floor: the higher
@@ -25,8 +25,11 @@
 //! bound can beat the `k`-th score. Those scores are computed as one search
 //! computes them, so the results equal [`crate::search::QueryScores::rank`]'s,
 //! scores included. A query whose candidates would exceed one in
-//! [`CANDIDATES_MAX_ONE_IN`] of the library (bounds too loose to prune) is
-//! ranked by the full products instead.
+//! [`CANDIDATES_MAX_ONE_IN`] of the library (at least one library block;
+//! bounds too loose to prune) is ranked from every track's score, computed
+//! the same way. Layers without a head join the bounding product with their
+//! whole unit rows; when the heads would not halve its columns, or `k` is
+//! large beside the candidates a query may keep, the full products run instead.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -85,7 +88,7 @@ struct TopK {
 
 impl TopK {
     fn new(k: usize) -> Self {
-        Self { k, heap: BinaryHeap::with_capacity(k + 1) }
+        Self { k, heap: BinaryHeap::with_capacity(k.min(4096) + 1) }
     }
 
     /// Whether `candidate` would enter.
@@ -98,6 +101,16 @@ impl TopK {
         match self.heap.peek() {
             Some(Reverse(Ranked(_, score))) if self.heap.len() >= self.k => *score,
             _ => f32::NEG_INFINITY,
+        }
+    }
+
+    /// Offers every `(track, score)` of `scored`, keeping those `eligible` for `query`.
+    fn offer(&mut self, query: usize, scored: impl Iterator<Item = (usize, f32)>, eligible: &dyn Fn(usize, usize) -> bool) {
+        for (track, score) in scored {
+            let candidate = Ranked(track, score);
+            if self.admits(candidate) && eligible(query, track) {
+                self.push(candidate);
+            }
         }
     }
 
@@ -121,8 +134,9 @@ pub type Emit<'a, E> = dyn FnMut(usize, &[(usize, f32)]) -> Result<(), E> + 'a;
 /// `(track, score)` by the combined score of `facets` under `weights`
 /// (negative weights count as zero), leaving out the query and what
 /// `exclusion` rejects. The same ranking as [`crate::search::QueryScores::rank`]
-/// per query. Stops at the first error `emit` returns. Each query's cost
-/// is the same, so a part of the library's queries times the whole.
+/// per query. Stops at the first error `emit` returns. Without search
+/// heads each query costs the same, so a part of the queries times the
+/// whole; over heads a query's cost depends on its neighbourhood.
 pub fn all_neighbours<E>(
     engine: &mut SearchEngine,
     facets: &[Facet],
@@ -160,8 +174,12 @@ pub fn all_neighbours<E>(
     let snapshot = engine.snapshot().clone();
     let eligible = |query: usize, track: usize| track != query && !is_excluded(&snapshot, query, track, exclusion);
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get()).min(8);
-    let bounded = active.iter().any(|(index, _)| index.head_width().is_some()) && u32::try_from(n).is_ok();
     let most_candidates = (n / CANDIDATES_MAX_ONE_IN).max(LIBRARY_BLOCK);
+    // Over the heads when they at least halve the product's columns, and a
+    // query's k best can fill well within its candidates.
+    let full_columns: usize = active.iter().map(|(index, _)| index.dim()).sum();
+    let bound_columns: usize = active.iter().map(|(index, _)| index.head_width().map_or(index.dim(), |w| bound_width(w) + 1)).sum();
+    let bounded = 2 * bound_columns <= full_columns && 4 * k <= most_candidates && u32::try_from(n).is_ok();
     // A round gives every core a block of queries; results come back in query order.
     for round in queries.clone().step_by(cores * QUERY_BLOCK) {
         let round_len = (queries.end - round).min(cores * QUERY_BLOCK);
@@ -207,12 +225,7 @@ fn query_block(
             general_mat_mul(*w, units, &library_units.t(), 1.0, &mut scores);
         }
         for ((&query, row), top) in queries.iter().zip(scores.rows()).zip(&mut best) {
-            for (track, &score) in block.clone().zip(row) {
-                let candidate = Ranked(track, score);
-                if top.admits(candidate) && eligible(query, track) {
-                    top.push(candidate);
-                }
-            }
+            top.offer(query, block.clone().zip(row.iter().copied()), eligible);
         }
     }
     best.into_iter().map(TopK::into_sorted).collect()
@@ -267,8 +280,9 @@ fn by_bound(a: &(u32, f32), b: &(u32, f32)) -> Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// [`query_block`]'s results, found through the layers' heads (see the
-/// module doc); a query with more than `most_candidates` goes to [`query_block`].
+/// The best `k` of every query in `queries`, found through the layers'
+/// heads (see the module doc); a query with more than `most_candidates`
+/// goes to [`exact_ranking`].
 fn pruned_block(
     active: &[(Arc<LayerIndex>, f32)],
     queries: &[usize],
@@ -314,8 +328,12 @@ fn pruned_block(
         let mut at = 0;
         for (l, (((index, _), bound), width)) in active.iter().zip(&bounds).zip(&widths).enumerate() {
             let mut side = library_side.slice_mut(ndarray::s![.., at..at + width]);
-            match (bound, index.head_rows(block.clone())) {
-                (&Some(bound), Some((coords, residuals))) => {
+            match bound {
+                &Some(bound) => {
+                    let Some((coords, residuals)) = index.head_rows(block.clone()) else {
+                        // Not reached: a layer with a head has head rows for every track.
+                        return exact_ranking(active, queries, n, k, eligible);
+                    };
                     for (i, (coords, &residual)) in coords.rows().into_iter().zip(residuals).enumerate() {
                         let residual = outside_norm(residual, coords.iter().skip(bound));
                         for (out, &c) in side.row_mut(i).iter_mut().zip(coords.iter().take(bound)) {
@@ -325,7 +343,7 @@ fn pruned_block(
                         library_residuals[[i, l]] = residual;
                     }
                 }
-                _ => side.assign(&index.unit_rows(block.clone())),
+                None => side.assign(&index.unit_rows(block.clone())),
             }
             at += width;
         }
@@ -378,15 +396,44 @@ fn pruned_block(
     let overflowed: Vec<usize> = (0..queries.len()).filter(|&i| states[i].overflowed).collect();
     if !overflowed.is_empty() {
         let rerun: Vec<usize> = overflowed.iter().map(|&i| queries[i]).collect();
-        for (i, ranked) in overflowed.into_iter().zip(query_block(active, &rerun, n, k, eligible)) {
+        for (i, ranked) in overflowed.into_iter().zip(exact_ranking(active, &rerun, n, k, eligible)) {
             results[i] = ranked;
         }
     }
     results
 }
 
+/// Queries scored against every track at a time in [`exact_ranking`]: its sums take `tracks × this` values.
+const EXACT_QUERIES: usize = 32;
+
+/// The best `k` of each of `queries` from every track's exact score, computed
+/// as one search computes it when it reads every row ([`LayerIndex::exact_all_many`],
+/// summed from +0.0 in layer order): for the few queries whose bounds are too loose.
+fn exact_ranking(
+    active: &[(Arc<LayerIndex>, f32)],
+    queries: &[usize],
+    n: usize,
+    k: usize,
+    eligible: &dyn Fn(usize, usize) -> bool,
+) -> Vec<Vec<(usize, f32)>> {
+    let mut results = Vec::with_capacity(queries.len());
+    for chunk in queries.chunks(EXACT_QUERIES) {
+        let mut sums = Array2::<f32>::zeros((n, chunk.len()));
+        for (index, w) in active {
+            let vectors: Vec<QueryVector> = chunk.iter().map(|&q| index.query_vector(q)).collect();
+            sums.zip_mut_with(&index.exact_all_many(&vectors), |sum, &value| *sum += w * value);
+        }
+        for (j, &query) in chunk.iter().enumerate() {
+            let mut best = TopK::new(k);
+            best.offer(query, sums.column(j).iter().copied().enumerate(), eligible);
+            results.push(best.into_sorted());
+        }
+    }
+    results
+}
+
 /// How many of a head's `width` coordinates bound the products: half,
-/// in the heads' steps of 32. The rest of the head counts in the residual's
+/// rounded up to the heads' step of 32 (so a head of 32 keeps all 32). The rest of the head counts in the residual's
 /// norm. Measured on the synthetic 100,000-track archive (13 heads of 128),
 /// 4,096 queries took 11.6 s on all 128, 9.5 s on 64, 14.8 s on 32: fewer
 /// columns make a cheaper product but looser bounds, so more rows to score.
@@ -413,7 +460,7 @@ mod tests {
     use crate::synth::{LibraryOptions, MERT_MODEL, write_library};
 
     #[test]
-    fn queries_with_too_many_candidates_fall_back_to_full_products_with_the_same_results() {
+    fn pruned_blocks_rank_exactly_as_one_search_whatever_falls_back() {
         let tmp = tempfile::tempdir().unwrap();
         let data = DataDir::at(tmp.path());
         let options = LibraryOptions { tracks: 1500, seed: 4, mert: true, root: PathBuf::from("/synthetic") };
@@ -421,21 +468,32 @@ mod tests {
         let snapshot = Arc::new(LibrarySnapshot::load(&data, MERT_MODEL).unwrap());
         let n = snapshot.len();
         let mut engine = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Always);
-        // Two bounded layers and one without a head (no head: a tenth of the weight, full rows).
+        // Two bounded layers and one without a head (a tenth of the weight, whole rows).
         let mut unbounded = SearchEngine::with_pruning(snapshot.clone(), true, Pruning::Never);
         let active = vec![(engine.layer(2), 0.5f32), (engine.layer(11), 0.4), (unbounded.layer(6), 0.1)];
         assert!(active[0].0.head_width().is_some() && active[2].0.head_width().is_none());
         let eligible = |query: usize, track: usize| track != query && track % 7 != 3;
+        // One search's ranking: every track's exact cosines, summed from +0.0 in layer order.
+        let one_search = |query: usize, k: usize| {
+            let mut sums = vec![0.0f32; n];
+            for (index, w) in &active {
+                for (sum, value) in sums.iter_mut().zip(index.similarities(query)) {
+                    *sum += w * value;
+                }
+            }
+            let mut ranked: Vec<(usize, f32)> = sums.into_iter().enumerate().filter(|&(t, _)| eligible(query, t)).collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            ranked.truncate(k);
+            ranked
+        };
         let queries: Vec<usize> = (0..n).step_by(5).collect();
-        let expected = query_block(&active, &queries, n, 9, &eligible);
-        // No query may keep a candidate, a few may, every query may.
-        for most in [0, 40, usize::MAX] {
-            let got = pruned_block(&active, &queries, n, 9, &eligible, most);
-            for ((query, got), expected) in queries.iter().zip(&got).zip(&expected) {
-                let tracks = |r: &[(usize, f32)]| r.iter().map(|&(t, _)| t).collect::<Vec<_>>();
-                assert_eq!(tracks(got), tracks(expected), "query {query}, at most {most} candidates");
-                assert!(got.iter().zip(expected).all(|(a, b)| (a.1 - b.1).abs() < 1e-5), "query {query}");
-                assert_eq!(got.len(), 9);
+        // No query may keep a candidate, a few may, every query may; and more results than tracks.
+        for (k, most) in [(9, 0), (9, 40), (9, usize::MAX), (n + 5, usize::MAX)] {
+            let got = pruned_block(&active, &queries, n, k, &eligible, most);
+            for (&query, got) in queries.iter().zip(&got) {
+                let expected = one_search(query, k);
+                let bits = |r: &[(usize, f32)]| r.iter().map(|&(t, s)| (t, s.to_bits())).collect::<Vec<_>>();
+                assert_eq!(bits(got), bits(&expected), "query {query}, k {k}, at most {most} candidates");
             }
         }
     }

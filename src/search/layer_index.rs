@@ -54,8 +54,10 @@ const HEAD_ENERGY: f32 = 0.95;
 /// pass computes `(q̂·t − q̂·μ)/|t − μ|`, whose rounding grows with
 /// `|μ|/|t − μ|`: simulated, 2·10⁻⁵ at a ratio of 1,000 and 1.6·10⁻⁴ at
 /// 3,000. Only a track within 1/3,000 of the library mean's length from the
-/// mean could exceed the margin.
-pub const BOUND_MARGIN: f32 = 1e-3;
+/// mean could exceed the margin. `neighbours --all` adds it once to a weighted
+/// sum of bounds whose weights sum to 1, from an f32 matrix product whose
+/// rounding (about 10⁻⁶ for unit rows) it also covers.
+pub(crate) const BOUND_MARGIN: f32 = 1e-3;
 
 /// Added to every squared residual norm, so that f32 rounding of `1 − |c|²`
 /// can only overstate a residual.
