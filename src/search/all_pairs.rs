@@ -48,9 +48,10 @@ const QUERY_BLOCK: usize = 1024;
 const LIBRARY_BLOCK: usize = 2048;
 
 /// A query with more candidates than one in this many tracks (or than one
-/// library block, if more) is ranked by full products: its bounds are too
-/// loose to save work, and its candidates would cost memory (at most 38 MB
-/// per 1,024 queries at 300,000 tracks).
+/// library block, if more) is ranked from every track's score
+/// ([`exact_ranking`]): its bounds are too loose to save work, and its
+/// candidates would cost memory (about 38 MB per 1,024 queries at 300,000
+/// tracks, up to twice that while a list grows).
 const CANDIDATES_MAX_ONE_IN: usize = 64;
 
 /// Candidates are scored in groups of this many between stopping checks.
