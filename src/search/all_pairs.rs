@@ -49,7 +49,7 @@ const LIBRARY_BLOCK: usize = 2048;
 
 /// A query with more candidates than one in this many tracks (or than one
 /// library block, if more) is ranked from every track's score
-/// ([`exact_ranking`]): its bounds are too loose to save work, and its
+/// ([`Ranking::exact_ranking`]): its bounds are too loose to save work, and its
 /// candidates would cost memory (about 38 MB per 1,024 queries at 300,000
 /// tracks, up to twice that while a list grows).
 const CANDIDATES_MAX_ONE_IN: usize = 64;
@@ -181,6 +181,7 @@ pub fn all_neighbours<E>(
     let full_columns: usize = active.iter().map(|(index, _)| index.dim()).sum();
     let bound_columns: usize = active.iter().map(|(index, _)| index.head_width().map_or(index.dim(), |w| bound_width(w) + 1)).sum();
     let bounded = 2 * bound_columns <= full_columns && 4 * k <= most_candidates && u32::try_from(n).is_ok();
+    let ranking = Ranking { active: &active, n, k, eligible: &eligible, most_candidates };
     // A round gives every core a block of queries; results come back in query order.
     for round in queries.clone().step_by(cores * QUERY_BLOCK) {
         let round_len = (queries.end - round).min(cores * QUERY_BLOCK);
@@ -191,11 +192,7 @@ pub fn all_neighbours<E>(
                 .step_by(QUERY_BLOCK)
                 .flat_map(|start| {
                     let block: Vec<usize> = (start..(start + QUERY_BLOCK).min(queries.end)).collect();
-                    if bounded {
-                        pruned_block(&active, &block, n, k, &eligible, most_candidates)
-                    } else {
-                        query_block(&active, &block, n, k, &eligible)
-                    }
+                    if bounded { ranking.pruned_block(&block) } else { ranking.query_block(&block) }
                 })
                 .collect::<Vec<_>>()
         });
@@ -206,33 +203,7 @@ pub fn all_neighbours<E>(
     Ok(())
 }
 
-/// The best `k` of every query in `queries`, one pass over the library in blocks.
-fn query_block(
-    active: &[(Arc<LayerIndex>, f32)],
-    queries: &[usize],
-    n: usize,
-    k: usize,
-    eligible: &dyn Fn(usize, usize) -> bool,
-) -> Vec<Vec<(usize, f32)>> {
-    let query_units: Vec<Array2<f32>> = active.iter().map(|(index, _)| index.unit_rows(queries.iter().copied())).collect();
-    let mut best: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
-    let mut scores = Array2::<f32>::zeros((queries.len(), LIBRARY_BLOCK));
-    for start in (0..n).step_by(LIBRARY_BLOCK) {
-        let block = start..(start + LIBRARY_BLOCK).min(n);
-        let mut scores = scores.slice_mut(ndarray::s![.., ..block.len()]);
-        scores.fill(0.0);
-        for ((index, w), units) in active.iter().zip(&query_units) {
-            let library_units = index.unit_rows(block.clone());
-            general_mat_mul(*w, units, &library_units.t(), 1.0, &mut scores);
-        }
-        for ((&query, row), top) in queries.iter().zip(scores.rows()).zip(&mut best) {
-            top.offer(query, block.clone().zip(row.iter().copied()), eligible);
-        }
-    }
-    best.into_iter().map(TopK::into_sorted).collect()
-}
-
-/// A query's state in [`pruned_block`].
+/// A query's state in [`Ranking::pruned_block`].
 struct Pruned {
     /// The best `k` lower bounds seen: the `k`-th best score is at least their floor.
     lower: TopK,
@@ -281,161 +252,188 @@ fn by_bound(a: &(u32, f32), b: &(u32, f32)) -> Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
 }
 
-/// The best `k` of every query in `queries`, found through the layers'
-/// heads (see the module doc); a query with more than `most_candidates`
-/// goes to [`exact_ranking`].
-fn pruned_block(
-    active: &[(Arc<LayerIndex>, f32)],
-    queries: &[usize],
+/// Queries scored against every track at a time in [`Ranking::exact_ranking`]: its sums take `tracks × this` values.
+const EXACT_QUERIES: usize = 32;
+
+/// What a block of queries is ranked by: the active layers with their
+/// weights (summing to 1), the library's size, how many results, which
+/// tracks may be a query's result, and how many candidates a query may keep
+/// over the heads.
+#[derive(Clone, Copy)]
+struct Ranking<'a> {
+    active: &'a [(Arc<LayerIndex>, f32)],
     n: usize,
     k: usize,
-    eligible: &dyn Fn(usize, usize) -> bool,
+    eligible: &'a (dyn Fn(usize, usize) -> bool + Sync),
     most_candidates: usize,
-) -> Vec<Vec<(usize, f32)>> {
-    let vectors: Vec<Vec<QueryVector>> = active.iter().map(|(index, _)| queries.iter().map(|&q| index.query_vector(q)).collect()).collect();
-    // The bounding product's columns, layer by layer: the leading head
-    // coordinates and the norm of everything else, or a whole unit row.
-    let bounds: Vec<Option<usize>> = active.iter().map(|(index, _)| index.head_width().map(bound_width)).collect();
-    let widths: Vec<usize> = active.iter().zip(&bounds).map(|((index, _), bound)| bound.map_or(index.dim(), |width| width + 1)).collect();
-    let columns: usize = widths.iter().sum();
-    let mut query_side = Array2::<f32>::zeros((queries.len(), columns));
-    // Per query and bounded layer: w·|r_q|, for the lower bounds.
-    let mut query_residuals = Array2::<f32>::zeros((queries.len(), active.len()));
-    let mut at = 0;
-    for (l, (((index, w), bound), width)) in active.iter().zip(&bounds).zip(&widths).enumerate() {
-        let mut side = query_side.slice_mut(ndarray::s![.., at..at + width]);
-        if let &Some(bound) = bound {
-            for (i, vector) in vectors[l].iter().enumerate() {
-                let (head, rest) = vector.head().split_at(bound.min(vector.head().len()));
-                let residual = outside_norm(vector.residual(), rest.iter());
-                for (out, &c) in side.row_mut(i).iter_mut().zip(head) {
-                    *out = w * c;
-                }
-                side[[i, bound]] = w * residual;
-                query_residuals[[i, l]] = w * residual;
+}
+
+impl Ranking<'_> {
+    /// The best `k` of every query in `queries`, one pass over the library in blocks.
+    fn query_block(&self, queries: &[usize]) -> Vec<Vec<(usize, f32)>> {
+        let Ranking { active, n, k, eligible, .. } = *self;
+        let query_units: Vec<Array2<f32>> = active.iter().map(|(index, _)| index.unit_rows(queries.iter().copied())).collect();
+        let mut best: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
+        let mut scores = Array2::<f32>::zeros((queries.len(), LIBRARY_BLOCK));
+        for start in (0..n).step_by(LIBRARY_BLOCK) {
+            let block = start..(start + LIBRARY_BLOCK).min(n);
+            let mut scores = scores.slice_mut(ndarray::s![.., ..block.len()]);
+            scores.fill(0.0);
+            for ((index, w), units) in active.iter().zip(&query_units) {
+                let library_units = index.unit_rows(block.clone());
+                general_mat_mul(*w, units, &library_units.t(), 1.0, &mut scores);
             }
-        } else {
-            side.assign(&(index.unit_rows(queries.iter().copied()) * *w));
+            for ((&query, row), top) in queries.iter().zip(scores.rows()).zip(&mut best) {
+                top.offer(query, block.clone().zip(row.iter().copied()), eligible);
+            }
         }
-        at += width;
+        best.into_iter().map(TopK::into_sorted).collect()
     }
-    let mut states: Vec<Pruned> =
-        queries.iter().map(|_| Pruned { lower: TopK::new(k), candidates: Vec::new(), best: TopK::new(k), overflowed: false }).collect();
-    let mut upper = Array2::<f32>::zeros((queries.len(), LIBRARY_BLOCK));
-    for start in (0..n).step_by(LIBRARY_BLOCK) {
-        let block = start..(start + LIBRARY_BLOCK).min(n);
-        let mut library_side = Array2::<f32>::zeros((block.len(), columns));
-        let mut library_residuals = Array2::<f32>::zeros((block.len(), active.len()));
+
+    /// The best `k` of every query in `queries`, found through the layers'
+    /// heads (see the module doc); a query with more than `most_candidates`
+    /// goes to [`Ranking::exact_ranking`].
+    fn pruned_block(&self, queries: &[usize]) -> Vec<Vec<(usize, f32)>> {
+        let Ranking { active, n, k, eligible, most_candidates } = *self;
+        let vectors: Vec<Vec<QueryVector>> =
+            active.iter().map(|(index, _)| queries.iter().map(|&q| index.query_vector(q)).collect()).collect();
+        // The bounding product's columns, layer by layer: the leading head
+        // coordinates and the norm of everything else, or a whole unit row.
+        let bounds: Vec<Option<usize>> = active.iter().map(|(index, _)| index.head_width().map(bound_width)).collect();
+        let widths: Vec<usize> =
+            active.iter().zip(&bounds).map(|((index, _), bound)| bound.map_or(index.dim(), |width| width + 1)).collect();
+        let columns: usize = widths.iter().sum();
+        let mut query_side = Array2::<f32>::zeros((queries.len(), columns));
+        // Per query and bounded layer: w·|r_q|, for the lower bounds.
+        let mut query_residuals = Array2::<f32>::zeros((queries.len(), active.len()));
         let mut at = 0;
-        for (l, (((index, _), bound), width)) in active.iter().zip(&bounds).zip(&widths).enumerate() {
-            let mut side = library_side.slice_mut(ndarray::s![.., at..at + width]);
-            match bound {
-                &Some(bound) => {
-                    let Some((coords, residuals)) = index.head_rows(block.clone()) else {
-                        // Not reached: a layer with a head has head rows for every track.
-                        return exact_ranking(active, queries, n, k, eligible);
-                    };
-                    for (i, (coords, &residual)) in coords.rows().into_iter().zip(residuals).enumerate() {
-                        let residual = outside_norm(residual, coords.iter().skip(bound));
-                        for (out, &c) in side.row_mut(i).iter_mut().zip(coords.iter().take(bound)) {
-                            *out = c;
-                        }
-                        side[[i, bound]] = residual;
-                        library_residuals[[i, l]] = residual;
+        for (l, (((index, w), bound), width)) in active.iter().zip(&bounds).zip(&widths).enumerate() {
+            let mut side = query_side.slice_mut(ndarray::s![.., at..at + width]);
+            if let &Some(bound) = bound {
+                for (i, vector) in vectors[l].iter().enumerate() {
+                    let (head, rest) = vector.head().split_at(bound.min(vector.head().len()));
+                    let residual = outside_norm(vector.residual(), rest.iter());
+                    for (out, &c) in side.row_mut(i).iter_mut().zip(head) {
+                        *out = w * c;
                     }
+                    side[[i, bound]] = w * residual;
+                    query_residuals[[i, l]] = w * residual;
                 }
-                None => side.assign(&index.unit_rows(block.clone())),
+            } else {
+                side.assign(&(index.unit_rows(queries.iter().copied()) * *w));
             }
             at += width;
         }
-        let mut upper = upper.slice_mut(ndarray::s![.., ..block.len()]);
-        // Σ w·(c_q·c_t + |r_q|·|r_t|) over bounded layers plus Σ w·cos over the rest.
-        general_mat_mul(1.0, &query_side, &library_side.t(), 0.0, &mut upper);
-        for (i, (&query, state)) in queries.iter().zip(&mut states).enumerate() {
-            if state.overflowed {
-                continue;
+        let mut states: Vec<Pruned> =
+            queries.iter().map(|_| Pruned { lower: TopK::new(k), candidates: Vec::new(), best: TopK::new(k), overflowed: false }).collect();
+        let mut upper = Array2::<f32>::zeros((queries.len(), LIBRARY_BLOCK));
+        for start in (0..n).step_by(LIBRARY_BLOCK) {
+            let block = start..(start + LIBRARY_BLOCK).min(n);
+            let mut library_side = Array2::<f32>::zeros((block.len(), columns));
+            let mut library_residuals = Array2::<f32>::zeros((block.len(), active.len()));
+            let mut at = 0;
+            for (l, (((index, _), bound), width)) in active.iter().zip(&bounds).zip(&widths).enumerate() {
+                let mut side = library_side.slice_mut(ndarray::s![.., at..at + width]);
+                match bound {
+                    &Some(bound) => {
+                        let Some((coords, residuals)) = index.head_rows(block.clone()) else {
+                            // Not reached: a layer with a head has head rows for every track.
+                            return self.exact_ranking(queries);
+                        };
+                        for (i, (coords, &residual)) in coords.rows().into_iter().zip(residuals).enumerate() {
+                            let residual = outside_norm(residual, coords.iter().skip(bound));
+                            for (out, &c) in side.row_mut(i).iter_mut().zip(coords.iter().take(bound)) {
+                                *out = c;
+                            }
+                            side[[i, bound]] = residual;
+                            library_residuals[[i, l]] = residual;
+                        }
+                    }
+                    None => side.assign(&index.unit_rows(block.clone())),
+                }
+                at += width;
             }
-            let mut floor = state.floor();
-            for (j, &bound) in upper.row(i).iter().enumerate() {
-                // The weights sum to 1, so one margin covers every layer's rounding.
-                let high = bound + BOUND_MARGIN;
-                let track = block.start + j;
-                if high < floor || !eligible(query, track) {
+            let mut upper = upper.slice_mut(ndarray::s![.., ..block.len()]);
+            // Σ w·(c_q·c_t + |r_q|·|r_t|) over bounded layers plus Σ w·cos over the rest.
+            general_mat_mul(1.0, &query_side, &library_side.t(), 0.0, &mut upper);
+            for (i, (&query, state)) in queries.iter().zip(&mut states).enumerate() {
+                if state.overflowed {
                     continue;
                 }
-                let slack: f32 = query_residuals.row(i).dot(&library_residuals.row(j));
-                let candidate = Ranked(track, high - 2.0 * (slack + BOUND_MARGIN));
-                if state.lower.admits(candidate) {
-                    state.lower.push(candidate);
-                    floor = state.floor();
+                let mut floor = state.floor();
+                for (j, &bound) in upper.row(i).iter().enumerate() {
+                    // The weights sum to 1, so one margin covers every layer's rounding.
+                    let high = bound + BOUND_MARGIN;
+                    let track = block.start + j;
+                    if high < floor || !eligible(query, track) {
+                        continue;
+                    }
+                    let slack: f32 = query_residuals.row(i).dot(&library_residuals.row(j));
+                    let candidate = Ranked(track, high - 2.0 * (slack + BOUND_MARGIN));
+                    if state.lower.admits(candidate) {
+                        state.lower.push(candidate);
+                        floor = state.floor();
+                    }
+                    state.candidates.push((track as u32, high));
                 }
-                state.candidates.push((track as u32, high));
-            }
-            state.candidates.retain(|&(_, high)| high >= floor);
-            if state.candidates.len() > TIGHTEN_AT {
-                state.candidates.sort_unstable_by(by_bound);
-                let scored = k.max(EXACT_GROUP).min(state.candidates.len());
-                score_exactly(active, &vectors, i, &state.candidates[..scored], &mut state.best);
-                state.candidates.drain(..scored);
-                let floor = state.floor();
                 state.candidates.retain(|&(_, high)| high >= floor);
+                if state.candidates.len() > TIGHTEN_AT {
+                    state.candidates.sort_unstable_by(by_bound);
+                    let scored = k.max(EXACT_GROUP).min(state.candidates.len());
+                    score_exactly(active, &vectors, i, &state.candidates[..scored], &mut state.best);
+                    state.candidates.drain(..scored);
+                    let floor = state.floor();
+                    state.candidates.retain(|&(_, high)| high >= floor);
+                }
+                if state.candidates.len() > most_candidates {
+                    state.overflowed = true;
+                    state.candidates = Vec::new();
+                }
             }
-            if state.candidates.len() > most_candidates {
-                state.overflowed = true;
-                state.candidates = Vec::new();
-            }
         }
-    }
-    let mut results: Vec<Vec<(usize, f32)>> = Vec::with_capacity(queries.len());
-    for (i, state) in states.iter_mut().enumerate() {
-        let mut candidates = std::mem::take(&mut state.candidates);
-        candidates.sort_unstable_by(by_bound);
-        let mut best = std::mem::replace(&mut state.best, TopK::new(0));
-        score_exactly(active, &vectors, i, &candidates, &mut best);
-        results.push(best.into_sorted());
-    }
-    let overflowed: Vec<usize> = (0..queries.len()).filter(|&i| states[i].overflowed).collect();
-    if !overflowed.is_empty() {
-        let rerun: Vec<usize> = overflowed.iter().map(|&i| queries[i]).collect();
-        for (i, ranked) in overflowed.into_iter().zip(exact_ranking(active, &rerun, n, k, eligible)) {
-            results[i] = ranked;
-        }
-    }
-    results
-}
-
-/// Queries scored against every track at a time in [`exact_ranking`]: its sums take `tracks × this` values.
-const EXACT_QUERIES: usize = 32;
-
-/// The best `k` of each of `queries` from every track's exact score, computed
-/// as one search computes it when it reads every row ([`LayerIndex::exact_all_many`],
-/// summed from +0.0 in layer order): for the few queries whose bounds are too loose.
-fn exact_ranking(
-    active: &[(Arc<LayerIndex>, f32)],
-    queries: &[usize],
-    n: usize,
-    k: usize,
-    eligible: &dyn Fn(usize, usize) -> bool,
-) -> Vec<Vec<(usize, f32)>> {
-    let mut results = Vec::with_capacity(queries.len());
-    for chunk in queries.chunks(EXACT_QUERIES) {
-        let mut sums = Array2::<f32>::zeros((n, chunk.len()));
-        for (index, w) in active {
-            let vectors: Vec<QueryVector> = chunk.iter().map(|&q| index.query_vector(q)).collect();
-            sums.zip_mut_with(&index.exact_all_many(&vectors), |sum, &value| *sum += w * value);
-        }
-        for (j, &query) in chunk.iter().enumerate() {
-            let mut best = TopK::new(k);
-            best.offer(query, sums.column(j).iter().copied().enumerate(), eligible);
+        let mut results: Vec<Vec<(usize, f32)>> = Vec::with_capacity(queries.len());
+        for (i, state) in states.iter_mut().enumerate() {
+            let mut candidates = std::mem::take(&mut state.candidates);
+            candidates.sort_unstable_by(by_bound);
+            let mut best = std::mem::replace(&mut state.best, TopK::new(0));
+            score_exactly(active, &vectors, i, &candidates, &mut best);
             results.push(best.into_sorted());
         }
+        let overflowed: Vec<usize> = (0..queries.len()).filter(|&i| states[i].overflowed).collect();
+        if !overflowed.is_empty() {
+            let rerun: Vec<usize> = overflowed.iter().map(|&i| queries[i]).collect();
+            for (i, ranked) in overflowed.into_iter().zip(self.exact_ranking(&rerun)) {
+                results[i] = ranked;
+            }
+        }
+        results
     }
-    results
+
+    /// The best `k` of each of `queries` from every track's exact score, computed
+    /// as one search computes it when it reads every row ([`LayerIndex::exact_all_many`],
+    /// summed from +0.0 in layer order): for the few queries whose bounds are too loose.
+    fn exact_ranking(&self, queries: &[usize]) -> Vec<Vec<(usize, f32)>> {
+        let Ranking { active, n, k, eligible, .. } = *self;
+        let mut results = Vec::with_capacity(queries.len());
+        for chunk in queries.chunks(EXACT_QUERIES) {
+            let mut sums = Array2::<f32>::zeros((n, chunk.len()));
+            for (index, w) in active {
+                let vectors: Vec<QueryVector> = chunk.iter().map(|&q| index.query_vector(q)).collect();
+                sums.zip_mut_with(&index.exact_all_many(&vectors), |sum, &value| *sum += w * value);
+            }
+            for (j, &query) in chunk.iter().enumerate() {
+                let mut best = TopK::new(k);
+                best.offer(query, sums.column(j).iter().copied().enumerate(), eligible);
+                results.push(best.into_sorted());
+            }
+        }
+        results
+    }
 }
 
 /// How many of a head's `width` coordinates bound the products: half,
-/// rounded up to the heads' step of 32 (so a head of 32 keeps all 32). The rest of the head counts in the residual's
-/// norm. Measured on the synthetic 100,000-track archive (13 heads of 128),
+/// rounded up to the heads' step of 32 (so a head of 32 keeps all 32). The
+/// rest of the head counts in the residual's norm. Measured on the synthetic 100,000-track archive (13 heads of 128),
 /// 4,096 queries took 11.6 s on all 128, 9.5 s on 64, 14.8 s on 32: fewer
 /// columns make a cheaper product but looser bounds, so more rows to score.
 fn bound_width(width: usize) -> usize {
@@ -490,7 +488,7 @@ mod tests {
         let queries: Vec<usize> = (0..n).step_by(5).collect();
         // No query may keep a candidate, a few may, every query may; and more results than tracks.
         for (k, most) in [(9, 0), (9, 40), (9, usize::MAX), (n + 5, usize::MAX)] {
-            let got = pruned_block(&active, &queries, n, k, &eligible, most);
+            let got = Ranking { active: &active, n, k, eligible: &eligible, most_candidates: most }.pruned_block(&queries);
             for (&query, got) in queries.iter().zip(&got) {
                 let expected = one_search(query, k);
                 let bits = |r: &[(usize, f32)]| r.iter().map(|&(t, s)| (t, s.to_bits())).collect::<Vec<_>>();
