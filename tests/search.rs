@@ -76,19 +76,21 @@ fn zero_rows_of_an_own_layer_have_no_vector() {
 
 /// Rankings with head pruning are the full passes' rankings, bit for bit,
 /// for any weights, exclusion and k, before and after a weight change, under
-/// every normalisation, zero vectors included; on library-like embeddings
+/// every normalisation, zero vectors included, with heads of one band or
+/// several (whose bounds tighten band by band); on library-like embeddings
 /// they read a small part of the store.
 #[test]
 fn pruned_rankings_equal_full_passes() {
-    for (decay, normalization, most_read) in [
-        (2.0, Normalization::Center, 0.4),
-        (2.0, Normalization::None, 0.4),
-        (1.0, Normalization::Center, 1.0),
-        (0.0, Normalization::Center, 1.0),
+    for (decay, normalization, bands, most_read) in [
+        (2.0, Normalization::Center, [1, 1, 0], 0.4),
+        (2.0, Normalization::None, [1, 1, 0], 0.4),
+        (1.6, Normalization::Center, [2, 2, 0], 0.6),
+        (1.4, Normalization::Center, [4, 0, 0], 1.0),
+        (1.0, Normalization::Center, [0, 0, 0], 1.0),
+        (0.0, Normalization::Center, [0, 0, 0], 1.0),
     ] {
         let mut embeddings = LibraryLikeEmbeddings::new(5, decay);
-        let heads = [decay >= 2.0, decay >= 2.0, false];
-        check_pruned_rankings(&mut |t, l, d| embeddings.vector(t, l, d), normalization, heads, most_read, &format!("decay {decay}"));
+        check_pruned_rankings(&mut |t, l, d| embeddings.vector(t, l, d), normalization, bands, most_read, &format!("decay {decay}"));
     }
     // Standardised, energy must still concentrate in a few directions for a
     // head: eight shared directions, not aligned with the axes, and a little noise.
@@ -104,14 +106,14 @@ fn pruned_rankings_equal_full_passes() {
         }
         v
     };
-    check_pruned_rankings(&mut low_rank, Normalization::Standardize, [true, true, false], 0.4, "low rank");
+    check_pruned_rankings(&mut low_rank, Normalization::Standardize, [1, 1, 0], 0.4, "low rank");
 }
 
 /// [`pruned_rankings_equal_full_passes`] on one store of `vector`s.
 fn check_pruned_rankings(
     vector: &mut dyn FnMut(usize, usize, usize) -> Vec<f32>,
     normalization: Normalization,
-    expected_heads: [bool; 3],
+    expected_bands: [usize; 3],
     most_read: f32,
     what: &str,
 ) {
@@ -124,8 +126,8 @@ fn check_pruned_rankings(
     let mut pruned = SearchEngine::with_pruning(snapshot.clone(), normalization, Pruning::Always);
     let mut full = SearchEngine::with_pruning(snapshot.clone(), normalization, Pruning::Never);
     // Heads only where the energy concentrates enough for their bounds to skip rows, and never on a 50-dim layer.
-    let heads: Vec<bool> = (0..dims.len()).map(|l| pruned.layer(l).head_width().is_some()).collect();
-    assert_eq!(heads, expected_heads, "{what}, {normalization:?}");
+    let bands: Vec<usize> = (0..dims.len()).map(|l| pruned.layer(l).head_bands()).collect();
+    assert_eq!(bands, expected_bands, "{what}, {normalization:?}");
     let facets: Vec<Facet> = [0, 1, 2, 0].iter().map(|&layer| Facet { name: format!("l{layer}"), layer }).collect();
     let mut rng = SplitMix64(3);
     for query in [0, 5, 17, 1999, tracks - 1] {
@@ -153,6 +155,55 @@ fn check_pruned_rankings(
     let fresh = pruned.query(1234, &facets);
     fresh.rank(&[1.0, 1.0, 1.0, 0.0], 10, &|_| false);
     assert!(fresh.exact_share() <= most_read, "{what}: one ranking read {} of the cosines", fresh.exact_share());
+}
+
+/// Every band's bounds hold each track's exact cosine, a band read never
+/// widens them, and after the last band they are the whole head's bounds
+/// bit for bit (the sums a search tightens equal the ones other users of the
+/// head compute in one pass).
+#[test]
+fn head_bands_bound_every_cosine_and_tighten() {
+    let dims = [768];
+    let tracks = 3_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut embeddings = LibraryLikeEmbeddings::new(11, 1.4);
+    write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
+    write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, l, d| embeddings.vector(t, l, d));
+    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
+    let index = LayerIndex::build_with(snapshot, 0, Normalization::Center, Pruning::Always);
+    let bands = index.head_bands();
+    assert!(bands >= 3, "a head of several bands ({bands})");
+    let all: Vec<usize> = (0..tracks).collect();
+    for query in [0, 1234, tracks - 1] {
+        let vector = index.query_vector(query);
+        let exact = index.exact_all(&vector);
+        let (mut dots, mut slacks) = index.first_band(&vector).unwrap();
+        let mut widths: Vec<f32> = slacks.clone();
+        for band in 0..bands {
+            if band > 0 {
+                index.add_band(&vector, band, &all, &mut dots, &mut slacks);
+            }
+            for t in 0..tracks {
+                let (lower, upper) = (dots[t] - slacks[t], dots[t] + slacks[t]);
+                assert!(
+                    lower <= exact[t] && exact[t] <= upper,
+                    "query {query}, band {band}, track {t}: {} not in [{lower}, {upper}]",
+                    exact[t]
+                );
+                assert!(slacks[t] <= widths[t] + 1e-6, "query {query}, band {band}, track {t}: the bound widened");
+                widths[t] = slacks[t];
+            }
+        }
+        let (lower, upper) = index.bounds(&vector).unwrap();
+        for t in 0..tracks {
+            assert_eq!((dots[t] - slacks[t]).to_bits(), lower[t].to_bits(), "query {query}, track {t}");
+            assert_eq!((dots[t] + slacks[t]).to_bits(), upper[t].to_bits(), "query {query}, track {t}");
+        }
+        // The last band's bounds are much tighter than the first's.
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+        let first = index.first_band(&vector).unwrap().1;
+        assert!(mean(&slacks) < 0.8 * mean(&first), "query {query}: {} vs {}", mean(&slacks), mean(&first));
+    }
 }
 
 fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {

@@ -15,6 +15,12 @@
 //! results. Music embeddings concentrate their energy in few directions,
 //! which makes the bounds tight; when they are not, a search falls back to
 //! the full pass. Either way the result is exact.
+//!
+//! The head is stored in bands of 32 coordinates, each band of every track
+//! contiguous, with the norm outside each band kept per track. A search
+//! bounds every track from the first band alone (a quarter of a 128-wide
+//! head) and reads the further bands only for the tracks still in reach:
+//! the bounds tighten band by band, at the cost of the rows they concern.
 #![allow(unsafe_code, reason = "the AVX2/F16C dot-product kernel, behind runtime feature detection")]
 
 use std::sync::Arc;
@@ -42,7 +48,7 @@ const HEAD_SAMPLE_ROWS: usize = 2048;
 /// layers) must keep before the widest head is fitted.
 const HEAD_FEW_AXES_ENERGY: f32 = 0.8;
 
-/// Head sizes grow in steps of the f16 kernel's 32-value body.
+/// Head sizes grow in steps of the f16 kernel's 32-value body, and are stored in bands of this width.
 const HEAD_STEP: usize = 32;
 
 /// A head is as short as keeps this share of the unit vectors' energy on the sample.
@@ -112,16 +118,33 @@ pub enum Pruning {
 struct LayerHead {
     /// `dim × width`, orthonormal columns.
     axes: Array2<f32>,
-    /// Head coordinates, `tracks × width`, row-major.
-    coords: Vec<f16>,
-    /// Norm of each track's unit vector outside the head, rounded up.
-    residuals: Vec<f32>,
+    /// Head coordinates in bands: `bands[b]` holds coordinates
+    /// `32b..32b + 32` of every track, `tracks × 32`, row-major.
+    bands: Vec<Vec<f16>>,
+    /// `rests[b][t]`: norm of track `t`'s unit vector outside the first
+    /// `b + 1` bands, rounded up; the last is the residual outside the head.
+    rests: Vec<Vec<f32>>,
 }
 
 impl LayerHead {
     fn width(&self) -> usize {
         self.axes.ncols()
     }
+
+    /// The residual outside the whole head, per track.
+    fn residuals(&self) -> &[f32] {
+        self.rests.last().map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Norms of a unit vector (of squared length `energy`) outside the first
+/// `b + 1` bands of its head coordinates `coords`, for each band `b`,
+/// rounded up: what the bounds of each band multiply.
+fn band_rests(energy: f32, coords: &[f32]) -> impl Iterator<Item = f32> + '_ {
+    coords.chunks(HEAD_STEP).scan(energy, |left, band| {
+        *left -= band.iter().map(|v| v * v).sum::<f32>();
+        Some((left.max(0.0) + RESIDUAL_SLACK).sqrt())
+    })
 }
 
 /// See the module doc.
@@ -147,7 +170,8 @@ pub struct QueryVector {
     /// `row_weights · μ`.
     unit_dot_mean: f32,
     head: Vec<f32>,
-    residual: f32,
+    /// Norm outside the first `b + 1` head bands, per band `b`.
+    rests: Vec<f32>,
 }
 
 impl QueryVector {
@@ -158,7 +182,7 @@ impl QueryVector {
 
     /// Norm of the query's unit vector outside the head, rounded up (0 without a head).
     pub fn residual(&self) -> f32 {
-        self.residual
+        self.rests.last().copied().unwrap_or(0.0)
     }
 }
 
@@ -240,6 +264,11 @@ impl LayerIndex {
         self.head.as_ref().map(LayerHead::width)
     }
 
+    /// How many bands of 32 coordinates the head is stored in (0 without a head).
+    pub fn head_bands(&self) -> usize {
+        self.head.as_ref().map_or(0, |head| head.bands.len())
+    }
+
     /// Values per stored row.
     pub fn dim(&self) -> usize {
         self.dim
@@ -249,11 +278,14 @@ impl LayerIndex {
     /// their residual norms (as [`Self::bounds`] uses them), if the layer has a head.
     pub fn head_rows(&self, tracks: std::ops::Range<usize>) -> Option<(Array2<f32>, &[f32])> {
         let head = self.head.as_ref()?;
-        let width = head.width();
-        let coords = head.coords.get(tracks.start * width..tracks.end * width)?;
-        let mut rows = Array2::<f32>::zeros((tracks.len(), width));
-        coords.convert_to_f32_slice(rows.as_slice_mut()?);
-        Some((rows, head.residuals.get(tracks)?))
+        let mut rows = Array2::<f32>::zeros((tracks.len(), head.width()));
+        for (b, band) in head.bands.iter().enumerate() {
+            let coords = band.get(tracks.start * HEAD_STEP..tracks.end * HEAD_STEP)?;
+            for (mut row, values) in rows.rows_mut().into_iter().zip(coords.chunks_exact(HEAD_STEP)) {
+                values.convert_to_f32_slice(row.as_slice_mut()?.get_mut(b * HEAD_STEP..(b + 1) * HEAD_STEP)?);
+            }
+        }
+        Some((rows, head.residuals().get(tracks)?))
     }
 
     /// Cosine of track `query` to every track (all zero if its row is missing).
@@ -326,24 +358,30 @@ impl LayerIndex {
             }
         }
         let axes = axes?;
-        let width = axes.ncols();
-        let piece = |tracks: std::ops::Range<usize>| -> (Vec<f16>, Vec<f32>) {
-            let mut coords = Vec::with_capacity(tracks.len() * width);
-            let mut residuals = Vec::with_capacity(tracks.len());
+        let bands = axes.ncols() / HEAD_STEP;
+        // Per band: its coordinates and the rests, for a range of tracks.
+        let piece = |tracks: std::ops::Range<usize>| -> Vec<(Vec<f16>, Vec<f32>)> {
+            let mut out: Vec<(Vec<f16>, Vec<f32>)> =
+                (0..bands).map(|_| (Vec::with_capacity(tracks.len() * HEAD_STEP), Vec::with_capacity(tracks.len()))).collect();
             for block in tracks.clone().step_by(256).map(|start| start..(start + 256).min(tracks.end)) {
                 let units = self.unit_rows(block);
                 let head = units.dot(&axes);
                 for (unit, head) in units.rows().into_iter().zip(head.rows()) {
-                    let energy = unit.dot(&unit) - head.dot(&head);
-                    residuals.push((energy.max(0.0) + RESIDUAL_SLACK).sqrt());
-                    coords.extend(head.iter().map(|&v| f16::from_f32(v)));
+                    let head = head.to_vec();
+                    let rests = band_rests(unit.dot(&unit), &head);
+                    for ((coords, rest_list), (values, rest)) in out.iter_mut().zip(head.chunks(HEAD_STEP).zip(rests)) {
+                        coords.extend(values.iter().map(|&v| f16::from_f32(v)));
+                        rest_list.push(rest);
+                    }
                 }
             }
-            (coords, residuals)
+            out
         };
-        let pieces = crate::parallel::map_ranges("search-head", n, PARALLEL_MIN_VALUES / self.dim, piece);
-        let (coords, residuals) = crate::parallel::concat_pairs(pieces);
-        Some(LayerHead { axes, coords, residuals })
+        let mut pieces = crate::parallel::map_ranges("search-head", n, PARALLEL_MIN_VALUES / self.dim, piece);
+        let (bands, rests) = (0..bands)
+            .map(|b| crate::parallel::concat_pairs(pieces.iter_mut().map(|piece| std::mem::take(&mut piece[b])).collect()))
+            .unzip();
+        Some(LayerHead { axes, bands, rests })
     }
 
     /// Prepares track `query` (a zero vector if its row is missing).
@@ -351,15 +389,15 @@ impl LayerIndex {
         let unit = self.unit_rows(std::iter::once(query)).into_raw_vec_and_offset().0;
         let row_weights: Vec<f32> = unit.iter().zip(&self.scale).map(|(u, s)| u * s).collect();
         let unit_dot_mean = row_weights.iter().zip(&self.mean).map(|(w, m)| w * m).sum();
-        let (head, residual) = match &self.head {
+        let (head, rests) = match &self.head {
             Some(head) => {
                 let coords = ndarray::ArrayView1::from(&unit).dot(&head.axes).to_vec();
-                let energy = unit.iter().map(|v| v * v).sum::<f32>() - coords.iter().map(|v| v * v).sum::<f32>();
-                (coords, (energy.max(0.0) + RESIDUAL_SLACK).sqrt())
+                let rests = band_rests(unit.iter().map(|v| v * v).sum(), &coords).collect();
+                (coords, rests)
             }
-            None => (Vec::new(), 0.0),
+            None => (Vec::new(), Vec::new()),
         };
-        QueryVector { row_weights, unit_dot_mean, head, residual }
+        QueryVector { row_weights, unit_dot_mean, head, rests }
     }
 
     /// Exact cosines of `tracks` to the query, written to `out`. The same
@@ -409,45 +447,76 @@ impl LayerIndex {
         Array2::from_shape_vec((self.len(), m), values).unwrap_or_else(|_| Array2::zeros((self.len(), m)))
     }
 
-    /// Lower and upper bounds of every track's cosine from the head, if the
-    /// layer has one: `c_q·c_t ∓ (|r_q|·|r_t| + margin)`.
+    /// The start of a search's bounds, if the layer has a head: every
+    /// track's dot product with the query on the head's first band and the
+    /// slack around it, `(dots, slacks)`, so that the cosine lies within
+    /// `dot ∓ slack`. One pass over the first band, on every core.
+    pub fn first_band(&self, query: &QueryVector) -> Option<(Vec<f32>, Vec<f32>)> {
+        let head = self.head.as_ref()?;
+        let (band, rests, query_rest) = (head.bands.first()?, head.rests.first()?, *query.rests.first()?);
+        let piece = |rows: std::ops::Range<usize>| {
+            let mut dots = vec![0.0f32; rows.len()];
+            f16_kernel::band_dots(band, |i| rows.start + i, &query.head[..HEAD_STEP], &mut dots);
+            let slacks = rests[rows].iter().map(|&rest| query_rest * rest + BOUND_MARGIN).collect();
+            (dots, slacks)
+        };
+        let pieces = crate::parallel::map_ranges("search-head", self.len(), PARALLEL_MIN_VALUES / HEAD_STEP, piece);
+        Some(crate::parallel::concat_pairs(pieces))
+    }
+
+    /// Tightens the bounds of `tracks` (from [`Self::first_band`], indexed by
+    /// track) by head band `band`: adds the band's dot product to each
+    /// track's `dots` and sets its slack to the norm outside the bands read.
+    /// Each track must have read exactly the bands before `band`.
+    pub fn add_band(&self, query: &QueryVector, band: usize, tracks: &[usize], dots: &mut [f32], slacks: &mut [f32]) {
+        let Some(head) = &self.head else { return };
+        let (Some(coords), Some(rests), Some(&query_rest)) = (head.bands.get(band), head.rests.get(band), query.rests.get(band)) else {
+            return;
+        };
+        let mut added = vec![0.0f32; tracks.len()];
+        let query_band = &query.head[band * HEAD_STEP..(band + 1) * HEAD_STEP];
+        f16_kernel::band_dots(coords, |i| tracks[i], query_band, &mut added);
+        for (&t, &dot) in tracks.iter().zip(&added) {
+            dots[t] += dot;
+            slacks[t] = query_rest * rests[t] + BOUND_MARGIN;
+        }
+    }
+
+    /// Lower and upper bounds of every track's cosine from the whole head,
+    /// if the layer has one: `c_q·c_t ∓ (|r_q|·|r_t| + margin)`, the head's
+    /// dot product summed band by band as [`Self::add_band`] sums it.
     pub fn bounds(&self, query: &QueryVector) -> Option<(Vec<f32>, Vec<f32>)> {
         self.bounds_many(std::slice::from_ref(query))?.pop()
     }
 
-    /// [`Self::bounds`] for each of `queries`, in one pass over the head
-    /// (each row converted from f16 once); the values are identical.
+    /// [`Self::bounds`] for each of `queries`, the head read a piece of
+    /// the library at a time for all of them; the values are identical.
     pub fn bounds_many(&self, queries: &[QueryVector]) -> Option<Vec<(Vec<f32>, Vec<f32>)>> {
         let head = self.head.as_ref()?;
-        let width = head.width();
-        let m = queries.len().max(1);
-        let coords: Vec<&[f32]> = queries.iter().map(|q| q.head.as_slice()).collect();
         let piece = |rows: std::ops::Range<usize>| {
-            let mut dots = vec![0.0f32; rows.len() * m];
-            let offsets = rows.clone().map(|t| t * width);
-            match coords.as_slice() {
-                // One query: the single-query kernel is faster, and its values are identical.
-                [query] => f16_kernel::dots(&head.coords, offsets, width, query, &mut dots),
-                _ => f16_kernel::dots_many(&head.coords, offsets, width, &coords, &mut dots),
-            }
-            let residuals = &head.residuals[rows];
+            let mut added = vec![0.0f32; rows.len()];
             queries
                 .iter()
-                .enumerate()
-                .map(|(q, query)| {
+                .map(|query| {
+                    let mut dots = vec![0.0f32; rows.len()];
+                    for (b, band) in head.bands.iter().enumerate() {
+                        let query_band = &query.head[b * HEAD_STEP..(b + 1) * HEAD_STEP];
+                        f16_kernel::band_dots(band, |i| rows.start + i, query_band, &mut added);
+                        for (dot, &band_dot) in dots.iter_mut().zip(&added) {
+                            *dot += band_dot;
+                        }
+                    }
                     dots.iter()
-                        .skip(q)
-                        .step_by(m)
-                        .zip(residuals)
+                        .zip(&head.residuals()[rows.clone()])
                         .map(|(&dot, &residual)| {
-                            let slack = query.residual * residual + BOUND_MARGIN;
+                            let slack = query.residual() * residual + BOUND_MARGIN;
                             (dot - slack, dot + slack)
                         })
                         .unzip()
                 })
                 .collect::<Vec<(Vec<f32>, Vec<f32>)>>()
         };
-        let per_thread = PARALLEL_MIN_VALUES / (width * m).max(1);
+        let per_thread = PARALLEL_MIN_VALUES / (head.width() * queries.len()).max(1);
         let mut pieces = crate::parallel::map_ranges("search-head", self.len(), per_thread.max(1), piece);
         // Each query's bounds, joined across the pieces.
         let joined = (0..queries.len())
@@ -463,7 +532,29 @@ mod f16_kernel {
     use half::f16;
     use half::slice::HalfFloatSliceExt;
 
-    use super::MISSING_ROW;
+    use super::{HEAD_STEP, MISSING_ROW};
+
+    /// `out[i] = band[32·row(i)..][..32] · query`: dot products with rows
+    /// of one head band. Eight rows at a time: with rows this short, summing
+    /// each row's lanes on its own would cost as much as its products. Rows
+    /// a few groups ahead are prefetched, since a search's candidates are
+    /// scattered over the band.
+    pub fn band_dots(band: &[f16], row: impl Fn(usize) -> usize, query: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
+            // SAFETY: the features the function is compiled for were just detected.
+            unsafe { x86::band_dots(band, row, query, out) };
+            return;
+        }
+        let mut values = [0.0f32; HEAD_STEP];
+        for (i, o) in out.iter_mut().enumerate() {
+            band[row(i) * HEAD_STEP..][..HEAD_STEP].convert_to_f32_slice(&mut values);
+            *o = values.iter().zip(query).map(|(a, b)| a * b).sum();
+        }
+    }
 
     /// `out[i] = data[offsets[i]..][..dim] · query`, 0 for missing rows.
     pub fn dots(data: &[f16], offsets: impl Iterator<Item = usize>, dim: usize, query: &[f32], out: &mut [f32]) {
@@ -522,7 +613,47 @@ mod f16_kernel {
 
         use half::f16;
 
-        use super::MISSING_ROW;
+        use super::{HEAD_STEP, MISSING_ROW};
+
+        /// See [`super::band_dots`]; needs AVX2, FMA and F16C.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn band_dots(band: &[f16], row_of: impl Fn(usize) -> usize, query: &[f32], out: &mut [f32]) {
+            /// How many rows ahead are prefetched.
+            const AHEAD: usize = 32;
+            let query = &query[..HEAD_STEP];
+            // SAFETY: `query` has 32 values; unaligned loads are allowed.
+            let q: [__m256; 4] = std::array::from_fn(|lane| unsafe { _mm256_loadu_ps(query.as_ptr().add(8 * lane)) });
+            let n = out.len();
+            for (c, chunk) in out.chunks_mut(8).enumerate() {
+                for ahead in (c * 8 + AHEAD..(c * 8 + AHEAD + 8).min(n)).map(&row_of) {
+                    if let Some(row) = band.get(ahead * HEAD_STEP..(ahead + 1) * HEAD_STEP) {
+                        // A hint with a pointer into `band`: it reads nothing.
+                        _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().cast());
+                    }
+                }
+                let mut sums = [_mm256_setzero_ps(); 8];
+                for (i, sum) in sums.iter_mut().enumerate().take(chunk.len()) {
+                    let row = &band[row_of(c * 8 + i) * HEAD_STEP..][..HEAD_STEP];
+                    // SAFETY: `row` has 32 values, read 8 at a time; unaligned loads are allowed.
+                    let h: [__m256; 4] =
+                        std::array::from_fn(|lane| unsafe { _mm256_cvtph_ps(_mm_loadu_si128(row.as_ptr().add(8 * lane).cast())) });
+                    let pairs =
+                        [_mm256_fmadd_ps(h[0], q[0], _mm256_mul_ps(h[1], q[1])), _mm256_fmadd_ps(h[2], q[2], _mm256_mul_ps(h[3], q[3]))];
+                    *sum = _mm256_add_ps(pairs[0], pairs[1]);
+                }
+                // Each row's eight lanes summed, the eight rows side by side.
+                let s01 = _mm256_hadd_ps(sums[0], sums[1]);
+                let s23 = _mm256_hadd_ps(sums[2], sums[3]);
+                let s45 = _mm256_hadd_ps(sums[4], sums[5]);
+                let s67 = _mm256_hadd_ps(sums[6], sums[7]);
+                let (s0123, s4567) = (_mm256_hadd_ps(s01, s23), _mm256_hadd_ps(s45, s67));
+                let rows = _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+                let mut lanes = [0.0f32; 8];
+                // SAFETY: `lanes` holds exactly 8 f32.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), rows) };
+                chunk.copy_from_slice(&lanes[..chunk.len()]);
+            }
+        }
 
         /// See [`super::dots`]; needs AVX2, FMA and F16C.
         #[target_feature(enable = "avx2,fma,f16c")]
@@ -601,6 +732,30 @@ mod f16_kernel {
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn band_dots_match_a_plain_dot_for_any_rows() {
+            let mut rng = crate::prng::SplitMix64(11);
+            let rows = 40;
+            let band: Vec<f16> = (0..rows * HEAD_STEP).map(|_| f16::from_f32(rng.symmetric_unit())).collect();
+            let query: Vec<f32> = (0..HEAD_STEP).map(|_| rng.symmetric_unit()).collect();
+            let plain = |row: usize| -> f32 { band[row * HEAD_STEP..][..HEAD_STEP].iter().zip(&query).map(|(a, b)| a.to_f32() * b).sum() };
+            // Consecutive rows, scattered ones in any order with repeats, and
+            // every count around the kernel's groups of eight.
+            let scattered: Vec<usize> = (0..rows).map(|i| (i * 17 + 3) % rows).chain([0, 0, rows - 1]).collect();
+            for count in [0, 1, 7, 8, 9, 16, 23, rows] {
+                let mut out = vec![f32::NAN; count];
+                band_dots(&band, |i| i, &query, &mut out);
+                for (row, &got) in out.iter().enumerate() {
+                    assert!((got - plain(row)).abs() <= 1e-5, "{count} rows, row {row}: {got} vs {}", plain(row));
+                }
+            }
+            let mut out = vec![f32::NAN; scattered.len()];
+            band_dots(&band, |i| scattered[i], &query, &mut out);
+            for (&row, &got) in scattered.iter().zip(&out) {
+                assert!((got - plain(row)).abs() <= 1e-5, "row {row}: {got} vs {}", plain(row));
+            }
+        }
 
         #[test]
         fn matches_a_plain_dot_for_every_tail_length() {

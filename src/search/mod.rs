@@ -86,52 +86,94 @@ pub struct SearchResult {
     pub facet_scores: Vec<f32>,
 }
 
+/// `LayerScores::level` of a track whose cosine is exact.
+const EXACT: u8 = u8::MAX;
+
 /// A query's cosines on one layer: exact where computed, bounded elsewhere.
 ///
 /// A layer without a head is computed exactly for every track at query
-/// time. A layer with one starts from its head estimates: `lower[t]` and
-/// `upper[t]` bound track `t`'s cosine, and become its exact value once a
-/// ranking needs it. Memory: three floats per track.
+/// time. A layer with one starts from the bounds of its head's first band:
+/// track `t`'s cosine lies within `value[t] ∓ slack[t]`. The bounds tighten
+/// band by band ([`Self::tighten`]) and become the exact value once a
+/// ranking needs it. Memory: two floats and a byte per track.
 struct LayerScores {
-    /// Exact cosine per track; NaN where not computed yet.
-    exact: Vec<f32>,
-    /// Bounds per track (equal to `exact` where known); empty once complete.
-    lower: Vec<f32>,
-    upper: Vec<f32>,
-    /// What computes further exact values; `None` once every track is exact.
+    /// Per track: the exact cosine where known (every track's once
+    /// complete), else the head's dot product over the bands read.
+    value: Vec<f32>,
+    /// Per track: how far the cosine may lie from `value` (0 where exact); empty once complete.
+    slack: Vec<f32>,
+    /// Per track: how many head bands `value` sums, or [`EXACT`]; empty once complete.
+    level: Vec<u8>,
+    /// What computes further bounds and exact values; `None` once every track is exact.
     source: Option<(Arc<LayerIndex>, QueryVector)>,
 }
 
 impl LayerScores {
     fn new(index: Arc<LayerIndex>, query: usize) -> Self {
         let vector = index.query_vector(query);
-        match index.bounds(&vector) {
-            Some((lower, upper)) => Self { exact: vec![f32::NAN; lower.len()], lower, upper, source: Some((index, vector)) },
+        match index.first_band(&vector) {
+            Some((value, slack)) => Self { level: vec![1; value.len()], value, slack, source: Some((index, vector)) },
             None => Self::complete_from(index.exact_all(&vector)),
         }
     }
 
     fn complete_from(exact: Vec<f32>) -> Self {
-        Self { exact, lower: Vec::new(), upper: Vec::new(), source: None }
+        Self { value: exact, slack: Vec::new(), level: Vec::new(), source: None }
     }
 
     fn is_complete(&self) -> bool {
         self.source.is_none()
     }
 
-    /// `(lower, upper)` bounds per track.
-    fn bounds(&self) -> (&[f32], &[f32]) {
-        if self.is_complete() { (&self.exact, &self.exact) } else { (&self.lower, &self.upper) }
+    /// Track `t`'s exact cosine, NaN where not computed yet.
+    fn exact(&self, t: usize) -> f32 {
+        if self.is_complete() || self.level[t] == EXACT { self.value[t] } else { f32::NAN }
+    }
+
+    /// How many tracks' cosines are exact.
+    fn exact_count(&self) -> usize {
+        if self.is_complete() { self.value.len() } else { self.level.iter().filter(|&&l| l == EXACT).count() }
+    }
+
+    /// Reads one more head band of each of `tracks` that has one left, and
+    /// returns whether any did, with each track's bounds times `weight`:
+    /// `(w·(value − slack), w·(value + slack))` in `tracks`' order.
+    fn tighten(&mut self, tracks: &[usize], weight: f32) -> (bool, Vec<f32>, Vec<f32>) {
+        let mut advanced = false;
+        if let Some((index, vector)) = &self.source {
+            // Grouped by the band each track reads next, before any level changes.
+            let mut next: Vec<Vec<usize>> = vec![Vec::new(); index.head_bands()];
+            for &t in tracks {
+                if let Some(group) = next.get_mut(usize::from(self.level[t])) {
+                    group.push(t);
+                }
+            }
+            for (band, group) in next.iter().enumerate().filter(|(_, group)| !group.is_empty()) {
+                index.add_band(vector, band, group, &mut self.value, &mut self.slack);
+                for &t in group {
+                    self.level[t] += 1;
+                }
+                advanced = true;
+            }
+        }
+        let (lower, upper) = tracks
+            .iter()
+            .map(|&t| {
+                let (v, slack) = (self.value[t], self.slack.get(t).copied().unwrap_or(0.0));
+                (weight * (v - slack), weight * (v + slack))
+            })
+            .unzip();
+        (advanced, lower, upper)
     }
 
     /// Makes the cosines of `tracks` exact.
     fn refine(&mut self, tracks: &[usize]) {
         let Some((index, vector)) = &self.source else { return };
-        let unknown: Vec<usize> = tracks.iter().copied().filter(|&t| self.exact[t].is_nan()).collect();
+        let unknown: Vec<usize> = tracks.iter().copied().filter(|&t| self.level[t] != EXACT).collect();
         let mut values = vec![0.0f32; unknown.len()];
         index.exact_rows(vector, &unknown, &mut values);
         for (&t, &v) in unknown.iter().zip(&values) {
-            (self.exact[t], self.lower[t], self.upper[t]) = (v, v, v);
+            (self.value[t], self.slack[t], self.level[t]) = (v, 0.0, EXACT);
         }
     }
 
@@ -171,6 +213,10 @@ const RUNNING_BEST_MAX: usize = 256;
 /// Fewer weighted terms than this per thread, and starting the thread costs more than it saves.
 const PARALLEL_MIN_SUMS: usize = 1 << 19;
 
+/// Fewer candidates than this, and one thread tightens every layer's bounds:
+/// a band of this many rows is about as much work as starting a thread.
+const PARALLEL_MIN_TIGHTENED: usize = 1 << 10;
+
 /// Candidates are read in groups of this many rows between stopping checks.
 const REFINE_GROUP: usize = 64;
 
@@ -203,7 +249,7 @@ impl QueryScores {
             .map(|(track, score)| SearchResult {
                 track,
                 score,
-                facet_scores: self.facet_layers.iter().map(|&l| layers[l].exact[track]).collect(),
+                facet_scores: self.facet_layers.iter().map(|&l| layers[l].exact(track)).collect(),
             })
             .collect()
     }
@@ -222,8 +268,8 @@ impl QueryScores {
         let (mut exact, mut all) = (0usize, 0usize);
         for layer in &self.layers {
             let layer = layer.lock().unwrap_or_else(PoisonError::into_inner);
-            exact += layer.exact.iter().filter(|v| !v.is_nan()).count();
-            all += layer.exact.len();
+            exact += layer.exact_count();
+            all += layer.value.len();
         }
         if all == 0 { 1.0 } else { exact as f32 / all as f32 }
     }
@@ -238,8 +284,7 @@ impl QueryScores {
         for &(layer, _) in &active {
             layers[layer].complete();
         }
-        let arrays: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].exact.as_slice(), w)).collect();
-        Self::weighted_sum(&arrays)
+        Self::weighted_sum(&layers, &active)
     }
 
     /// The layers with a positive weight (summed over the facets on each),
@@ -258,19 +303,50 @@ impl QueryScores {
         layer_weights.iter().enumerate().filter(|&(_, &w)| w > 0.0).map(|(l, &w)| (l, w / weight_sum)).collect()
     }
 
-    /// `Σ w·values` per track over the active layers, on every core for large libraries.
-    fn weighted_sum(arrays: &[(&[f32], f32)]) -> Vec<f32> {
-        let n = arrays.first().map_or(0, |(a, _)| a.len());
+    /// `Σ w·value` per track over the active layers, summed from +0.0 in
+    /// layer order: the combined scores, where every layer is exact. On
+    /// every core for large libraries.
+    fn weighted_sum(layers: &[MutexGuard<'_, LayerScores>], active: &[(usize, f32)]) -> Vec<f32> {
+        let n = active.first().map_or(0, |&(l, _)| layers[l].value.len());
         let piece = |rows: std::ops::Range<usize>| {
             let mut sum = vec![0.0f32; rows.len()];
-            for &(values, w) in arrays {
-                for (s, v) in sum.iter_mut().zip(&values[rows.clone()]) {
+            for &(l, w) in active {
+                for (s, v) in sum.iter_mut().zip(&layers[l].value[rows.clone()]) {
                     *s += w * v;
                 }
             }
             sum
         };
-        crate::parallel::map_ranges("search-rank", n, PARALLEL_MIN_SUMS / arrays.len().max(1), piece).concat()
+        crate::parallel::map_ranges("search-rank", n, PARALLEL_MIN_SUMS / active.len().max(1), piece).concat()
+    }
+
+    /// `Σ w·(value ∓ slack)` per track over the active layers: the lower
+    /// and upper bounds of the combined scores, in one pass over the layers'
+    /// arrays, on every core for large libraries.
+    fn weighted_bounds(layers: &[MutexGuard<'_, LayerScores>], active: &[(usize, f32)]) -> (Vec<f32>, Vec<f32>) {
+        let n = active.first().map_or(0, |&(l, _)| layers[l].value.len());
+        let piece = |rows: std::ops::Range<usize>| {
+            let (mut lower, mut upper) = (vec![0.0f32; rows.len()], vec![0.0f32; rows.len()]);
+            for &(l, w) in active {
+                let values = &layers[l].value[rows.clone()];
+                match layers[l].slack.get(rows.clone()) {
+                    Some(slacks) if !layers[l].is_complete() => {
+                        for (((lo, hi), v), slack) in lower.iter_mut().zip(&mut upper).zip(values).zip(slacks) {
+                            *lo += w * (v - slack);
+                            *hi += w * (v + slack);
+                        }
+                    }
+                    _ => {
+                        for ((lo, hi), v) in lower.iter_mut().zip(&mut upper).zip(values) {
+                            *lo += w * v;
+                            *hi += w * v;
+                        }
+                    }
+                }
+            }
+            (lower, upper)
+        };
+        crate::parallel::concat_pairs(crate::parallel::map_ranges("search-rank", n, PARALLEL_MIN_SUMS / active.len().max(1), piece))
     }
 
     /// The top `k` by exact combined score, from complete layers.
@@ -280,8 +356,7 @@ impl QueryScores {
         k: usize,
         eligible: &dyn Fn(usize) -> bool,
     ) -> Vec<(usize, f32)> {
-        let arrays: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].exact.as_slice(), w)).collect();
-        let combined = Self::weighted_sum(&arrays);
+        let combined = Self::weighted_sum(layers, active);
         if k <= RUNNING_BEST_MAX {
             // One pass keeping the best k: most scores fail the first comparison,
             // where collecting and selecting moved every track's pair.
@@ -302,9 +377,28 @@ impl QueryScores {
         top
     }
 
-    /// The exact top `k`, reading only the rows of tracks whose combined
-    /// upper bound reaches the `k`-th best score; `None` when so many tracks
-    /// qualify that complete passes are cheaper.
+    /// The `k`-th best of `lowers` (eligible tracks' lower bounds of their
+    /// combined scores): the `k`-th best exact score is at least this.
+    fn kth_lower(lowers: impl Iterator<Item = (usize, f32)>, k: usize, eligible: &dyn Fn(usize) -> bool) -> f32 {
+        if k <= RUNNING_BEST_MAX {
+            let mut floor = KBest::new(k);
+            for (t, lo) in lowers {
+                if floor.admits(lo) && eligible(t) {
+                    floor.push(t, lo);
+                }
+            }
+            return if floor.is_full() { floor.worst() } else { f32::NEG_INFINITY };
+        }
+        let mut lows: Vec<f32> = lowers.filter(|&(t, _)| eligible(t)).map(|(_, lo)| lo).collect();
+        if lows.len() < k { f32::NEG_INFINITY } else { *lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1 }
+    }
+
+    /// The exact top `k`, reading only what the `k`-th best score needs:
+    /// tracks whose combined upper bound reaches the `k`-th best lower bound
+    /// read their further head bands, one band at a time (the floor rising
+    /// as their bounds tighten), then their full rows, best bound first,
+    /// until no bound can beat the `k`-th score found. `None` when so many
+    /// tracks stay in reach that complete passes are cheaper.
     fn pruned_top(
         layers: &mut [MutexGuard<'_, LayerScores>],
         active: &[(usize, f32)],
@@ -314,27 +408,22 @@ impl QueryScores {
         if active.iter().all(|&(l, _)| layers[l].is_complete()) {
             return Some(Self::exact_top(layers, active, k, eligible));
         }
-        let (lower, upper) = {
-            let lowers: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].bounds().0, w)).collect();
-            let uppers: Vec<(&[f32], f32)> = active.iter().map(|&(l, w)| (layers[l].bounds().1, w)).collect();
-            (Self::weighted_sum(&lowers), Self::weighted_sum(&uppers))
-        };
-        // The k-th best lower bound: the k-th best exact score is at least this.
-        let threshold = if k <= RUNNING_BEST_MAX {
-            let mut floor = KBest::new(k);
-            for (t, &lo) in lower.iter().enumerate() {
-                if floor.admits(lo) && eligible(t) {
-                    floor.push(t, lo);
-                }
-            }
-            if floor.is_full() { floor.worst() } else { f32::NEG_INFINITY }
-        } else {
-            let mut lows: Vec<f32> = lower.iter().enumerate().filter(|&(t, _)| eligible(t)).map(|(_, &lo)| lo).collect();
-            if lows.len() < k { f32::NEG_INFINITY } else { *lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1 }
-        };
+        let n = layers[active[0].0].value.len();
+        let (lower, upper) = Self::weighted_bounds(layers, active);
+        let mut threshold = Self::kth_lower(lower.iter().copied().enumerate(), k, eligible);
+        drop(lower);
         let mut candidates: Vec<(usize, f32)> =
             upper.iter().enumerate().filter(|&(t, &hi)| hi >= threshold && eligible(t)).map(|(t, &hi)| (t, hi)).collect();
-        if candidates.len() * REFINE_MAX_ONE_IN > lower.len() {
+        drop(upper);
+        // The active layers, in `active`'s order, each behind its own lock so
+        // that every core can tighten some of them.
+        let mut active_layers: Vec<Option<&mut LayerScores>> = layers.iter_mut().map(|l| Some(&mut **l)).collect();
+        let mut active_layers: Vec<&mut LayerScores> = active.iter().filter_map(|&(l, _)| active_layers[l].take()).collect();
+        while let Some((lower, upper)) = Self::tighten(&mut active_layers, active, &candidates) {
+            threshold = threshold.max(Self::kth_lower(candidates.iter().zip(&lower).map(|(&(t, _), &lo)| (t, lo)), k, eligible));
+            candidates = candidates.iter().zip(upper).filter(|&(_, hi)| hi >= threshold).map(|(&(t, _), hi)| (t, hi)).collect();
+        }
+        if candidates.len() * REFINE_MAX_ONE_IN > n {
             return None;
         }
         candidates.sort_unstable_by(best_first);
@@ -344,18 +433,52 @@ impl QueryScores {
                 break;
             }
             let tracks: Vec<usize> = group.iter().map(|&(t, _)| t).collect();
-            for &(l, _) in active {
-                layers[l].refine(&tracks);
-            }
+            Self::on_every_layer(&mut active_layers, |_, layer| layer.refine(&tracks));
             for &t in &tracks {
                 // Summed from +0.0 in layer order, exactly as `weighted_sum` does.
-                let score = active.iter().fold(0.0f32, |sum, &(l, w)| sum + w * layers[l].exact[t]);
+                let score = active.iter().zip(&active_layers).fold(0.0f32, |sum, (&(_, w), layer)| sum + w * layer.value[t]);
                 if best.admits(score) {
                     best.push(t, score);
                 }
             }
         }
         Some(best.into_sorted())
+    }
+
+    /// One more head band of each of `candidates` on every active layer (in
+    /// `active`'s order), the layers spread over the cores. The candidates'
+    /// combined `(lower, upper)` bounds after it, summed in layer order;
+    /// `None` when no layer had a band left to read.
+    fn tighten(layers: &mut [&mut LayerScores], active: &[(usize, f32)], candidates: &[(usize, f32)]) -> Option<(Vec<f32>, Vec<f32>)> {
+        let tracks: Vec<usize> = candidates.iter().map(|&(t, _)| t).collect();
+        let per_layer = if tracks.len() < PARALLEL_MIN_TIGHTENED {
+            layers.iter_mut().zip(active).map(|(layer, &(_, w))| layer.tighten(&tracks, w)).collect()
+        } else {
+            Self::on_every_layer(layers, |l, layer| layer.tighten(&tracks, active[l].1))
+        };
+        if !per_layer.iter().any(|(advanced, _, _)| *advanced) {
+            return None;
+        }
+        let (mut lower, mut upper) = (vec![0.0f32; tracks.len()], vec![0.0f32; tracks.len()]);
+        for (_, layer_lower, layer_upper) in &per_layer {
+            for (sum, v) in lower.iter_mut().zip(layer_lower) {
+                *sum += v;
+            }
+            for (sum, v) in upper.iter_mut().zip(layer_upper) {
+                *sum += v;
+            }
+        }
+        Some((lower, upper))
+    }
+
+    /// `work(i, layer)` on each of `layers`, the layers spread over the cores; the results in order.
+    fn on_every_layer<R: Send>(layers: &mut [&mut LayerScores], work: impl Fn(usize, &mut LayerScores) -> R + Sync) -> Vec<R> {
+        // A lock each, so that every thread can reach its own layers; none is contended.
+        let cells: Vec<Mutex<&mut &mut LayerScores>> = layers.iter_mut().map(Mutex::new).collect();
+        let pieces = crate::parallel::map_ranges("search-layers", cells.len(), 1, |range| {
+            range.map(|l| work(l, &mut cells[l].lock().unwrap_or_else(PoisonError::into_inner))).collect::<Vec<_>>()
+        });
+        pieces.into_iter().flatten().collect()
     }
 }
 
