@@ -204,6 +204,12 @@ fn head_bands_bound_every_cosine_and_tighten() {
         let first = index.first_band(&vector).unwrap().1;
         assert!(mean(&slacks) < 0.8 * mean(&first), "query {query}: {} vs {}", mean(&slacks), mean(&first));
     }
+    // Several queries at once bound as each alone does, bit for bit.
+    let vectors: Vec<_> = [7, 2999, 7].iter().map(|&q| index.query_vector(q)).collect();
+    let bits = |(lower, upper): &(Vec<f32>, Vec<f32>)| lower.iter().chain(upper).map(|v| v.to_bits()).collect::<Vec<u32>>();
+    for (many, vector) in index.bounds_many(&vectors).unwrap().iter().zip(&vectors) {
+        assert_eq!(bits(many), bits(&index.bounds(vector).unwrap()));
+    }
 }
 
 fn run_json(data: &Path, args: &[&str]) -> serde_json::Value {

@@ -10,14 +10,14 @@
 //! Large layers also keep a *head*: the leading principal coordinates of
 //! every centred unit vector. Splitting unit vectors into those coordinates
 //! and the rest, `cos(q, t) = c_q·c_t + r_q·r_t` with `|r_q·r_t| ≤ |r_q|·|r_t|`
-//! (Cauchy–Schwarz), so one pass over the short head bounds every cosine,
-//! and a search only reads the full rows of tracks whose bound can reach its
-//! results. Music embeddings concentrate their energy in few directions,
+//! (Cauchy–Schwarz), so the short head bounds every cosine, and a search
+//! only reads the full rows of tracks whose bound can reach its results. Music embeddings concentrate their energy in few directions,
 //! which makes the bounds tight; when they are not, a search falls back to
 //! the full pass. Either way the result is exact.
 //!
 //! The head is stored in bands of 32 coordinates, each band of every track
-//! contiguous, with the norm outside each band kept per track. A search
+//! contiguous, with each track's norm outside the first `b + 1` bands kept
+//! for every band `b`: a band read tightens the bound it gives. A search
 //! bounds every track from the first band alone (a quarter of a 128-wide
 //! head) and reads the further bands only for the tracks still in reach:
 //! the bounds tighten band by band, at the cost of the rows they concern.
@@ -489,23 +489,33 @@ impl LayerIndex {
         self.bounds_many(std::slice::from_ref(query))?.pop()
     }
 
-    /// [`Self::bounds`] for each of `queries`, the head read a piece of
-    /// the library at a time for all of them; the values are identical.
+    /// [`Self::bounds`] for each of `queries`, the head read a cache-sized
+    /// block of rows at a time for all of them; the values are identical.
     pub fn bounds_many(&self, queries: &[QueryVector]) -> Option<Vec<(Vec<f32>, Vec<f32>)>> {
+        /// Rows per block: one band of them (64 KB) stays in cache for every query.
+        const BLOCK: usize = 1024;
         let head = self.head.as_ref()?;
         let piece = |rows: std::ops::Range<usize>| {
-            let mut added = vec![0.0f32; rows.len()];
-            queries
-                .iter()
-                .map(|query| {
-                    let mut dots = vec![0.0f32; rows.len()];
-                    for (b, band) in head.bands.iter().enumerate() {
+            let mut dots = vec![vec![0.0f32; rows.len()]; queries.len()];
+            let mut added = vec![0.0f32; BLOCK];
+            for start in rows.clone().step_by(BLOCK) {
+                let block = start..(start + BLOCK).min(rows.end);
+                let at = block.start - rows.start..block.end - rows.start;
+                for (b, band) in head.bands.iter().enumerate() {
+                    for (query, dots) in queries.iter().zip(&mut dots) {
+                        let added = &mut added[..block.len()];
                         let query_band = &query.head[b * HEAD_STEP..(b + 1) * HEAD_STEP];
-                        f16_kernel::band_dots(band, |i| rows.start + i, query_band, &mut added);
-                        for (dot, &band_dot) in dots.iter_mut().zip(&added) {
+                        f16_kernel::band_dots(band, |i| block.start + i, query_band, added);
+                        for (dot, &band_dot) in dots[at.clone()].iter_mut().zip(added.iter()) {
                             *dot += band_dot;
                         }
                     }
+                }
+            }
+            queries
+                .iter()
+                .zip(&dots)
+                .map(|(query, dots)| {
                     dots.iter()
                         .zip(&head.residuals()[rows.clone()])
                         .map(|(&dot, &residual)| {
@@ -627,8 +637,10 @@ mod f16_kernel {
             for (c, chunk) in out.chunks_mut(8).enumerate() {
                 for ahead in (c * 8 + AHEAD..(c * 8 + AHEAD + 8).min(n)).map(&row_of) {
                     if let Some(row) = band.get(ahead * HEAD_STEP..(ahead + 1) * HEAD_STEP) {
-                        // A hint with a pointer into `band`: it reads nothing.
+                        // Hints with pointers into `band`: they read nothing. Both
+                        // ends, as a row need not start on a cache line.
                         _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().cast());
+                        _mm_prefetch::<_MM_HINT_T0>(row[HEAD_STEP - 1..].as_ptr().cast());
                     }
                 }
                 let mut sums = [_mm256_setzero_ps(); 8];

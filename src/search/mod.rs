@@ -86,7 +86,8 @@ pub struct SearchResult {
     pub facet_scores: Vec<f32>,
 }
 
-/// `LayerScores::level` of a track whose cosine is exact.
+/// `LayerScores::level` of a track whose cosine is exact. A head has far
+/// fewer bands: at most 64, its PCA being fitted on 2,048 sampled rows.
 const EXACT: u8 = u8::MAX;
 
 /// A query's cosines on one layer: exact where computed, bounded elsewhere.
@@ -189,7 +190,8 @@ impl LayerScores {
 /// Per-facet similarities for one query, cached for reranking.
 ///
 /// Ranking is exact: a track is only left unread when the upper bound of
-/// its combined score is below the scores of the results found. A weight
+/// its combined score is below a lower bound of the `k`-th best score (from
+/// the bounds, then from the results found). A weight
 /// change re-sums the cached arrays (O(tracks × layers)) and reads only the
 /// rows of tracks its new top can contain that were not read before.
 pub struct QueryScores {
@@ -420,7 +422,9 @@ impl QueryScores {
         let mut active_layers: Vec<Option<&mut LayerScores>> = layers.iter_mut().map(|l| Some(&mut **l)).collect();
         let mut active_layers: Vec<&mut LayerScores> = active.iter().filter_map(|&(l, _)| active_layers[l].take()).collect();
         while let Some((lower, upper)) = Self::tighten(&mut active_layers, active, &candidates) {
-            threshold = threshold.max(Self::kth_lower(candidates.iter().zip(&lower).map(|(&(t, _), &lo)| (t, lo)), k, eligible));
+            // The candidates are all eligible already.
+            let tightened = candidates.iter().zip(&lower).map(|(&(t, _), &lo)| (t, lo));
+            threshold = threshold.max(Self::kth_lower(tightened, k, &|_| true));
             candidates = candidates.iter().zip(upper).filter(|&(_, hi)| hi >= threshold).map(|(&(t, _), hi)| (t, hi)).collect();
         }
         if candidates.len() * REFINE_MAX_ONE_IN > n {
@@ -446,7 +450,8 @@ impl QueryScores {
     }
 
     /// One more head band of each of `candidates` on every active layer (in
-    /// `active`'s order), the layers spread over the cores. The candidates'
+    /// `active`'s order), the layers spread over the cores when there are
+    /// enough candidates to pay for the threads. The candidates'
     /// combined `(lower, upper)` bounds after it, summed in layer order;
     /// `None` when no layer had a band left to read.
     fn tighten(layers: &mut [&mut LayerScores], active: &[(usize, f32)], candidates: &[(usize, f32)]) -> Option<(Vec<f32>, Vec<f32>)> {
