@@ -219,6 +219,10 @@ const PARALLEL_MIN_SUMS: usize = 1 << 19;
 /// a band of this many rows is about as much work as starting a thread.
 const PARALLEL_MIN_TIGHTENED: usize = 1 << 10;
 
+/// When a ranking has more than twice this many candidates (or 16 per
+/// result), it reads every band of the best-bounded ones first.
+const TIGHTEN_FIRST_MIN: usize = 256;
+
 /// Candidates are read in groups of this many rows between stopping checks.
 const REFINE_GROUP: usize = 64;
 
@@ -421,12 +425,18 @@ impl QueryScores {
         // that every core can tighten some of them.
         let mut active_layers: Vec<Option<&mut LayerScores>> = layers.iter_mut().map(|l| Some(&mut **l)).collect();
         let mut active_layers: Vec<&mut LayerScores> = active.iter().filter_map(|&(l, _)| active_layers[l].take()).collect();
-        while let Some((lower, upper)) = Self::tighten(&mut active_layers, active, &candidates) {
-            // The candidates are all eligible already.
-            let tightened = candidates.iter().zip(&lower).map(|(&(t, _), &lo)| (t, lo));
-            threshold = threshold.max(Self::kth_lower(tightened, k, &|_| true));
-            candidates = candidates.iter().zip(upper).filter(|&(_, hi)| hi >= threshold).map(|(&(t, _), hi)| (t, hi)).collect();
+        // The best-bounded candidates first, through every band: their tight
+        // lower bounds lift the floor that the others must reach before any
+        // of their bands is read.
+        let first = (16 * k).max(TIGHTEN_FIRST_MIN);
+        if candidates.len() > 2 * first {
+            let mut uppers: Vec<f32> = candidates.iter().map(|&(_, hi)| hi).collect();
+            let cut = *uppers.select_nth_unstable_by(first - 1, |a, b| b.total_cmp(a)).1;
+            let best = candidates.iter().copied().filter(|&(_, hi)| hi >= cut).collect();
+            threshold = Self::tighten_through(&mut active_layers, active, best, threshold, k).1;
+            candidates.retain(|&(_, hi)| hi >= threshold);
         }
+        let (mut candidates, _) = Self::tighten_through(&mut active_layers, active, candidates, threshold, k);
         if candidates.len() * REFINE_MAX_ONE_IN > n {
             return None;
         }
@@ -449,21 +459,42 @@ impl QueryScores {
         Some(best.into_sorted())
     }
 
+    /// Reads the head bands of `candidates` one at a time, keeping those
+    /// whose combined upper bound reaches the floor (at least `threshold`,
+    /// raised by their tightened lower bounds); returns them with their
+    /// upper bounds once none has a band left, and the floor.
+    fn tighten_through(
+        layers: &mut [&mut LayerScores],
+        active: &[(usize, f32)],
+        mut candidates: Vec<(usize, f32)>,
+        mut threshold: f32,
+        k: usize,
+    ) -> (Vec<(usize, f32)>, f32) {
+        loop {
+            let (advanced, lower, upper) = Self::tighten(layers, active, &candidates);
+            // The candidates are all eligible already.
+            let tightened = candidates.iter().zip(&lower).map(|(&(t, _), &lo)| (t, lo));
+            threshold = threshold.max(Self::kth_lower(tightened, k, &|_| true));
+            candidates = candidates.iter().zip(upper).filter(|&(_, hi)| hi >= threshold).map(|(&(t, _), hi)| (t, hi)).collect();
+            if !advanced {
+                return (candidates, threshold);
+            }
+        }
+    }
+
     /// One more head band of each of `candidates` on every active layer (in
     /// `active`'s order), the layers spread over the cores when there are
-    /// enough candidates to pay for the threads. The candidates'
-    /// combined `(lower, upper)` bounds after it, summed in layer order;
-    /// `None` when no layer had a band left to read.
-    fn tighten(layers: &mut [&mut LayerScores], active: &[(usize, f32)], candidates: &[(usize, f32)]) -> Option<(Vec<f32>, Vec<f32>)> {
+    /// enough candidates to pay for the threads. Whether any layer had a band
+    /// left to read, and the candidates' combined `(lower, upper)` bounds
+    /// after it, summed in layer order.
+    fn tighten(layers: &mut [&mut LayerScores], active: &[(usize, f32)], candidates: &[(usize, f32)]) -> (bool, Vec<f32>, Vec<f32>) {
         let tracks: Vec<usize> = candidates.iter().map(|&(t, _)| t).collect();
         let per_layer = if tracks.len() < PARALLEL_MIN_TIGHTENED {
             layers.iter_mut().zip(active).map(|(layer, &(_, w))| layer.tighten(&tracks, w)).collect()
         } else {
             Self::on_every_layer(layers, |l, layer| layer.tighten(&tracks, active[l].1))
         };
-        if !per_layer.iter().any(|(advanced, _, _)| *advanced) {
-            return None;
-        }
+        let advanced = per_layer.iter().any(|(advanced, _, _)| *advanced);
         let (mut lower, mut upper) = (vec![0.0f32; tracks.len()], vec![0.0f32; tracks.len()]);
         for (_, layer_lower, layer_upper) in &per_layer {
             for (sum, v) in lower.iter_mut().zip(layer_lower) {
@@ -473,7 +504,7 @@ impl QueryScores {
                 *sum += v;
             }
         }
-        Some((lower, upper))
+        (advanced, lower, upper)
     }
 
     /// `work(i, layer)` on each of `layers`, the layers spread over the cores; the results in order.
