@@ -49,7 +49,7 @@ const HEAD_SAMPLE_ROWS: usize = 2048;
 const HEAD_FEW_AXES_ENERGY: f32 = 0.8;
 
 /// Head sizes grow in steps of the f16 kernel's 32-value body, and are stored in bands of this width.
-const HEAD_STEP: usize = 32;
+pub(crate) const HEAD_STEP: usize = 32;
 
 /// A head is as short as keeps this share of the unit vectors' energy on the sample.
 const HEAD_ENERGY: f32 = 0.95;
@@ -184,6 +184,12 @@ impl QueryVector {
     pub fn residual(&self) -> f32 {
         self.rests.last().copied().unwrap_or(0.0)
     }
+
+    /// Norm of the query's unit vector outside its first `bands` head bands,
+    /// rounded up (the residual outside the head beyond the last band).
+    pub fn outside(&self, bands: usize) -> f32 {
+        self.rests.get(bands.saturating_sub(1)).copied().unwrap_or_else(|| self.residual())
+    }
 }
 
 impl LayerIndex {
@@ -274,18 +280,21 @@ impl LayerIndex {
         self.dim
     }
 
-    /// Head coordinates of the tracks in `tracks` as rows of a matrix, with
-    /// their residual norms (as [`Self::bounds`] uses them), if the layer has a head.
-    pub fn head_rows(&self, tracks: std::ops::Range<usize>) -> Option<(Array2<f32>, &[f32])> {
+    /// The first `bands` head bands of the tracks in `tracks` as rows of a
+    /// matrix (`tracks × 32·bands`), with each track's norm outside them,
+    /// rounded up (as the bounds of a search use them), if the layer has a
+    /// head of that many bands.
+    pub fn head_rows(&self, tracks: std::ops::Range<usize>, bands: usize) -> Option<(Array2<f32>, &[f32])> {
         let head = self.head.as_ref()?;
-        let mut rows = Array2::<f32>::zeros((tracks.len(), head.width()));
-        for (b, band) in head.bands.iter().enumerate() {
+        let outside = head.rests.get(bands.checked_sub(1)?)?.get(tracks.clone())?;
+        let mut rows = Array2::<f32>::zeros((tracks.len(), bands * HEAD_STEP));
+        for (b, band) in head.bands.iter().take(bands).enumerate() {
             let coords = band.get(tracks.start * HEAD_STEP..tracks.end * HEAD_STEP)?;
             for (mut row, values) in rows.rows_mut().into_iter().zip(coords.chunks_exact(HEAD_STEP)) {
                 values.convert_to_f32_slice(row.as_slice_mut()?.get_mut(b * HEAD_STEP..(b + 1) * HEAD_STEP)?);
             }
         }
-        Some((rows, head.residuals().get(tracks)?))
+        Some((rows, outside))
     }
 
     /// Cosine of track `query` to every track (all zero if its row is missing).
