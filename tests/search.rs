@@ -157,6 +157,38 @@ fn check_pruned_rankings(
     assert!(fresh.exact_share() <= most_read, "{what}: one ranking read {} of the cosines", fresh.exact_share());
 }
 
+/// A library searched while it was being indexed has no heads; once it is
+/// settled the engine fits them on the layers it already built, keeping
+/// their means and norms, and ranks exactly as an engine built with heads.
+#[test]
+fn pruning_switched_later_fits_the_same_heads() {
+    let dims = [768, 50];
+    let tracks = 3_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut embeddings = LibraryLikeEmbeddings::new(5, 1.4);
+    write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
+    write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, l, d| embeddings.vector(t, l, d));
+    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
+    let mut switched = SearchEngine::with_pruning(snapshot.clone(), Normalization::Center, Pruning::Never);
+    let mut fresh = SearchEngine::with_pruning(snapshot, Normalization::Center, Pruning::Always);
+    let facets: Vec<Facet> = [0, 1].iter().map(|&layer| Facet { name: format!("l{layer}"), layer }).collect();
+    let before = switched.query(7, &facets).rank(&[1.0, 0.5], 20, &|_| false);
+    assert_eq!(switched.layer(0).head_bands(), 0, "no head while indexing");
+    switched.set_pruning(Pruning::Always);
+    assert!(switched.layer(0).head_bands() >= 2, "a head once settled");
+    for layer in 0..dims.len() {
+        assert_eq!(switched.layer(layer).head_bands(), fresh.layer(layer).head_bands(), "layer {layer}");
+    }
+    let key = |r: &[SearchResult]| r.iter().map(|r| (r.track, r.score.to_bits())).collect::<Vec<_>>();
+    for query in [7, 1500, tracks - 1] {
+        let (got, expected) = (switched.query(query, &facets), fresh.query(query, &facets));
+        for weights in [[1.0, 0.5], [0.0, 1.0], [1.0, 0.0]] {
+            assert_eq!(key(&got.rank(&weights, 20, &|_| false)), key(&expected.rank(&weights, 20, &|_| false)), "query {query}");
+        }
+    }
+    assert_eq!(key(&before), key(&fresh.query(7, &facets).rank(&[1.0, 0.5], 20, &|_| false)));
+}
+
 /// Every band's bounds hold each track's exact cosine, a band read never
 /// widens them, and after the last band they are the whole head's bounds
 /// bit for bit (the sums a search tightens equal the ones other users of the

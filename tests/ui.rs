@@ -31,6 +31,8 @@ fn select_rerank_probe_and_failures() {
     support::step_until(&mut harness, "the library, its probe and the start-up rescan", |app| {
         app.library().is_some() && !app.aspects().is_empty() && !app.is_busy()
     });
+    // Nothing changed on disk: the rescan commits nothing, and the library is not loaded again.
+    assert_eq!(harness.state().library().unwrap().generation, 1, "an unchanged library was loaded again after its rescan");
 
     // Selecting a track in the table shows ranked results.
     harness.get_all_by_label("03 Track").next().unwrap().click(); // its Title cell (a single is also its own work)
@@ -115,19 +117,27 @@ fn the_map_stays_while_the_library_grows() {
 }
 
 /// A library large enough that its probe outlasts the start-up rescan: the
-/// rescan's reload replaces the library while the first probe still runs, and
-/// the aspects must still arrive (the first probe's answer is stale; the
-/// reloaded library's probe starts when it ends). Before the fix the window
-/// of a synthetic 20,000-track archive never showed its aspect sliders.
+/// rescan's reload (a folder gained files since the last run) replaces the
+/// library while the first probe still runs, and the aspects must still
+/// arrive (the first probe's answer is stale; the reloaded library's probe
+/// starts when it ends). Before the fix the window of a synthetic
+/// 20,000-track archive never showed its aspect sliders.
 #[test]
 fn aspects_arrive_when_the_library_reloads_during_its_probe() {
     let tmp = tempfile::tempdir().unwrap();
-    let data_dir = DataDir::at(tmp.path());
+    let data_dir = DataDir::at(tmp.path().join("data"));
     let options = strata::synth::LibraryOptions { tracks: 20_000, seed: 1, mert: false, root: strata::synth::default_root(&data_dir) };
     strata::synth::write_library(&data_dir, &options, &mut |_, _, _| {}).unwrap();
+    // A second folder, empty when indexed, with files in it by the next start.
+    let added = tmp.path().join("added");
+    std::fs::create_dir_all(added.join("music")).unwrap();
+    let (events, _keep) = crossbeam_channel::bounded(1024);
+    run(&data_dir, &IndexOptions::new(vec![added.join("music")]), &events, &IndexControl::default()).unwrap();
+    support::make_library(&added, 2);
     let mut harness =
         Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir, Settings::default()));
     support::step_until(&mut harness, "the library, the start-up rescan and every probe", |app| app.library().is_some() && !app.is_busy());
+    assert!(harness.state().library().unwrap().generation > 1, "the rescan's commits reloaded the library");
     assert!(harness.state().probe_table().is_some(), "no probe table after the library settled");
     assert!(!harness.state().aspects().is_empty(), "no aspects after the library settled");
 }

@@ -161,7 +161,8 @@ pub enum IndexEvent {
     TrackFailed(Failure),
     /// Updated numbers.
     Progress(IndexProgress),
-    /// Rows up to here are committed: readers may refresh.
+    /// Rows up to here are committed: readers may refresh. Sent only when
+    /// the catalog or store changed.
     Committed,
     /// The run is over.
     Finished(IndexSummary),
@@ -389,6 +390,9 @@ pub fn run(
         })
         .collect();
     library_writer.refresh_tags(&retagged)?;
+    if !removed_ids.is_empty() || !retagged.is_empty() {
+        let _ = events.send(IndexEvent::Committed);
+    }
     let mut summary = IndexSummary { unchanged, removed: removed_ids.len(), found: found.len(), ..IndexSummary::default() };
     summary.found += skipped.len();
     summary.skipped = skipped.into_iter().map(|(path, reason)| Failure { path, reason }).collect();
@@ -521,7 +525,9 @@ pub fn run(
         let _ = worker.join();
     }
     let outcome = outcome.and(final_commit);
-    if outcome.is_ok() {
+    // A run that changed nothing (the rescan of an unchanged library) sends
+    // none: a window would reload its whole library for it.
+    if outcome.is_ok() && batch_len > 0 {
         let _ = events.send(IndexEvent::Committed);
     }
     summary.not_analysed = total - committed;

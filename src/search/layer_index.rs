@@ -244,15 +244,40 @@ impl LayerIndex {
             })
             .collect();
         let mut index = Self { snapshot, layer, dim, row_offsets, mean, scale, inverse_norms, head: None };
-        let wants_head = match pruning {
-            Pruning::Auto => present * dim >= HEAD_MIN_VALUES,
-            Pruning::Always => true,
-            Pruning::Never => false,
-        };
-        if wants_head {
+        if index.wants_head(pruning) {
             index.head = index.fit_head();
         }
         index
+    }
+
+    /// This index with the head `pruning` asks for, when it has none and
+    /// `pruning` wants one (`None` otherwise): the means and norms are kept,
+    /// so this costs only the head's fit.
+    pub fn with_head(&self, pruning: Pruning) -> Option<Self> {
+        if self.head.is_some() || !self.wants_head(pruning) {
+            return None;
+        }
+        let mut index = Self {
+            snapshot: self.snapshot.clone(),
+            layer: self.layer,
+            dim: self.dim,
+            row_offsets: self.row_offsets.clone(),
+            mean: self.mean.clone(),
+            scale: self.scale.clone(),
+            inverse_norms: self.inverse_norms.clone(),
+            head: None,
+        };
+        index.head = index.fit_head();
+        index.head.is_some().then_some(index)
+    }
+
+    /// Whether `pruning` asks for a head on this layer.
+    fn wants_head(&self, pruning: Pruning) -> bool {
+        match pruning {
+            Pruning::Auto => self.row_offsets.iter().filter(|&&o| o != MISSING_ROW).count() * self.dim >= HEAD_MIN_VALUES,
+            Pruning::Always => true,
+            Pruning::Never => false,
+        }
     }
 
     /// Number of tracks.

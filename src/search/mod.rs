@@ -16,7 +16,7 @@
 pub mod all_pairs;
 pub mod layer_index;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ndarray::{Array2, Axis};
@@ -582,6 +582,8 @@ pub struct SearchEngine {
     normalization: Normalization,
     pruning: Pruning,
     layers: HashMap<usize, Arc<LayerIndex>>,
+    /// Layers built before the last [`Self::set_pruning`]: their head is fitted on next use.
+    built_before_pruning: HashSet<usize>,
 }
 
 impl SearchEngine {
@@ -593,7 +595,17 @@ impl SearchEngine {
 
     /// [`Self::new`] with a choice of head pruning (the results are the same; only the work differs).
     pub fn with_pruning(snapshot: Arc<LibrarySnapshot>, normalization: impl Into<Normalization>, pruning: Pruning) -> Self {
-        Self { snapshot, normalization: normalization.into(), pruning, layers: HashMap::new() }
+        Self { snapshot, normalization: normalization.into(), pruning, layers: HashMap::new(), built_before_pruning: HashSet::new() }
+    }
+
+    /// Switches to `pruning`: layers built from now on follow it, and those
+    /// already built fit the head it asks for when next used (their means
+    /// and norms are kept). Rankings do not change; only the work per query does.
+    pub fn set_pruning(&mut self, pruning: Pruning) {
+        if pruning != self.pruning {
+            self.pruning = pruning;
+            self.built_before_pruning.extend(self.layers.keys().copied());
+        }
     }
 
     /// The snapshot searched.
@@ -604,10 +616,14 @@ impl SearchEngine {
     /// The prepared index of `layer`, building it if needed.
     pub fn layer(&mut self, layer: usize) -> Arc<LayerIndex> {
         let (snapshot, normalization, pruning) = (&self.snapshot, self.normalization, self.pruning);
-        self.layers
-            .entry(layer)
-            .or_insert_with(|| Arc::new(LayerIndex::build_with(snapshot.clone(), layer, normalization, pruning)))
-            .clone()
+        let index =
+            self.layers.entry(layer).or_insert_with(|| Arc::new(LayerIndex::build_with(snapshot.clone(), layer, normalization, pruning)));
+        if self.built_before_pruning.remove(&layer)
+            && let Some(with_head) = index.with_head(pruning)
+        {
+            *index = Arc::new(with_head);
+        }
+        index.clone()
     }
 
     /// Prepares `query`'s similarities for each facet (once per distinct

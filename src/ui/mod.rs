@@ -847,8 +847,17 @@ impl StrataApp {
         // The map and list fill in as tracks are committed (at most every 2 s).
         // A commit during a reload is picked up when that reload ends, so the
         // last tracks of a run always show.
-        if self.indexing.drain() {
+        let was_running = self.indexing.running();
+        if self.indexing.drain().committed {
             self.load_library(false);
+        } else if was_running && !self.indexing.running() && !self.workers.is_running("load-library") {
+            // The pass changed nothing (the start-up rescan of an unchanged
+            // library): the library shown is now settled, as a reload's
+            // would be, without loading it all again.
+            if let Some(library) = &self.library {
+                let prepare = self.facets().iter().map(|f| f.layer).collect();
+                self.workers.settle_search(library.generation, prepare);
+            }
         }
     }
 

@@ -175,6 +175,8 @@ struct QuerySlot {
 /// Requests to the search thread.
 enum SearchRequest {
     Snapshot(u64, Arc<LibrarySnapshot>, bool, Vec<usize>),
+    /// The snapshot of that generation is settled: fit heads, prepare these layers.
+    Settle(u64, Vec<usize>),
     /// A query waits in the [`QuerySlot`] (the thread also looks after every other request).
     QueryWaiting,
     Passage(usize, usize),
@@ -299,6 +301,14 @@ impl Workers {
         let _ = self.search.send(SearchRequest::Snapshot(generation, snapshot, center, prepare));
     }
 
+    /// Tells the search thread that the snapshot of `generation`, sent while
+    /// an indexing pass ran, is settled after all (the pass changed nothing):
+    /// heads become worth fitting, and `prepare`'s layers are built ahead of
+    /// the next query, as for a settled snapshot.
+    pub fn settle_search(&self, generation: u64, prepare: Vec<usize>) {
+        let _ = self.search.send(SearchRequest::Settle(generation, prepare));
+    }
+
     /// Asks for a query's first results, then its per-facet similarities;
     /// replaces a query the search thread has not started yet.
     pub fn query(&self, request: QueryRequest) {
@@ -374,6 +384,14 @@ fn search_thread(requests: &Receiver<SearchRequest>, slot: &QuerySlot, answers: 
                 to_prepare = prepare.into_iter().rev().collect();
                 work_search = WorkSearch::from_works(&snapshot.works);
                 engine = Some((generation, SearchEngine::with_pruning(snapshot, center, pruning)));
+            }
+            SearchRequest::Settle(generation, prepare) => {
+                if let Some((current, engine)) = &mut engine
+                    && *current == generation
+                {
+                    engine.set_pruning(Pruning::Auto);
+                    to_prepare = prepare.into_iter().rev().collect();
+                }
             }
             // Cleared before the slot is read: a query written after this sends a new wake-up.
             SearchRequest::QueryWaiting => slot.wake_sent.store(false, Ordering::SeqCst),
