@@ -155,18 +155,26 @@ fn main() {
     // Selecting tracks: every frame until the results arrive.
     let mut selecting = Frames::default();
     let mut rng = SplitMix64(3);
-    let mut answered = 0;
+    let mut answered = Vec::new();
     for _ in 0..10 {
         let track = rng.below(shown.max(1));
+        let asked = Instant::now();
         harness.state_mut().command(AppCommand::Select(track));
         if frames_until(&mut harness, &mut selecting, Duration::from_secs(60), |app| {
             app.selected() == Some(track) && !app.results().is_empty() && !app.is_busy()
         }) {
-            answered += 1;
+            answered.push(asked.elapsed().as_secs_f64() * 1000.0);
         }
         selecting.step(&mut harness);
     }
-    println!("{answered} of 10 selections answered");
+    answered.sort_by(f64::total_cmp);
+    let (median, slowest) = (answered.get(answered.len() / 2).copied(), answered.last().copied());
+    println!(
+        "{} of 10 selections answered; click to complete results: median {:.0} ms, slowest {:.0} ms",
+        answered.len(),
+        median.unwrap_or(f64::NAN),
+        slowest.unwrap_or(f64::NAN)
+    );
     selecting.report("selecting a track (every frame until results)");
 
     // Dragging an aspect slider: a new weight every frame, with the map

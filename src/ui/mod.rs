@@ -224,6 +224,9 @@ pub struct FrameStats {
     times_ms: VecDeque<f32>,
     /// eframe's whole frame: Strata's work plus egui's tessellation, painting and buffer swap.
     full_ms: VecDeque<f32>,
+    /// Wall-clock end of each kept frame (seconds since the Unix epoch), so
+    /// a measurement script can split the frames by what it was doing then.
+    ends_s: VecDeque<f64>,
     /// Frames since the window opened, including those no longer kept.
     frames: u64,
 }
@@ -232,12 +235,30 @@ impl FrameStats {
     /// Records Strata's own work in one frame.
     fn record_own_ms(&mut self, ms: f32) {
         push_bounded(&mut self.times_ms, ms, FRAME_STATS_KEPT);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        push_bounded(&mut self.ends_s, now, FRAME_STATS_KEPT);
         self.frames += 1;
     }
 
     /// Records one whole frame as eframe reports it.
     fn record_full_ms(&mut self, ms: f32) {
         push_bounded(&mut self.full_ms, ms, FRAME_STATS_KEPT);
+    }
+
+    /// One line per kept frame: its end (Unix seconds), Strata's own work
+    /// and the whole frame eframe reported before it (ms), tab-separated.
+    pub fn log(&self) -> String {
+        let full = self.full_ms.iter().rev().copied().chain(std::iter::repeat(f32::NAN));
+        let mut rows: Vec<String> = self
+            .ends_s
+            .iter()
+            .rev()
+            .zip(self.times_ms.iter().rev())
+            .zip(full)
+            .map(|((end, own), full)| format!("{end:.3}\t{own:.3}\t{full:.3}"))
+            .collect();
+        rows.reverse();
+        rows.join("\n") + "\n"
     }
 
     /// Frames since the window opened.
@@ -1051,6 +1072,9 @@ impl Drop for StrataApp {
             );
             let _ = std::fs::write(path, text);
         }
+        if let Some(path) = std::env::var_os("STRATA_FRAME_LOG") {
+            let _ = std::fs::write(path, self.frame_stats.log());
+        }
     }
 }
 
@@ -1077,5 +1101,11 @@ mod tests {
         assert_eq!(stats.frames(), (FRAME_STATS_KEPT + 500) as u64);
         // The oldest (slow) frames are the ones forgotten.
         assert_eq!(stats.percentiles(), Some((1.0, 1.0)));
+        // The log keeps the same frames, each with its end time, in order.
+        let log = stats.log();
+        let rows: Vec<Vec<f64>> = log.lines().map(|l| l.split('\t').map(|v| v.parse().unwrap()).collect()).collect();
+        assert_eq!(rows.len(), FRAME_STATS_KEPT);
+        assert!(rows.iter().all(|r| r.len() == 3 && r[1] == 1.0 && r[2] == 2.0));
+        assert!(rows.windows(2).all(|w| w[0][0] <= w[1][0]) && rows[0][0] > 1.7e9);
     }
 }
