@@ -6,11 +6,10 @@
 //! rather than trusted. The fingerprint is FNV-1a 64 over a byte encoding
 //! written out here, so it is the same in every build of Strata.
 
-use ndarray::Axis;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::descriptors::Descriptor;
-use crate::insight::probe::{ProbeOptions, ProbeTable, probe};
+use crate::insight::probe::{self, ProbeOptions, ProbeTable};
 use crate::storage::data_dir::DataDir;
 use crate::storage::snapshot::LibrarySnapshot;
 
@@ -92,11 +91,13 @@ pub fn run_probe(snapshot: &LibrarySnapshot, options: &ProbeOptions, progress: &
     let mut by_path: Vec<usize> = (0..snapshot.tracks.len()).collect();
     by_path.sort_by(|&a, &b| snapshot.tracks[a].path.cmp(&snapshot.tracks[b].path));
     let names = snapshot.layer_names();
-    let matrices: Vec<_> = (0..names.len()).map(|l| snapshot.layer_matrix(l).select(Axis(0), &by_path)).collect();
-    let layers: Vec<_> = names.into_iter().zip(matrices.iter().map(|m| m.view())).collect();
     let targets: Vec<_> =
         descriptor_targets(snapshot).into_iter().map(|(name, values)| (name, by_path.iter().map(|&t| values[t]).collect())).collect();
-    probe(&layers, &targets, options, progress)
+    // Only the (at most a few thousand) tracks the probe reads are converted.
+    let rows = probe::rows_read(&targets, options);
+    let matrices: Vec<_> = (0..names.len()).map(|l| snapshot.layer_rows(l, rows.iter().map(|&r| by_path[r]))).collect();
+    let layers: Vec<_> = names.into_iter().zip(matrices.iter().map(|m| m.view())).collect();
+    probe::probe_rows(&layers, &rows, &targets, options, progress)
 }
 
 /// The stored table, if it was made from exactly this snapshot's tracks with `folds` folds.

@@ -190,27 +190,92 @@ pub fn probe(
     progress: &mut dyn FnMut(usize, usize),
 ) -> ProbeTable {
     let n = track_count(layers, targets);
+    probe_read(layers, &|row| row, targets, n, options, progress)
+}
+
+/// The tracks [`probe`] reads with `options` for `targets` (one value per
+/// track): every target group's finite tracks, subsampled to
+/// [`ProbeOptions::max_tracks`]; ascending, each once. A caller whose vectors
+/// are costly to gather (a large library's store: 13 × 768 f32 columns of
+/// 300,000 tracks are 12 GB) gathers only these rows for [`probe_rows`].
+pub fn rows_read(targets: &[(String, Vec<f64>)], options: &ProbeOptions) -> Vec<usize> {
+    let n = targets.first().map_or(0, |(_, y)| y.len());
+    let mut rows: Vec<usize> = subsampled_groups(targets, n, options).into_iter().flat_map(|(rows, _)| rows).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// [`probe`] with each layer holding only the tracks `rows` (from
+/// [`rows_read`] with the same targets and options), in that order; the
+/// targets still hold every track. The table equals [`probe`]'s on the
+/// whole matrices.
+///
+/// # Panics
+/// If a layer does not have one row per entry of `rows`, or `rows` lacks a
+/// track the probe reads.
+pub fn probe_rows(
+    layers: &[(String, ArrayView2<f32>)],
+    rows: &[usize],
+    targets: &[(String, Vec<f64>)],
+    options: &ProbeOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> ProbeTable {
+    for (name, x) in layers {
+        assert_eq!(x.nrows(), rows.len(), "probe: layer {name} has {} rows, expected {}", x.nrows(), rows.len());
+    }
+    let n = targets.first().map_or(0, |(_, y)| y.len());
+    let position = |track: usize| match rows.binary_search(&track) {
+        Ok(position) => position,
+        Err(_) => panic!("probe_rows: track {track} is read but not among the rows given"),
+    };
+    probe_read(layers, &position, targets, n, options, progress)
+}
+
+/// [`probe`] over `layers` whose row for track `t` is `row_of(t)`.
+fn probe_read(
+    layers: &[(String, ArrayView2<f32>)],
+    row_of: &dyn Fn(usize) -> usize,
+    targets: &[(String, Vec<f64>)],
+    n: usize,
+    options: &ProbeOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> ProbeTable {
     let folds = options.folds.max(2);
     let inner = options.inner_folds.max(2);
-    let groups = finite_groups(targets, n)
+    let groups = subsampled_groups(targets, n, options)
         .into_iter()
-        .map(|(mut rows, members)| {
-            if options.max_tracks > 0 && rows.len() > options.max_tracks {
-                let perm = permutation(rows.len(), options.seed ^ SUBSAMPLE_SALT);
-                let mut keep: Vec<usize> = perm[..options.max_tracks].iter().map(|&k| rows[k]).collect();
-                keep.sort_unstable();
-                rows = keep;
-            }
+        .map(|(rows, members)| {
             let (fold_of, sub_of) = if rows.len() >= 2 * folds {
                 nested_folds(rows.len(), folds, inner, options.seed)
             } else {
                 (vec![0; rows.len()], vec![0; rows.len()])
             };
-            Group::new(rows, members, targets, fold_of, sub_of, folds)
+            let mut group = Group::new(rows, members, targets, fold_of, sub_of, folds);
+            // The targets were read by track; the layers are read by row.
+            group.rows.iter_mut().for_each(|track| *track = row_of(*track));
+            group
         })
         .collect::<Vec<_>>();
     let cfg = Config { folds, inner, grid: grid(options.alphas), fixed_alpha: None, form: Form::Auto };
     run(layers, targets, &groups, &cfg, progress)
+}
+
+/// [`finite_groups`], each subsampled to `options.max_tracks` as the module doc says.
+fn subsampled_groups(targets: &[(String, Vec<f64>)], n: usize, options: &ProbeOptions) -> Vec<(Vec<usize>, Vec<usize>)> {
+    finite_groups(targets, n)
+        .into_iter()
+        .map(|(rows, members)| {
+            if options.max_tracks > 0 && rows.len() > options.max_tracks {
+                let perm = permutation(rows.len(), options.seed ^ SUBSAMPLE_SALT);
+                let mut keep: Vec<usize> = perm[..options.max_tracks].iter().map(|&k| rows[k]).collect();
+                keep.sort_unstable();
+                (keep, members)
+            } else {
+                (rows, members)
+            }
+        })
+        .collect()
 }
 
 /// Test hook: [`probe`] with caller-given outer folds and, optionally, a fixed
@@ -830,6 +895,31 @@ mod tests {
         let g = Group::new(rows, vec![0], &targets, f, s, 5);
         let cfg = Config { folds: 5, inner: 3, grid: grid(DEFAULT_ALPHA_GRID), fixed_alpha: fixed, form };
         probe_group(x.view(), &g, &cfg)
+    }
+
+    /// Gathering only the rows the probe reads gives the table of the whole
+    /// matrices, bit for bit: two target groups (one with missing values),
+    /// both subsampled, and a group too small to subsample.
+    #[test]
+    fn probing_the_rows_read_equals_probing_every_row() {
+        let n = 700;
+        let (a, y) = lcg_data(n, 12, 5);
+        let (b, _) = lcg_data(n, 30, 6);
+        let gappy: Vec<f64> = y.iter().enumerate().map(|(i, &v)| if i % 3 == 0 { f64::NAN } else { -v }).collect();
+        let sparse: Vec<f64> = y.iter().enumerate().map(|(i, &v)| if i % 9 == 0 { v * v } else { f64::NAN }).collect();
+        let targets = vec![("y".to_string(), y.clone()), ("gappy".to_string(), gappy), ("sparse".to_string(), sparse)];
+        let options = ProbeOptions { max_tracks: 200, ..ProbeOptions::default() };
+        let layers = vec![("a".to_string(), a.view()), ("b".to_string(), b.view())];
+        let whole = probe(&layers, &targets, &options, &mut |_, _| {});
+        let rows = rows_read(&targets, &options);
+        assert!(rows.len() < n && rows.len() > 200 && rows.windows(2).all(|w| w[0] < w[1]), "{} rows read", rows.len());
+        let (a_rows, b_rows) = (a.select(Axis(0), &rows), b.select(Axis(0), &rows));
+        let gathered = vec![("a".to_string(), a_rows.view()), ("b".to_string(), b_rows.view())];
+        let read = probe_rows(&gathered, &rows, &targets, &options, &mut |_, _| {});
+        let bits = |t: &ProbeTable| t.r2.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&read), bits(&whole));
+        assert!(whole.r2.iter().flatten().all(|v| v.is_finite()), "{:?}", whole.r2);
+        assert_eq!((read.tracks, read.alpha.clone()), (whole.tracks, whole.alpha.clone()));
     }
 
     #[test]

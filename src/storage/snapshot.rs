@@ -125,8 +125,15 @@ impl LibrarySnapshot {
     /// One layer's vectors as a `tracks × dim` f32 matrix (rows the store
     /// lacks, which a consistent store never has, are zero).
     pub fn layer_matrix(&self, layer: usize) -> Array2<f32> {
-        let mut matrix = Array2::<f32>::zeros((self.tracks.len(), self.layer_dim(layer)));
-        for (track, mut row) in matrix.rows_mut().into_iter().enumerate() {
+        self.layer_rows(layer, 0..self.tracks.len())
+    }
+
+    /// The vectors of `tracks` (in that order) in one layer, as a
+    /// `tracks × dim` f32 matrix; what [`Self::layer_matrix`] holds for
+    /// those tracks, without converting the rest of the layer.
+    pub fn layer_rows(&self, layer: usize, tracks: impl ExactSizeIterator<Item = usize>) -> Array2<f32> {
+        let mut matrix = Array2::<f32>::zeros((tracks.len(), self.layer_dim(layer)));
+        for (track, mut row) in tracks.zip(matrix.rows_mut()) {
             if let Some(stored) = self.track_layer_row(layer, track) {
                 for (out, v) in row.iter_mut().zip(stored) {
                     *out = v.to_f32();
