@@ -1,6 +1,6 @@
 //! The window over a large library, frame by frame, per interaction.
 //!
-//! `cargo bench --profile dev --bench window [-- TRACKS [DATA_DIR]]`
+//! `cargo bench --profile dev --bench window [-- TRACKS [DATA_DIR [MODEL]]]`
 //! (default 300,000 tracks): a synthetic archive (`strata synth-library`,
 //! MusicNN layers) is written into DATA_DIR (kept, and reused when it already
 //! holds one) or a temporary folder, then the real `StrataApp` runs in
@@ -13,6 +13,9 @@
 //! - selecting tracks (the results arrive from a worker);
 //! - dragging an aspect slider (one weight per frame), with the map coloured
 //!   by composer and then by similarity.
+//!
+//! MODEL opens the archive with another model than MusicNN, such as the
+//! 13 × 768 `mert-synthetic` that `synth-library --mert` writes.
 //!
 //! Per interaction: frames, and p50 / p99 / worst of each frame's wall time
 //! on this thread. That is Strata's own work plus egui's layout and
@@ -89,7 +92,13 @@ fn main() {
     let started = Instant::now();
     let mut harness = Harness::builder()
         .with_size([1440.0, 900.0])
-        .build_eframe(|cc| StrataApp::new(cc.egui_ctx.clone(), data_dir.clone(), Settings::default()));
+        .build_eframe(|cc| {
+            let mut settings = Settings::default();
+            if let Some(model) = args.get(2) {
+                settings.model.clone_from(model);
+            }
+            StrataApp::new(cc.egui_ctx.clone(), data_dir.clone(), settings)
+        });
     println!("first frame after {:.2} s", started.elapsed().as_secs_f64());
     let mut loading = Frames::default();
     frames_until(&mut harness, &mut loading, Duration::from_secs(600), |app| app.library().is_some()).then_some(()).unwrap();
