@@ -75,6 +75,20 @@ fn a_synthetic_library_is_a_library_whose_clusters_search_finds() {
     assert!(share > 2.0 * chance && share > 0.3, "same composer among neighbours: {share:.2} (chance {chance:.2})");
 }
 
+/// `eval` keeps every track's full ranking for every query: on a library
+/// past its limit it says what that would cost and exits, instead of being
+/// killed by the kernel for memory (a 300,000-track archive needed 720 GB).
+#[test]
+fn eval_refuses_a_library_too_large_to_rank_in_full() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    strata(&data, &["synth-library", "--tracks", "20001", "--seed", "2"]);
+    let eval = strata_bin().arg("--data-dir").arg(&data).args(["eval", "--label", "composer"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&eval.stderr);
+    assert!(!eval.status.success());
+    assert!(stderr.contains("eval ranks all 20001 tracks") && stderr.contains("3 GB"), "{stderr}");
+}
+
 /// Per query, the ranking `QueryScores::rank` gives, as (track, score).
 fn per_query(engine: &mut SearchEngine, facets: &[Facet], weights: &[f32], k: usize, exclusion: Exclusion) -> Vec<Vec<(usize, f32)>> {
     (0..engine.snapshot().len())

@@ -80,6 +80,26 @@ pub(super) struct EvalScope<'a> {
 /// Folds by work for `--best-mix`: whole works dealt into this many folds.
 const WORK_FOLDS: usize = 5;
 
+/// The most tracks (or works) `strata eval` ranks. It keeps a full ranking
+/// of every item for every query (8·n² bytes: 3.2 GB at 20,000) and ranks
+/// n² pairs per layer, so a 300,000-track archive would need 720 GB; the
+/// kernel killed it. It is meant for labelled libraries.
+pub(super) const EVAL_MAX_ITEMS: usize = 20_000;
+
+/// Refuses, with what it would cost and what to do instead, an evaluation
+/// over more than [`EVAL_MAX_ITEMS`] `items` ("tracks" or "works").
+pub(super) fn check_eval_size(count: usize, items: &str) -> anyhow::Result<()> {
+    if count > EVAL_MAX_ITEMS {
+        let gigabytes = 8.0 * (count as f64).powi(2) / 1e9;
+        anyhow::bail!(
+            "eval ranks all {count} {items} for every query and keeps those rankings: about {gigabytes:.0} GB of memory. \
+             It evaluates labelled libraries of up to {EVAL_MAX_ITEMS} {items}: index a labelled part of the collection into its \
+             own data folder (`strata --data-dir DIR index FOLDER`) and evaluate that"
+        );
+    }
+    Ok(())
+}
+
 pub(super) fn eval_command(
     data_dir: &DataDir,
     label: &str,
@@ -91,6 +111,7 @@ pub(super) fn eval_command(
     // Evaluation ranks every track for every query: heads would only add work.
     let mut prepared = prepare_search(data_dir, args, Pruning::Never)?;
     let snapshot = prepared.engine.snapshot().clone();
+    check_eval_size(snapshot.len(), "tracks")?;
     let labels = label_source::track_labels(&snapshot.tracks, label, labels_csv)?;
     if labels.iter().all(Option::is_none) {
         anyhow::bail!("no track has a '{label}' label");

@@ -131,6 +131,7 @@ pub(super) fn eval_works(data_dir: &DataDir, label: &str, labels_csv: Option<&Pa
         anyhow::bail!("no work has a '{label}' label");
     }
     let mut search = WorkSearch::from_works(&snapshot.works);
+    super::insight::check_eval_size(search.len(), "works")?;
     let (facets, weights) = (&prepared.facets, &prepared.weights);
     let rows: Vec<(String, Evaluation)> = WorkCombination::value_variants()
         .iter()
