@@ -90,15 +90,13 @@ fn main() {
     }
 
     let started = Instant::now();
-    let mut harness = Harness::builder()
-        .with_size([1440.0, 900.0])
-        .build_eframe(|cc| {
-            let mut settings = Settings::default();
-            if let Some(model) = args.get(2) {
-                settings.model.clone_from(model);
-            }
-            StrataApp::new(cc.egui_ctx.clone(), data_dir.clone(), settings)
-        });
+    let mut harness = Harness::builder().with_size([1440.0, 900.0]).build_eframe(|cc| {
+        let mut settings = Settings::default();
+        if let Some(model) = args.get(2) {
+            settings.model.clone_from(model);
+        }
+        StrataApp::new(cc.egui_ctx.clone(), data_dir.clone(), settings)
+    });
     println!("first frame after {:.2} s", started.elapsed().as_secs_f64());
     let mut loading = Frames::default();
     frames_until(&mut harness, &mut loading, Duration::from_secs(600), |app| app.library().is_some()).then_some(()).unwrap();
