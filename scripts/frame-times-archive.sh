@@ -8,8 +8,8 @@
 # interaction the p50 / p99 of Strata's own work per frame and of whole frames
 # (from the window's STRATA_FRAME_LOG), the time to the first frame, and the
 # window's resident memory (peak, and at rest after the interactions).
-# Needs: xvfb, xdotool (apt).
-#   scripts/frame-times-archive.sh DATA_DIR [BINARY] [SECONDS] [SETTLE_SECONDS]
+# Needs: xvfb, xdotool (apt); imagemagick for FRAME_TIMES_PICTURES.
+#   [FRAME_TIMES_PICTURES=DIR] scripts/frame-times-archive.sh DATA_DIR [BINARY] [SECONDS] [SETTLE_SECONDS]
 set -euo pipefail
 data=${1:?usage: scripts/frame-times-archive.sh DATA_DIR [BINARY] [SECONDS] [SETTLE_SECONDS]}
 binary=${2:-target/release/strata}
@@ -35,10 +35,20 @@ sleep "$settle"
 kill -0 "$app" 2>/dev/null || { echo "the window exited during start-up" >&2; exit 1; }
 rest_started=$(now)
 
+# With FRAME_TIMES_PICTURES=DIR, what the window shows during each
+# interaction is saved there (needs imagemagick): check the clicks land.
+pictures=${FRAME_TIMES_PICTURES:-}
+[[ -n $pictures ]] && mkdir -p "$pictures"
+picture() {
+  [[ -n $pictures && ! -e $pictures/$1.png ]] && import -window root "$pictures/$1.png"
+  return 0
+}
 # Runs "$@" over and over for $seconds, recording the phase's start and end.
+current=
 phase() {
   local name=$1 start end
   shift
+  current=$name
   start=$(now)
   end=$((SECONDS + seconds))
   while ((SECONDS < end)); do "$@"; done
@@ -51,6 +61,7 @@ typing() {
   xdotool mousemove 207 37 click 1
   for word in bach mozart "op 18" brahms; do
     xdotool type --delay 120 "$word"
+    picture typing
     sleep 0.3
     xdotool key --delay 120 ctrl+a BackSpace
     sleep 0.3
@@ -61,6 +72,7 @@ sorting() {
   for x in 88 240 373; do
     xdotool mousemove "$x" 85 click 1
     sleep 0.6
+    picture "sorting-$x"
     xdotool click 1
     sleep 0.6
   done
@@ -70,13 +82,16 @@ selecting() {
   xdotool mousemove 60 $((134 + (row % 25) * 22)) click 1
   row=$((row + 1))
   sleep 0.8
+  picture selecting
 }
 slider() {
-  # The first aspect slider, dragged across and back.
-  xdotool mousemove 1120 98 mousedown 1
-  for x in 1100 1080 1060 1045 1035 1050 1070 1090 1110 1124; do
-    xdotool mousemove "$x" 98
+  # The first aspect slider (below the selected track and its other
+  # recordings), dragged across and back; the picture is taken mid-drag.
+  xdotool mousemove 1125 180 mousedown 1
+  for x in 1105 1085 1065 1045 1035 1050 1070 1090 1110 1125; do
+    xdotool mousemove "$x" 180
     sleep 0.08
+    ((x == 1035)) && picture "$current"
   done
   xdotool mouseup 1
   sleep 0.4
