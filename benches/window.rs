@@ -15,7 +15,8 @@
 //!   by composer and then by similarity.
 //!
 //! MODEL opens the archive with another model than MusicNN, such as the
-//! 13 × 768 `mert-synthetic` that `synth-library --mert` writes.
+//! 13 × 768 `mert-synthetic` that `synth-library --mert` writes (and this
+//! bench, when it writes the archive for that model).
 //!
 //! Per interaction: frames, and p50 / p99 / worst of each frame's wall time
 //! on this thread. That is Strata's own work plus egui's layout and
@@ -31,7 +32,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use strata::prng::SplitMix64;
 use strata::storage::data_dir::DataDir;
-use strata::synth::{LibraryOptions, default_root, write_library};
+use strata::synth::{LibraryOptions, MERT_MODEL, default_root, write_library};
 use strata::ui::{AppCommand, Settings, StrataApp};
 
 /// Frame times of one interaction.
@@ -84,7 +85,9 @@ fn main() {
     let data_dir = DataDir::at(args.get(1).map_or(scratch.path().to_path_buf(), PathBuf::from));
     if !data_dir.catalog_path().exists() {
         let written = Instant::now();
-        let options = LibraryOptions { tracks, seed: 1, mert: false, root: default_root(&data_dir) };
+        // The MERT-shaped model is written only when it is the one asked for.
+        let mert = args.get(2).is_some_and(|model| model == MERT_MODEL);
+        let options = LibraryOptions { tracks, seed: 1, mert, root: default_root(&data_dir) };
         write_library(&data_dir, &options, &mut |_, _, _| {}).unwrap();
         println!("{tracks} synthetic tracks written in {:.0} s", written.elapsed().as_secs_f64());
     }

@@ -3,21 +3,26 @@
 # synthetic 300,000-track one of `strata synth-library`), one interaction at a
 # time: typing in the search box, sorting by each column, selecting tracks,
 # dragging an aspect slider with the map coloured by composer and then by
-# similarity. Opens the window under Xvfb on a copy-free data folder, waits
-# for the start-up work, runs each interaction for SECONDS, and prints per
+# similarity. Opens the window under Xvfb on the data folder as it is, waits
+# SETTLE_SECONDS (default 90) for the start-up work (rescan, probe, map) to
+# end, runs each interaction for SECONDS (default 20), and prints per
 # interaction the p50 / p99 of Strata's own work per frame and of whole frames
 # (from the window's STRATA_FRAME_LOG), the time to the first frame, and the
 # window's resident memory (peak, and at rest after the interactions).
 # Needs: xvfb, xdotool (apt); imagemagick for FRAME_TIMES_PICTURES.
 #   [FRAME_TIMES_PICTURES=DIR] scripts/frame-times-archive.sh DATA_DIR [BINARY] [SECONDS] [SETTLE_SECONDS]
 set -euo pipefail
+# sort -g and awk read and print numbers with a '.' whatever the user's locale.
+export LC_ALL=C
 data=${1:?usage: scripts/frame-times-archive.sh DATA_DIR [BINARY] [SECONDS] [SETTLE_SECONDS]}
 binary=${2:-target/release/strata}
 seconds=${3:-20}
 settle=${4:-90}
 work=$(mktemp -d)
 log=$work/frames.tsv phases=$work/phases.tsv memory=$work/memory.tsv
-on_exit="rm -rf '$work'"
+# On any exit, also stop the window and the memory sampler (their pids are known later).
+on_exit="kill \$app \$sampler 2>/dev/null; rm -rf '$work'"
+app= sampler=
 source "$(dirname "$0")/virtual-display.sh"
 # A fresh settings store, so the window starts as it would for a new user.
 export XDG_DATA_HOME=$work/xdg XDG_CONFIG_HOME=$work/xdg
@@ -27,7 +32,8 @@ STRATA_FRAME_LOG=$log "$binary" --data-dir "$data" >/dev/null 2>&1 &
 app=$!
 # Resident and anonymous memory (MB) every half second, with the time.
 (while kill -0 "$app" 2>/dev/null; do
-  awk -v t="$(now)" '/^VmRSS/{r=$2} /^RssAnon/{a=$2} END{printf "%s\t%.0f\t%.0f\n", t, r/1024, a/1024}' "/proc/$app/status" 2>/dev/null || true
+  # A process that has exited but is not yet reaped has no VmRSS: no sample.
+  awk -v t="$(now)" '/^VmRSS/{r=$2} /^RssAnon/{a=$2} END{if (r != "") printf "%s\t%.0f\t%.0f\n", t, r/1024, a/1024}' "/proc/$app/status" 2>/dev/null || true
   sleep 0.5
 done) >"$memory" &
 sampler=$!
@@ -109,13 +115,16 @@ sleep 2
 phase slider-similarity slider
 rest_ended=$(now)
 kill -0 "$app" 2>/dev/null || { echo "the window exited during the run" >&2; exit 1; }
+# Closed politely, the window writes its frame log as it exits.
 xdotool search --name '^Strata$' windowclose 2>/dev/null || kill "$app"
+for _ in $(seq 60); do kill -0 "$app" 2>/dev/null || break; sleep 0.5; done
+kill -0 "$app" 2>/dev/null && { echo "the window did not exit within 30 s of closing" >&2; kill "$app"; }
 wait "$app" 2>/dev/null || true
 kill "$sampler" 2>/dev/null || true
 
 # p50 and p99 of a column of numbers on stdin.
 percentiles() { sort -g | awk '{v[NR]=$1} END{if (NR==0) {print "-\t-"; exit} i50=int((NR-1)*0.5+0.5)+1; i99=int((NR-1)*0.99+0.5)+1; printf "%.1f\t%.1f\n", v[i50], v[i99]}'; }
-[[ -s $log ]] || { echo "no frame log: $binary does not know STRATA_FRAME_LOG" >&2; : >"$log"; }
+[[ -s $log ]] || { echo "no frame log: the window did not exit cleanly, or $binary does not know STRATA_FRAME_LOG" >&2; : >"$log"; }
 first=$(head -n1 "$log" | cut -f1)
 [[ -n $first ]] && echo "first frame: $(awk -v a="$launched" -v b="$first" 'BEGIN{printf "%.2f", b-a}') s after launch"
 printf 'interaction\tframes\town p50\town p99\twhole p50\twhole p99 (ms)\n'

@@ -191,3 +191,25 @@ fn a_track_shorter_than_one_model_window_is_indexed() {
     assert!(similar.status.success(), "{}", String::from_utf8_lossy(&similar.stderr));
     assert!(String::from_utf8_lossy(&similar.stdout).contains("movement.wav"));
 }
+
+/// Readers (the window) reload the whole library on `Committed`: a pass
+/// sends it when tracks changed, and a rescan of an unchanged library none.
+#[test]
+fn only_a_pass_that_changes_tracks_tells_readers_to_refresh() {
+    use strata::indexer::{IndexControl, IndexEvent, IndexOptions, run};
+    let tmp = tempfile::tempdir().unwrap();
+    let music = make_library(tmp.path(), 3);
+    let data_dir = DataDir::at(tmp.path().join("data"));
+    let commits = || {
+        let (events, received) = crossbeam_channel::bounded(4096);
+        let mut options = IndexOptions::new(vec![music.clone()]);
+        options.jobs = 1;
+        run(&data_dir, &options, &events, &IndexControl::default()).unwrap();
+        received.try_iter().filter(|event| matches!(event, IndexEvent::Committed)).count()
+    };
+    assert!(commits() >= 1, "the first pass analyses the files");
+    assert_eq!(commits(), 0, "nothing changed on disk");
+    std::fs::remove_file(music.join("Album B").join("01 Track.wav")).unwrap();
+    assert!(commits() >= 1, "a file's removal");
+    assert_eq!(commits(), 0, "nothing changed since");
+}

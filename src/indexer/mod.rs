@@ -162,7 +162,8 @@ pub enum IndexEvent {
     /// Updated numbers.
     Progress(IndexProgress),
     /// Rows up to here are committed: readers may refresh. Sent only when
-    /// the catalog or store changed.
+    /// tracks changed (analysed, failed, removed, re-tagged), here or by
+    /// another writer this run waited for.
     Committed,
     /// The run is over.
     Finished(IndexSummary),
@@ -288,7 +289,9 @@ fn open_writer(
     events: &Sender<IndexEvent>,
     control: &IndexControl,
 ) -> anyhow::Result<Option<LibraryWriter>> {
+    let waited = std::cell::Cell::new(false);
     let on_wait = &mut |pid| {
+        waited.set(true);
         let _ = events.send(IndexEvent::WaitingForWriter { pid });
     };
     if !options.wait_for_writer {
@@ -306,7 +309,14 @@ fn open_writer(
         }
         !control.is_cancelled()
     };
-    Ok(LibraryWriter::open(data_dir, LockWait::Wait, on_wait, keep_waiting)?)
+    let opened = LibraryWriter::open(data_dir, LockWait::Wait, on_wait, keep_waiting);
+    // The other writer's last commit and its exit can both fall between two
+    // looks at the files: after a wait, readers refresh once more. (Opening
+    // the catalog ourselves may touch its files too, so only after a wait.)
+    if waited.get() && catalog_stamp() != seen {
+        let _ = events.send(IndexEvent::Committed);
+    }
+    Ok(opened?)
 }
 
 /// Runs a whole indexing pass on the calling thread, sending events as it goes.
@@ -517,19 +527,17 @@ pub fn run(
     // What finished before a failure is still committed when the store allows it.
     let batch_len = writer.staged();
     let final_commit = writer.commit().map_err(anyhow::Error::from);
-    if final_commit.is_ok() {
+    // Sent whether or not the run failed; not when nothing was staged (the
+    // rescan of an unchanged library), or a window would reload all of it.
+    if final_commit.is_ok() && batch_len > 0 {
         committed += batch_len;
+        let _ = events.send(IndexEvent::Committed);
     }
     let _ = feeder.join();
     for worker in workers {
         let _ = worker.join();
     }
     let outcome = outcome.and(final_commit);
-    // A run that changed nothing (the rescan of an unchanged library) sends
-    // none: a window would reload its whole library for it.
-    if outcome.is_ok() && batch_len > 0 {
-        let _ = events.send(IndexEvent::Committed);
-    }
     summary.not_analysed = total - committed;
     if let Err(error) = outcome {
         return Err(error.context(format!(

@@ -14,7 +14,8 @@
 //! fits, alpha selection and scoring, all in memory on the matrices the caller
 //! passes in. It does no I/O, never opens the store or the catalogue, never
 //! logs or touches the UI, and references no other Strata module: callers load
-//! the per-layer track vectors and the descriptors, call [`probe`], and
+//! the per-layer track vectors and the descriptors, call [`probe`] (or gather
+//! only the [`rows_read`] and call [`probe_rows`]), and
 //! persist or show the returned [`ProbeTable`] themselves.
 //!
 //! # Method
@@ -199,7 +200,7 @@ pub fn probe(
 /// are costly to gather (a large library's store: 13 × 768 f32 columns of
 /// 300,000 tracks are 12 GB) gathers only these rows for [`probe_rows`].
 pub fn rows_read(targets: &[(String, Vec<f64>)], options: &ProbeOptions) -> Vec<usize> {
-    let n = targets.first().map_or(0, |(_, y)| y.len());
+    let n = target_count(targets);
     let mut rows: Vec<usize> = subsampled_groups(targets, n, options).into_iter().flat_map(|(rows, _)| rows).collect();
     rows.sort_unstable();
     rows.dedup();
@@ -212,8 +213,8 @@ pub fn rows_read(targets: &[(String, Vec<f64>)], options: &ProbeOptions) -> Vec<
 /// whole matrices.
 ///
 /// # Panics
-/// If a layer does not have one row per entry of `rows`, or `rows` lacks a
-/// track the probe reads.
+/// If a layer does not have one row per entry of `rows`, the targets differ
+/// in length, or `rows` lacks a track the probe reads.
 pub fn probe_rows(
     layers: &[(String, ArrayView2<f32>)],
     rows: &[usize],
@@ -224,7 +225,7 @@ pub fn probe_rows(
     for (name, x) in layers {
         assert_eq!(x.nrows(), rows.len(), "probe: layer {name} has {} rows, expected {}", x.nrows(), rows.len());
     }
-    let n = targets.first().map_or(0, |(_, y)| y.len());
+    let n = target_count(targets);
     let position = |track: usize| match rows.binary_search(&track) {
         Ok(position) => position,
         Err(_) => panic!("probe_rows: track {track} is read but not among the rows given"),
@@ -259,6 +260,18 @@ fn probe_read(
         .collect::<Vec<_>>();
     let cfg = Config { folds, inner, grid: grid(options.alphas), fixed_alpha: None, form: Form::Auto };
     run(layers, targets, &groups, &cfg, progress)
+}
+
+/// The number of tracks every target has a value for.
+///
+/// # Panics
+/// If the targets differ in length.
+fn target_count(targets: &[(String, Vec<f64>)]) -> usize {
+    let n = targets.first().map_or(0, |(_, y)| y.len());
+    for (name, y) in targets {
+        assert_eq!(y.len(), n, "probe: target {name} has {} values, expected {n}", y.len());
+    }
+    n
 }
 
 /// [`finite_groups`], each subsampled to `options.max_tracks` as the module doc says.
@@ -919,7 +932,8 @@ mod tests {
         let bits = |t: &ProbeTable| t.r2.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&read), bits(&whole));
         assert!(whole.r2.iter().flatten().all(|v| v.is_finite()), "{:?}", whole.r2);
-        assert_eq!((read.tracks, read.alpha.clone()), (whole.tracks, whole.alpha.clone()));
+        let alpha_bits = |t: &ProbeTable| t.alpha.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!((read.tracks, alpha_bits(&read)), (whole.tracks, alpha_bits(&whole)));
     }
 
     #[test]

@@ -600,7 +600,8 @@ impl SearchEngine {
 
     /// Switches to `pruning`: layers built from now on follow it, and those
     /// already built fit the head it asks for when next used (their means
-    /// and norms are kept). Rankings do not change; only the work per query does.
+    /// and norms are kept); a head already fitted is kept, even under
+    /// [`Pruning::Never`]. Rankings do not change; only the work per query does.
     pub fn set_pruning(&mut self, pruning: Pruning) {
         if pruning != self.pruning {
             self.pruning = pruning;

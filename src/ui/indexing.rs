@@ -3,8 +3,7 @@
 //! library's writer lock, and the progress panel.
 //!
 //! Starts the indexer and drains its events; reloading the library after a
-//! commit, and settling it after a pass, is the window's business
-//! ([`IndexingState::drain`] says when).
+//! commit is the window's business ([`IndexingState::drain`] says when).
 
 use std::path::PathBuf;
 
@@ -29,15 +28,6 @@ pub struct IndexRun {
     waiting_for_writer: bool,
     /// That process's pid, when known.
     other_writer_pid: Option<u32>,
-}
-
-/// What one [`IndexingState::drain`] took in.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Drained {
-    /// The catalog or store changed: the library should reload.
-    pub committed: bool,
-    /// The pass ended (a run that changed nothing commits nothing).
-    pub finished: bool,
 }
 
 /// The window's indexing pass and what it reported.
@@ -112,10 +102,11 @@ impl IndexingState {
         }
     }
 
-    /// Takes in the indexer's events and says what they mean for the library shown.
-    pub fn drain(&mut self) -> Drained {
-        let Some(run) = &mut self.run else { return Drained::default() };
-        let mut drained = Drained::default();
+    /// Takes in the indexer's events; true when tracks were committed (the
+    /// library should reload). A pass that changed nothing commits nothing.
+    pub fn drain(&mut self) -> bool {
+        let Some(run) = &mut self.run else { return false };
+        let mut committed = false;
         for event in run.handle.events.try_iter() {
             match event {
                 IndexEvent::Started { to_analyse, .. } => {
@@ -131,11 +122,8 @@ impl IndexingState {
                     self.failures.push(failure);
                     self.revision += 1;
                 }
-                IndexEvent::Committed => drained.committed = true,
-                IndexEvent::Finished(summary) => {
-                    run.summary = Some(summary);
-                    drained.finished = true;
-                }
+                IndexEvent::Committed => committed = true,
+                IndexEvent::Finished(summary) => run.summary = Some(summary),
                 IndexEvent::Error(error) => {
                     run.error = Some(error);
                     run.waiting_for_writer = false;
@@ -148,7 +136,7 @@ impl IndexingState {
                 }
             }
         }
-        drained
+        committed
     }
 
     /// While the run waits for another writer, what the window is doing meanwhile.

@@ -212,7 +212,8 @@ pub enum AppCommand {
 }
 
 /// Frames [`FrameStats`] keeps times of: ten minutes at 60 fps, longer than
-/// any measurement run, in 140 KiB per series; a window left open for days
+/// any measurement run, in 140 KiB per f32 series (281 KiB for the f64 end
+/// times); a window left open for days
 /// no longer grows with every frame.
 pub const FRAME_STATS_KEPT: usize = 36_000;
 
@@ -308,6 +309,9 @@ pub struct StrataApp {
     map: map_view::MapState,
     table: library_panel::TableState,
     rescanned_at_start: bool,
+    /// The generation of the library search got while a pass or a reload
+    /// was still to come (no heads, no layers prepared), until it is settled.
+    unsettled: Option<u64>,
     /// Tracks still to play, after the one playing (a work's movements, a path).
     queue: VecDeque<usize>,
     /// The queued track last sent to the player, and whether the player has started it.
@@ -350,6 +354,7 @@ impl StrataApp {
             map: map_view::MapState::default(),
             table: library_panel::TableState::default(),
             rescanned_at_start: false,
+            unsettled: None,
             queue: VecDeque::new(),
             queue_current: None,
             work_editor: work_edit::WorkEditor::default(),
@@ -768,6 +773,7 @@ impl StrataApp {
                     let settled = !self.indexing.running() && !self.workers.is_waiting("load-library");
                     // Prepare the current facets' layers ahead of the first query.
                     let prepare: Vec<usize> = if settled { self.facets().iter().map(|f| f.layer).collect() } else { Vec::new() };
+                    self.unsettled = (!settled).then_some(view.generation);
                     self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, prepare);
                     self.search.library_changed(view.snapshot.len());
                     self.library_error = view.snapshot.damage.message();
@@ -869,16 +875,25 @@ impl StrataApp {
         // A commit during a reload is picked up when that reload ends, so the
         // last tracks of a run always show.
         let was_running = self.indexing.running();
-        if self.indexing.drain().committed {
+        if self.indexing.drain() {
             self.load_library(false);
-        } else if was_running && !self.indexing.running() && !self.workers.is_running("load-library") {
-            // The pass changed nothing (the start-up rescan of an unchanged
-            // library): the library shown is now settled, as a reload's
-            // would be, without loading it all again.
-            if let Some(library) = &self.library {
-                let prepare = self.facets().iter().map(|f| f.layer).collect();
-                self.workers.settle_search(library.generation, prepare);
-            }
+        }
+        if self.indexing.running() || self.workers.is_running("load-library") {
+            return;
+        }
+        if was_running && self.library.is_none() {
+            // A first pass that found nothing still made the catalog: show it (empty).
+            self.load_library(false);
+        } else if let Some(library) = &self.library
+            && self.unsettled == Some(library.generation)
+        {
+            // The library shown was sent to search while a pass ran, and no
+            // reload followed (the pass changed nothing, or the reload
+            // failed): it is settled now, as a reload's would be, without
+            // loading it all again.
+            self.unsettled = None;
+            let prepare = self.facets().iter().map(|f| f.layer).collect();
+            self.workers.settle_search(library.generation, prepare);
         }
     }
 
