@@ -157,18 +157,23 @@ fn check_pruned_rankings(
     assert!(fresh.exact_share() <= most_read, "{what}: one ranking read {} of the cosines", fresh.exact_share());
 }
 
+/// A store in `dir` of `tracks` library-like vectors (spectrum decay 1.4,
+/// enough for heads of several bands) on layers of `dims`.
+fn library_like(dir: &std::path::Path, dims: &[usize], tracks: usize, seed: u64) -> Arc<LibrarySnapshot> {
+    let mut embeddings = LibraryLikeEmbeddings::new(seed, 1.4);
+    write_synthetic_model(&dir.join("models"), "synthetic", dims);
+    write_synthetic_store(dir, "synthetic", dims, tracks, |t, l, d| embeddings.vector(t, l, d));
+    Arc::new(LibrarySnapshot::load(&DataDir::at(dir), "synthetic").unwrap())
+}
+
 /// A library searched while it was being indexed has no heads; once it is
 /// settled the engine fits them on the layers it already built, keeping
 /// their means and norms, and ranks exactly as an engine built with heads.
 #[test]
 fn pruning_switched_later_fits_the_same_heads() {
-    let dims = [768, 50];
-    let tracks = 3_000;
+    let (dims, tracks) = ([768, 50], 3_000);
     let tmp = tempfile::tempdir().unwrap();
-    let mut embeddings = LibraryLikeEmbeddings::new(5, 1.4);
-    write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
-    write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, l, d| embeddings.vector(t, l, d));
-    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
+    let snapshot = library_like(tmp.path(), &dims, tracks, 5);
     let mut switched = SearchEngine::with_pruning(snapshot.clone(), Normalization::Center, Pruning::Never);
     let mut fresh = SearchEngine::with_pruning(snapshot, Normalization::Center, Pruning::Always);
     let facets: Vec<Facet> = [0, 1].iter().map(|&layer| Facet { name: format!("l{layer}"), layer }).collect();
@@ -195,13 +200,9 @@ fn pruning_switched_later_fits_the_same_heads() {
 /// head compute in one pass).
 #[test]
 fn head_bands_bound_every_cosine_and_tighten() {
-    let dims = [768];
     let tracks = 3_000;
     let tmp = tempfile::tempdir().unwrap();
-    let mut embeddings = LibraryLikeEmbeddings::new(11, 1.4);
-    write_synthetic_model(&tmp.path().join("models"), "synthetic", &dims);
-    write_synthetic_store(tmp.path(), "synthetic", &dims, tracks, |t, l, d| embeddings.vector(t, l, d));
-    let snapshot = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
+    let snapshot = library_like(tmp.path(), &[768], tracks, 11);
     let index = LayerIndex::build_with(snapshot, 0, Normalization::Center, Pruning::Always);
     let bands = index.head_bands();
     assert!(bands >= 3, "a head of several bands ({bands})");

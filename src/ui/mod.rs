@@ -536,6 +536,11 @@ impl StrataApp {
         self.search.facets(self.library.as_deref())
     }
 
+    /// The layers of the current facets: what search prepares ahead of the first query.
+    fn facet_layers(&self) -> Vec<usize> {
+        self.facets().iter().map(|f| f.layer).collect()
+    }
+
     /// Reranks from the cached per-facet similarities: no vector is read.
     fn rerank(&mut self) {
         self.search.rerank(self.library.as_deref());
@@ -772,7 +777,7 @@ impl StrataApp {
                     // A reload still to come replaces this library at once.
                     let settled = !self.indexing.running() && !self.workers.is_waiting("load-library");
                     // Prepare the current facets' layers ahead of the first query.
-                    let prepare: Vec<usize> = if settled { self.facets().iter().map(|f| f.layer).collect() } else { Vec::new() };
+                    let prepare = if settled { self.facet_layers() } else { Vec::new() };
                     self.unsettled = (!settled).then_some(view.generation);
                     self.workers.set_search_snapshot(view.generation, view.snapshot.clone(), true, prepare);
                     self.search.library_changed(view.snapshot.len());
@@ -892,8 +897,7 @@ impl StrataApp {
             // failed): it is settled now, as a reload's would be, without
             // loading it all again.
             self.unsettled = None;
-            let prepare = self.facets().iter().map(|f| f.layer).collect();
-            self.workers.settle_search(library.generation, prepare);
+            self.workers.settle_search(library.generation, self.facet_layers());
         }
     }
 

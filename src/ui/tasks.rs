@@ -302,7 +302,8 @@ impl Workers {
     }
 
     /// Tells the search thread that the snapshot of `generation`, sent while
-    /// an indexing pass ran, is settled after all (the pass changed nothing):
+    /// an indexing pass or a reload was still to come, is settled after all
+    /// (the pass changed nothing, or the reload failed):
     /// heads become worth fitting, and `prepare`'s layers are built ahead of
     /// the next query, as for a settled snapshot.
     pub fn settle_search(&self, generation: u64, prepare: Vec<usize>) {
