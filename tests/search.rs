@@ -194,6 +194,104 @@ fn pruning_switched_later_fits_the_same_heads() {
     assert_eq!(key(&before), key(&fresh.query(7, &facets).rank(&[1.0, 0.5], 20, &|_| false)));
 }
 
+/// The rankings of `engine` for a few queries and weights, as (track, score bits).
+fn rankings(engine: &mut SearchEngine, tracks: usize) -> Vec<Vec<(usize, u32)>> {
+    let facets: Vec<Facet> = [0, 1].iter().map(|&layer| Facet { name: format!("l{layer}"), layer }).collect();
+    let mut out = Vec::new();
+    for query in [7, tracks / 2, tracks - 1] {
+        let scores = engine.query(query, &facets);
+        for weights in [[1.0, 0.5], [1.0, 0.0]] {
+            out.push(scores.rank(&weights, 20, &|_| false).iter().map(|r| (r.track, r.score.to_bits())).collect());
+        }
+    }
+    out
+}
+
+/// The identity of the file at `path` (inode, length, modification time):
+/// changes when the file is replaced.
+fn file_identity(path: &Path) -> (u64, u64, std::time::SystemTime) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    (meta.ino(), meta.len(), meta.modified().unwrap())
+}
+
+/// A fitted head is written to its file and served from a map of it; the
+/// next start maps the file instead of fitting again, and either way the
+/// rankings equal full passes bit for bit.
+#[test]
+fn a_fitted_head_is_kept_in_its_file_and_mapped_next_time() {
+    let (dims, tracks) = ([768, 50], 3_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let snapshot = library_like(tmp.path(), &dims, tracks, 5);
+    let file = DataDir::at(tmp.path()).search_head_path("synthetic", 0, "center");
+    let exact = rankings(&mut SearchEngine::with_pruning(snapshot.clone(), Normalization::Center, Pruning::Never), tracks);
+    assert!(!file.exists(), "no head, no file");
+    let mut first = SearchEngine::with_pruning(snapshot, Normalization::Center, Pruning::Always);
+    assert!(first.layer(0).head_bands() >= 2 && first.layer(0).head_mapped());
+    assert_eq!(first.layer(1).head_bands(), 0, "a 50-value layer has no head");
+    assert!(!DataDir::at(tmp.path()).search_head_path("synthetic", 1, "center").exists());
+    assert_eq!(rankings(&mut first, tracks), exact);
+    let written = file_identity(&file);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+
+    let reloaded = Arc::new(LibrarySnapshot::load(&DataDir::at(tmp.path()), "synthetic").unwrap());
+    let mut second = SearchEngine::with_pruning(reloaded.clone(), Normalization::Center, Pruning::Always);
+    assert!(second.layer(0).head_mapped());
+    assert_eq!(file_identity(&file), written, "mapped, not fitted and written again");
+    assert_eq!(rankings(&mut second, tracks), exact);
+    // Another normalisation is another file.
+    let mut standardized = SearchEngine::with_pruning(reloaded, Normalization::Standardize, Pruning::Always);
+    standardized.layer(0);
+    assert_eq!(file_identity(&file), written);
+}
+
+/// A head file fitted on another library, a damaged one or a cut one is
+/// never served: the head is fitted again and the file replaced.
+#[test]
+fn a_head_file_of_another_library_or_damaged_is_fitted_again() {
+    let (dims, tracks) = ([768, 50], 3_000);
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let snapshot = library_like(ours.path(), &dims, tracks, 5);
+    let exact = rankings(&mut SearchEngine::with_pruning(snapshot.clone(), Normalization::Center, Pruning::Never), tracks);
+    let other = library_like(theirs.path(), &dims, tracks, 6);
+    SearchEngine::with_pruning(other, Normalization::Center, Pruning::Always).layer(0);
+    let (file, foreign) = (
+        DataDir::at(ours.path()).search_head_path("synthetic", 0, "center"),
+        DataDir::at(theirs.path()).search_head_path("synthetic", 0, "center"),
+    );
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    for what in ["another library's", "a flipped byte", "a cut file"] {
+        let mut bytes = std::fs::read(if what == "another library's" { &foreign } else { &file }).unwrap();
+        let middle = bytes.len() / 2;
+        match what {
+            "a flipped byte" => bytes[middle] ^= 0x10,
+            "a cut file" => bytes.truncate(bytes.len() - 64),
+            _ => {}
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        let planted = file_identity(&file);
+        let mut engine = SearchEngine::with_pruning(snapshot.clone(), Normalization::Center, Pruning::Always);
+        assert!(engine.layer(0).head_mapped(), "{what}");
+        assert_ne!(file_identity(&file), planted, "{what}: replaced");
+        assert_eq!(rankings(&mut engine, tracks), exact, "{what}");
+    }
+}
+
+/// Where no head file can be written (here a file stands where its folder
+/// would go), the head stays in memory and ranks the same.
+#[test]
+fn a_head_that_cannot_be_written_stays_in_memory() {
+    let (dims, tracks) = ([768, 50], 3_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let snapshot = library_like(tmp.path(), &dims, tracks, 5);
+    std::fs::write(tmp.path().join("search-heads"), b"not a folder").unwrap();
+    let exact = rankings(&mut SearchEngine::with_pruning(snapshot.clone(), Normalization::Center, Pruning::Never), tracks);
+    let mut engine = SearchEngine::with_pruning(snapshot, Normalization::Center, Pruning::Always);
+    assert!(engine.layer(0).head_bands() >= 2);
+    assert!(!engine.layer(0).head_mapped());
+    assert_eq!(rankings(&mut engine, tracks), exact);
+}
+
 /// Every band's bounds hold each track's exact cosine, a band read never
 /// widens them, and after the last band they are the whole head's bounds
 /// bit for bit (the sums a search tightens equal the ones other users of the

@@ -29,6 +29,7 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use ndarray::{Array2, s};
 
+use crate::search::head_cache::{CachedIndex, HeadFile, HeadParts, MappedHead};
 use crate::storage::snapshot::LibrarySnapshot;
 
 /// Sentinel offset for a track whose row the store lacks (a consistent store has none).
@@ -88,6 +89,17 @@ pub enum Normalization {
     Standardize,
 }
 
+impl Normalization {
+    /// Its name, as `--normalization` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Center => "center",
+            Self::Standardize => "standardize",
+        }
+    }
+}
+
 impl From<bool> for Normalization {
     /// `true` is the default normalisation, `false` none (the window's "normalise layers" switch).
     fn from(on: bool) -> Self {
@@ -118,12 +130,21 @@ pub enum Pruning {
 struct LayerHead {
     /// `dim × width`, orthonormal columns.
     axes: Array2<f32>,
-    /// Head coordinates in bands: `bands[b]` holds coordinates
-    /// `32b..32b + 32` of every track, `tracks × 32`, row-major.
-    bands: Vec<Vec<f16>>,
-    /// `rests[b][t]`: norm of track `t`'s unit vector outside the first
-    /// `b + 1` bands, rounded up; the last is the residual outside the head.
-    rests: Vec<Vec<f32>>,
+    values: HeadValues,
+}
+
+/// A head's bands and rests: in memory as fitted, or mapped from its file.
+enum HeadValues {
+    /// Fitted here and kept in memory, when no file could be written.
+    Owned {
+        /// `bands[b]` holds coordinates `32b..32b + 32` of every track, `tracks × 32`, row-major.
+        bands: Vec<Vec<f16>>,
+        /// `rests[b][t]`: norm of track `t`'s unit vector outside the first
+        /// `b + 1` bands, rounded up; the last is the residual outside the head.
+        rests: Vec<Vec<f32>>,
+    },
+    /// The same, read from the layer's head file ([`crate::search::head_cache`]).
+    Mapped(MappedHead),
 }
 
 impl LayerHead {
@@ -131,10 +152,62 @@ impl LayerHead {
         self.axes.ncols()
     }
 
+    /// How many bands of [`HEAD_STEP`] coordinates the head has.
+    fn band_count(&self) -> usize {
+        match &self.values {
+            HeadValues::Owned { bands, .. } => bands.len(),
+            HeadValues::Mapped(mapped) => mapped.band_count(),
+        }
+    }
+
+    /// Band `b`: its coordinates of every track, `tracks × 32`.
+    fn band(&self, b: usize) -> Option<&[f16]> {
+        match &self.values {
+            HeadValues::Owned { bands, .. } => bands.get(b).map(Vec::as_slice),
+            HeadValues::Mapped(mapped) => mapped.band(b),
+        }
+    }
+
+    /// Each track's norm outside the first `b + 1` bands, rounded up.
+    fn rests(&self, b: usize) -> Option<&[f32]> {
+        match &self.values {
+            HeadValues::Owned { rests, .. } => rests.get(b).map(Vec::as_slice),
+            HeadValues::Mapped(mapped) => mapped.rests(b),
+        }
+    }
+
     /// The residual outside the whole head, per track.
     fn residuals(&self) -> &[f32] {
-        self.rests.last().map_or(&[], Vec::as_slice)
+        self.band_count().checked_sub(1).and_then(|last| self.rests(last)).unwrap_or(&[])
     }
+}
+
+/// Whether `pruning` asks for a head on a layer of `present` rows of `dim` values.
+fn wants_head(pruning: Pruning, present: usize, dim: usize) -> bool {
+    match pruning {
+        Pruning::Auto => present * dim >= HEAD_MIN_VALUES,
+        Pruning::Always => true,
+        Pruning::Never => false,
+    }
+}
+
+/// Changes to how a head is fitted that its settings below do not show;
+/// each one makes every head file fitted before it stale.
+const HEAD_FIT_VERSION: u64 = 1;
+
+/// The head file of `layer` of `snapshot` under `normalization`, keyed by
+/// everything its fit depends on.
+fn head_file(snapshot: &LibrarySnapshot, layer: usize, normalization: Normalization) -> Option<HeadFile> {
+    let fit = [
+        HEAD_FIT_VERSION,
+        HEAD_STEP as u64,
+        HEAD_SAMPLE_ROWS as u64,
+        u64::from(HEAD_ENERGY.to_bits()),
+        u64::from(HEAD_FEW_AXES_ENERGY.to_bits()),
+        u64::from(RESIDUAL_SLACK.to_bits()),
+        SCALE_FLOOR.to_bits(),
+    ];
+    HeadFile::for_layer(snapshot, layer, normalization.name(), &fit)
 }
 
 /// Norms of a unit vector (of squared length `energy`) outside the first
@@ -151,6 +224,7 @@ fn band_rests(energy: f32, coords: &[f32]) -> impl Iterator<Item = f32> + '_ {
 pub struct LayerIndex {
     snapshot: Arc<LibrarySnapshot>,
     layer: usize,
+    normalization: Normalization,
     dim: usize,
     /// Element offset of each track's row in the layer's f16 data.
     row_offsets: Vec<usize>,
@@ -199,17 +273,25 @@ impl LayerIndex {
         Self::build_with(snapshot, layer, normalization, Pruning::Auto)
     }
 
-    /// [`Self::build`] with a choice of pruning.
+    /// [`Self::build`] with a choice of pruning. A layer that gets a head
+    /// maps it from its file when the file was fitted on this library, and
+    /// otherwise fits it and writes the file ([`crate::search::head_cache`]).
     pub fn build_with(snapshot: Arc<LibrarySnapshot>, layer: usize, normalization: impl Into<Normalization>, pruning: Pruning) -> Self {
         let normalization = normalization.into();
         let dim = snapshot.layer_dim(layer);
         let row_offsets: Vec<usize> =
             (0..snapshot.len()).map(|track| snapshot.layer_row_offset(layer, track).unwrap_or(MISSING_ROW)).collect();
+        let present = row_offsets.iter().filter(|&&o| o != MISSING_ROW).count();
+        let head_file = wants_head(pruning, present, dim).then(|| head_file(&snapshot, layer, normalization)).flatten();
+        if let Some(cached) = head_file.as_ref().and_then(|file| file.load(row_offsets.len(), dim)) {
+            let CachedIndex { mean, scale, inverse_norms, axes, head } = cached;
+            let head = Some(LayerHead { axes, values: HeadValues::Mapped(head) });
+            return Self { snapshot, layer, normalization, dim, row_offsets, mean, scale, inverse_norms, head };
+        }
         let data = snapshot.layer_data(layer);
         let mut row = vec![0.0f32; dim];
         let mut mean = vec![0.0f32; dim];
         let mut scale = vec![1.0f32; dim];
-        let present = row_offsets.iter().filter(|&&o| o != MISSING_ROW).count();
         if normalization != Normalization::None && present > 1 {
             let (mut sum, mut squares) = (vec![0.0f64; dim], vec![0.0f64; dim]);
             for &offset in row_offsets.iter().filter(|&&o| o != MISSING_ROW) {
@@ -243,23 +325,24 @@ impl LayerIndex {
                 if norm > 0.0 { 1.0 / norm } else { 0.0 }
             })
             .collect();
-        let mut index = Self { snapshot, layer, dim, row_offsets, mean, scale, inverse_norms, head: None };
-        if index.wants_head(pruning) {
-            index.head = index.fit_head();
+        let mut index = Self { snapshot, layer, normalization, dim, row_offsets, mean, scale, inverse_norms, head: None };
+        if wants_head(pruning, present, dim) {
+            index.head = index.fit_head().map(|head| index.kept(head, head_file.as_ref()));
         }
         index
     }
 
     /// This index with the head `pruning` asks for, when it has none and
     /// `pruning` wants one (`None` otherwise): the means and norms are kept,
-    /// so this costs only the head's fit.
+    /// so this costs only the head's fit, or only mapping its file.
     pub fn with_head(&self, pruning: Pruning) -> Option<Self> {
-        if self.head.is_some() || !self.wants_head(pruning) {
+        if self.head.is_some() || !wants_head(pruning, self.present(), self.dim) {
             return None;
         }
         let mut index = Self {
             snapshot: self.snapshot.clone(),
             layer: self.layer,
+            normalization: self.normalization,
             dim: self.dim,
             row_offsets: self.row_offsets.clone(),
             mean: self.mean.clone(),
@@ -267,17 +350,33 @@ impl LayerIndex {
             inverse_norms: self.inverse_norms.clone(),
             head: None,
         };
-        index.head = index.fit_head();
+        let head_file = head_file(&self.snapshot, self.layer, self.normalization);
+        index.head = match head_file.as_ref().and_then(|file| file.load(self.len(), self.dim)) {
+            Some(cached) => Some(LayerHead { axes: cached.axes, values: HeadValues::Mapped(cached.head) }),
+            None => index.fit_head().map(|head| index.kept(head, head_file.as_ref())),
+        };
         index.head.is_some().then_some(index)
     }
 
-    /// Whether `pruning` asks for a head on this layer.
-    fn wants_head(&self, pruning: Pruning) -> bool {
-        match pruning {
-            Pruning::Auto => self.row_offsets.iter().filter(|&&o| o != MISSING_ROW).count() * self.dim >= HEAD_MIN_VALUES,
-            Pruning::Always => true,
-            Pruning::Never => false,
+    /// `head`, just fitted, written to its file and served from a map of
+    /// it; kept in memory as it is when there is no file or it cannot be
+    /// written (a read-only data folder, a full disk).
+    fn kept(&self, head: LayerHead, file: Option<&HeadFile>) -> LayerHead {
+        let (Some(file), HeadValues::Owned { bands, rests }) = (file, &head.values) else { return head };
+        let parts = HeadParts { mean: &self.mean, scale: &self.scale, inverse_norms: &self.inverse_norms, axes: &head.axes, bands, rests };
+        if let Err(e) = file.store(&parts) {
+            log::warn!("could not keep the search head of layer {} in {}: {e}; it stays in memory", self.layer, file.path().display());
+            return head;
         }
+        match file.load(self.len(), self.dim) {
+            Some(cached) => LayerHead { axes: cached.axes, values: HeadValues::Mapped(cached.head) },
+            None => head,
+        }
+    }
+
+    /// Tracks with a row.
+    fn present(&self) -> usize {
+        self.row_offsets.iter().filter(|&&o| o != MISSING_ROW).count()
     }
 
     /// Number of tracks.
@@ -295,9 +394,15 @@ impl LayerIndex {
         self.head.as_ref().map(LayerHead::width)
     }
 
+    /// Whether the head is served from its file ([`crate::search::head_cache`]);
+    /// `false` without a head or when it could only be kept in memory.
+    pub fn head_mapped(&self) -> bool {
+        self.head.as_ref().is_some_and(|head| matches!(head.values, HeadValues::Mapped(_)))
+    }
+
     /// How many bands of 32 coordinates the head is stored in (0 without a head).
     pub fn head_bands(&self) -> usize {
-        self.head.as_ref().map_or(0, |head| head.bands.len())
+        self.head.as_ref().map_or(0, LayerHead::band_count)
     }
 
     /// Values per stored row.
@@ -311,10 +416,10 @@ impl LayerIndex {
     /// head of that many bands.
     pub fn head_rows(&self, tracks: std::ops::Range<usize>, bands: usize) -> Option<(Array2<f32>, &[f32])> {
         let head = self.head.as_ref()?;
-        let outside = head.rests.get(bands.checked_sub(1)?)?.get(tracks.clone())?;
+        let outside = head.rests(bands.checked_sub(1)?)?.get(tracks.clone())?;
         let mut rows = Array2::<f32>::zeros((tracks.len(), bands * HEAD_STEP));
-        for (b, band) in head.bands.iter().take(bands).enumerate() {
-            let coords = band.get(tracks.start * HEAD_STEP..tracks.end * HEAD_STEP)?;
+        for b in 0..bands {
+            let coords = head.band(b)?.get(tracks.start * HEAD_STEP..tracks.end * HEAD_STEP)?;
             for (mut row, values) in rows.rows_mut().into_iter().zip(coords.chunks_exact(HEAD_STEP)) {
                 values.convert_to_f32_slice(row.as_slice_mut()?.get_mut(b * HEAD_STEP..(b + 1) * HEAD_STEP)?);
             }
@@ -415,7 +520,7 @@ impl LayerIndex {
         let (bands, rests) = (0..bands)
             .map(|b| crate::parallel::concat_pairs(pieces.iter_mut().map(|piece| std::mem::take(&mut piece[b])).collect()))
             .unzip();
-        Some(LayerHead { axes, bands, rests })
+        Some(LayerHead { axes, values: HeadValues::Owned { bands, rests } })
     }
 
     /// Prepares track `query` (a zero vector if its row is missing).
@@ -487,7 +592,7 @@ impl LayerIndex {
     /// `dot ∓ slack`. One pass over the first band, on every core.
     pub fn first_band(&self, query: &QueryVector) -> Option<(Vec<f32>, Vec<f32>)> {
         let head = self.head.as_ref()?;
-        let (band, rests, query_rest) = (head.bands.first()?, head.rests.first()?, *query.rests.first()?);
+        let (band, rests, query_rest) = (head.band(0)?, head.rests(0)?, *query.rests.first()?);
         let piece = |rows: std::ops::Range<usize>| {
             let mut dots = vec![0.0f32; rows.len()];
             f16_kernel::band_dots(band, |i| rows.start + i, &query.head[..HEAD_STEP], &mut dots);
@@ -504,7 +609,7 @@ impl LayerIndex {
     /// Each track must have read exactly the bands before `band`.
     pub fn add_band(&self, query: &QueryVector, band: usize, tracks: &[usize], dots: &mut [f32], slacks: &mut [f32]) {
         let Some(head) = &self.head else { return };
-        let (Some(coords), Some(rests), Some(&query_rest)) = (head.bands.get(band), head.rests.get(band), query.rests.get(band)) else {
+        let (Some(coords), Some(rests), Some(&query_rest)) = (head.band(band), head.rests(band), query.rests.get(band)) else {
             return;
         };
         let mut added = vec![0.0f32; tracks.len()];
@@ -535,7 +640,7 @@ impl LayerIndex {
             for start in rows.clone().step_by(BLOCK) {
                 let block = start..(start + BLOCK).min(rows.end);
                 let at = block.start - rows.start..block.end - rows.start;
-                for (b, band) in head.bands.iter().enumerate() {
+                for (b, band) in (0..head.band_count()).filter_map(|b| Some((b, head.band(b)?))) {
                     for (query, dots) in queries.iter().zip(&mut dots) {
                         let added = &mut added[..block.len()];
                         let query_band = &query.head[b * HEAD_STEP..(b + 1) * HEAD_STEP];

@@ -14,6 +14,7 @@
 //! writes nothing.
 
 pub mod all_pairs;
+pub(crate) mod head_cache;
 pub mod layer_index;
 
 use std::collections::{HashMap, HashSet};

@@ -7,6 +7,7 @@
 //! `&DataDir` and ask it, so no file name is spelled twice. Strata never
 //! writes into the user's music folders.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The resolved data folder, and the paths of everything Strata keeps in it.
@@ -115,6 +116,12 @@ impl DataDir {
         self.root.join("versions-found.bin")
     }
 
+    /// The search head of `layer` of `model` under the normalisation called
+    /// `normalization`, fitted once and mapped after ([`crate::search::head_cache`]).
+    pub fn search_head_path(&self, model: &str, layer: usize, normalization: &str) -> PathBuf {
+        self.root.join("search-heads").join(model).join(format!("layer-{layer:02}-{normalization}.head"))
+    }
+
     /// The lock every writer holds ([`crate::storage::writer_lock`]).
     pub fn writer_lock_path(&self) -> PathBuf {
         self.root.join("writer.lock")
@@ -126,7 +133,12 @@ impl DataDir {
 /// a process killed halfway) sees the old file or the new one, and two
 /// processes writing at once each rename a complete file (the last one wins).
 pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+    replace_file_with(path, |out| out.write_all(bytes))
+}
+
+/// [`replace_file`] with the bytes streamed by `write`, for files too large
+/// to hold twice in memory.
+pub fn replace_file_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static WRITES: AtomicU64 = AtomicU64::new(0);
     if let Some(parent) = path.parent() {
@@ -136,8 +148,9 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     name.push(format!(".{}-{}.tmp", std::process::id(), WRITES.fetch_add(1, Ordering::Relaxed)));
     let temporary = path.with_file_name(name);
     let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(bytes)?;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)
     })();
@@ -214,6 +227,7 @@ mod tests {
             data_dir.versions_found_path(),
             data_dir.checkpoint_download_dir("m-a-p/MERT-v1-95M", "12af"),
             data_dir.model_install_staging_dir("mert-v1-95m", 7),
+            data_dir.search_head_path("mert-v1-95m", 3, "center"),
         ];
         let names: Vec<_> = names.iter().map(|p| p.strip_prefix("/data").unwrap().to_str().unwrap().to_string()).collect();
         assert_eq!(
@@ -228,7 +242,8 @@ mod tests {
                 "versions-features.bin",
                 "versions-found.bin",
                 "downloads/m-a-p--MERT-v1-95M@12af",
-                "models/.staging/mert-v1-95m-7"
+                "models/.staging/mert-v1-95m-7",
+                "search-heads/mert-v1-95m/layer-03-center.head"
             ]
         );
         assert_eq!(DataDir::resolve(Some(Path::new("/data"))).unwrap(), data_dir);

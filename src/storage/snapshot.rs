@@ -36,6 +36,7 @@ pub struct LibrarySnapshot {
     /// Each track's other recordings, as the last search of the library found them.
     pub versions: TrackVersions,
     store: StoreReader,
+    data_dir: DataDir,
 }
 
 impl LibrarySnapshot {
@@ -63,7 +64,12 @@ impl LibrarySnapshot {
         let mut works = Works::infer(&tracks, &catalog.work_edits()?);
         let versions = FoundVersions::load(&data_dir.versions_found_path()).for_tracks(&tracks);
         works.link_recordings(versions.sure_pairs());
-        Ok(Self { model, tracks, analyses, damage, works, versions, store })
+        Ok(Self { model, tracks, analyses, damage, works, versions, store, data_dir: data_dir.clone() })
+    }
+
+    /// The data folder the snapshot was loaded from.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
     }
 
     /// Number of tracks.

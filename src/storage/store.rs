@@ -103,7 +103,12 @@ impl Default for RowChecksum {
 impl RowChecksum {
     /// Adds one row.
     pub fn add_row(&mut self, row: &[f16]) {
-        let bytes: &[u8] = bytemuck::cast_slice(row);
+        self.add_bytes(bytemuck::cast_slice(row));
+    }
+
+    /// Adds a run of bytes: a row's, or a section of a file the sum guards
+    /// ([`crate::search::head_cache`]).
+    pub fn add_bytes(&mut self, bytes: &[u8]) {
         let mut words = bytes.chunks_exact(8);
         for word in &mut words {
             let mut buf = [0u8; 8];
@@ -310,7 +315,10 @@ pub struct StoreReader {
     row_index: Vec<u8>,
 }
 
-fn map_file(path: &Path) -> std::io::Result<Option<Mmap>> {
+/// Maps the file at `path` read-only; `None` when it is absent or empty.
+/// Only for files Strata appends to or replaces whole by renaming
+/// ([`crate::storage::data_dir::replace_file`]), never rewrites in place.
+pub(crate) fn map_file(path: &Path) -> std::io::Result<Option<Mmap>> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -320,7 +328,9 @@ fn map_file(path: &Path) -> std::io::Result<Option<Mmap>> {
         return Ok(None);
     }
     // SAFETY: Strata only ever appends to or truncates past the committed
-    // rows of these files, and readers only touch committed rows.
+    // rows of the store's files, and readers only touch committed rows; the
+    // other files mapped are replaced by renaming a new file over them, which
+    // leaves a mapping of the old one intact.
     unsafe { Mmap::map(&file) }.map(Some)
 }
 
