@@ -501,6 +501,8 @@ fn scale_library(dir: &Path) {
 }
 
 fn main() {
+    // As the strata binary does.
+    strata::memory::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     match args.first().map(String::as_str) {
         Some("pipeline") => pipeline(Path::new(args.get(1).map_or("../strata-dev-library", String::as_str))),

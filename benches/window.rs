@@ -79,6 +79,8 @@ fn frames_until(harness: &mut Harness<'_, StrataApp>, frames: &mut Frames, limit
 }
 
 fn main() {
+    // As the strata binary does.
+    strata::memory::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let tracks: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(300_000);
     let scratch = tempfile::tempdir().unwrap();

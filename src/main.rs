@@ -11,6 +11,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    strata::memory::tune_allocator();
     let cli = strata::cli::Cli::parse();
     // Libraries stay quiet by default (symphonia alone can print hundreds of
     // warnings for one damaged file); Strata reports per-file problems itself.
