@@ -21,7 +21,7 @@ settle=${4:-90}
 work=$(mktemp -d)
 log=$work/frames.tsv phases=$work/phases.tsv memory=$work/memory.tsv
 # On any exit, also stop the window and the memory sampler (their pids are known later).
-on_exit="kill \$app \$sampler 2>/dev/null; rm -rf '$work'"
+on_exit="kill \$app \$sampler 2>/dev/null || true; rm -rf '$work'"
 app= sampler=
 source "$(dirname "$0")/virtual-display.sh"
 # A fresh settings store, so the window starts as it would for a new user.

@@ -22,14 +22,18 @@ const KEEP_FREE_TOP_BYTES: i32 = 64 << 20;
 /// rise after some large free: 13-layer queries took 40 ms in one process
 /// and 26 ms in another, on the same heads. Fixed thresholds at what the
 /// dynamic one rises to (32 MB, trimming beyond twice that) keep that
-/// memory for the next query; [`release_freed`] still hands back what large
-/// transient work frees.
+/// memory for the next query. The cost: each arena may keep up to 64 MB
+/// free at its top, which [`release_freed`] does not hand back (it returns
+/// the free pages inside the arenas). Measured on the window at 300,000
+/// tracks: 751–816 MB anonymous at rest, under its 1 GB goal.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt takes two integers and only sets the allocator's own parameters, under its lock.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_UP_TO_BYTES);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, KEEP_FREE_TOP_BYTES);
+        // mallopt returns 0 when it refuses a setting; the defaults then stay, and only speed differs.
+        if libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_UP_TO_BYTES) == 0 || libc::mallopt(libc::M_TRIM_THRESHOLD, KEEP_FREE_TOP_BYTES) == 0 {
+            log::debug!("the allocator kept its default thresholds");
+        }
     }
 }
 
@@ -52,38 +56,6 @@ mod tests {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap_or_default();
         line.split_whitespace().nth(1).and_then(|kb| kb.parse().ok()).unwrap_or(0)
-    }
-
-    /// Page faults this thread has taken so far.
-    fn thread_faults() -> i64 {
-        // SAFETY: getrusage writes into the struct it is given and nothing else.
-        unsafe {
-            let mut usage: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
-            usage.ru_minflt
-        }
-    }
-
-    #[test]
-    fn arrays_a_query_allocates_again_are_not_faulted_in_again() {
-        super::tune_allocator();
-        // As a 13-layer query at 300,000 tracks: 13 arrays of 2.4 MB alive at
-        // once (the layers' bounds), every page written, then all freed.
-        let bytes = 2_400_000;
-        let mut sums = 0u64;
-        let mut query = || {
-            let arrays: Vec<Vec<u8>> = (0..13).map(|_| vec![1u8; bytes]).collect();
-            sums += arrays.iter().map(|a| u64::from(std::hint::black_box(a)[bytes - 1])).sum::<u64>();
-        };
-        query();
-        let before = thread_faults();
-        for _ in 0..20 {
-            query();
-        }
-        let faults = thread_faults() - before;
-        assert_eq!(sums, 21 * 13);
-        // Trimmed and faulted in afresh, each query takes about 7,600 faults; kept, next to none.
-        assert!(faults < 512, "{faults} page faults for 20 queries' arrays already allocated once");
     }
 
     #[test]

@@ -239,9 +239,14 @@ fn a_fitted_head_is_kept_in_its_file_and_mapped_next_time() {
     assert!(second.layer(0).head_mapped());
     assert_eq!(file_identity(&file), written, "mapped, not fitted and written again");
     assert_eq!(rankings(&mut second, tracks), exact);
-    // Another normalisation is another file.
+    // Another normalisation is another file: the centred head, planted
+    // where the standardised one would be, is not served in its place.
+    let planted = DataDir::at(tmp.path()).search_head_path("synthetic", 0, "standardize");
+    std::fs::copy(&file, &planted).unwrap();
+    let exact = rankings(&mut SearchEngine::with_pruning(reloaded.clone(), Normalization::Standardize, Pruning::Never), tracks);
     let mut standardized = SearchEngine::with_pruning(reloaded, Normalization::Standardize, Pruning::Always);
-    standardized.layer(0);
+    assert!(!standardized.layer(0).head_mapped(), "standardised, this library's energy is too spread for a head");
+    assert_eq!(rankings(&mut standardized, tracks), exact);
     assert_eq!(file_identity(&file), written);
 }
 

@@ -36,7 +36,10 @@ const MAGIC: &[u8; 8] = b"STRAHEAD";
 /// The layout version; a file of another version is fitted again.
 const FORMAT: u32 = 1;
 
-/// Bytes of the header: magic, format, key, tracks, dim, width, checksum, padding.
+/// Bytes of the header: magic (8), format (u32), zero (4), key (u64), tracks
+/// (u64), dim (u32), width (u32), checksum (u64), zero padding (16); the
+/// header is little-endian, the sections in the machine's own byte order
+/// (a file is only ever read where it was written; another order fails the checksum).
 const HEADER_BYTES: usize = 64;
 
 /// Every section starts at a multiple of this, so that a band row (32 f16) never straddles a cache line.
@@ -47,7 +50,9 @@ const BAND_WIDTH: usize = crate::search::layer_index::HEAD_STEP;
 
 /// Where one layer's head file is and which library it must have been fitted on.
 pub(crate) struct HeadFile {
+    /// Where the file is ([`DataDir::search_head_path`]).
     path: PathBuf,
+    /// What the header must hold for the file to be this library's.
     key: u64,
 }
 
@@ -96,21 +101,26 @@ impl MappedHead {
 
     /// Band `b`: `tracks × 32` coordinates.
     pub fn band(&self, b: usize) -> Option<&[f16]> {
-        let per_band = self.sections.bands.len() / self.bands.max(1);
-        let start = self.sections.bands.start + b.checked_mul(per_band)?;
-        (b < self.bands).then(|| bytemuck::try_cast_slice(self.map.get(start..start + per_band)?).ok())?
+        bytemuck::try_cast_slice(self.piece(&self.sections.bands, b)?).ok()
     }
 
     /// The rests after band `b`: one norm per track.
     pub fn rests(&self, b: usize) -> Option<&[f32]> {
-        let per_band = self.sections.rests.len() / self.bands.max(1);
-        let start = self.sections.rests.start + b.checked_mul(per_band)?;
-        (b < self.bands).then(|| bytemuck::try_cast_slice(self.map.get(start..start + per_band)?).ok())?
+        bytemuck::try_cast_slice(self.piece(&self.sections.rests, b)?).ok()
+    }
+
+    /// Band `b`'s share of `section`, which holds one equal share per band.
+    fn piece(&self, section: &Range<usize>, b: usize) -> Option<&[u8]> {
+        if b >= self.bands {
+            return None;
+        }
+        let per_band = section.len() / self.bands;
+        let start = section.start.checked_add(b.checked_mul(per_band)?)?;
+        self.map.get(start..start.checked_add(per_band)?)
     }
 }
 
 /// Byte ranges of a file's sections, each after the last at [`SECTION_ALIGN`].
-#[derive(Debug, Clone, PartialEq, Eq)]
 struct Sections {
     mean: Range<usize>,
     scale: Range<usize>,
@@ -178,16 +188,23 @@ impl HeadFile {
     /// The file of `layer` of `snapshot` under normalisation `normalization`
     /// (its name), for a head fitted with the settings `fit`; `None` when a
     /// track's rows carry no checksum (written by an older Strata), since
-    /// then nothing tells this library from another.
+    /// then nothing tells this library from another. The key also holds
+    /// Strata's version, so that a release whose fit differs in code, not in
+    /// settings, never serves an older release's file.
     pub fn for_layer(snapshot: &LibrarySnapshot, layer: usize, normalization: &str, fit: &[u64]) -> Option<Self> {
         let mut key = RowChecksum::default();
+        key.add_bytes(env!("CARGO_PKG_VERSION").as_bytes());
         key.add_bytes(normalization.as_bytes());
         for value in [u64::from(FORMAT), layer as u64, snapshot.layer_dim(layer) as u64, snapshot.len() as u64].iter().chain(fit) {
             key.add_bytes(&value.to_le_bytes());
         }
         for analysis in &snapshot.analyses {
             key.add_bytes(&analysis.store_row.to_le_bytes());
-            key.add_bytes(&analysis.checksum?.to_le_bytes());
+            let Some(checksum) = analysis.checksum else {
+                log::debug!("layer {layer}: rows without a checksum (an older Strata's); its search head is not kept in a file");
+                return None;
+            };
+            key.add_bytes(&checksum.to_le_bytes());
         }
         let path = snapshot.data_dir().search_head_path(&snapshot.model.manifest.name, layer, normalization);
         Some(Self { path, key: key.value() })
@@ -213,7 +230,7 @@ impl HeadFile {
         let width = usize::try_from(read_u32(36)?).ok()?;
         let expected = header(self.key, tracks, dim, width)?;
         if map.get(..40)? != expected.as_slice() || width == 0 || width % BAND_WIDTH != 0 {
-            log::debug!("search head {}: fitted on another library", self.path.display());
+            log::debug!("search head {}: another library's, or another format's", self.path.display());
             return None;
         }
         let sections = Sections::new(tracks, dim, width)?;

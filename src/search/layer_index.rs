@@ -130,6 +130,7 @@ pub enum Pruning {
 struct LayerHead {
     /// `dim × width`, orthonormal columns.
     axes: Array2<f32>,
+    /// The head's coordinates and rests.
     values: HeadValues,
 }
 
@@ -365,12 +366,21 @@ impl LayerIndex {
         let (Some(file), HeadValues::Owned { bands, rests }) = (file, &head.values) else { return head };
         let parts = HeadParts { mean: &self.mean, scale: &self.scale, inverse_norms: &self.inverse_norms, axes: &head.axes, bands, rests };
         if let Err(e) = file.store(&parts) {
-            log::warn!("could not keep the search head of layer {} in {}: {e}; it stays in memory", self.layer, file.path().display());
+            // Once per process: a read-only data folder would say it for every layer.
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                log::debug!("could not keep the search head in {}: {e}", file.path().display());
+            } else {
+                log::warn!("could not keep search heads beside the store ({}: {e}); they stay in memory", file.path().display());
+            }
             return head;
         }
         match file.load(self.len(), self.dim) {
             Some(cached) => LayerHead { axes: cached.axes, values: HeadValues::Mapped(cached.head) },
-            None => head,
+            None => {
+                log::warn!("the search head just written to {} does not read back; it stays in memory", file.path().display());
+                head
+            }
         }
     }
 
