@@ -42,6 +42,9 @@ const FORMAT: u32 = 1;
 /// (a file is only ever read where it was written; another order fails the checksum).
 const HEADER_BYTES: usize = 64;
 
+/// Where the header's checksum sits: after the fields it covers.
+const CHECKSUM_AT: usize = 40;
+
 /// Every section starts at a multiple of this, so that a band row (32 f16) never straddles a cache line.
 const SECTION_ALIGN: usize = 64;
 
@@ -173,8 +176,8 @@ impl Sections {
 }
 
 /// The header's fields before the checksum, in file order.
-fn header(key: u64, tracks: usize, dim: usize, width: usize) -> Option<[u8; 40]> {
-    let mut out = [0u8; 40];
+fn header(key: u64, tracks: usize, dim: usize, width: usize) -> Option<[u8; CHECKSUM_AT]> {
+    let mut out = [0u8; CHECKSUM_AT];
     out[0..8].copy_from_slice(MAGIC);
     out[8..12].copy_from_slice(&FORMAT.to_le_bytes());
     out[16..24].copy_from_slice(&key.to_le_bytes());
@@ -229,13 +232,13 @@ impl HeadFile {
         let read_u64 = |at: usize| Some(u64::from_le_bytes(map.get(at..at + 8)?.try_into().ok()?));
         let width = usize::try_from(read_u32(36)?).ok()?;
         let expected = header(self.key, tracks, dim, width)?;
-        if map.get(..40)? != expected.as_slice() || width == 0 || width % BAND_WIDTH != 0 {
+        if map.get(..CHECKSUM_AT)? != expected.as_slice() || width == 0 || width % BAND_WIDTH != 0 {
             log::debug!("search head {}: another library's, or another format's", self.path.display());
             return None;
         }
         let sections = Sections::new(tracks, dim, width)?;
         let pieces: Option<Vec<&[u8]>> = sections.pieces(width / BAND_WIDTH).into_iter().map(|range| map.get(range)).collect();
-        let whole = map.len() == sections.len() && pieces.is_some_and(|pieces| read_u64(40) == Some(checksum(&expected, &pieces)));
+        let whole = map.len() == sections.len() && pieces.is_some_and(|pieces| read_u64(CHECKSUM_AT) == Some(checksum(&expected, &pieces)));
         if !whole {
             log::warn!("search head {} is damaged; fitting it again", self.path.display());
             return None;
@@ -274,7 +277,7 @@ impl HeadFile {
         replace_file_with(&self.path, |out: &mut dyn Write| {
             out.write_all(&header)?;
             out.write_all(&sum.to_le_bytes())?;
-            let mut at = 48;
+            let mut at = CHECKSUM_AT + 8;
             for (range, piece) in sections.pieces(band_count).iter().zip(&pieces) {
                 out.write_all(&vec![0u8; range.start - at])?;
                 out.write_all(piece)?;

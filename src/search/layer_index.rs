@@ -177,6 +177,11 @@ impl LayerHead {
         }
     }
 
+    /// A head read from its file ([`crate::search::head_cache`]).
+    fn mapped(axes: Array2<f32>, head: MappedHead) -> Self {
+        Self { axes, values: HeadValues::Mapped(head) }
+    }
+
     /// The residual outside the whole head, per track.
     fn residuals(&self) -> &[f32] {
         self.band_count().checked_sub(1).and_then(|last| self.rests(last)).unwrap_or(&[])
@@ -286,7 +291,7 @@ impl LayerIndex {
         let head_file = wants_head(pruning, present, dim).then(|| head_file(&snapshot, layer, normalization)).flatten();
         if let Some(cached) = head_file.as_ref().and_then(|file| file.load(row_offsets.len(), dim)) {
             let CachedIndex { mean, scale, inverse_norms, axes, head } = cached;
-            let head = Some(LayerHead { axes, values: HeadValues::Mapped(head) });
+            let head = Some(LayerHead::mapped(axes, head));
             return Self { snapshot, layer, normalization, dim, row_offsets, mean, scale, inverse_norms, head };
         }
         let data = snapshot.layer_data(layer);
@@ -353,7 +358,7 @@ impl LayerIndex {
         };
         let head_file = head_file(&self.snapshot, self.layer, self.normalization);
         index.head = match head_file.as_ref().and_then(|file| file.load(self.len(), self.dim)) {
-            Some(cached) => Some(LayerHead { axes: cached.axes, values: HeadValues::Mapped(cached.head) }),
+            Some(cached) => Some(LayerHead::mapped(cached.axes, cached.head)),
             None => index.fit_head().map(|head| index.kept(head, head_file.as_ref())),
         };
         index.head.is_some().then_some(index)
@@ -376,7 +381,7 @@ impl LayerIndex {
             return head;
         }
         match file.load(self.len(), self.dim) {
-            Some(cached) => LayerHead { axes: cached.axes, values: HeadValues::Mapped(cached.head) },
+            Some(cached) => LayerHead::mapped(cached.axes, cached.head),
             None => {
                 log::warn!("the search head just written to {} does not read back; it stays in memory", file.path().display());
                 head
