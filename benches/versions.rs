@@ -6,8 +6,9 @@
 //! The recordings are synthetic: a 10-minute chord sequence with harmonics,
 //! and the same sequence 3 semitones higher, 20 % slower with a slow tempo
 //! swing, after 4 s of silence. The library is synthetic at the feature level:
-//! CENS-like sequences of 60–600 frames (0.5–5 min at 2 frames/s), a fifth of
-//! them in groups of 2–4 versions (key-shifted, tempo-changed, noisy copies).
+//! CENS-like sequences of 60–600 frames (0.5–5 min at 2 frames/s), each chord
+//! with a bass (its root, third or fifth), a fifth of them in groups of 2–4
+//! versions (key-shifted, tempo-changed, noisy copies).
 
 use std::time::Instant;
 
@@ -112,14 +113,17 @@ fn synthetic_library(tracks: usize) -> (Vec<IdentFeatures>, Vec<usize>) {
     let mut groups = Vec::with_capacity(tracks);
     while library.len() < tracks {
         let frames = 60 + rng.below(540);
-        let piece: Vec<Chroma> = (0..frames / 4)
+        // Each chord with its bass: the root, or the third or fifth (an inversion).
+        let piece: Vec<(Chroma, Chroma)> = (0..frames / 4)
             .map(|_| {
                 let root = rng.below(N_CHROMA);
                 let mut v = [0.05f32; N_CHROMA];
                 for step in [0, 4, 7] {
                     v[(root + step) % N_CHROMA] = 1.0;
                 }
-                unit_or_uniform(&v)
+                let mut bass = [0.05f32; N_CHROMA];
+                bass[(root + [0, 4, 7][rng.below(3)]) % N_CHROMA] = 1.0;
+                (unit_or_uniform(&v), unit_or_uniform(&bass))
             })
             .collect();
         let versions = if library.len() % 5 == 0 { 2 + rng.below(3) } else { 1 };
@@ -127,13 +131,14 @@ fn synthetic_library(tracks: usize) -> (Vec<IdentFeatures>, Vec<usize>) {
         for _ in 0..versions.min(tracks - library.len()) {
             let shift = rng.below(N_CHROMA);
             let frames_per_chord = 3.0 + 2.0 * f64::from(rng.symmetric_unit().abs());
-            let cens: Vec<Chroma> = (0..(piece.len() as f64 * frames_per_chord) as usize)
+            let (cens, bass): (Vec<Chroma>, Vec<Chroma>) = (0..(piece.len() as f64 * frames_per_chord) as usize)
                 .map(|t| {
-                    let chord = rotate(&piece[(t as f64 / frames_per_chord) as usize], shift);
-                    unit_or_uniform(&chord.map(|x| x + 0.2 * rng.symmetric_unit().abs()))
+                    let (chord, bass) = &piece[(t as f64 / frames_per_chord) as usize];
+                    let mut noisy = |v: &Chroma| unit_or_uniform(&rotate(v, shift).map(|x| x + 0.2 * rng.symmetric_unit().abs()));
+                    (noisy(chord), noisy(bass))
                 })
-                .collect();
-            library.push(IdentFeatures { mean: mean_of(&cens), cens });
+                .unzip();
+            library.push(IdentFeatures { mean: mean_of(&cens), cens, bass });
             groups.push(group);
         }
     }

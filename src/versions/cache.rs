@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::features::{Chroma, IdentFeatures, N_CHROMA};
 
-const MAGIC: &[u8; 8] = b"STRVERS1";
+const MAGIC: &[u8; 8] = b"STRVERS2";
 
 /// What identifies a file's contents without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,9 +63,13 @@ impl FeatureCache {
                 *value = f32::from_le_bytes(take(&mut reader, 4)?.try_into().ok()?);
             }
             let frames = read_u32(&mut reader)? as usize;
-            let bytes = take(&mut reader, frames.checked_mul(N_CHROMA)?)?;
-            let cens: Vec<Chroma> = bytes.chunks_exact(N_CHROMA).map(|b| std::array::from_fn(|c| f32::from(b[c]) / 255.0)).collect();
-            entries.insert(path, (FileStamp { size, modified_ns }, IdentFeatures { cens, mean }));
+            let mut sequence = || -> Option<Vec<Chroma>> {
+                let bytes = take(&mut reader, frames.checked_mul(N_CHROMA)?)?;
+                Some(bytes.chunks_exact(N_CHROMA).map(|b| std::array::from_fn(|c| f32::from(b[c]) / 255.0)).collect())
+            };
+            let cens = sequence()?;
+            let bass = sequence()?;
+            entries.insert(path, (FileStamp { size, modified_ns }, IdentFeatures { cens, bass, mean }));
         }
         Some(Self { entries })
     }
@@ -96,8 +100,14 @@ impl FeatureCache {
             for value in features.mean {
                 bytes.extend_from_slice(&value.to_le_bytes());
             }
+            // Both sequences have one frame per CENS frame.
+            if features.bass.len() != features.cens.len() {
+                return Err(std::io::Error::other("bass line and CENS differ in length"));
+            }
             bytes.extend_from_slice(&u32::try_from(features.cens.len()).map_err(std::io::Error::other)?.to_le_bytes());
-            bytes.extend(features.cens.iter().flat_map(|v| v.map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)));
+            for sequence in [&features.cens, &features.bass] {
+                bytes.extend(sequence.iter().flat_map(|v| v.map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)));
+            }
         }
         crate::storage::data_dir::replace_file(path, &bytes)
     }
@@ -142,7 +152,11 @@ mod tests {
     fn features_come_back_for_the_same_stamp_only_and_a_damaged_file_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("versions.bin");
-        let features = IdentFeatures { cens: vec![[0.5; N_CHROMA], [1.0; N_CHROMA]], mean: [0.75; N_CHROMA] };
+        let features = IdentFeatures {
+            cens: vec![[0.5; N_CHROMA], [1.0; N_CHROMA]],
+            bass: vec![[0.25; N_CHROMA], [0.0; N_CHROMA]],
+            mean: [0.75; N_CHROMA],
+        };
         let stamp = FileStamp { size: 10, modified_ns: 20 };
         let mut cache = FeatureCache::default();
         cache.insert(PathBuf::from("/music/a.flac"), stamp, features.clone());

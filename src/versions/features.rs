@@ -1,6 +1,6 @@
 //! What the versions feature reads from a recording: tuned chroma and chroma
-//! onsets at ~50 frames/s (for alignment) and CENS chroma at ~2 frames/s (for
-//! identification).
+//! onsets at ~50 frames/s (for alignment), and CENS chroma and a bass-line
+//! chroma at ~2 frames/s (for identification).
 //!
 //! Owns its own STFT and pitch mapping rather than the indexer's descriptor
 //! chroma: that one is librosa-exact at one hop for other purposes, while
@@ -44,6 +44,27 @@ const CENS_WINDOW: usize = 105;
 /// CENS quantisation thresholds on the L1-normalised chroma.
 const CENS_STEPS: [f32; 4] = [0.05, 0.1, 0.2, 0.4];
 
+/// Bass line (Salamon, Serrà & Gómez 2013 use one beside harmony for version
+/// identification: two harmonisations of one tune share the melody, not the
+/// bass). Candidate pitches every 10 cents over two octaves from E2, each
+/// salient by the summed magnitudes of its first harmonics.
+const BASS_LOWEST_MIDI: i32 = 40;
+const BASS_CANDIDATES: usize = 24 * SUB;
+const BASS_HARMONICS: usize = 5;
+/// Weight of harmonic h is this to the power h − 1.
+const BASS_HARMONIC_DECAY: f32 = 0.8;
+/// The bass is the lowest salience peak holding at least this share of the
+/// frame's highest, whose fundamental holds at least the second share of the
+/// loudest fundamental in the range (upper voices sum to virtual pitches below
+/// them, where nothing sounds).
+const BASS_SHARE: f32 = 0.5;
+const BASS_FUNDAMENTAL_SHARE: f32 = 0.25;
+/// The bass line is smoothed over no more than CENS's hop (0.5 s): a bass
+/// note lasts about a beat, and CENS's 2.1 s blurred two harmonisations'
+/// basses together (chosen on the development versions set among 0.5, 1 and
+/// 2.1 s; 0.5 s was best or tied at every bass weight tried).
+const BASS_WINDOW: usize = CENS_HOP;
+
 /// One chroma or onset vector.
 pub type Chroma = [f32; N_CHROMA];
 
@@ -69,6 +90,9 @@ pub struct FineFeatures {
 pub struct IdentFeatures {
     /// CENS vectors (unit length) of the sounding part, [`IDENT_FRAMES_PER_S`] a second.
     pub cens: Vec<Chroma>,
+    /// Bass-line chroma on the same frames: how often each pitch class was the
+    /// bass over CENS's window, unit length (uniform where nothing sounds).
+    pub bass: Vec<Chroma>,
     /// Mean of `cens`, for the key estimate.
     pub mean: Chroma,
 }
@@ -91,7 +115,7 @@ impl FineFeatures {
     /// Features of mono samples at [`SAMPLE_RATE_HZ`].
     pub fn from_samples(samples: &[f32]) -> Self {
         let duration_s = samples.len() as f64 / f64::from(SAMPLE_RATE_HZ);
-        let fine = fine_pitch_profiles(samples);
+        let (fine, bass_subs): (Vec<_>, Vec<_>) = spectral_frames(samples).into_iter().unzip();
         let tuning_sub = estimate_tuning(&fine);
         let energies: Vec<Chroma> = fine.iter().map(|f| fold_semitones(f, tuning_sub)).collect();
         let totals: Vec<f32> = energies.iter().map(|e| e.iter().sum()).collect();
@@ -104,8 +128,20 @@ impl FineFeatures {
         let tuning_cents = tuning_sub as f32 * (100.0 / SUB as f32);
         let (start, end) = sounding_span(&sounding);
         let cens = cens(&energies[start..end], &sounding[start..end]);
+        let bass_line: Vec<Chroma> = bass_subs[start..end]
+            .iter()
+            .zip(&sounding[start..end])
+            .map(|(&sub, &s)| {
+                let mut one_hot = [0.0; N_CHROMA];
+                if let (Some(sub), true) = (sub, s) {
+                    one_hot[pitch_class_of_sub(sub, tuning_sub)] = 1.0;
+                }
+                one_hot
+            })
+            .collect();
+        let bass = smoothed_downsampled(&bass_line, BASS_WINDOW);
         let mean = mean_of(&cens);
-        FineFeatures { chroma, onsets, sounding, tuning_cents, duration_s, ident: IdentFeatures { cens, mean } }
+        FineFeatures { chroma, onsets, sounding, tuning_cents, duration_s, ident: IdentFeatures { cens, bass, mean } }
     }
 
     /// Frames from the first to the last sounding one (end exclusive); the whole track if none sounds.
@@ -147,8 +183,9 @@ pub fn rotate(v: &Chroma, shift: usize) -> Chroma {
     std::array::from_fn(|c| v[(c + N_CHROMA - shift % N_CHROMA) % N_CHROMA])
 }
 
-/// Per frame, spectral power folded onto 120 pitch-class sub-bins (10 cents each, sub-bin 0 = A).
-fn fine_pitch_profiles(samples: &[f32]) -> Vec<[f32; N_CHROMA * SUB]> {
+/// Per frame, spectral power folded onto 120 pitch-class sub-bins (10 cents
+/// each, sub-bin 0 = A), and the bass's sub-bin (same scale; `None` in silence).
+fn spectral_frames(samples: &[f32]) -> Vec<([f32; N_CHROMA * SUB], Option<usize>)> {
     let n_frames = samples.len().div_ceil(HOP).max(1);
     let bin_hz = f64::from(SAMPLE_RATE_HZ) / FFT_LEN as f64;
     let first_bin = (MIN_HZ / bin_hz).ceil() as usize;
@@ -161,11 +198,13 @@ fn fine_pitch_profiles(samples: &[f32]) -> Vec<[f32; N_CHROMA * SUB]> {
         .collect();
     let window: Vec<f32> =
         (0..FFT_LEN).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / FFT_LEN as f64).cos()) as f32).collect();
+    let bass_bins = bass_harmonic_bins(bin_hz);
     let pieces = crate::parallel::map_ranges("versions-stft", n_frames, 256, |range| {
         let fft: Arc<dyn RealToComplex<f32>> = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_LEN);
         let mut frame = vec![0.0f32; FFT_LEN];
         let mut spectrum: Vec<Complex<f32>> = fft.make_output_vec();
         let mut scratch = fft.make_scratch_vec();
+        let mut magnitudes = vec![0.0f32; spectrum.len()];
         let mut out = Vec::with_capacity(range.len());
         for i in range {
             let start = (i * HOP) as isize - (FFT_LEN / 2) as isize;
@@ -174,16 +213,73 @@ fn fine_pitch_profiles(samples: &[f32]) -> Vec<[f32; N_CHROMA * SUB]> {
                 *f = if t >= 0 && (t as usize) < samples.len() { samples[t as usize] * w } else { 0.0 };
             }
             let mut profile = [0.0f32; N_CHROMA * SUB];
+            let mut bass = None;
             if fft.process_with_scratch(&mut frame, &mut spectrum, &mut scratch).is_ok() {
                 for (k, &sub) in (first_bin..=last_bin).zip(&sub_of_bin) {
                     profile[sub] += spectrum[k].norm_sqr();
                 }
+                for (m, x) in magnitudes.iter_mut().zip(&spectrum) {
+                    *m = x.norm();
+                }
+                bass = bass_sub(&magnitudes, &bass_bins);
             }
-            out.push(profile);
+            out.push((profile, bass));
         }
         out
     });
     pieces.into_iter().flatten().collect()
+}
+
+/// For each bass candidate (every 10 cents from [`BASS_LOWEST_MIDI`]), the
+/// FFT bins nearest its first [`BASS_HARMONICS`] harmonics.
+fn bass_harmonic_bins(bin_hz: f64) -> Vec<[usize; BASS_HARMONICS]> {
+    (0..BASS_CANDIDATES)
+        .map(|c| {
+            let midi = f64::from(BASS_LOWEST_MIDI) + c as f64 / SUB as f64;
+            let f0 = 440.0 * 2f64.powf((midi - 69.0) / 12.0);
+            std::array::from_fn(|h| ((h + 1) as f64 * f0 / bin_hz).round() as usize)
+        })
+        .collect()
+}
+
+/// The bass of one frame as a pitch-class sub-bin (0 = A): the lowest peak of
+/// the harmonic-sum salience within half a semitone that reaches
+/// [`BASS_SHARE`] of the highest; `None` when nothing sounds.
+fn bass_sub(magnitudes: &[f32], bins: &[[usize; BASS_HARMONICS]]) -> Option<usize> {
+    let salience: Vec<f32> = bins
+        .iter()
+        .map(|harmonics| {
+            let mut weight = 1.0;
+            let mut sum = 0.0;
+            for &k in harmonics {
+                sum += weight * magnitudes.get(k).copied().unwrap_or(0.0);
+                weight *= BASS_HARMONIC_DECAY;
+            }
+            sum
+        })
+        .collect();
+    let highest = salience.iter().copied().fold(0.0f32, f32::max);
+    let fundamental = |c: usize| magnitudes.get(bins[c][0]).copied().unwrap_or(0.0);
+    let loudest_fundamental = (0..bins.len()).map(fundamental).fold(0.0f32, f32::max);
+    if highest <= f32::MIN_POSITIVE {
+        return None;
+    }
+    let half = SUB / 2;
+    let is_peak = |c: usize| {
+        let lo = c.saturating_sub(half);
+        let hi = (c + half + 1).min(salience.len());
+        salience[lo..hi].iter().all(|&s| s <= salience[c])
+    };
+    let c = (0..salience.len())
+        .find(|&c| salience[c] >= BASS_SHARE * highest && fundamental(c) >= BASS_FUNDAMENTAL_SHARE * loudest_fundamental && is_peak(c))?;
+    // Sub-bins count from A; the candidates from MIDI BASS_LOWEST_MIDI (A2 is MIDI 45).
+    Some((c as i32 + (BASS_LOWEST_MIDI - 45) * SUB as i32).rem_euclid((N_CHROMA * SUB) as i32) as usize)
+}
+
+/// The pitch class (0 = C) of a sub-bin (0 = A), with the semitone centres moved by the tuning, as [`fold_semitones`] folds them.
+fn pitch_class_of_sub(sub: usize, tuning_sub: i32) -> usize {
+    let from_c = sub as i32 - 3 * SUB as i32 - tuning_sub + SUB as i32 / 2;
+    from_c.div_euclid(SUB as i32).rem_euclid(N_CHROMA as i32) as usize
 }
 
 /// The tuning, in sub-bins from A440 (−5..=4): the offset whose ±25-cent
@@ -260,7 +356,6 @@ fn sliding_max(values: &[f32], radius: usize) -> Vec<f32> {
 /// quantised logarithmically, smoothed with a Hann window, downsampled and
 /// unit-normalised. Silent frames count as zero.
 fn cens(energies: &[Chroma], sounding: &[bool]) -> Vec<Chroma> {
-    let (hop, width) = (CENS_HOP, CENS_WINDOW);
     let quantised: Vec<Chroma> = energies
         .iter()
         .zip(sounding)
@@ -275,14 +370,22 @@ fn cens(energies: &[Chroma], sounding: &[bool]) -> Vec<Chroma> {
             })
         })
         .collect();
+    smoothed_downsampled(&quantised, CENS_WINDOW)
+}
+
+/// CENS's last steps: `frames` smoothed with a Hann window `width` frames
+/// wide, taken every [`CENS_HOP`] frames and unit-normalised (uniform where
+/// the window holds nothing).
+fn smoothed_downsampled(frames: &[Chroma], width: usize) -> Vec<Chroma> {
+    let hop = CENS_HOP;
     let window: Vec<f32> = (0..width).map(|i| (std::f32::consts::PI * (i as f32 + 1.0) / (width as f32 + 1.0)).sin().powi(2)).collect();
-    let mut out = Vec::with_capacity(quantised.len() / hop + 1);
+    let mut out = Vec::with_capacity(frames.len() / hop + 1);
     let mut centre = 0;
-    while centre < quantised.len() {
+    while centre < frames.len() {
         let mut acc = [0.0f32; N_CHROMA];
         for (k, &w) in window.iter().enumerate() {
             let Some(i) = (centre + k).checked_sub(width / 2) else { continue };
-            if let Some(q) = quantised.get(i) {
+            if let Some(q) = frames.get(i) {
                 for c in 0..N_CHROMA {
                     acc[c] += w * q[c];
                 }
@@ -321,6 +424,44 @@ mod tests {
         let mid = &features.chroma[features.chroma.len() / 2];
         let top = (0..N_CHROMA).fold(0, |b, c| if mid[c] > mid[b] { c } else { b });
         assert_eq!(top, 9, "{mid:?}");
+    }
+
+    /// A tone with `harmonics` partials of falling amplitude.
+    fn tone(freq_hz: f64, harmonics: usize, amplitude: f64, seconds: f64) -> Vec<f32> {
+        let n = (seconds * f64::from(SAMPLE_RATE_HZ)) as usize;
+        let rate = f64::from(SAMPLE_RATE_HZ);
+        (0..n)
+            .map(|i| {
+                (1..=harmonics)
+                    .map(|h| amplitude / h as f64 * (2.0 * std::f64::consts::PI * freq_hz * h as f64 * i as f64 / rate).sin())
+                    .sum::<f64>() as f32
+            })
+            .collect()
+    }
+
+    fn strongest(v: &Chroma) -> usize {
+        (0..N_CHROMA).fold(0, |b, c| if v[c] > v[b] { c } else { b })
+    }
+
+    #[test]
+    fn the_bass_line_is_the_lowest_voice_not_the_loudest() {
+        let semitone = |midi: f64, cents: f64| 440.0 * 2f64.powf((midi - 69.0 + cents / 100.0) / 12.0);
+        for cents in [0.0, -40.0] {
+            // E4 and G4 loud over a softer bass: C3, then D3.
+            for (bass_midi, class) in [(48.0, 0), (50.0, 2)] {
+                let mut samples = tone(semitone(bass_midi, cents), 5, 0.15, 6.0);
+                for upper in [64.0, 67.0] {
+                    for (s, u) in samples.iter_mut().zip(tone(semitone(upper, cents), 3, 0.3, 6.0)) {
+                        *s += u;
+                    }
+                }
+                let features = FineFeatures::from_samples(&samples);
+                let bass = &features.ident.bass;
+                assert_eq!(bass.len(), features.ident.cens.len());
+                assert_eq!(strongest(&bass[bass.len() / 2]), class, "bass MIDI {bass_midi} at {cents} cents: {:?}", bass[bass.len() / 2]);
+                assert_ne!(strongest(&features.ident.cens[bass.len() / 2]), class, "the harmony's strongest class is an upper voice");
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,12 @@
 //! share of it that the longest matching run covers, comparable across
 //! lengths. The key shift comes first from the mean chroma (Serrà's optimal
 //! transposition index); the best two candidates are tried.
+//!
+//! The same score on the bass line, under the key shift the harmony chose,
+//! is fused in by a weighted geometric mean: other recordings of one piece
+//! share both, while two harmonisations of one tune share the melody (which
+//! CENS carries) and not the bass (Salamon, Serrà & Gómez 2013 fuse the
+//! two for the same reason).
 
 use super::features::{Chroma, IdentFeatures, N_CHROMA, mean_of, rotate, unit_or_uniform};
 
@@ -23,6 +29,10 @@ const KEYS_TRIED: usize = 2;
 /// Frames stacked into one state before comparing (delay embedding, Serrà's m): a chord
 /// alone is common to many pieces, a few seconds of succession are not.
 const EMBEDDING: usize = 6;
+/// Weight of the bass line's score in the fused score (the harmony's is one
+/// minus it). Equal weights; on the development versions set 0.33, 0.5 and
+/// 0.67 gave MAP .958–.968 and the same precision, so the plain mean stays.
+const BASS_WEIGHT: f32 = 0.5;
 
 /// CENS frames averaged into one for the coarse verification that ranks the
 /// summary's shortlist (1.5 s a frame; chosen on the development versions
@@ -32,7 +42,8 @@ pub const COARSE_FACTOR: usize = 3;
 /// How well a candidate matches a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Match {
-    /// Share (0..1) of the shorter recording that the best in-order match covers.
+    /// The share (0..1) of the shorter recording that the best in-order match
+    /// covers, harmony and bass line fused.
     pub score: f32,
     /// Semitones (0..12) the candidate is shifted up to match the query.
     pub key_shift: usize,
@@ -55,20 +66,23 @@ pub fn compare(a: &IdentFeatures, b: &IdentFeatures) -> Match {
             best = Match { score, key_shift: shift };
         }
     }
-    best
+    let bass: Vec<Chroma> = b.bass.iter().map(|v| rotate(v, best.key_shift)).collect();
+    let bass_score = qmax_share(&a.bass, &bass);
+    Match { score: best.score.powf(1.0 - BASS_WEIGHT) * bass_score.powf(BASS_WEIGHT), key_shift: best.key_shift }
 }
 
 /// The same comparison against `b` played backwards: a pair with the same
 /// harmony and no common order, the null that calibration measures chance against.
 pub fn compare_reversed(a: &IdentFeatures, b: &IdentFeatures) -> f32 {
-    let reversed = IdentFeatures { cens: b.cens.iter().rev().copied().collect(), mean: b.mean };
+    let reversed =
+        IdentFeatures { cens: b.cens.iter().rev().copied().collect(), bass: b.bass.iter().rev().copied().collect(), mean: b.mean };
     compare(a, &reversed).score
 }
 
 /// The same features with every [`COARSE_FACTOR`] CENS frames averaged into one (unit length again).
 pub fn coarser(features: &IdentFeatures) -> IdentFeatures {
-    let cens = features.cens.chunks(COARSE_FACTOR).map(|block| unit_or_uniform(&mean_of(block))).collect();
-    IdentFeatures { cens, mean: features.mean }
+    let coarsen = |frames: &[Chroma]| frames.chunks(COARSE_FACTOR).map(|block| unit_or_uniform(&mean_of(block))).collect();
+    IdentFeatures { cens: coarsen(&features.cens), bass: coarsen(&features.bass), mean: features.mean }
 }
 
 /// Qmax of `a` against `b` divided by the shorter length.
@@ -130,14 +144,38 @@ mod tests {
         (0..n).map(|_| super::super::features::unit_or_uniform(&std::array::from_fn(|_| rng.symmetric_unit().abs()))).collect()
     }
 
+    /// Features whose bass line leans to each frame's strongest classes (so it moves with the harmony).
     fn features(cens: Vec<Chroma>) -> IdentFeatures {
+        let bass = cens.iter().map(|v| unit_or_uniform(&v.map(|x| x.powi(4)))).collect();
+        with_bass(cens, bass)
+    }
+
+    fn with_bass(cens: Vec<Chroma>, bass: Vec<Chroma>) -> IdentFeatures {
         let mut mean = [0.0; N_CHROMA];
         for v in &cens {
             for c in 0..N_CHROMA {
                 mean[c] += v[c];
             }
         }
-        IdentFeatures { cens, mean }
+        IdentFeatures { cens, bass, mean }
+    }
+
+    fn one_hot(class: usize) -> Chroma {
+        std::array::from_fn(|c| if c == class { 1.0 } else { 0.0 })
+    }
+
+    #[test]
+    fn the_same_melody_over_another_bass_line_scores_well_below_the_same_music() {
+        let melody = random_sequence(3, 120);
+        let bass_line: Vec<Chroma> = (0..120).map(|i| one_hot((i / 3 * 7) % N_CHROMA)).collect();
+        let mut rng = SplitMix64(4);
+        let other_bass: Vec<Chroma> =
+            (0..120).map(|i| one_hot(if i % 3 == 0 { rng.below(N_CHROMA) } else { (i / 3 * 5) % N_CHROMA })).collect();
+        let a = with_bass(melody.clone(), bass_line.clone());
+        let same = compare(&a, &with_bass(melody.clone(), bass_line));
+        let reharmonised = compare(&a, &with_bass(melody, other_bass));
+        assert!(same.score > 0.9, "{same:?}");
+        assert!(reharmonised.score < 0.6 * same.score, "{reharmonised:?} against {same:?}");
     }
 
     #[test]
