@@ -1,9 +1,10 @@
 //! Other recordings of the same work: finding them from the audio and aligning them.
 //!
-//! [`features`] turns a file into tuned chroma, chroma onsets and CENS;
-//! [`summary`] gives each track a cheap key-invariant summary that picks the
-//! candidates; [`verify`] scores a candidate by how much of the two CENS
-//! sequences match in order under the best key shift; [`calibrate`] turns
+//! [`features`] turns a file into tuned chroma, chroma onsets, CENS and a
+//! bass line; [`summary`] gives each track a cheap key-invariant summary that
+//! picks the candidates; [`verify`] scores a candidate by how much of the two
+//! CENS sequences and of the two bass lines match in order under the best key
+//! shift; [`calibrate`] turns
 //! scores into the probability that two tracks are recordings of the same
 //! piece, fitted on the library itself without labels; [`align`] maps the
 //! times of one recording onto another. [`cache`] keeps a library's
@@ -64,7 +65,7 @@ pub struct VersionMatch {
 /// For every track, the others most likely to be recordings of the same
 /// piece, most likely first. With the prefilter, three stages: the
 /// key-invariant summary shortlists [`SearchOptions::shortlist`] candidates
-/// per query, the same verification on CENS [`verify::COARSE_FACTOR`] times
+/// per query, the same verification on features [`verify::COARSE_FACTOR`] times
 /// coarser ranks them (about that factor squared cheaper per pair), and its
 /// best [`SearchOptions::candidates`] are verified in full.
 pub fn find_versions(library: &[IdentFeatures], options: SearchOptions) -> Vec<Vec<VersionMatch>> {
