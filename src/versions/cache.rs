@@ -2,8 +2,8 @@
 //!
 //! One file in the data folder ([`crate::storage::data_dir::DataDir::versions_cache_path`]),
 //! one record per file keyed by its path, size and modification time, so an
-//! unchanged file is never decoded twice and a changed one is. CENS values
-//! lie in 0..1 and are kept as bytes (1/255 steps are far below what the
+//! unchanged file is never decoded twice and a changed one is. CENS and
+//! bass-line values lie in 0..1 and are kept as bytes (1/255 steps are far below what the
 //! comparison can tell apart). The file is replaced whole (written beside it,
 //! then renamed), so a killed run leaves the old cache or the new one. A cache
 //! that cannot be read is ignored: everything is recomputed.
@@ -165,6 +165,8 @@ mod tests {
         let back = loaded.get(Path::new("/music/a.flac"), stamp).unwrap();
         assert_eq!(back.mean, features.mean);
         assert!(back.cens.iter().flatten().zip(features.cens.iter().flatten()).all(|(a, b)| (a - b).abs() < 0.003));
+        assert_eq!(back.bass.len(), features.bass.len());
+        assert!(back.bass.iter().flatten().zip(features.bass.iter().flatten()).all(|(a, b)| (a - b).abs() < 0.003));
         assert!(loaded.get(Path::new("/music/a.flac"), FileStamp { size: 11, modified_ns: 20 }).is_none());
         let bytes = std::fs::read(&file).unwrap();
         std::fs::write(&file, &bytes[..bytes.len() - 5]).unwrap();

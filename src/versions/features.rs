@@ -36,6 +36,9 @@ pub const N_CHROMA: usize = 12;
 const LOG_ETA: f32 = 100.0;
 /// A class's log energy rising by more than this in one frame continues a rise (see [`credit_rises_to_their_start`]).
 const RISE_STEP: f32 = 0.02;
+/// A rise is credited to its start for at most this many frames (200 ms, a
+/// slow attack); a longer one (a swell) starts a new onset every so often.
+const MAX_RISE_FRAMES: usize = 10;
 /// Frames this far (dB) below the track's loud level count as silence.
 const SILENCE_DB: f32 = 45.0;
 
@@ -51,7 +54,11 @@ const CENS_STEPS: [f32; 4] = [0.05, 0.1, 0.2, 0.4];
 /// bass). Candidate pitches every 10 cents over two octaves from E2, each
 /// salient by the summed magnitudes of its first harmonics.
 const BASS_LOWEST_MIDI: i32 = 40;
-const BASS_CANDIDATES: usize = 24 * SUB;
+/// Candidates beyond each end of the range, so that a peak at E2 or E4 is a
+/// peak over a whole semitone (a bass below E2 would otherwise leak into E2's
+/// bin and read as E).
+const BASS_MARGIN: usize = SUB / 2;
+const BASS_CANDIDATES: usize = 24 * SUB + 2 * BASS_MARGIN;
 const BASS_HARMONICS: usize = 5;
 /// Weight of harmonic h is this to the power h − 1.
 const BASS_HARMONIC_DECAY: f32 = 0.8;
@@ -61,11 +68,12 @@ const BASS_HARMONIC_DECAY: f32 = 0.8;
 /// them, where nothing sounds).
 const BASS_SHARE: f32 = 0.5;
 const BASS_FUNDAMENTAL_SHARE: f32 = 0.25;
-/// The bass line is smoothed over no more than CENS's hop (0.5 s): a bass
-/// note lasts about a beat, and CENS's 2.1 s blurred two harmonisations'
-/// basses together (chosen on the development versions set among 0.5, 1 and
-/// 2.1 s; 0.5 s was best or tied at every bass weight tried).
-const BASS_WINDOW: usize = CENS_HOP;
+/// The bass line's Hann window: twice CENS's hop (1 s), so that the
+/// overlapping windows weigh every frame alike. A bass note lasts about a
+/// beat, and CENS's 2.1 s blurred two harmonisations' basses together.
+/// Chosen on the development versions set among 0.5, 1 and 2.1 s: 2.1 s lost
+/// precision, 0.5 s (which weighs a frame by where it falls) and 1 s tied.
+const BASS_WINDOW: usize = 2 * CENS_HOP;
 
 /// One chroma or onset vector.
 pub type Chroma = [f32; N_CHROMA];
@@ -93,7 +101,8 @@ pub struct IdentFeatures {
     /// CENS vectors (unit length) of the sounding part, [`IDENT_FRAMES_PER_S`] a second.
     pub cens: Vec<Chroma>,
     /// Bass-line chroma on the same frames: how often each pitch class was the
-    /// bass over CENS's window, unit length (uniform where nothing sounds).
+    /// bass within about a second ([`BASS_WINDOW`], Hann-weighted), unit length
+    /// (uniform where nothing sounds).
     pub bass: Vec<Chroma>,
     /// Mean of `cens`, for the key estimate.
     pub mean: Chroma,
@@ -186,7 +195,7 @@ pub fn rotate(v: &Chroma, shift: usize) -> Chroma {
 }
 
 /// Per frame, spectral power folded onto 120 pitch-class sub-bins (10 cents
-/// each, sub-bin 0 = A), and the bass's sub-bin (same scale; `None` in silence).
+/// each, sub-bin 0 = A), and the bass's sub-bin (same scale; see [`bass_sub`]).
 fn spectral_frames(samples: &[f32]) -> Vec<([f32; N_CHROMA * SUB], Option<usize>)> {
     let n_frames = samples.len().div_ceil(HOP).max(1);
     let bin_hz = f64::from(SAMPLE_RATE_HZ) / FFT_LEN as f64;
@@ -201,12 +210,14 @@ fn spectral_frames(samples: &[f32]) -> Vec<([f32; N_CHROMA * SUB], Option<usize>
     let window: Vec<f32> =
         (0..FFT_LEN).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / FFT_LEN as f64).cos()) as f32).collect();
     let bass_bins = bass_harmonic_bins(bin_hz);
+    let highest_bass_bin = bass_bins.iter().flatten().copied().max().unwrap_or(0);
     let pieces = crate::parallel::map_ranges("versions-stft", n_frames, 256, |range| {
         let fft: Arc<dyn RealToComplex<f32>> = RealFftPlanner::<f32>::new().plan_fft_forward(FFT_LEN);
         let mut frame = vec![0.0f32; FFT_LEN];
         let mut spectrum: Vec<Complex<f32>> = fft.make_output_vec();
         let mut scratch = fft.make_scratch_vec();
-        let mut magnitudes = vec![0.0f32; spectrum.len()];
+        // Only the bins the bass candidates' harmonics read.
+        let mut magnitudes = vec![0.0f32; (highest_bass_bin + 1).min(spectrum.len())];
         let mut out = Vec::with_capacity(range.len());
         for i in range {
             let start = (i * HOP) as isize - (FFT_LEN / 2) as isize;
@@ -221,7 +232,7 @@ fn spectral_frames(samples: &[f32]) -> Vec<([f32; N_CHROMA * SUB], Option<usize>
                     profile[sub] += spectrum[k].norm_sqr();
                 }
                 for (m, x) in magnitudes.iter_mut().zip(&spectrum) {
-                    *m = x.norm();
+                    *m = x.norm_sqr().sqrt();
                 }
                 bass = bass_sub(&magnitudes, &bass_bins);
             }
@@ -237,7 +248,7 @@ fn spectral_frames(samples: &[f32]) -> Vec<([f32; N_CHROMA * SUB], Option<usize>
 fn bass_harmonic_bins(bin_hz: f64) -> Vec<[usize; BASS_HARMONICS]> {
     (0..BASS_CANDIDATES)
         .map(|c| {
-            let midi = f64::from(BASS_LOWEST_MIDI) + c as f64 / SUB as f64;
+            let midi = f64::from(BASS_LOWEST_MIDI) + (c as f64 - BASS_MARGIN as f64) / SUB as f64;
             let f0 = 440.0 * 2f64.powf((midi - 69.0) / 12.0);
             std::array::from_fn(|h| ((h + 1) as f64 * f0 / bin_hz).round() as usize)
         })
@@ -246,7 +257,9 @@ fn bass_harmonic_bins(bin_hz: f64) -> Vec<[usize; BASS_HARMONICS]> {
 
 /// The bass of one frame as a pitch-class sub-bin (0 = A): the lowest peak of
 /// the harmonic-sum salience within half a semitone that reaches
-/// [`BASS_SHARE`] of the highest; `None` when nothing sounds.
+/// [`BASS_SHARE`] of the highest and whose fundamental reaches
+/// [`BASS_FUNDAMENTAL_SHARE`] of the loudest; `None` for a frame of digital
+/// silence (quiet frames are left out later, by the silence gate).
 fn bass_sub(magnitudes: &[f32], bins: &[[usize; BASS_HARMONICS]]) -> Option<usize> {
     let salience: Vec<f32> = bins
         .iter()
@@ -266,16 +279,12 @@ fn bass_sub(magnitudes: &[f32], bins: &[[usize; BASS_HARMONICS]]) -> Option<usiz
     if highest <= f32::MIN_POSITIVE {
         return None;
     }
-    let half = SUB / 2;
-    let is_peak = |c: usize| {
-        let lo = c.saturating_sub(half);
-        let hi = (c + half + 1).min(salience.len());
-        salience[lo..hi].iter().all(|&s| s <= salience[c])
-    };
-    let c = (0..salience.len())
+    let half = BASS_MARGIN;
+    let is_peak = |c: usize| salience[c - half..=c + half].iter().all(|&s| s <= salience[c]);
+    let c = (half..salience.len() - half)
         .find(|&c| salience[c] >= BASS_SHARE * highest && fundamental(c) >= BASS_FUNDAMENTAL_SHARE * loudest_fundamental && is_peak(c))?;
-    // Sub-bins count from A; the candidates from MIDI BASS_LOWEST_MIDI (A2 is MIDI 45).
-    Some((c as i32 + (BASS_LOWEST_MIDI - 45) * SUB as i32).rem_euclid((N_CHROMA * SUB) as i32) as usize)
+    // Sub-bins count from A; candidate BASS_MARGIN is MIDI BASS_LOWEST_MIDI (A2 is MIDI 45).
+    Some((c as i32 - BASS_MARGIN as i32 + (BASS_LOWEST_MIDI - 45) * SUB as i32).rem_euclid((N_CHROMA * SUB) as i32) as usize)
 }
 
 /// The pitch class (0 = C) of a sub-bin (0 = A), with the semitone centres moved by the tuning, as [`fold_semitones`] folds them.
@@ -320,7 +329,8 @@ fn fold_semitones(fine: &[f32; N_CHROMA * SUB], tuning_sub: i32) -> Chroma {
     })
 }
 
-/// Chroma onsets: rises of each class's log energy, normalised by the
+/// Chroma onsets: rises of each class's log energy (each credited to where
+/// it starts, [`credit_rises_to_their_start`]), normalised by the
 /// loudest rise within a second either side (so soft and loud passages
 /// weigh alike) and held with a decay over ~100 ms, which gives DTW a
 /// slope towards each onset (the Sync Toolbox's DLNCO features).
@@ -361,7 +371,7 @@ fn credit_rises_to_their_start(rises: &mut [Chroma]) {
         for i in 0..rises.len() {
             if rises[i][c] <= RISE_STEP {
                 start = None;
-            } else if let Some(first) = start {
+            } else if let Some(first) = start.filter(|&first| i - first < MAX_RISE_FRAMES) {
                 rises[first][c] += rises[i][c];
                 rises[i][c] = 0.0;
             } else {
@@ -487,6 +497,9 @@ mod tests {
                 assert_eq!(strongest(&bass[bass.len() / 2]), class, "bass MIDI {bass_midi} at {cents} cents: {:?}", bass[bass.len() / 2]);
                 assert_ne!(strongest(&features.ident.cens[bass.len() / 2]), class, "the harmony's strongest class is an upper voice");
             }
+            // E♭2 alone, just below the range, leaks into E2's bin; it must not read as E.
+            let bass = FineFeatures::from_samples(&tone(semitone(39.0, cents), 5, 0.3, 6.0)).ident.bass;
+            assert_ne!(strongest(&bass[bass.len() / 2]), 4, "E♭2 at {cents} cents: {:?}", bass[bass.len() / 2]);
         }
     }
 
@@ -505,6 +518,15 @@ mod tests {
         let peak = |onsets: &[Chroma]| (0..onsets.len()).fold(0, |b, i| if onsets[i][0] > onsets[b][0] { i } else { b });
         assert_eq!(peak(&chroma_onsets(&ramp(1))), 10);
         assert_eq!(peak(&chroma_onsets(&ramp(8))), 10, "{:?}", chroma_onsets(&ramp(8)).iter().map(|o| o[0]).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn silence_has_as_many_bass_frames_as_cens_frames() {
+        for samples in [Vec::new(), vec![0.0f32; SAMPLE_RATE_HZ as usize]] {
+            let ident = FineFeatures::from_samples(&samples).ident;
+            assert_eq!(ident.bass.len(), ident.cens.len());
+            assert!(ident.bass.iter().all(|v| *v == UNIFORM), "{:?}", ident.bass);
+        }
     }
 
     #[test]

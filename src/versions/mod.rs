@@ -56,7 +56,7 @@ pub struct VersionMatch {
     pub track: usize,
     /// Estimated probability (0..1) that it is another recording of the same piece.
     pub confidence: f32,
-    /// The verification score behind it (share of the shorter track matched in order).
+    /// The verification score behind it ([`verify::Match::score`]: shares of the shorter track matched in order).
     pub score: f32,
     /// Semitones the track is shifted up to match the query's key (0..12).
     pub key_shift: usize,

@@ -1,5 +1,5 @@
-//! Verifying a candidate: how much of two recordings' CENS sequences match in
-//! order, under the best key shift.
+//! Verifying a candidate: how much of two recordings' CENS sequences and bass
+//! lines match in order, under the best key shift.
 //!
 //! The score is Serrà et al.'s Qmax (2009, "Cross recurrence quantification
 //! for cover song identification"): a binary cross-recurrence plot (pairs of
@@ -42,8 +42,9 @@ pub const COARSE_FACTOR: usize = 3;
 /// How well a candidate matches a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Match {
-    /// The share (0..1) of the shorter recording that the best in-order match
-    /// covers, harmony and bass line fused.
+    /// The geometric mean (0..1, weighted by the bass line's weight) of two
+    /// shares of the shorter recording that the best in-order match covers:
+    /// on CENS and on the bass line.
     pub score: f32,
     /// Semitones (0..12) the candidate is shifted up to match the query.
     pub key_shift: usize,
@@ -79,7 +80,7 @@ pub fn compare_reversed(a: &IdentFeatures, b: &IdentFeatures) -> f32 {
     compare(a, &reversed).score
 }
 
-/// The same features with every [`COARSE_FACTOR`] CENS frames averaged into one (unit length again).
+/// The same features with every [`COARSE_FACTOR`] frames of CENS and of the bass line averaged into one (unit length again).
 pub fn coarser(features: &IdentFeatures) -> IdentFeatures {
     let coarsen = |frames: &[Chroma]| frames.chunks(COARSE_FACTOR).map(|block| unit_or_uniform(&mean_of(block))).collect();
     IdentFeatures { cens: coarsen(&features.cens), bass: coarsen(&features.bass), mean: features.mean }
