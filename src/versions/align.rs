@@ -109,7 +109,7 @@ pub fn align_files(a: &Path, b: &Path) -> Result<Alignment, AudioError> {
 
 /// Aligns B to A.
 pub fn align(a: &FineFeatures, b: &FineFeatures) -> Alignment {
-    let key_shift = verify::compare(&a.ident, &b.ident).key_shift;
+    let key_shift = verify::harmony_match(&a.ident, &b.ident).key_shift;
     let (a0, a1) = a.sounding_span();
     let (b0, b1) = b.sounding_span();
     let seq_a = Sequence { chroma: a.chroma[a0..a1].to_vec(), onsets: a.onsets[a0..a1].to_vec() };

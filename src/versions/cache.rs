@@ -3,8 +3,8 @@
 //! One file in the data folder ([`crate::storage::data_dir::DataDir::versions_cache_path`]),
 //! one record per file keyed by its path, size and modification time, so an
 //! unchanged file is never decoded twice and a changed one is. CENS and
-//! bass-line values lie in 0..1 and are kept as bytes (1/255 steps are far below what the
-//! comparison can tell apart). The file is replaced whole (written beside it,
+//! bass-line values lie in 0..1 and are kept as bytes (1/255 steps are far
+//! below what the comparison can tell apart). The file is replaced whole (written beside it,
 //! then renamed), so a killed run leaves the old cache or the new one. A cache
 //! that cannot be read is ignored: everything is recomputed.
 

@@ -274,11 +274,11 @@ fn bass_sub(magnitudes: &[f32], bins: &[[usize; BASS_HARMONICS]]) -> Option<usiz
         })
         .collect();
     let highest = salience.iter().copied().fold(0.0f32, f32::max);
-    let fundamental = |c: usize| magnitudes.get(bins[c][0]).copied().unwrap_or(0.0);
-    let loudest_fundamental = (0..bins.len()).map(fundamental).fold(0.0f32, f32::max);
     if highest <= f32::MIN_POSITIVE {
         return None;
     }
+    let fundamental = |c: usize| magnitudes.get(bins[c][0]).copied().unwrap_or(0.0);
+    let loudest_fundamental = (0..bins.len()).map(fundamental).fold(0.0f32, f32::max);
     let half = BASS_MARGIN;
     let is_peak = |c: usize| salience[c - half..=c + half].iter().all(|&s| s <= salience[c]);
     let c = (half..salience.len() - half)

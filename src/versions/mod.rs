@@ -4,9 +4,8 @@
 //! bass line; [`summary`] gives each track a cheap key-invariant summary that
 //! picks the candidates; [`verify`] scores a candidate by how much of the two
 //! CENS sequences and of the two bass lines match in order under the best key
-//! shift; [`calibrate`] turns
-//! scores into the probability that two tracks are recordings of the same
-//! piece, fitted on the library itself without labels; [`align`] maps the
+//! shift; [`calibrate`] turns scores into the probability that two tracks are
+//! recordings of the same piece, fitted on the library itself without labels; [`align`] maps the
 //! times of one recording onto another. [`cache`] keeps a library's
 //! identification features between runs, [`found`] what the last search of
 //! the whole library found.

@@ -57,8 +57,17 @@ pub fn key_shifts(a: &Chroma, b: &Chroma) -> Vec<usize> {
     shifts.into_iter().map(|(s, _)| s).collect()
 }
 
-/// The best match of `b` against `a` over the most likely key shifts.
+/// The best match of `b` against `a` over the most likely key shifts, harmony and bass line fused.
 pub fn compare(a: &IdentFeatures, b: &IdentFeatures) -> Match {
+    let best = harmony_match(a, b);
+    let bass: Vec<Chroma> = b.bass.iter().map(|v| rotate(v, best.key_shift)).collect();
+    let bass_score = qmax_share(&a.bass, &bass);
+    Match { score: best.score.powf(1.0 - BASS_WEIGHT) * bass_score.powf(BASS_WEIGHT), key_shift: best.key_shift }
+}
+
+/// The best match of `b`'s CENS against `a`'s over the most likely key
+/// shifts (the score on the harmony alone): what sets the key shift.
+pub fn harmony_match(a: &IdentFeatures, b: &IdentFeatures) -> Match {
     let mut best = Match { score: 0.0, key_shift: 0 };
     for shift in key_shifts(&a.mean, &b.mean).into_iter().take(KEYS_TRIED) {
         let shifted: Vec<Chroma> = b.cens.iter().map(|v| rotate(v, shift)).collect();
@@ -67,9 +76,7 @@ pub fn compare(a: &IdentFeatures, b: &IdentFeatures) -> Match {
             best = Match { score, key_shift: shift };
         }
     }
-    let bass: Vec<Chroma> = b.bass.iter().map(|v| rotate(v, best.key_shift)).collect();
-    let bass_score = qmax_share(&a.bass, &bass);
-    Match { score: best.score.powf(1.0 - BASS_WEIGHT) * bass_score.powf(BASS_WEIGHT), key_shift: best.key_shift }
+    best
 }
 
 /// The same comparison against `b` played backwards: a pair with the same
@@ -152,13 +159,7 @@ mod tests {
     }
 
     fn with_bass(cens: Vec<Chroma>, bass: Vec<Chroma>) -> IdentFeatures {
-        let mut mean = [0.0; N_CHROMA];
-        for v in &cens {
-            for c in 0..N_CHROMA {
-                mean[c] += v[c];
-            }
-        }
-        IdentFeatures { cens, bass, mean }
+        IdentFeatures { mean: mean_of(&cens), cens, bass }
     }
 
     fn one_hot(class: usize) -> Chroma {
